@@ -1,0 +1,411 @@
+//! Moves finished recordings from the spool to storage: builds the chain
+//! and manifest once, writes the objects (header, original) and then the
+//! manifest, then the index entries, and only then releases the spool copy.
+//! Keys and bytes are deterministic, so a retry after any failure rewrites
+//! identical objects. Storage outages are retried with backoff forever;
+//! nothing leaves the spool before storage has it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+use crate::chain::{self, Hash};
+use crate::manifest::{
+    EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT, Manifest, Role, Summary,
+};
+use crate::protocol::RecordingState;
+use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
+use crate::store::{Store, StoreError, layout};
+
+/// Points from a recording id to where its objects are; written last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Locator {
+    pub recorder: String,
+    pub recording_id: String,
+    pub prefix: String,
+    pub manifest_key: String,
+    pub size: u64,
+    pub sha256: String,
+    pub chain_head: String,
+}
+
+pub const MAX_DOC_BYTES: u64 = 64 << 20;
+
+/// The outcome of archiving one recording, broadcast to waiting streams.
+#[derive(Debug, Clone)]
+pub struct Archived {
+    pub recorder: String,
+    pub recording_id: String,
+    pub manifest_key: String,
+    pub chain_head: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("spool: {0}")]
+    Spool(#[from] std::io::Error),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("spool entry is damaged: {0}")]
+    Damaged(String),
+}
+
+impl ArchiveError {
+    /// Storage errors are worth retrying; a damaged spool entry is not.
+    fn is_transient(&self) -> bool {
+        matches!(self, ArchiveError::Store(_) | ArchiveError::Spool(_))
+    }
+}
+
+#[derive(Clone)]
+pub struct Archiver {
+    queue: mpsc::UnboundedSender<(String, String)>,
+    events: broadcast::Sender<Archived>,
+    quarantine_wake: Arc<tokio::sync::Notify>,
+}
+
+struct Worker {
+    spool: Spool,
+    store: Store,
+    gateway: String,
+    events: broadcast::Sender<Archived>,
+}
+
+impl Archiver {
+    /// Starts `workers` archiving tasks and queues everything the spool
+    /// holds that is finished but not yet archived.
+    pub fn start(
+        spool: Spool,
+        store: Store,
+        gateway: String,
+        workers: usize,
+    ) -> std::io::Result<Archiver> {
+        let (tx, rx) = mpsc::unbounded_channel::<(String, String)>();
+        let (events, _) = broadcast::channel(1024);
+        let rx = Arc::new(Mutex::new(rx));
+        let worker = Arc::new(Worker {
+            spool: spool.clone(),
+            store: store.clone(),
+            gateway,
+            events: events.clone(),
+        });
+        for _ in 0..workers.max(1) {
+            let (w, rx) = (worker.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some((recorder, id)) = next else { return };
+                    w.archive_with_retry(&recorder, &id).await;
+                }
+            });
+        }
+        let quarantine_wake = Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(quarantine_loop(
+            spool.clone(),
+            store,
+            quarantine_wake.clone(),
+        ));
+        for (recorder, id, st) in spool.scan()? {
+            if st.status == RecordingState::Spooled {
+                tracing::info!(recorder, id, "resuming archive of spooled recording");
+                let _ = tx.send((recorder, id));
+            }
+        }
+        Ok(Archiver {
+            queue: tx,
+            events,
+            quarantine_wake,
+        })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Archived> {
+        self.events.subscribe()
+    }
+
+    pub fn enqueue(&self, recorder: &str, recording_id: &str) {
+        let _ = self
+            .queue
+            .send((recorder.to_string(), recording_id.to_string()));
+    }
+
+    pub fn wake_quarantine(&self) {
+        self.quarantine_wake.notify_one();
+    }
+}
+
+impl Worker {
+    async fn archive_with_retry(&self, recorder: &str, id: &str) {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.archive(recorder, id).await {
+                Ok(Some(a)) => {
+                    tracing::info!(recorder, id, manifest = %a.manifest_key, "archived");
+                    let _ = self.events.send(a);
+                    return;
+                }
+                Ok(None) => return,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(recorder, id, "archive failed, retrying in {backoff:?}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(recorder, id, "cannot archive: {e}; left in the spool");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Archives one spooled recording; `None` if there was nothing to do.
+    async fn archive(&self, recorder: &str, id: &str) -> Result<Option<Archived>, ArchiveError> {
+        let entry = self.spool.entry(recorder, id);
+        let Some(mut st) = load(&entry).await? else {
+            return Ok(None);
+        };
+        if st.status != RecordingState::Spooled {
+            return Ok(None);
+        }
+        let header_bytes = tokio::fs::read(entry.header()).await?;
+        let header: HeaderDoc = serde_json::from_slice(&header_bytes)
+            .map_err(|e| ArchiveError::Damaged(format!("header.json: {e}")))?;
+        let size = st
+            .size
+            .ok_or_else(|| ArchiveError::Damaged("spooled entry without size".into()))?;
+        let sha = st
+            .sha256
+            .as_deref()
+            .and_then(chain::parse_hex)
+            .ok_or_else(|| ArchiveError::Damaged("spooled entry without sha256".into()))?;
+
+        let manifest_bytes = match tokio::fs::read(entry.manifest()).await {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let m = self.build_manifest(&st, &header, &header_bytes, size, &sha);
+                let b = m.to_bytes();
+                let (p, b2) = (entry.manifest(), b.clone());
+                tokio::task::spawn_blocking(move || write_atomic(&p, &b2))
+                    .await
+                    .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
+                b
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| ArchiveError::Damaged(format!("manifest.json: {e}")))?;
+
+        for obj in &manifest.objects {
+            let h = chain::parse_hex(&obj.sha256)
+                .ok_or_else(|| ArchiveError::Damaged("manifest hash".into()))?;
+            match obj.role {
+                Role::Header => {
+                    self.store
+                        .put_bytes(&obj.key, Bytes::from(header_bytes.clone()), &h)
+                        .await?
+                }
+                Role::Original => {
+                    self.store
+                        .put_file(
+                            &obj.key,
+                            &entry.data(),
+                            obj.size,
+                            &h,
+                            Some(&entry.multipart_journal()),
+                        )
+                        .await?
+                }
+                other => {
+                    return Err(ArchiveError::Damaged(format!(
+                        "unexpected {other:?} object in a docked manifest"
+                    )));
+                }
+            }
+        }
+        let mh = chain::sha256(&manifest_bytes);
+        self.store
+            .put_bytes(&st.manifest_key, Bytes::from(manifest_bytes), &mh)
+            .await?;
+
+        let locator = Locator {
+            recorder: recorder.to_string(),
+            recording_id: id.to_string(),
+            prefix: st.prefix.clone(),
+            manifest_key: st.manifest_key.clone(),
+            size,
+            sha256: hex::encode(sha),
+            chain_head: manifest.chain_head.clone(),
+        };
+        let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
+        let lh = chain::sha256(&lb);
+        self.store
+            .put_bytes(&layout::locator_key(recorder, id), lb.clone().into(), &lh)
+            .await?;
+        if let Some(case) = &header.meta.case_id {
+            self.store
+                .put_bytes(&layout::case_key(case, recorder, id), lb.into(), &lh)
+                .await?;
+        }
+
+        let manifest_key = st.manifest_key.clone();
+        st.status = RecordingState::Archived;
+        st.chain_head = Some(manifest.chain_head.clone());
+        let e2 = entry.clone();
+        tokio::task::spawn_blocking(move || {
+            e2.save_state(&st)?;
+            e2.release_data()
+        })
+        .await
+        .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
+        Ok(Some(Archived {
+            recorder: recorder.to_string(),
+            recording_id: id.to_string(),
+            manifest_key,
+            chain_head: manifest.chain_head,
+        }))
+    }
+
+    fn build_manifest(
+        &self,
+        st: &EntryState,
+        header: &HeaderDoc,
+        header_bytes: &[u8],
+        size: u64,
+        sha: &Hash,
+    ) -> Manifest {
+        let mut b = EntryBuilder::new();
+        let hh = chain::sha256(header_bytes);
+        b.push(
+            layout::object_key(&st.prefix, 0, Role::Header, "json"),
+            Role::Header,
+            header_bytes.len() as u64,
+            &hh,
+        )
+        .content_type = Some("application/json".into());
+        let ext = layout::original_ext(header.meta.file_name.as_deref());
+        b.push(
+            layout::object_key(&st.prefix, 1, Role::Original, &ext),
+            Role::Original,
+            size,
+            sha,
+        );
+        let chain_head = b.head_hex();
+        let objects = b.into_entries();
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            recorder: header.recorder.clone(),
+            recording_id: header.recording_id.clone(),
+            prefix: st.prefix.clone(),
+            integrity: IntegrityStatus::Verified,
+            declared_sha256: st.declared_sha256.clone().unwrap_or_default(),
+            metadata_complete: header.missing.is_empty(),
+            missing: header.missing.clone(),
+            summary: Summary {
+                officer: header.meta.officer.clone(),
+                occasion: header.meta.occasion,
+                mandatory_full_process: header
+                    .meta
+                    .full_process
+                    .as_ref()
+                    .is_some_and(|f| f.mandatory),
+                category: header.meta.category.clone(),
+                case_id: header.meta.case_id.clone(),
+                proof_object: header.meta.proof_object.clone(),
+                started_at: header.meta.started_at.clone(),
+                received_at: header.received_at.clone(),
+                method: header.method.clone(),
+            },
+            object_count: objects.len() as u64,
+            objects,
+            chain_head,
+            finalized_at: crate::time_fmt::now(),
+            gateway: self.gateway.clone(),
+        }
+    }
+}
+
+async fn load(entry: &EntryDir) -> std::io::Result<Option<EntryState>> {
+    let e = entry.clone();
+    tokio::task::spawn_blocking(move || e.load_state())
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Uploads quarantined failed uploads to `quarantine/…` in storage and then
+/// removes the local copy.
+async fn quarantine_loop(spool: Spool, store: Store, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let dirs = quarantine_dirs(&spool.root().join("quarantine"));
+        let mut failed = false;
+        for (rel, dir) in dirs {
+            match upload_dir(&store, &rel, &dir).await {
+                Ok(()) => {
+                    let _ = tokio::fs::remove_dir_all(&dir).await;
+                    tracing::info!(key = %rel, "quarantined upload stored");
+                }
+                Err(e) => {
+                    tracing::warn!(key = %rel, "quarantine upload failed, will retry: {e}");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let wait = if failed { 5 } else { 30 };
+        let _ = tokio::time::timeout(Duration::from_secs(wait), wake.notified()).await;
+    }
+}
+
+/// `(store prefix, local dir)` for every complete quarantine directory
+/// (one with its `report.json`, which is written last).
+fn quarantine_dirs(base: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let walk = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    for rec in walk(base) {
+        for id in walk(&rec) {
+            for stamp in walk(&id) {
+                if stamp.join("report.json").is_file() {
+                    let rel = stamp
+                        .strip_prefix(base)
+                        .expect("under base")
+                        .to_string_lossy()
+                        .into_owned();
+                    out.push((format!("quarantine/{rel}"), stamp));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn upload_dir(store: &Store, prefix: &str, dir: &Path) -> Result<(), ArchiveError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    // The report goes last: its presence in storage means the rest is there.
+    names.sort_by_key(|n| (n == "report.json", n.clone()));
+    for name in names {
+        let path = dir.join(&name);
+        let (size, h) = {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut f = std::fs::File::open(p)?;
+                crate::store::hash_reader(&mut f)
+            })
+            .await
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))??
+        };
+        store
+            .put_file(&format!("{prefix}/{name}"), &path, size, &h, None)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `custody certs`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use custody::pki::{self, CertDir};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create the CA, the gateway's certificate, an empty CRL and the
+    /// checkpoint signing key.
+    Init {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// Organisation name in the certificates.
+        #[arg(long, default_value = "custody")]
+        org: String,
+        /// DNS names and IP addresses the gateway is reached at.
+        #[arg(long = "name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        names: Vec<String>,
+        /// Validity of the gateway certificate in days (the CA gets at least ten years).
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a client certificate to each device id.
+    Device {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, default_value_t = 825)]
+        days: i64,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revoke every certificate issued to a device and rewrite the CRL.
+    Revoke {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        id: String,
+    },
+}
+
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    match c {
+        Command::Init {
+            dir,
+            org,
+            names,
+            days,
+            force,
+        } => {
+            let r = pki::init(&CertDir::new(&dir), &org, &names, days, force)?;
+            for p in r.written {
+                println!("wrote {}", p.display());
+            }
+        }
+        Command::Device {
+            dir,
+            ids,
+            days,
+            force,
+        } => {
+            let d = CertDir::new(&dir);
+            for id in ids {
+                pki::issue_device(&d, &id, days, force)?;
+                println!(
+                    "issued {} and {} (add {id} to the ledger to admit it)",
+                    d.device_cert(&id).display(),
+                    d.device_key(&id).display()
+                );
+            }
+        }
+        Command::Revoke { dir, id } => {
+            let d = CertDir::new(&dir);
+            let n = pki::revoke_device(&d, &id)?;
+            println!(
+                "{} now lists {n} revoked certificate(s); the gateway reads it at start (tls.crls). \
+                 Set the device's status to \"revoked\" in the ledger to refuse it at once.",
+                d.crl().display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

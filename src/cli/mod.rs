@@ -1,0 +1,104 @@
+//! Subcommands.
+
+mod certs;
+mod dock;
+mod serve;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use custody::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "custody",
+    version,
+    about = "Ingest gateway for law-enforcement audio-visual records"
+)]
+pub struct Cli {
+    /// Log filter (e.g. `info`, `custody=debug`); RUST_LOG works too.
+    #[arg(long, global = true, env = "CUSTODY_LOG")]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: QUIC ingest, spool, archive to storage.
+    Serve(serve::Args),
+    /// Make the device PKI: CA, gateway and device certificates, CRL, signing key.
+    #[command(subcommand)]
+    Certs(certs::Command),
+    /// Upload every file in the given folders, as a docking rack does.
+    Dock(dock::Args),
+    /// Verify a recording from storage alone.
+    Verify(verify::Args),
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let default = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| default.to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::Certs(c) => certs::run(c),
+        Command::Dock(a) => dock::run(a).await,
+        Command::Verify(a) => verify::run(a).await,
+    }
+}
+
+/// Loads `--config` if given, else defaults relative to the working directory.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Config::load(p).with_context(|| format!("loading {}", p.display())),
+        None => Ok(Config::defaults(&std::env::current_dir()?)),
+    }
+}
+
+/// Store selection flags shared by commands that read storage.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// S3 bucket (overrides the config file).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// S3 endpoint URL (overrides the config file and AWS_ENDPOINT_URL).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Local store directory (the embedded default), when no bucket is set.
+    #[arg(long)]
+    pub local_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn apply(&self, cfg: &mut Config) {
+        if let Some(b) = &self.bucket {
+            cfg.store.bucket = Some(b.clone());
+        }
+        if let Some(e) = &self.endpoint {
+            cfg.store.endpoint = Some(e.clone());
+        }
+        if let Some(d) = &self.local_dir {
+            cfg.store.local_dir = d.clone();
+            if self.bucket.is_none() {
+                cfg.store.bucket = None;
+            }
+        }
+    }
+}

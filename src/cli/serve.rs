@@ -1,0 +1,41 @@
+//! `custody serve`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use custody::gateway;
+use custody::protocol::CloseCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding the config file.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Write the bound address to this file once listening (for scripts
+    /// that ask for port 0).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let mut cfg = super::load_config(a.config.as_deref())?;
+    if let Some(l) = a.listen {
+        cfg.gateway.listen = l;
+    }
+    let running = gateway::start(cfg).await?;
+    if let Some(p) = &a.addr_file {
+        custody::spool::write_atomic(p, running.local_addr.to_string().as_bytes())?;
+    }
+    tokio::select! {
+        _ = running.serve() => {}
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("shutting down");
+            running.endpoint.close(CloseCode::ShuttingDown.code().into(), b"gateway shutting down");
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), running.endpoint.wait_idle()).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! The device side of the protocol: connecting with a device certificate
+//! and uploading files with resume. `custody dock` and the tests use it; it
+//! is also the reference for device makers.
+
+pub mod sidecar;
+pub mod upload;
+
+use std::net::SocketAddr;
+
+use crate::config::ClientConfig;
+use crate::protocol::{CloseCode, ErrorBody, StreamError};
+use crate::quic;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Quic(#[from] quic::QuicError),
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("refused by the gateway: {name} ({code:#x}): {reason}")]
+    Refused {
+        code: u64,
+        name: String,
+        reason: String,
+    },
+    #[error("gateway error {}: {}", .0.name, .0.message)]
+    Stream(ErrorBody),
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// Whether trying again later (on a new connection) can succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::Connection(e) => {
+                !matches!(e, quinn::ConnectionError::ApplicationClosed(_))
+            }
+            ClientError::Connect(_) | ClientError::Resolve(_) => true,
+            ClientError::Stream(b) => matches!(
+                StreamError::from_code(b.code as u64),
+                Some(
+                    StreamError::RecordingBusy
+                        | StreamError::Timeout
+                        | StreamError::StorageFailure
+                        | StreamError::Internal
+                )
+            ),
+            ClientError::Protocol(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Maps a lost connection to a refusal when the gateway closed it with
+    /// one of its close codes.
+    pub fn from_connection(e: quinn::ConnectionError) -> ClientError {
+        if let quinn::ConnectionError::ApplicationClosed(c) = &e {
+            let code = c.error_code.into_inner();
+            let name = CloseCode::from_code(code)
+                .map(|c| c.name().to_string())
+                .unwrap_or_else(|| "unknown".into());
+            return ClientError::Refused {
+                code,
+                name,
+                reason: String::from_utf8_lossy(&c.reason).into_owned(),
+            };
+        }
+        ClientError::Connection(e)
+    }
+}
+
+/// A device's endpoint and where the gateway is.
+pub struct Client {
+    endpoint: quinn::Endpoint,
+    gateway: String,
+    server_name: String,
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        if cfg.cert.as_os_str().is_empty() || cfg.key.as_os_str().is_empty() {
+            return Err(ClientError::Config(
+                "a device certificate and key are needed (client.cert/client.key or --cert/--key)"
+                    .into(),
+            ));
+        }
+        let endpoint = quic::client(&quic::ClientSettings {
+            ca: &cfg.ca,
+            cert: &cfg.cert,
+            key: &cfg.key,
+            udp_buffer: 4 << 20,
+            stream_window: 16 << 20,
+            conn_window: 64 << 20,
+        })?;
+        Ok(Client {
+            endpoint,
+            gateway: cfg.gateway.clone(),
+            server_name: cfg.server_name.clone(),
+        })
+    }
+
+    async fn resolve(&self) -> Result<SocketAddr, ClientError> {
+        tokio::net::lookup_host(&self.gateway)
+            .await
+            .map_err(|_| ClientError::Resolve(self.gateway.clone()))?
+            .find(|a| a.is_ipv4())
+            .ok_or_else(|| ClientError::Resolve(self.gateway.clone()))
+    }
+
+    pub async fn connect(&self) -> Result<quinn::Connection, ClientError> {
+        let addr = self.resolve().await?;
+        let conn = self
+            .endpoint
+            .connect(addr, &self.server_name)?
+            .await
+            .map_err(ClientError::from_connection)?;
+        Ok(conn)
+    }
+
+    pub fn close(&self) {
+        self.endpoint.close(0u32.into(), b"done");
+    }
+
+    pub async fn wait_idle(&self) {
+        self.endpoint.wait_idle().await;
+    }
+}

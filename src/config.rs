@@ -1,0 +1,270 @@
+//! The one TOML configuration file. Relative paths are resolved against the
+//! directory the file is in. S3 settings left out here come from the
+//! standard AWS environment (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, profiles).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub client: ClientConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Name recorded in headers and manifests.
+    pub id: String,
+    pub listen: String,
+    /// Where received bytes are made durable before they are acknowledged.
+    pub spool: PathBuf,
+    /// The unit's UTC offset, `±HH:MM`: day partitions of the layout.
+    pub utc_offset: String,
+    /// How long an upload stream waits for its recording to reach storage
+    /// before finishing with the recording safely spooled.
+    pub archive_wait_secs: u64,
+    /// Bytes between spool fsyncs (and acknowledgements) under load.
+    pub ack_bytes: u64,
+    /// Kernel UDP socket buffer size requested for the QUIC socket.
+    pub udp_buffer_bytes: usize,
+    /// QUIC flow-control window per stream and per connection; a docking
+    /// uplink at rate R and round-trip T needs at least R × T.
+    pub stream_window_bytes: u64,
+    pub connection_window_bytes: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            id: "custody-gateway".into(),
+            listen: "127.0.0.1:4433".into(),
+            spool: "var/spool".into(),
+            utc_offset: "+08:00".into(),
+            archive_wait_secs: 120,
+            ack_bytes: 8 << 20,
+            udp_buffer_bytes: 4 << 20,
+            stream_window_bytes: 16 << 20,
+            connection_window_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// CA that device certificates must chain to.
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Certificate revocation lists (PEM) checked for device certificates.
+    pub crls: Vec<PathBuf>,
+    /// Ed25519 key for checkpoints and annotations.
+    pub signing_key: PathBuf,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            ca: "certs/ca.pem".into(),
+            cert: "certs/gateway.pem".into(),
+            key: "certs/gateway.key".into(),
+            crls: Vec::new(),
+            signing_key: "certs/signing.key".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    pub path: PathBuf,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            path: "ledger.toml".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// S3 bucket; when absent, objects go to `local_dir`.
+    pub bucket: Option<String>,
+    /// S3 endpoint URL; else `AWS_ENDPOINT_URL` or AWS's own.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most
+    /// self-hosted stores need.
+    pub path_style: bool,
+    pub local_dir: PathBuf,
+    /// Multipart part size.
+    pub part_size_mib: u64,
+    /// Parts in flight per object.
+    pub concurrency: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            bucket: None,
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            local_dir: "var/store".into(),
+            part_size_mib: 16,
+            concurrency: 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// Gateway address, `host:port`.
+    pub gateway: String,
+    /// Name the gateway's certificate must carry.
+    pub server_name: String,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            gateway: "127.0.0.1:4433".into(),
+            server_name: "localhost".into(),
+            ca: "certs/ca.pem".into(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve(base);
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Defaults for running without a file: paths relative to `base`.
+    pub fn defaults(base: &Path) -> Config {
+        let mut cfg: Config = Self::parse("").expect("empty config parses");
+        cfg.resolve(base);
+        cfg
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.gateway.spool);
+        fix(&mut self.tls.ca);
+        fix(&mut self.tls.cert);
+        fix(&mut self.tls.key);
+        fix(&mut self.tls.signing_key);
+        self.tls.crls.iter_mut().for_each(fix);
+        fix(&mut self.ledger.path);
+        fix(&mut self.store.local_dir);
+        fix(&mut self.client.ca);
+        fix(&mut self.client.cert);
+        fix(&mut self.client.key);
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if crate::store::layout::parse_offset(&self.gateway.utc_offset).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "gateway.utc_offset {:?} is not ±HH:MM",
+                self.gateway.utc_offset
+            )));
+        }
+        if self.gateway.ack_bytes == 0 {
+            return Err(ConfigError::Invalid("gateway.ack_bytes must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    pub fn utc_offset(&self) -> time::UtcOffset {
+        crate::store::layout::parse_offset(&self.gateway.utc_offset).unwrap_or(time::UtcOffset::UTC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_against_the_file() {
+        let mut cfg = Config::parse(
+            r#"
+[gateway]
+spool = "spool"
+[store]
+bucket = "b"
+local_dir = "/abs/store"
+"#,
+        )
+        .unwrap();
+        cfg.resolve(Path::new("/etc/custody"));
+        assert_eq!(cfg.gateway.spool, Path::new("/etc/custody/spool"));
+        assert_eq!(cfg.store.local_dir, Path::new("/abs/store"));
+        assert_eq!(cfg.tls.ca, Path::new("/etc/custody/certs/ca.pem"));
+        assert_eq!(cfg.store.bucket.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Config::parse("[gateway]\nlisten_on = \"x\"\n").is_err());
+    }
+}

@@ -1,0 +1,179 @@
+//! The running gateway: everything a session needs, and the accept loop.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use time::UtcOffset;
+
+use crate::archive::{Archiver, Locator, MAX_DOC_BYTES};
+use crate::config::Config;
+use crate::ledger::{LedgerError, LedgerFile};
+use crate::quic::{self, QuicError};
+use crate::spool::Spool;
+use crate::spool::outbox::Outbox;
+use crate::store::{Store, StoreError, layout};
+use crate::usage::{UNIDENTIFIED, Usage, UsageEvent, UsageLog};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("spool {path}: {source}")]
+    Spool {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("QUIC endpoint: {0}")]
+    Quic(#[from] QuicError),
+}
+
+pub struct Gateway {
+    pub cfg: Config,
+    pub ledger: LedgerFile,
+    pub spool: Spool,
+    pub store: Store,
+    pub usage: UsageLog,
+    pub archiver: Archiver,
+    pub offset: UtcOffset,
+    busy: Mutex<HashSet<(String, String)>>,
+}
+
+/// Held while a stream owns a recording; released on drop.
+pub struct RecordingLock {
+    gw: Arc<Gateway>,
+    key: (String, String),
+}
+
+impl Drop for RecordingLock {
+    fn drop(&mut self) {
+        self.gw.busy.lock().expect("busy lock").remove(&self.key);
+    }
+}
+
+impl Gateway {
+    /// Claims a recording for one stream; `None` if another stream has it.
+    pub fn lock_recording(self: &Arc<Self>, recorder: &str, id: &str) -> Option<RecordingLock> {
+        let key = (recorder.to_string(), id.to_string());
+        if self.busy.lock().expect("busy lock").insert(key.clone()) {
+            Some(RecordingLock {
+                gw: self.clone(),
+                key,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Looks a recording up in storage by its locator (used when the spool
+    /// no longer has it). Storage errors count as "not found here".
+    pub async fn find_archived(&self, recorder: &str, id: &str) -> Option<Locator> {
+        let key = layout::locator_key(recorder, id);
+        match self.store.get_bytes(&key, MAX_DOC_BYTES).await {
+            Ok(b) => serde_json::from_slice(&b).ok(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                tracing::warn!(key, "locator lookup failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// A started gateway.
+pub struct Running {
+    pub gateway: Arc<Gateway>,
+    pub endpoint: quinn::Endpoint,
+    pub local_addr: SocketAddr,
+}
+
+impl Running {
+    /// Accepts connections until the endpoint is closed.
+    pub async fn serve(&self) {
+        while let Some(incoming) = self.endpoint.accept().await {
+            let gw = self.gateway.clone();
+            tokio::spawn(crate::session::handle(gw, incoming));
+        }
+    }
+}
+
+/// Opens spool, ledger, store and endpoint, and starts the background
+/// tasks (archiver, outbox drain, refusal log).
+pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
+    let spool = Spool::open(&cfg.gateway.spool).map_err(|source| GatewayError::Spool {
+        path: cfg.gateway.spool.display().to_string(),
+        source,
+    })?;
+    let ledger = LedgerFile::open(&cfg.ledger.path)?;
+    let store = Store::open(&cfg.store).await?;
+    match store.probe().await {
+        Ok(()) => tracing::info!("store: {}", store.describe()),
+        Err(e) => tracing::warn!(
+            "store {} unreachable at startup ({e}); receiving into the spool and retrying",
+            store.describe()
+        ),
+    }
+    let offset = cfg.utc_offset();
+    let outbox = Outbox::new(spool.outbox_dir());
+    tokio::spawn(outbox.clone().drain(store.clone()));
+    let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
+    let archiver = Archiver::start(spool.clone(), store.clone(), cfg.gateway.id.clone(), 2)
+        .map_err(|source| GatewayError::Spool {
+            path: cfg.gateway.spool.display().to_string(),
+            source,
+        })?;
+    let (endpoint, mut refusals) = quic::server(&quic::ServerSettings {
+        listen: &cfg.gateway.listen,
+        ca: &cfg.tls.ca,
+        cert: &cfg.tls.cert,
+        key: &cfg.tls.key,
+        crls: &cfg.tls.crls,
+        udp_buffer: cfg.gateway.udp_buffer_bytes,
+        stream_window: cfg.gateway.stream_window_bytes,
+        conn_window: cfg.gateway.connection_window_bytes,
+    })?;
+    let local_addr = endpoint
+        .local_addr()
+        .map_err(|source| GatewayError::Spool {
+            path: "endpoint".into(),
+            source,
+        })?;
+    {
+        let usage = usage.clone();
+        tokio::spawn(async move {
+            while let Some(r) = refusals.recv().await {
+                let device = r.device.clone().unwrap_or_else(|| UNIDENTIFIED.to_string());
+                usage
+                    .record(Usage {
+                        device: &device,
+                        officer: None,
+                        event: UsageEvent::Refused,
+                        recording_id: None,
+                        detail: format!(
+                            "certificate refused at TLS handshake: {} (certificate sha256 {}): {}",
+                            r.presented, r.fingerprint, r.reason
+                        ),
+                        peer: None,
+                    })
+                    .await;
+            }
+        });
+    }
+    tracing::info!(addr = %local_addr, "listening (QUIC, ALPN custody/1)");
+    Ok(Running {
+        gateway: Arc::new(Gateway {
+            cfg,
+            ledger,
+            spool,
+            store,
+            usage,
+            archiver,
+            offset,
+            busy: Mutex::new(HashSet::new()),
+        }),
+        endpoint,
+        local_addr,
+    })
+}

@@ -1,0 +1,437 @@
+//! The device ledger (台账, R1): officers, devices, custodians and who each
+//! device is assigned to over time. The gateway admits a device only if the
+//! ledger lists it as active and currently assigned to enforcement staff.
+//!
+//! The ledger is a TOML file the records office maintains; the gateway
+//! re-reads it whenever it changes, so revocations take effect at the next
+//! connection without a restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::metadata::{DeviceKind, valid_id};
+use crate::protocol::CloseCode;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Officer {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub unit: String,
+    /// Whether this person is administrative-enforcement staff; the
+    /// regulation forbids equipping anyone else with recording devices.
+    pub enforcement: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceStatus {
+    Active,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub officer: String,
+    /// Start of the assignment; absent means "since the device was registered".
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub from: Option<OffsetDateTime>,
+    /// End of the assignment; absent means it is still in force.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+}
+
+impl Assignment {
+    fn covers(&self, at: OffsetDateTime) -> bool {
+        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    pub id: String,
+    pub kind: DeviceKind,
+    /// The named person responsible for the device (专人负责).
+    pub custodian: String,
+    #[serde(default)]
+    pub unit: String,
+    pub status: DeviceStatus,
+    #[serde(default, rename = "assignment")]
+    pub assignments: Vec<Assignment>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ledger {
+    #[serde(default, rename = "officer")]
+    pub officers: Vec<Officer>,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<Device>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// Why a device was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: CloseCode,
+    pub reason: String,
+}
+
+/// The ledger's view of an admitted device at the moment of admission;
+/// copied into every header document so the record shows who held the
+/// device when it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    pub device: String,
+    pub kind: DeviceKind,
+    pub officer: String,
+    pub officer_name: String,
+    pub enforcement: bool,
+    pub custodian: String,
+    pub unit: String,
+}
+
+/// The ledger's record of a device at a given time, copied into each
+/// recording's header so the record shows who held the device when it was
+/// made, even if the ledger changes later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerView {
+    pub device: String,
+    pub kind: DeviceKind,
+    pub status: DeviceStatus,
+    pub custodian: String,
+    pub unit: String,
+    /// Officer assigned at that time, if any.
+    pub officer: Option<String>,
+    pub officer_name: Option<String>,
+    pub enforcement: Option<bool>,
+}
+
+impl Ledger {
+    /// What the ledger says about `device_id` at `at`.
+    pub fn view(&self, device_id: &str, at: OffsetDateTime) -> Option<LedgerView> {
+        let d = self.device(device_id)?;
+        let o = self.assignee(d, at);
+        Some(LedgerView {
+            device: d.id.clone(),
+            kind: d.kind,
+            status: d.status,
+            custodian: d.custodian.clone(),
+            unit: d.unit.clone(),
+            officer: o.map(|o| o.id.clone()),
+            officer_name: o.map(|o| o.name.clone()),
+            enforcement: o.map(|o| o.enforcement),
+        })
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Ledger, LedgerError> {
+        let ledger: Ledger = toml::from_str(text).map_err(|source| LedgerError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ledger.check().map_err(|reason| LedgerError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(ledger)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for o in &self.officers {
+            if !valid_id(&o.id) {
+                return Err(format!("officer id {:?} is not a valid id", o.id));
+            }
+            if !seen.insert(("o", o.id.as_str())) {
+                return Err(format!("officer {} listed twice", o.id));
+            }
+        }
+        for d in &self.devices {
+            if !valid_id(&d.id) {
+                return Err(format!("device id {:?} is not a valid id", d.id));
+            }
+            if !seen.insert(("d", d.id.as_str())) {
+                return Err(format!("device {} listed twice", d.id));
+            }
+            for a in &d.assignments {
+                if self.officer(&a.officer).is_none() {
+                    return Err(format!(
+                        "device {} is assigned to unknown officer {}",
+                        d.id, a.officer
+                    ));
+                }
+                if let (Some(f), Some(u)) = (a.from, a.until)
+                    && u <= f
+                {
+                    return Err(format!("device {}: assignment ends before it starts", d.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn officer(&self, id: &str) -> Option<&Officer> {
+        self.officers.iter().find(|o| o.id == id)
+    }
+
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id == id)
+    }
+
+    /// The officer a device is assigned to at `at`, if any.
+    pub fn assignee(&self, device: &Device, at: OffsetDateTime) -> Option<&Officer> {
+        device
+            .assignments
+            .iter()
+            .rev()
+            .find(|a| a.covers(at))
+            .and_then(|a| self.officer(&a.officer))
+    }
+
+    /// Decides whether `device_id` may connect at `at`.
+    pub fn admit(&self, device_id: &str, at: OffsetDateTime) -> Result<Admission, Refusal> {
+        let refuse = |code, reason: String| Err(Refusal { code, reason });
+        let Some(d) = self.device(device_id) else {
+            return refuse(
+                CloseCode::DeviceUnknown,
+                format!("device {device_id} is not in the ledger"),
+            );
+        };
+        if d.status == DeviceStatus::Revoked {
+            return refuse(
+                CloseCode::DeviceRevoked,
+                format!("device {device_id} is revoked in the ledger"),
+            );
+        }
+        let Some(o) = self.assignee(d, at) else {
+            return refuse(
+                CloseCode::DeviceUnassigned,
+                format!("device {device_id} is not assigned to any officer now"),
+            );
+        };
+        if !o.enforcement {
+            return refuse(
+                CloseCode::OfficerNotEnforcement,
+                format!(
+                    "device {device_id} is assigned to {} who is not enforcement staff",
+                    o.id
+                ),
+            );
+        }
+        Ok(Admission {
+            device: d.id.clone(),
+            kind: d.kind,
+            officer: o.id.clone(),
+            officer_name: o.name.clone(),
+            enforcement: o.enforcement,
+            custodian: d.custodian.clone(),
+            unit: d.unit.clone(),
+        })
+    }
+}
+
+/// A ledger file that is re-read when it changes on disk. A change that
+/// fails to parse is reported and the previous ledger stays in force.
+#[derive(Debug, Clone)]
+pub struct LedgerFile {
+    path: PathBuf,
+    state: Arc<Mutex<(Option<SystemTime>, Arc<Ledger>)>>,
+}
+
+impl LedgerFile {
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, LedgerError> {
+        let path = path.into();
+        let (mtime, ledger) = Self::read(&path)?;
+        Ok(LedgerFile {
+            path,
+            state: Arc::new(Mutex::new((mtime, Arc::new(ledger)))),
+        })
+    }
+
+    fn read(path: &Path) -> Result<(Option<SystemTime>, Ledger), LedgerError> {
+        let io = |source| LedgerError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mtime = std::fs::metadata(path).map_err(io)?.modified().ok();
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        Ok((mtime, Ledger::parse(&text, path)?))
+    }
+
+    /// The current ledger, re-read first if the file changed.
+    pub fn current(&self) -> Arc<Ledger> {
+        let mtime = std::fs::metadata(&self.path)
+            .ok()
+            .and_then(|m| m.modified().ok());
+        let mut st = self.state.lock().expect("ledger lock");
+        if mtime.is_some() && mtime != st.0 {
+            match Self::read(&self.path) {
+                Ok((m, l)) => {
+                    tracing::info!(path = %self.path.display(), "ledger reloaded");
+                    *st = (m, Arc::new(l));
+                }
+                Err(e) => {
+                    tracing::error!("ledger change not applied: {e}");
+                    st.0 = mtime;
+                }
+            }
+        }
+        st.1.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const LEDGER: &str = r#"
+[[officer]]
+id = "o-1"
+name = "Zhang Wei"
+unit = "market"
+enforcement = true
+
+[[officer]]
+id = "clerk-1"
+enforcement = false
+
+[[device]]
+id = "bwc-1"
+kind = "body-worn-recorder"
+custodian = "Li Na"
+status = "active"
+[[device.assignment]]
+officer = "o-1"
+from = "2026-01-01T00:00:00Z"
+
+[[device]]
+id = "bwc-2"
+kind = "body-worn-recorder"
+custodian = "Li Na"
+status = "revoked"
+[[device.assignment]]
+officer = "o-1"
+
+[[device]]
+id = "cam-1"
+kind = "camera"
+custodian = "Li Na"
+status = "active"
+[[device.assignment]]
+officer = "clerk-1"
+
+[[device]]
+id = "bwc-3"
+kind = "body-worn-recorder"
+custodian = "Li Na"
+status = "active"
+[[device.assignment]]
+officer = "o-1"
+until = "2026-06-01T00:00:00Z"
+"#;
+
+    #[test]
+    fn admission_table() {
+        let l = Ledger::parse(LEDGER, Path::new("t")).unwrap();
+        let now = datetime!(2026-11-30 00:00 UTC);
+        let cases = [
+            ("bwc-1", None),
+            ("nobody", Some(CloseCode::DeviceUnknown)),
+            ("bwc-2", Some(CloseCode::DeviceRevoked)),
+            ("cam-1", Some(CloseCode::OfficerNotEnforcement)),
+            ("bwc-3", Some(CloseCode::DeviceUnassigned)),
+        ];
+        for (dev, want) in cases {
+            let got = l.admit(dev, now).err().map(|r| r.code);
+            assert_eq!(got, want, "{dev}");
+        }
+        let a = l.admit("bwc-1", now).unwrap();
+        assert_eq!(a.officer, "o-1");
+        assert_eq!(a.custodian, "Li Na");
+        // Before the assignment began, the device had nobody.
+        assert_eq!(
+            l.admit("bwc-1", datetime!(2025-12-31 00:00 UTC))
+                .unwrap_err()
+                .code,
+            CloseCode::DeviceUnassigned
+        );
+        // bwc-3 was assigned in the first half of the year.
+        assert!(l.admit("bwc-3", datetime!(2026-03-01 00:00 UTC)).is_ok());
+    }
+
+    #[test]
+    fn invalid_ledgers_are_refused_with_reasons() {
+        for (text, want) in [
+            (
+                "[[device]]\nid=\"d\"\nkind=\"camera\"\ncustodian=\"c\"\nstatus=\"active\"\n[[device.assignment]]\nofficer=\"ghost\"\n",
+                "unknown officer ghost",
+            ),
+            (
+                "[[officer]]\nid=\"a/b\"\nenforcement=true\n",
+                "not a valid id",
+            ),
+            (
+                "[[device]]\nid=\"d\"\nkind=\"toaster\"\ncustodian=\"c\"\nstatus=\"active\"\n",
+                "unknown variant",
+            ),
+        ] {
+            let e = Ledger::parse(text, Path::new("l.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn file_reloads_on_change_and_keeps_last_good() {
+        let dir = std::env::temp_dir().join(format!("custody-ledger-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("ledger.toml");
+        std::fs::write(&p, LEDGER).unwrap();
+        let f = LedgerFile::open(&p).unwrap();
+        let now = datetime!(2026-11-30 00:00 UTC);
+        assert!(f.current().admit("bwc-1", now).is_ok());
+        let revoked = LEDGER.replacen("status = \"active\"", "status = \"revoked\"", 1);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&p, revoked).unwrap();
+        let t = std::fs::File::options().write(true).open(&p).unwrap();
+        t.set_modified(SystemTime::now() + std::time::Duration::from_secs(2))
+            .unwrap();
+        assert_eq!(
+            f.current().admit("bwc-1", now).unwrap_err().code,
+            CloseCode::DeviceRevoked
+        );
+        std::fs::write(&p, "not toml [").unwrap();
+        t.set_modified(SystemTime::now() + std::time::Duration::from_secs(4))
+            .unwrap();
+        assert_eq!(
+            f.current().admit("bwc-1", now).unwrap_err().code,
+            CloseCode::DeviceRevoked
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,28 @@
+//! custody — an ingest gateway for law-enforcement audio-visual records.
+//!
+//! Data flows through the modules in this order:
+//! [`quic`] endpoint → [`session`] → [`spool`] → [`chain`]/[`manifest`] →
+//! [`archive`] → [`store`]; beside it the [`ledger`] (who may connect),
+//! [`usage`] (what they did), [`verify`] (checking storage independently),
+//! [`pki`] (certificates) and the device side in [`client`].
+
+pub mod archive;
+pub mod chain;
+pub mod client;
+pub mod config;
+pub mod gateway;
+pub mod identity;
+pub mod ledger;
+pub mod limits;
+pub mod manifest;
+pub mod metadata;
+pub mod pki;
+pub mod protocol;
+pub mod quic;
+pub mod session;
+pub mod signing;
+pub mod spool;
+pub mod store;
+pub mod time_fmt;
+pub mod usage;
+pub mod verify;

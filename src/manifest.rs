@@ -1,0 +1,264 @@
+//! The documents that describe a recording in storage (`docs/manifest.md`):
+//! the header document (object 0 of the chain, stored as exact bytes) and
+//! the manifest that lists every object in chain order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{self, Chain, Hash};
+use crate::ledger::LedgerView;
+use crate::metadata::{DeviceKind, RecordingMeta, RecordingMode};
+
+pub const HEADER_FORMAT: &str = "custody-header/1";
+pub const MANIFEST_FORMAT: &str = "custody-manifest/1";
+
+/// How the recording was made (R4 "制作方法").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Method {
+    /// Kind of the device that made it, from the ledger.
+    pub device_kind: DeviceKind,
+    /// Live or docked, as the device declared (absent if it did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RecordingMode>,
+}
+
+/// The device that delivered the bytes (the recorder itself, or a docking
+/// rack uploading for it), as authenticated by its certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uploader {
+    pub device: String,
+    pub device_kind: DeviceKind,
+    /// SHA-256 of the client certificate's DER.
+    pub certificate_sha256: String,
+}
+
+/// Object 0 of every recording. Created once, at the first byte's arrival;
+/// a resumed upload keeps the original header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeaderDoc {
+    pub format: String,
+    /// The device that made the recording (ledger id).
+    pub recorder: String,
+    pub recording_id: String,
+    pub method: Method,
+    /// Gateway clock at first receipt, RFC 3339 UTC.
+    pub received_at: String,
+    pub gateway: String,
+    pub uploader: Uploader,
+    /// The ledger's record of the recorder when the recording was made
+    /// (device clock), or at receipt if the device gave no time.
+    pub ledger: LedgerView,
+    /// Everything the device declared, verbatim.
+    pub meta: RecordingMeta,
+    /// Size the device declared up front, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_size: Option<u64>,
+    /// Required metadata the device did not supply (R4); the recording is
+    /// kept regardless and reported as incomplete.
+    pub missing: Vec<String>,
+    /// Where the declaration and the ledger disagree (e.g. the officer the
+    /// device names is not the one the ledger assigns); kept, not refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discrepancies: Vec<String>,
+}
+
+impl HeaderDoc {
+    /// The exact bytes stored as object 0. Serialised once and kept; never
+    /// re-serialised for hashing.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("header serialises");
+        v.push(b'\n');
+        v
+    }
+}
+
+/// What an object is within its recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Object 0: the header document.
+    Header,
+    /// Bytes exactly as the device sent them.
+    Original,
+    /// A CMAF initialisation segment derived from an original.
+    Init,
+    /// A CMAF media segment derived from an original.
+    Segment,
+    /// A later signed annotation (proof object, case, markers).
+    Annotation,
+}
+
+/// The original a derived object was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedFrom {
+    pub index: u64,
+    pub key: String,
+    pub sha256: String,
+}
+
+/// Media time a derived object covers, in seconds from the start of the original.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaRange {
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    pub index: u64,
+    pub key: String,
+    pub role: Role,
+    pub size: u64,
+    pub sha256: String,
+    /// Chain value `c_index`.
+    pub chain: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<DerivedFrom>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaRange>,
+}
+
+/// Whether the recording arrived intact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntegrityStatus {
+    /// The device's end-to-end SHA-256 matched the bytes stored.
+    Verified,
+    /// The bytes stored differ from what the device declared; kept for inspection.
+    Mismatch,
+}
+
+/// Fields copied from the header for people and indexes; the header object
+/// remains the authority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub officer: Option<String>,
+    pub occasion: Option<crate::metadata::Occasion>,
+    pub mandatory_full_process: bool,
+    pub category: Option<String>,
+    pub case_id: Option<String>,
+    pub proof_object: Option<String>,
+    pub started_at: Option<String>,
+    pub received_at: String,
+    pub method: Method,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub recorder: String,
+    pub recording_id: String,
+    /// Key prefix under which every object of the recording lives.
+    pub prefix: String,
+    pub integrity: IntegrityStatus,
+    /// SHA-256 the device declared for its file, lowercase hex.
+    pub declared_sha256: String,
+    /// True when all required metadata was supplied.
+    pub metadata_complete: bool,
+    pub missing: Vec<String>,
+    pub summary: Summary,
+    pub objects: Vec<ObjectEntry>,
+    pub object_count: u64,
+    /// Chain value of the last object.
+    pub chain_head: String,
+    /// Gateway clock when the manifest was written, RFC 3339 UTC.
+    pub finalized_at: String,
+    pub gateway: String,
+}
+
+impl Manifest {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Builds a chain of object entries in order.
+#[derive(Debug, Default)]
+pub struct EntryBuilder {
+    chain: Chain,
+    entries: Vec<ObjectEntry>,
+}
+
+impl EntryBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, key: String, role: Role, size: u64, sha256: &Hash) -> &mut ObjectEntry {
+        let c = self.chain.push(sha256);
+        self.entries.push(ObjectEntry {
+            index: self.entries.len() as u64,
+            key,
+            role,
+            size,
+            sha256: hex::encode(sha256),
+            chain: hex::encode(c),
+            content_type: None,
+            derived_from: None,
+            media: None,
+        });
+        self.entries.last_mut().expect("just pushed")
+    }
+
+    pub fn head_hex(&self) -> String {
+        self.chain.head().map(hex::encode).unwrap_or_default()
+    }
+
+    pub fn into_entries(self) -> Vec<ObjectEntry> {
+        self.entries
+    }
+}
+
+/// Recomputes the chain over entries' hashes and checks each stored chain
+/// value; returns the index of the first entry whose value is wrong.
+pub fn check_chain(entries: &[ObjectEntry]) -> Result<Hash, (u64, String)> {
+    let mut chain = Chain::new();
+    for (i, e) in entries.iter().enumerate() {
+        if e.index != i as u64 {
+            return Err((
+                e.index,
+                format!("entry at position {i} has index {}", e.index),
+            ));
+        }
+        let h = chain::parse_hex(&e.sha256)
+            .ok_or_else(|| (e.index, "sha256 is not 64 lowercase hex digits".to_string()))?;
+        let c = chain.push(&h);
+        if hex::encode(c) != e.chain {
+            return Err((
+                e.index,
+                format!(
+                    "chain value is {} but recomputes to {}",
+                    e.chain,
+                    hex::encode(c)
+                ),
+            ));
+        }
+    }
+    chain
+        .head()
+        .copied()
+        .ok_or_else(|| (0, "manifest lists no objects".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_and_check_agree() {
+        let mut b = EntryBuilder::new();
+        b.push("p/0".into(), Role::Header, 3, &chain::sha256(b"abc"));
+        b.push("p/1".into(), Role::Original, 1, &chain::sha256(b"x"));
+        let head = b.head_hex();
+        let mut entries = b.into_entries();
+        assert_eq!(hex::encode(check_chain(&entries).unwrap()), head);
+        entries[1].sha256 = hex::encode(chain::sha256(b"y"));
+        assert_eq!(check_chain(&entries).unwrap_err().0, 1);
+        entries.swap(0, 1);
+        assert!(check_chain(&entries).is_err());
+        assert!(check_chain(&[]).is_err());
+    }
+}

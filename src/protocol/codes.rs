@@ -1,0 +1,126 @@
+//! Error codes. Stream-level codes travel in `error` messages (and as the
+//! QUIC stream reset code when the stream cannot carry a message any more);
+//! connection-level codes are QUIC application close codes. Numbers are part
+//! of the protocol and never reused.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! codes {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $num:literal, $text:literal;)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $variant = $num,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            pub fn code(self) -> u32 { self as u32 }
+            pub fn name(self) -> &'static str { match self { $($name::$variant => $text,)* } }
+            pub fn from_code(code: u64) -> Option<Self> {
+                match code { $($num => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{} ({})", self.name(), self.code())
+            }
+        }
+    };
+}
+
+codes! {
+    /// Why a stream's request failed.
+    StreamError {
+        /// A frame header was malformed (unknown type, empty data frame, truncated).
+        BadFrame = 1, "bad_frame";
+        /// A frame was longer than the protocol allows.
+        FrameTooLarge = 2, "frame_too_large";
+        /// A control message was not valid JSON or not a known message.
+        BadMessage = 3, "bad_message";
+        /// A message arrived where the protocol does not allow it.
+        UnexpectedMessage = 4, "unexpected_message";
+        /// Metadata failed validation; the message names the field.
+        InvalidMetadata = 5, "invalid_metadata";
+        /// The file's SHA-256 differs from what the device declared.
+        Sha256Mismatch = 6, "sha256_mismatch";
+        /// The number of bytes received differs from what the device declared.
+        SizeMismatch = 7, "size_mismatch";
+        /// The recording is already being received on another stream.
+        RecordingBusy = 8, "recording_busy";
+        /// The recording id is taken by a recording with different metadata.
+        RecordingConflict = 9, "recording_conflict";
+        /// The file exceeds the size limit.
+        TooLarge = 10, "too_large";
+        /// The recording is not known to the gateway.
+        NotFound = 11, "not_found";
+        /// A docking rack named a recorder that is not in the ledger, or a
+        /// device named a recorder other than itself.
+        RecorderNotAllowed = 12, "recorder_not_allowed";
+        /// The stream stayed silent for longer than the idle limit.
+        Timeout = 13, "timeout";
+        /// The gateway could not make the bytes durable (disk full, I/O error).
+        StorageFailure = 14, "storage_failure";
+        /// Unexpected gateway failure; the request may be retried.
+        Internal = 15, "internal";
+    }
+}
+
+codes! {
+    /// Why the gateway closed a connection (QUIC application close codes).
+    CloseCode {
+        /// Normal close.
+        Done = 0, "done";
+        /// The certificate carries no device identity (SAN URI).
+        NoDeviceIdentity = 0x100, "no_device_identity";
+        /// The device is not in the ledger.
+        DeviceUnknown = 0x101, "device_unknown";
+        /// The device is revoked in the ledger.
+        DeviceRevoked = 0x102, "device_revoked";
+        /// The device has no current assignment to an officer.
+        DeviceUnassigned = 0x103, "device_unassigned";
+        /// The device is assigned to someone who is not enforcement staff.
+        OfficerNotEnforcement = 0x104, "officer_not_enforcement";
+        /// The gateway is shutting down; reconnect later.
+        ShuttingDown = 0x105, "shutting_down";
+        /// The peer broke the protocol at connection level.
+        ProtocolViolation = 0x106, "protocol_violation";
+    }
+}
+
+/// The `error` message: sent on a stream before the gateway finishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: u32,
+    pub name: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: StreamError, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code: code.code(),
+            name: code.name().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = HashSet::new();
+        for c in StreamError::ALL {
+            assert_eq!(StreamError::from_code(c.code() as u64), Some(*c));
+            assert!(seen.insert(c.name()));
+        }
+        for c in CloseCode::ALL {
+            assert_eq!(CloseCode::from_code(c.code() as u64), Some(*c));
+            assert!(seen.insert(c.name()));
+        }
+        assert_eq!(StreamError::from_code(999), None);
+    }
+}

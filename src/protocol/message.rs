@@ -1,0 +1,126 @@
+//! Control messages (JSON in type-1 frames), tagged by `"type"`.
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::ErrorBody;
+use crate::metadata::RecordingMeta;
+
+/// The first message on every stream a device opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Upload a file as a recording's original, resuming if part of it is
+    /// already durable. Followed by data frames and one `finish`.
+    Upload {
+        meta: Box<RecordingMeta>,
+        /// Total size, when the device knows it up front.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
+    /// Ask how much of a recording is durably stored.
+    Status {
+        recording_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recorder: Option<String>,
+    },
+}
+
+/// Sent by the device after the last data frame of an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Finish {
+    Finish {
+        size: u64,
+        /// SHA-256 of the whole file, lowercase hex.
+        sha256: String,
+    },
+}
+
+/// Where a recording stands at the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Bytes are arriving; `durable` of them are safe.
+    Receiving,
+    /// The whole file is durable in the spool and its hash checked;
+    /// archiving to storage is pending.
+    Spooled,
+    /// Stored with its manifest.
+    Archived,
+    /// The upload failed its integrity check; bytes kept in quarantine.
+    Failed,
+    /// The gateway has never seen it.
+    Unknown,
+}
+
+/// Messages from the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// Upload accepted: send data starting at `offset`.
+    Accepted {
+        recorder: String,
+        recording_id: String,
+        offset: u64,
+        state: RecordingState,
+        manifest_key: String,
+    },
+    /// The first `durable` bytes are fsynced to the spool or stored.
+    Ack {
+        durable: u64,
+    },
+    /// End-to-end integrity result, sent after `finish`.
+    Verified {
+        size: u64,
+        sha256: String,
+        matched: bool,
+        state: RecordingState,
+    },
+    /// The recording and its manifest are in storage.
+    Archived {
+        manifest_key: String,
+        chain_head: String,
+    },
+    /// Answer to `status`.
+    Status {
+        state: RecordingState,
+        durable: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest_key: Option<String>,
+    },
+    Error(ErrorBody),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::codes::StreamError;
+
+    #[test]
+    fn wire_shape() {
+        let r: Request =
+            serde_json::from_str(r#"{"type":"upload","meta":{"recording_id":"r1"},"size":5}"#)
+                .unwrap();
+        assert!(matches!(r, Request::Upload { size: Some(5), .. }));
+        let f: Finish =
+            serde_json::from_str(r#"{"type":"finish","size":1,"sha256":"00"}"#).unwrap();
+        assert_eq!(
+            f,
+            Finish::Finish {
+                size: 1,
+                sha256: "00".into()
+            }
+        );
+        let e = serde_json::to_string(&Reply::Error(ErrorBody::new(StreamError::BadFrame, "x")))
+            .unwrap();
+        assert_eq!(
+            e,
+            r#"{"type":"error","code":1,"name":"bad_frame","message":"x"}"#
+        );
+        assert!(serde_json::from_str::<Request>(r#"{"type":"delete"}"#).is_err());
+    }
+}

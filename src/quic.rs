@@ -1,0 +1,268 @@
+//! The QUIC endpoint: TLS 1.3 with mutual authentication on both sides.
+//! Devices must present a certificate that chains to the configured CA
+//! (and is not on a configured CRL); the ledger check comes after the
+//! handshake, in the session.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{TransportConfig, VarInt};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use tokio::sync::mpsc;
+
+use crate::limits;
+use crate::protocol::ALPN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuicError {
+    #[error("{path}: {message}")]
+    Pem { path: String, message: String },
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("client verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("QUIC configuration: {0}")]
+    Quic(String),
+    #[error("socket {addr}: {source}")]
+    Socket {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+fn pem_err(path: &Path, e: impl std::fmt::Display) -> QuicError {
+    QuicError::Pem {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, QuicError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_err(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_err(path, e))?;
+    if certs.is_empty() {
+        return Err(pem_err(path, "no certificate in file"));
+    }
+    Ok(certs)
+}
+
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, QuicError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_err(path, e))
+}
+
+fn roots(ca: &Path) -> Result<RootCertStore, QuicError> {
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots.add(c)?;
+    }
+    Ok(roots)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate the TLS layer refused, for the refusal log.
+#[derive(Debug, Clone)]
+pub struct CertRefusal {
+    /// Device id if the certificate carries one, else its subject.
+    pub presented: String,
+    pub device: Option<String>,
+    pub fingerprint: String,
+    pub reason: String,
+}
+
+/// Wraps the WebPKI verifier to report every refused certificate, so that
+/// refusals at the TLS layer are logged and recorded like ledger refusals.
+#[derive(Debug)]
+struct ReportingVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    refusals: mpsc::Sender<CertRefusal>,
+}
+
+impl ClientCertVerifier for ReportingVerifier {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let r = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        if let Err(e) = &r {
+            // Bounded: a flood of bad handshakes drops reports, never memory.
+            let _ = self.refusals.try_send(CertRefusal {
+                presented: crate::identity::describe_cert(end_entity),
+                device: crate::identity::device_id_from_cert(end_entity).ok(),
+                fingerprint: crate::identity::cert_fingerprint(end_entity),
+                reason: e.to_string(),
+            });
+        }
+        r
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Transport limits shared by both sides.
+fn transport(stream_window: u64, conn_window: u64, keep_alive: bool) -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_CONCURRENT_STREAMS));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.stream_receive_window(VarInt::from_u64(stream_window).unwrap_or(VarInt::MAX));
+    t.receive_window(VarInt::from_u64(conn_window).unwrap_or(VarInt::MAX));
+    t.send_window(conn_window);
+    t.max_idle_timeout(Some(
+        Duration::from_secs(30)
+            .try_into()
+            .expect("30 s is a valid idle timeout"),
+    ));
+    if keep_alive {
+        t.keep_alive_interval(Some(Duration::from_secs(5)));
+    }
+    Arc::new(t)
+}
+
+pub struct ServerSettings<'a> {
+    pub listen: &'a str,
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    pub crls: &'a [std::path::PathBuf],
+    pub udp_buffer: usize,
+    pub stream_window: u64,
+    pub conn_window: u64,
+}
+
+/// Binds the gateway's QUIC endpoint. Refused client certificates are
+/// reported on the returned channel.
+pub fn server(
+    s: &ServerSettings<'_>,
+) -> Result<(quinn::Endpoint, mpsc::Receiver<CertRefusal>), QuicError> {
+    let provider = provider();
+    let mut crls = Vec::new();
+    for p in s.crls {
+        crls.push(CertificateRevocationListDer::from_pem_file(p).map_err(|e| pem_err(p, e))?);
+    }
+    let inner =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(s.ca)?), provider.clone())
+            .with_crls(crls)
+            .only_check_end_entity_revocation()
+            .build()?;
+    let (tx, rx) = mpsc::channel(256);
+    let verifier = Arc::new(ReportingVerifier {
+        inner,
+        refusals: tx,
+    });
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(load_certs(s.cert)?, load_key(s.key)?)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| QuicError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    cfg.transport_config(transport(s.stream_window, s.conn_window, false));
+    let addr: SocketAddr = s.listen.parse().map_err(|e| QuicError::Socket {
+        addr: s.listen.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })?;
+    let sock = udp_socket(addr, s.udp_buffer)?;
+    let ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(cfg),
+        sock,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|source| QuicError::Socket {
+        addr: addr.to_string(),
+        source,
+    })?;
+    Ok((ep, rx))
+}
+
+/// A UDP socket with larger kernel buffers: quinn leaves the 208 KiB
+/// default, which drops packets in bursts at dock speeds.
+fn udp_socket(addr: SocketAddr, buf: usize) -> Result<std::net::UdpSocket, QuicError> {
+    let sock = std::net::UdpSocket::bind(addr).map_err(|source| QuicError::Socket {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let r = socket2::SockRef::from(&sock);
+    if let Err(e) = r.set_recv_buffer_size(buf) {
+        tracing::warn!("could not set UDP receive buffer to {buf}: {e}");
+    }
+    if let Err(e) = r.set_send_buffer_size(buf) {
+        tracing::warn!("could not set UDP send buffer to {buf}: {e}");
+    }
+    Ok(sock)
+}
+
+pub struct ClientSettings<'a> {
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    pub udp_buffer: usize,
+    pub stream_window: u64,
+    pub conn_window: u64,
+}
+
+/// A device-side endpoint that authenticates with the device certificate.
+pub fn client(s: &ClientSettings<'_>) -> Result<quinn::Endpoint, QuicError> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(s.ca)?)
+        .with_client_auth_cert(load_certs(s.cert)?, load_key(s.key)?)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| QuicError::Quic(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    cfg.transport_config(transport(s.stream_window, s.conn_window, true));
+    let sock = udp_socket("0.0.0.0:0".parse().expect("valid"), s.udp_buffer)?;
+    let mut ep = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        sock,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|source| QuicError::Socket {
+        addr: "0.0.0.0:0".into(),
+        source,
+    })?;
+    ep.set_default_client_config(cfg);
+    Ok(ep)
+}

@@ -1,0 +1,659 @@
+//! `upload`: receive a file as a recording's original.
+//!
+//! The stream reads data frames into a bounded channel; a blocking writer
+//! appends them to the spool, hashing as it goes, and reports what is
+//! durable; the stream turns that into `ack`s. QUIC flow control plus the
+//! bounded channel make a slow disk slow the device down instead of
+//! filling memory. After `finish` the SHA-256 is compared end to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::{RecvStream, SendStream, VarInt};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+
+use super::Session;
+use super::status::resolve_recorder;
+use super::stream::{Failure, fail, next_frame, reply};
+use crate::chain::{self, Hash};
+use crate::limits;
+use crate::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
+use crate::metadata::RecordingMeta;
+use crate::protocol::frame::{self, Frame};
+use crate::protocol::{Finish, RecordingState, Reply, StreamError};
+use crate::spool::writer::{OriginalWriter, run_writer};
+use crate::spool::{EntryDir, EntryState, write_atomic};
+use crate::store::layout;
+use crate::usage::UsageEvent;
+
+fn stop(recv: &mut RecvStream, f: &Failure) {
+    let _ = recv.stop(VarInt::from_u32(f.code.code()));
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| fail(StreamError::Internal, e.to_string()))?
+        .map_err(|e| fail(StreamError::StorageFailure, format!("spool: {e}")))
+}
+
+pub async fn run(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    meta: RecordingMeta,
+    size: Option<u64>,
+) -> Result<(), Failure> {
+    let checked = (|| {
+        meta.validate()
+            .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+        if let Some(n) = size
+            && n > limits::MAX_FILE_SIZE
+        {
+            return Err(fail(
+                StreamError::TooLarge,
+                format!("{n} bytes is over the limit of {}", limits::MAX_FILE_SIZE),
+            ));
+        }
+        resolve_recorder(s, meta.recorder.as_deref())
+    })();
+    let recorder = match checked {
+        Ok(r) => r,
+        Err(f) => {
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+    };
+    let id = meta.recording_id.clone();
+    let Some(_lock) = s.gw.lock_recording(&recorder, &id) else {
+        let f = fail(
+            StreamError::RecordingBusy,
+            format!("recording {recorder}/{id} is being received on another stream"),
+        );
+        stop(&mut recv, &f);
+        return Err(f);
+    };
+    let entry = s.gw.spool.entry(&recorder, &id);
+    let (st, offset) = match open_entry(s, &entry, &recorder, &meta, size).await {
+        Ok(v) => v,
+        Err(f) => {
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+    };
+    reply(
+        send,
+        &Reply::Accepted {
+            recorder: recorder.clone(),
+            recording_id: id.clone(),
+            offset,
+            state: st.status,
+            manifest_key: st.manifest_key.clone(),
+        },
+    )
+    .await?;
+
+    if st.status != RecordingState::Receiving {
+        return already_complete(s, send, recv, &recorder, &id, st).await;
+    }
+    s.usage(
+        if offset == 0 {
+            UsageEvent::UploadStarted
+        } else {
+            UsageEvent::UploadResumed
+        },
+        Some(&id),
+        format!("receiving {recorder}/{id} from byte {offset}"),
+    )
+    .await;
+
+    let Some((total, hash, finish)) = receive(s, send, recv, &entry, offset, size).await? else {
+        // The device ended the stream early; what arrived is durable and
+        // the next upload of this recording resumes from it.
+        return Ok(());
+    };
+    let Finish::Finish {
+        size: declared_size,
+        sha256: declared,
+    } = finish;
+    let Some(declared_hash) = chain::parse_hex(&declared) else {
+        return Err(fail(
+            StreamError::BadMessage,
+            "finish.sha256 must be 64 lowercase hex digits",
+        ));
+    };
+    if total == declared_size && hash == declared_hash {
+        spooled(s, send, &entry, st, &recorder, &id, total, hash, declared).await
+    } else {
+        let (code, reason) = if total != declared_size {
+            (
+                StreamError::SizeMismatch,
+                format!("received {total} bytes but the device declared {declared_size}"),
+            )
+        } else {
+            (
+                StreamError::Sha256Mismatch,
+                format!(
+                    "received bytes hash to {} but the device declared {declared}",
+                    hex::encode(hash)
+                ),
+            )
+        };
+        quarantine(
+            s, &entry, st, &recorder, &id, total, hash, &declared, &reason,
+        )
+        .await?;
+        reply(
+            send,
+            &Reply::Verified {
+                size: total,
+                sha256: hex::encode(hash),
+                matched: false,
+                state: RecordingState::Failed,
+            },
+        )
+        .await?;
+        Err(fail(code, reason))
+    }
+}
+
+/// Finds or creates the spool entry; returns it with the offset to resume from.
+async fn open_entry(
+    s: &Arc<Session>,
+    entry: &EntryDir,
+    recorder: &str,
+    meta: &RecordingMeta,
+    size: Option<u64>,
+) -> Result<(EntryState, u64), Failure> {
+    let e = entry.clone();
+    let existing = blocking(move || {
+        let st = e.load_state()?;
+        let durable = e.durable()?;
+        Ok((st, durable))
+    })
+    .await?;
+    match existing {
+        (Some(st), durable) => match st.status {
+            RecordingState::Receiving | RecordingState::Unknown => Ok((st, durable)),
+            RecordingState::Spooled | RecordingState::Archived => {
+                let n = st.size.unwrap_or(durable);
+                Ok((st, n))
+            }
+            RecordingState::Failed => {
+                // A new attempt after a failed one (already quarantined).
+                let mut st = st;
+                st.status = RecordingState::Receiving;
+                st.size = None;
+                st.sha256 = None;
+                st.declared_sha256 = None;
+                st.reason = None;
+                let (e, st2) = (entry.clone(), st.clone());
+                blocking(move || {
+                    let _ = std::fs::remove_file(e.ack());
+                    let _ = std::fs::remove_file(e.data());
+                    e.save_state(&st2)
+                })
+                .await?;
+                Ok((st, 0))
+            }
+        },
+        (None, _) => {
+            if let Some(loc) = s.gw.find_archived(recorder, &meta.recording_id).await {
+                let st = EntryState {
+                    status: RecordingState::Archived,
+                    prefix: loc.prefix,
+                    manifest_key: loc.manifest_key,
+                    size: Some(loc.size),
+                    sha256: Some(loc.sha256),
+                    declared_sha256: None,
+                    chain_head: Some(loc.chain_head),
+                    reason: None,
+                };
+                let n = loc.size;
+                return Ok((st, n));
+            }
+            let now = OffsetDateTime::now_utc();
+            let header = build_header(s, recorder, meta, size, now)?;
+            let prefix = layout::recording_prefix(
+                meta.category.as_deref(),
+                now.to_offset(s.gw.offset),
+                recorder,
+                &meta.recording_id,
+            );
+            let st = EntryState {
+                status: RecordingState::Receiving,
+                manifest_key: layout::manifest_key(&prefix),
+                prefix,
+                size: None,
+                sha256: None,
+                declared_sha256: None,
+                chain_head: None,
+                reason: None,
+            };
+            let (e, st2, hb) = (entry.clone(), st.clone(), header.to_bytes());
+            blocking(move || e.create(&hb, &st2)).await?;
+            Ok((st, 0))
+        }
+    }
+}
+
+fn build_header(
+    s: &Session,
+    recorder: &str,
+    meta: &RecordingMeta,
+    size: Option<u64>,
+    now: OffsetDateTime,
+) -> Result<HeaderDoc, Failure> {
+    let ledger = s.gw.ledger.current();
+    let made_at = meta
+        .started_at
+        .as_deref()
+        .and_then(crate::time_fmt::parse)
+        .unwrap_or(now);
+    let view = ledger.view(recorder, made_at).ok_or_else(|| {
+        fail(
+            StreamError::RecorderNotAllowed,
+            format!("recorder {recorder} is not in the ledger"),
+        )
+    })?;
+    let mut discrepancies = Vec::new();
+    if let Some(o) = &meta.officer
+        && view.officer.as_deref() != Some(o.as_str())
+    {
+        discrepancies.push(format!(
+            "the device names officer {o} but the ledger assigns {} to {recorder} at {}",
+            view.officer.as_deref().unwrap_or("nobody"),
+            crate::time_fmt::rfc3339(made_at)
+        ));
+    }
+    if view.enforcement == Some(false) {
+        discrepancies.push(format!(
+            "the ledger assigns {recorder} to someone who is not enforcement staff at {}",
+            crate::time_fmt::rfc3339(made_at)
+        ));
+    }
+    if view.status == crate::ledger::DeviceStatus::Revoked {
+        discrepancies.push(format!("{recorder} is revoked in the ledger"));
+    }
+    Ok(HeaderDoc {
+        format: HEADER_FORMAT.into(),
+        recorder: recorder.to_string(),
+        recording_id: meta.recording_id.clone(),
+        method: Method {
+            device_kind: view.kind,
+            mode: meta.mode,
+        },
+        received_at: crate::time_fmt::rfc3339(now),
+        gateway: s.gw.cfg.gateway.id.clone(),
+        uploader: Uploader {
+            device: s.device().to_string(),
+            device_kind: s.admission.kind,
+            certificate_sha256: s.fingerprint.clone(),
+        },
+        ledger: view,
+        meta: meta.clone(),
+        declared_size: size,
+        missing: meta
+            .missing_required()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        discrepancies,
+    })
+}
+
+enum ReadOutcome {
+    Finished(Finish),
+    Ended,
+    Failed(Failure),
+}
+
+/// Reads data frames into the writer's channel until `finish`.
+async fn read_data(
+    mut recv: RecvStream,
+    tx: mpsc::Sender<Bytes>,
+    mut offset: u64,
+    declared: Option<u64>,
+) -> ReadOutcome {
+    let failed = |recv: &mut RecvStream, f: Failure| {
+        stop(recv, &f);
+        ReadOutcome::Failed(f)
+    };
+    loop {
+        let f = match next_frame(&mut recv).await {
+            Ok(f) => f,
+            Err(f) => return failed(&mut recv, f),
+        };
+        match f {
+            None => return ReadOutcome::Ended,
+            Some(Frame::Data(d)) => {
+                let end = offset + d.len() as u64;
+                if end > limits::MAX_FILE_SIZE {
+                    return failed(
+                        &mut recv,
+                        fail(
+                            StreamError::TooLarge,
+                            format!("file exceeds {} bytes", limits::MAX_FILE_SIZE),
+                        ),
+                    );
+                }
+                if let Some(n) = declared
+                    && end > n
+                {
+                    return failed(
+                        &mut recv,
+                        fail(
+                            StreamError::SizeMismatch,
+                            format!("data goes past the declared size of {n} bytes"),
+                        ),
+                    );
+                }
+                if tx.send(d).await.is_err() {
+                    return failed(
+                        &mut recv,
+                        fail(StreamError::StorageFailure, "the spool writer stopped"),
+                    );
+                }
+                offset = end;
+            }
+            Some(Frame::Msg(m)) => {
+                return match frame::decode::<Finish>(&m) {
+                    Ok(f) => ReadOutcome::Finished(f),
+                    Err(e) => failed(
+                        &mut recv,
+                        fail(
+                            StreamError::UnexpectedMessage,
+                            format!("expected data or finish: {e}"),
+                        ),
+                    ),
+                };
+            }
+        }
+    }
+}
+
+/// Receives data until `finish` or the end of the stream, acknowledging
+/// durable bytes as the writer reports them. Returns only after the
+/// writer has finished, so the spool entry is quiescent when the
+/// recording lock is released.
+async fn receive(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    recv: RecvStream,
+    entry: &EntryDir,
+    offset: u64,
+    declared: Option<u64>,
+) -> Result<Option<(u64, Hash, Finish)>, Failure> {
+    let e = entry.clone();
+    let writer = blocking(move || OriginalWriter::open(&e)).await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let (dtx, mut drx) = watch::channel(offset);
+    let ack_bytes = s.gw.cfg.gateway.ack_bytes;
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes));
+    let mut reader = tokio::spawn(read_data(recv, tx, offset, declared));
+    let mut acked = offset;
+    let mut send_failed: Option<Failure> = None;
+    let mut writer_done = false;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut reader => break r.unwrap_or_else(|e| ReadOutcome::Failed(fail(StreamError::Internal, e.to_string()))),
+            ch = drx.changed(), if !writer_done => {
+                if ch.is_err() {
+                    writer_done = true;
+                    continue;
+                }
+                let d = *drx.borrow_and_update();
+                if d > acked && send_failed.is_none() {
+                    if let Err(f) = reply(send, &Reply::Ack { durable: d }).await {
+                        send_failed = Some(f);
+                    }
+                    acked = d;
+                }
+            }
+        }
+    };
+    let written = wjob
+        .await
+        .map_err(|e| fail(StreamError::Internal, e.to_string()))?
+        .map_err(|e| {
+            fail(
+                StreamError::StorageFailure,
+                format!("spool write failed: {e}"),
+            )
+        })?;
+    let (total, hash) = written;
+    if let Some(f) = send_failed {
+        return Err(f);
+    }
+    if total > acked {
+        reply(send, &Reply::Ack { durable: total }).await?;
+    }
+    match outcome {
+        ReadOutcome::Finished(f) => Ok(Some((total, hash, f))),
+        ReadOutcome::Ended => Ok(None),
+        ReadOutcome::Failed(f) => Err(f),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn spooled(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    entry: &EntryDir,
+    mut st: EntryState,
+    recorder: &str,
+    id: &str,
+    total: u64,
+    hash: Hash,
+    declared: String,
+) -> Result<(), Failure> {
+    st.status = RecordingState::Spooled;
+    st.size = Some(total);
+    st.sha256 = Some(hex::encode(hash));
+    st.declared_sha256 = Some(declared);
+    let (e, st2) = (entry.clone(), st.clone());
+    blocking(move || e.save_state(&st2)).await?;
+    s.usage(
+        UsageEvent::UploadVerified,
+        Some(id),
+        format!(
+            "{recorder}/{id}: {total} bytes, sha256 {} matches the device",
+            hex::encode(hash)
+        ),
+    )
+    .await;
+    let events = s.gw.archiver.subscribe();
+    s.gw.archiver.enqueue(recorder, id);
+    reply(
+        send,
+        &Reply::Verified {
+            size: total,
+            sha256: hex::encode(hash),
+            matched: true,
+            state: RecordingState::Spooled,
+        },
+    )
+    .await?;
+    wait_archived(s, send, events, recorder, id).await
+}
+
+/// Waits (bounded) for the archiver and tells the device when its
+/// recording is in storage. If storage is slow or down, the stream ends
+/// with the recording safely spooled; the device can ask `status` later.
+async fn wait_archived(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    mut events: tokio::sync::broadcast::Receiver<crate::archive::Archived>,
+    recorder: &str,
+    id: &str,
+) -> Result<(), Failure> {
+    let wait = Duration::from_secs(s.gw.cfg.gateway.archive_wait_secs);
+    let found = tokio::time::timeout(wait, async {
+        loop {
+            match events.recv().await {
+                Ok(a) if a.recorder == recorder && a.recording_id == id => return Some(a),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed events: ask the spool directly.
+                    let e = s.gw.spool.entry(recorder, id);
+                    if let Ok(Some(st)) = e.load_state()
+                        && st.status == RecordingState::Archived
+                    {
+                        return Some(crate::archive::Archived {
+                            recorder: recorder.to_string(),
+                            recording_id: id.to_string(),
+                            manifest_key: st.manifest_key,
+                            chain_head: st.chain_head.unwrap_or_default(),
+                        });
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    })
+    .await;
+    if let Ok(Some(a)) = found {
+        s.usage(
+            UsageEvent::Archived,
+            Some(id),
+            format!("{recorder}/{id} stored; manifest {}", a.manifest_key),
+        )
+        .await;
+        reply(
+            send,
+            &Reply::Archived {
+                manifest_key: a.manifest_key,
+                chain_head: a.chain_head,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The recording was complete before this stream: compare the device's
+/// hash with what is stored.
+async fn already_complete(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    recorder: &str,
+    id: &str,
+    st: EntryState,
+) -> Result<(), Failure> {
+    let f = match next_frame(&mut recv).await {
+        Ok(Some(Frame::Msg(m))) => frame::decode::<Finish>(&m).map_err(Failure::from),
+        Ok(Some(Frame::Data(_))) => Err(fail(
+            StreamError::UnexpectedMessage,
+            "the recording is complete; send finish, not data",
+        )),
+        Ok(None) => return Ok(()),
+        Err(f) => Err(f),
+    };
+    let Finish::Finish { size, sha256 } = match f {
+        Ok(f) => f,
+        Err(f) => {
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+    };
+    let matched = st.size == Some(size) && st.sha256.as_deref() == Some(sha256.as_str());
+    reply(
+        send,
+        &Reply::Verified {
+            size: st.size.unwrap_or(0),
+            sha256: st.sha256.clone().unwrap_or_default(),
+            matched,
+            state: st.status,
+        },
+    )
+    .await?;
+    if !matched {
+        return Err(fail(
+            StreamError::RecordingConflict,
+            format!(
+                "recording {recorder}/{id} is already stored with sha256 {}; a different file cannot take its id",
+                st.sha256.unwrap_or_default()
+            ),
+        ));
+    }
+    match st.status {
+        RecordingState::Archived => {
+            reply(
+                send,
+                &Reply::Archived {
+                    manifest_key: st.manifest_key,
+                    chain_head: st.chain_head.unwrap_or_default(),
+                },
+            )
+            .await
+        }
+        _ => {
+            let events = s.gw.archiver.subscribe();
+            s.gw.archiver.enqueue(recorder, id);
+            wait_archived(s, send, events, recorder, id).await
+        }
+    }
+}
+
+/// Moves the bytes of a failed upload to the quarantine (kept, and copied
+/// to storage under `quarantine/`), and marks the recording failed.
+#[allow(clippy::too_many_arguments)]
+async fn quarantine(
+    s: &Arc<Session>,
+    entry: &EntryDir,
+    mut st: EntryState,
+    recorder: &str,
+    id: &str,
+    total: u64,
+    hash: Hash,
+    declared: &str,
+    reason: &str,
+) -> Result<(), Failure> {
+    let now = OffsetDateTime::now_utc();
+    let qdir =
+        s.gw.spool
+            .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());
+    let report = serde_json::json!({
+        "format": "custody-quarantine/1",
+        "recorder": recorder,
+        "recording_id": id,
+        "uploader": s.device(),
+        "reason": reason,
+        "size": total,
+        "sha256": hex::encode(hash),
+        "declared_sha256": declared,
+        "at": crate::time_fmt::rfc3339(now),
+        "gateway": s.gw.cfg.gateway.id,
+    });
+    st.status = RecordingState::Failed;
+    st.size = Some(total);
+    st.sha256 = Some(hex::encode(hash));
+    st.declared_sha256 = Some(declared.to_string());
+    st.reason = Some(reason.to_string());
+    let e = entry.clone();
+    blocking(move || {
+        std::fs::create_dir_all(&qdir)?;
+        std::fs::rename(e.data(), qdir.join("data"))?;
+        std::fs::copy(e.header(), qdir.join("header.json"))?;
+        write_atomic(
+            &qdir.join("report.json"),
+            &serde_json::to_vec_pretty(&report).expect("report serialises"),
+        )?;
+        let _ = std::fs::remove_file(e.ack());
+        e.save_state(&st)
+    })
+    .await?;
+    s.gw.archiver.wake_quarantine();
+    s.usage(
+        UsageEvent::UploadFailed,
+        Some(id),
+        format!("{recorder}/{id} failed its integrity check and was quarantined: {reason}"),
+    )
+    .await;
+    Ok(())
+}

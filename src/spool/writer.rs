@@ -1,0 +1,249 @@
+//! Appends a recording's bytes to the spool, hashing as it goes, and
+//! publishes how much is durable. A byte counts as durable only after the
+//! data file has been fsynced *and* the new length recorded in the `ack`
+//! file has been fsynced; after a crash the data file is cut back to that
+//! length, so nothing beyond an acknowledgement is ever trusted.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, watch};
+
+use super::EntryDir;
+use crate::chain::Hash;
+
+/// The ack file holds the durable length and a check word, so a torn or
+/// zeroed write reads as "nothing durable" rather than as a wrong length.
+const ACK_MAGIC: u64 = 0x6375_7374_6f64_7901;
+
+pub fn read_ack(path: &Path) -> std::io::Result<u64> {
+    let mut b = [0u8; 16];
+    match File::open(path) {
+        Ok(mut f) => match f.read_exact(&mut b) {
+            Ok(()) => {
+                let n = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+                let check = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+                Ok(if check == n ^ ACK_MAGIC { n } else { 0 })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(e),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+pub struct OriginalWriter {
+    data: File,
+    ack: File,
+    hasher: Sha256,
+    written: u64,
+    durable: u64,
+}
+
+impl OriginalWriter {
+    /// Opens the entry's data file for appending after its durable prefix,
+    /// re-hashing that prefix so the final SHA-256 covers the whole file.
+    pub fn open(entry: &EntryDir) -> std::io::Result<Self> {
+        let durable = read_ack(&entry.ack())?;
+        let mut data = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(entry.data())?;
+        let len = data.metadata()?.len();
+        if len < durable {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "spool data is {len} bytes but {durable} were acknowledged: the spool disk lost data"
+                ),
+            ));
+        }
+        data.set_len(durable)?;
+        let mut hasher = Sha256::new();
+        data.seek(SeekFrom::Start(0))?;
+        let mut buf = vec![0u8; 4 << 20];
+        let mut left = durable;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = data.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        data.seek(SeekFrom::Start(durable))?;
+        let ack = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(entry.ack())?;
+        Ok(OriginalWriter {
+            data,
+            ack,
+            hasher,
+            written: durable,
+            durable,
+        })
+    }
+
+    pub fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.write_all(buf)?;
+        self.hasher.update(buf);
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable; returns the durable length.
+    pub fn sync(&mut self) -> std::io::Result<u64> {
+        if self.durable == self.written {
+            return Ok(self.durable);
+        }
+        self.data.sync_data()?;
+        let mut rec = [0u8; 16];
+        rec[..8].copy_from_slice(&self.written.to_le_bytes());
+        rec[8..].copy_from_slice(&(self.written ^ ACK_MAGIC).to_le_bytes());
+        self.ack.write_all_at(&rec, 0)?;
+        self.ack.sync_data()?;
+        self.durable = self.written;
+        Ok(self.durable)
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
+    /// Syncs and returns the total length and SHA-256 of the file.
+    pub fn finish(mut self) -> std::io::Result<(u64, Hash)> {
+        self.sync()?;
+        Ok((self.written, self.hasher.finalize().into()))
+    }
+}
+
+/// Drives a writer from a channel of chunks on a blocking thread. Syncs
+/// every `ack_bytes`, and whenever the channel runs dry (the device is
+/// slower than the disk, or paused), so acknowledgements never wait long.
+/// Returns when the channel closes, after a final sync.
+pub fn run_writer(
+    mut w: OriginalWriter,
+    mut rx: mpsc::Receiver<Bytes>,
+    durable_tx: watch::Sender<u64>,
+    ack_bytes: u64,
+) -> std::io::Result<(u64, Hash)> {
+    loop {
+        let chunk = match rx.try_recv() {
+            Ok(c) => Some(c),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if w.written() > w.durable() {
+                    let d = w.sync()?;
+                    let _ = durable_tx.send(d);
+                }
+                rx.blocking_recv()
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+        };
+        match chunk {
+            Some(c) => {
+                w.append(&c)?;
+                if w.written() - w.durable() >= ack_bytes {
+                    let d = w.sync()?;
+                    let _ = durable_tx.send(d);
+                }
+            }
+            None => {
+                let r = w.finish()?;
+                let _ = durable_tx.send(r.0);
+                return Ok(r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> EntryDir {
+        let dir =
+            std::env::temp_dir().join(format!("custody-writer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        EntryDir { dir }
+    }
+
+    #[test]
+    fn resume_cuts_back_to_the_acknowledged_length() {
+        let e = entry("resume");
+        let mut w = OriginalWriter::open(&e).unwrap();
+        w.append(b"hello ").unwrap();
+        assert_eq!(w.sync().unwrap(), 6);
+        w.append(b"unacknowledged").unwrap();
+        drop(w); // crash: the tail was written but never acknowledged
+        assert_eq!(read_ack(&e.ack()).unwrap(), 6);
+        let mut w = OriginalWriter::open(&e).unwrap();
+        assert_eq!(w.written(), 6);
+        w.append(b"world").unwrap();
+        let (n, h) = w.finish().unwrap();
+        assert_eq!(n, 11);
+        assert_eq!(h, crate::chain::sha256(b"hello world"));
+        assert_eq!(std::fs::read(e.data()).unwrap(), b"hello world");
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_ack_means_nothing_durable() {
+        let e = entry("torn");
+        std::fs::write(e.ack(), [7u8; 16]).unwrap();
+        assert_eq!(read_ack(&e.ack()).unwrap(), 0);
+        std::fs::write(e.ack(), [7u8; 5]).unwrap();
+        assert_eq!(read_ack(&e.ack()).unwrap(), 0);
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[test]
+    fn lost_data_is_an_error_not_a_silent_zero_fill() {
+        let e = entry("lost");
+        let mut w = OriginalWriter::open(&e).unwrap();
+        w.append(b"0123456789").unwrap();
+        w.sync().unwrap();
+        drop(w);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(e.data())
+            .unwrap()
+            .set_len(3)
+            .unwrap();
+        assert!(OriginalWriter::open(&e).is_err());
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn run_writer_acks_and_finishes() {
+        let e = entry("run");
+        let w = OriginalWriter::open(&e).unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let (dtx, mut drx) = watch::channel(0);
+        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4));
+        tx.send(Bytes::from_static(b"abcdef")).await.unwrap();
+        drx.changed().await.unwrap();
+        assert!(*drx.borrow() >= 6);
+        tx.send(Bytes::from_static(b"gh")).await.unwrap();
+        drop(tx);
+        let (n, hash) = h.await.unwrap().unwrap();
+        assert_eq!(n, 8);
+        assert_eq!(hash, crate::chain::sha256(b"abcdefgh"));
+        assert_eq!(*drx.borrow(), 8);
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+}

@@ -1,0 +1,188 @@
+//! The embedded default store: the same key layout in a local directory,
+//! used when no S3 endpoint is configured. Every write goes to a temporary
+//! file that is fsynced and renamed into place, so a key is either absent or
+//! complete.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::{ObjectInfo, StoreError, check_key};
+use crate::chain::Hash;
+
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+fn io<'a>(key: &'a str, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound(key.to_string())
+        } else {
+            StoreError::Backend {
+                op,
+                key: key.to_string(),
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+impl LocalStore {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(io("", "create store directory"))?;
+        Ok(LocalStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    /// Writes `fill`'s output to `key` atomically, checking its SHA-256.
+    fn put_with(
+        &self,
+        key: &str,
+        sha256: &Hash,
+        fill: impl FnOnce(&mut std::fs::File, &mut Sha256) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().expect("keys have a parent");
+        std::fs::create_dir_all(dir).map_err(io(key, "create directory"))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let mut f = std::fs::File::create(&tmp).map_err(io(key, "create"))?;
+        let mut h = Sha256::new();
+        fill(&mut f, &mut h).map_err(io(key, "write"))?;
+        let got: Hash = h.finalize().into();
+        if &got != sha256 {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::ChecksumMismatch {
+                key: key.to_string(),
+                expected: hex::encode(sha256),
+                actual: hex::encode(got),
+            });
+        }
+        f.sync_all().map_err(io(key, "fsync"))?;
+        std::fs::rename(&tmp, &path).map_err(io(key, "rename"))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(key, "fsync directory"))?;
+        Ok(())
+    }
+
+    pub fn put_bytes(&self, key: &str, body: &[u8], sha256: &Hash) -> Result<(), StoreError> {
+        self.put_with(key, sha256, |f, h| {
+            h.update(body);
+            f.write_all(body)
+        })
+    }
+
+    pub fn put_file(&self, key: &str, src: &Path, sha256: &Hash) -> Result<(), StoreError> {
+        self.put_with(key, sha256, |f, h| {
+            let mut input = std::fs::File::open(src)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = input.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                h.update(&buf[..n]);
+                f.write_all(&buf[..n])?;
+            }
+        })
+    }
+
+    pub fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+        let path = self.path(key)?;
+        let f = std::fs::File::open(&path).map_err(io(key, "open"))?;
+        let len = f.metadata().map_err(io(key, "stat"))?.len();
+        if len > max {
+            return Err(StoreError::TooLarge {
+                key: key.to_string(),
+                size: len,
+                max,
+            });
+        }
+        let mut v = Vec::with_capacity(len as usize);
+        f.take(max + 1)
+            .read_to_end(&mut v)
+            .map_err(io(key, "read"))?;
+        Ok(v.into())
+    }
+
+    pub fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
+        let path = self.path(key)?;
+        let mut f = std::fs::File::open(&path).map_err(io(key, "open"))?;
+        super::hash_reader(&mut f).map_err(io(key, "read"))
+    }
+
+    pub fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.path(key)?.is_file())
+    }
+
+    pub fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        // Walk the deepest directory the prefix names, then filter by prefix.
+        let base = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        let start = if base.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(base)?
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(prefix, "list")(e)),
+            };
+            for ent in rd {
+                let ent = ent.map_err(io(prefix, "list"))?;
+                let ft = ent.file_type().map_err(io(prefix, "list"))?;
+                let p = ent.path();
+                if ft.is_dir() {
+                    stack.push(p);
+                } else if ft.is_file() {
+                    let name = ent.file_name();
+                    if name.to_string_lossy().starts_with('.') {
+                        continue; // in-progress temporary files
+                    }
+                    let key = p
+                        .strip_prefix(&self.root)
+                        .expect("under root")
+                        .to_string_lossy()
+                        .into_owned();
+                    if key.starts_with(prefix) {
+                        let size = ent.metadata().map_err(io(prefix, "stat"))?.len();
+                        out.push(ObjectInfo { key, size });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match std::fs::remove_file(self.path(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(key, "delete")(e)),
+        }
+    }
+}

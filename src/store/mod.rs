@@ -1,0 +1,280 @@
+//! Where recordings end up: an S3-compatible bucket, or (the embedded
+//! default) a local directory with the same key layout.
+
+pub mod layout;
+pub mod local;
+pub mod s3;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::chain::Hash;
+use crate::config::StoreConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object {0} not found")]
+    NotFound(String),
+    #[error("invalid object key {0:?}")]
+    BadKey(String),
+    #[error("object {key} is {size} bytes, more than the {max} allowed here")]
+    TooLarge { key: String, size: u64, max: u64 },
+    #[error("{key}: content SHA-256 is {actual}, expected {expected}")]
+    ChecksumMismatch {
+        key: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{op} {key}: {message}")]
+    Backend {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("store configuration: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// Keys are relative, `/`-separated, with no empty, `.` or `..` segments.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= 1024
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && !seg.starts_with('.'))
+        && !key.contains('\\')
+        && !key.chars().any(|c| c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadKey(key.to_string()))
+    }
+}
+
+pub(crate) fn hash_reader(r: &mut impl Read) -> std::io::Result<(u64, Hash)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf)?;
+        if k == 0 {
+            return Ok((n, h.finalize().into()));
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+}
+
+/// A handle to the configured store; cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    S3(Arc<s3::S3Store>),
+    Local(Arc<local::LocalStore>),
+}
+
+/// Runs blocking local-store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend {
+            op: "local store",
+            key: String::new(),
+            message: e.to_string(),
+        })?
+}
+
+impl Store {
+    /// Opens the store `cfg` describes: S3 when a bucket is configured,
+    /// otherwise the local directory.
+    pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        match &cfg.bucket {
+            Some(bucket) => Ok(Store::S3(Arc::new(
+                s3::S3Store::connect(cfg, bucket).await?,
+            ))),
+            None => Ok(Store::Local(Arc::new(local::LocalStore::open(
+                &cfg.local_dir,
+            )?))),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Store::S3(s) => format!("s3://{}", s.bucket()),
+            Store::Local(l) => format!("local directory {}", l.root().display()),
+        }
+    }
+
+    pub async fn put_bytes(&self, key: &str, body: Bytes, sha256: &Hash) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.put_bytes(key, body, sha256).await,
+            Store::Local(l) => {
+                let (l, key, h) = (l.clone(), key.to_string(), *sha256);
+                blocking(move || l.put_bytes(&key, &body, &h)).await
+            }
+        }
+    }
+
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+        journal: Option<&Path>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
+            Store::Local(l) => {
+                let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
+                blocking(move || l.put_file(&key, &p, &h)).await
+            }
+        }
+    }
+
+    /// Reads a whole object of at most `max` bytes.
+    pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+        match self {
+            Store::S3(s) => s.get_bytes(key, max).await,
+            Store::Local(l) => {
+                let (l, key) = (l.clone(), key.to_string());
+                blocking(move || l.get_bytes(&key, max)).await
+            }
+        }
+    }
+
+    /// Streams an object through SHA-256: its size and hash.
+    pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
+        match self {
+            Store::S3(s) => s.read_hash(key).await,
+            Store::Local(l) => {
+                let (l, key) = (l.clone(), key.to_string());
+                blocking(move || l.read_hash(&key)).await
+            }
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::S3(s) => s.exists(key).await,
+            Store::Local(l) => l.exists(key),
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        match self {
+            Store::S3(s) => s.list(prefix).await,
+            Store::Local(l) => {
+                let (l, prefix) = (l.clone(), prefix.to_string());
+                blocking(move || l.list(&prefix)).await
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.delete(key).await,
+            Store::Local(l) => l.delete(key),
+        }
+    }
+
+    /// Succeeds when the store is reachable.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.probe().await,
+            Store::Local(l) => {
+                std::fs::metadata(l.root())
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Backend {
+                        op: "probe",
+                        key: String::new(),
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules() {
+        for (k, ok) in [
+            ("records/a/b.json", true),
+            ("a", true),
+            ("", false),
+            ("/abs", false),
+            ("a//b", false),
+            ("a/../b", false),
+            ("a/./b", false),
+            ("a/.hidden", false),
+            ("a\\b", false),
+            ("a\nb", false),
+        ] {
+            assert_eq!(check_key(k).is_ok(), ok, "{k:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn local_store_round_trip() {
+        let dir = std::env::temp_dir().join(format!("custody-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Store::Local(Arc::new(local::LocalStore::open(&dir).unwrap()));
+        let body = Bytes::from_static(b"hello");
+        let h = crate::chain::sha256(&body);
+        s.put_bytes("a/b/c.txt", body.clone(), &h).await.unwrap();
+        assert!(s.exists("a/b/c.txt").await.unwrap());
+        assert_eq!(s.get_bytes("a/b/c.txt", 10).await.unwrap(), body);
+        assert!(matches!(
+            s.get_bytes("a/b/c.txt", 2).await,
+            Err(StoreError::TooLarge { .. })
+        ));
+        assert_eq!(s.read_hash("a/b/c.txt").await.unwrap(), (5, h));
+        let wrong = crate::chain::sha256(b"other");
+        assert!(matches!(
+            s.put_bytes("a/x", body.clone(), &wrong).await,
+            Err(StoreError::ChecksumMismatch { .. })
+        ));
+        assert!(!s.exists("a/x").await.unwrap());
+        s.put_bytes("a/c", body.clone(), &h).await.unwrap();
+        let keys: Vec<String> = s
+            .list("a/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, ["a/b/c.txt", "a/c"]);
+        let keys: Vec<String> = s
+            .list("a/b")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, ["a/b/c.txt"]);
+        assert!(s.get_bytes("nope", 10).await.unwrap_err().is_not_found());
+        s.delete("a/c").await.unwrap();
+        assert!(!s.exists("a/c").await.unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

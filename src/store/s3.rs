@@ -1,0 +1,445 @@
+//! S3-compatible storage through aws-sdk-s3. Every object carries
+//! `x-amz-checksum-sha256` (per part for multipart uploads), so the store
+//! itself refuses bytes that were damaged on the way.
+
+use std::path::Path;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{ObjectInfo, StoreError, check_key};
+use crate::chain::{self, Hash};
+use crate::config::StoreConfig;
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    part_size: usize,
+    concurrency: usize,
+}
+
+fn b64(h: &Hash) -> String {
+    aws_smithy_types::base64::encode(h)
+}
+
+fn backend<E: std::error::Error>(op: &'static str, key: &str, e: E) -> StoreError {
+    StoreError::Backend {
+        op,
+        key: key.to_string(),
+        message: format!("{}", DisplayErrorContext(e)),
+    }
+}
+
+impl S3Store {
+    /// Builds a client from the standard AWS environment and config files,
+    /// with endpoint, region and credentials from `cfg` taking precedence.
+    pub async fn connect(cfg: &StoreConfig, bucket: &str) -> Result<Self, StoreError> {
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        if let Some(ep) = &cfg.endpoint {
+            loader = loader.endpoint_url(ep);
+        }
+        if let Some(r) = &cfg.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let (Some(ak), Some(sk)) = (&cfg.access_key_id, &cfg.secret_access_key) {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                ak.clone(),
+                sk.clone(),
+                None,
+                None,
+                "custody-config",
+            ));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(StoreError::Config(
+                "no S3 region: set store.region or AWS_REGION".into(),
+            ));
+        }
+        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(cfg.path_style)
+            // Garage refuses the SDK's default aws-chunked uploads with
+            // trailing checksums; we send precomputed SHA-256s instead.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        Ok(S3Store {
+            client: Client::from_conf(conf),
+            bucket: bucket.to_string(),
+            part_size: (cfg.part_size_mib.max(5) as usize) << 20,
+            concurrency: cfg.concurrency.max(1),
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub async fn put_bytes(&self, key: &str, body: Bytes, sha256: &Hash) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_sha256(b64(sha256))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| backend("put", key, e))?;
+        Ok(())
+    }
+
+    /// Uploads a file; multipart above one part size. `journal` records the
+    /// multipart upload id while it is open so that an upload orphaned by a
+    /// crash is aborted on the next attempt.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+        journal: Option<&Path>,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        if let Some(j) = journal {
+            self.abort_journaled(j).await;
+        }
+        if size <= self.part_size as u64 {
+            let body = tokio::fs::read(path)
+                .await
+                .map_err(|e| backend("read spool", key, e))?;
+            if chain::sha256(&body) != *sha256 {
+                return Err(StoreError::ChecksumMismatch {
+                    key: key.to_string(),
+                    expected: hex::encode(sha256),
+                    actual: hex::encode(chain::sha256(&body)),
+                });
+            }
+            return self.put_bytes(key, body.into(), sha256).await;
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .send()
+            .await
+            .map_err(|e| backend("create multipart upload", key, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| backend("create multipart upload", key, NoUploadId))?
+            .to_string();
+        if let Some(j) = journal {
+            let rec = format!("{key}\n{upload_id}\n");
+            tokio::fs::write(j, rec)
+                .await
+                .map_err(|e| backend("journal multipart upload", key, e))?;
+        }
+        match self.upload_parts(key, &upload_id, path, size, sha256).await {
+            Ok(()) => {
+                if let Some(j) = journal {
+                    let _ = tokio::fs::remove_file(j).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Give up on this upload id; the next attempt starts afresh.
+                self.abort(key, &upload_id).await;
+                if let Some(j) = journal {
+                    let _ = tokio::fs::remove_file(j).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+    ) -> Result<(), StoreError> {
+        let part_size = self.part_size as u64;
+        let nparts = size.div_ceil(part_size);
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| backend("read spool", key, e))?;
+        let mut whole = Sha256::new();
+        let mut inflight = tokio::task::JoinSet::new();
+        let mut parts: Vec<CompletedPart> = Vec::with_capacity(nparts as usize);
+        for n in 0..nparts {
+            let off = n * part_size;
+            let len = part_size.min(size - off) as usize;
+            let mut buf = vec![0u8; len];
+            file.seek(std::io::SeekFrom::Start(off))
+                .await
+                .map_err(|e| backend("read spool", key, e))?;
+            file.read_exact(&mut buf)
+                .await
+                .map_err(|e| backend("read spool", key, e))?;
+            whole.update(&buf);
+            while inflight.len() >= self.concurrency {
+                parts.push(join_part(inflight.join_next().await, key)?);
+            }
+            let client = self.client.clone();
+            let (bucket, key_s, upload) =
+                (self.bucket.clone(), key.to_string(), upload_id.to_string());
+            inflight.spawn(async move {
+                let body = Bytes::from(buf);
+                let h = tokio::task::spawn_blocking({
+                    let body = body.clone();
+                    move || chain::sha256(&body)
+                })
+                .await
+                .expect("hash task");
+                let part_number = (n + 1) as i32;
+                let out = client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(&key_s)
+                    .upload_id(upload)
+                    .part_number(part_number)
+                    .checksum_sha256(b64(&h))
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .map_err(|e| backend("upload part", &key_s, e))?;
+                Ok::<_, StoreError>(
+                    CompletedPart::builder()
+                        .part_number(part_number)
+                        .set_e_tag(out.e_tag().map(str::to_string))
+                        .checksum_sha256(b64(&h))
+                        .build(),
+                )
+            });
+        }
+        while !inflight.is_empty() {
+            parts.push(join_part(inflight.join_next().await, key)?);
+        }
+        let got: Hash = whole.finalize().into();
+        if got != *sha256 {
+            return Err(StoreError::ChecksumMismatch {
+                key: key.to_string(),
+                expected: hex::encode(sha256),
+                actual: hex::encode(got),
+            });
+        }
+        parts.sort_by_key(|p| p.part_number());
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| backend("complete multipart upload", key, e))?;
+        Ok(())
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        if let Err(e) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                key,
+                upload_id,
+                "abort multipart upload: {}",
+                DisplayErrorContext(e)
+            );
+        } else {
+            tracing::info!(key, upload_id, "aborted multipart upload");
+        }
+    }
+
+    async fn abort_journaled(&self, journal: &Path) {
+        if let Ok(text) = tokio::fs::read_to_string(journal).await {
+            let mut lines = text.lines();
+            if let (Some(k), Some(id)) = (lines.next(), lines.next()) {
+                self.abort(k, id).await;
+            }
+            let _ = tokio::fs::remove_file(journal).await;
+        }
+    }
+
+    pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+        check_key(key)?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
+                _ => backend("get", key, e),
+            })?;
+        let len = out.content_length().unwrap_or(0).max(0) as u64;
+        if len > max {
+            return Err(StoreError::TooLarge {
+                key: key.to_string(),
+                size: len,
+                max,
+            });
+        }
+        let mut body = out.body;
+        let mut buf = Vec::with_capacity(len as usize);
+        while let Some(chunk) = body.try_next().await.map_err(|e| backend("get", key, e))? {
+            if (buf.len() + chunk.len()) as u64 > max {
+                return Err(StoreError::TooLarge {
+                    key: key.to_string(),
+                    size: (buf.len() + chunk.len()) as u64,
+                    max,
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.into())
+    }
+
+    pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
+        check_key(key)?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
+                _ => backend("get", key, e),
+            })?;
+        let mut body = out.body;
+        // Hash on a separate thread while the next chunks arrive; the
+        // bounded hand-off keeps memory flat when hashing is the slower side.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                n += chunk.len() as u64;
+                h.update(&chunk);
+            }
+            (n, <Hash>::from(h.finalize()))
+        });
+        while let Some(chunk) = body.try_next().await.map_err(|e| backend("get", key, e))? {
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok(hasher.await.expect("hash thread"))
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        check_key(key)?;
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_not_found() => Ok(false),
+                _ => Err(backend("head", key, e)),
+            },
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend("list", prefix, e))?;
+            for o in page.contents() {
+                if let Some(k) = o.key() {
+                    out.push(ObjectInfo {
+                        key: k.to_string(),
+                        size: o.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("delete", key, e))?;
+        Ok(())
+    }
+
+    /// A cheap request that succeeds only when the bucket is reachable.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| backend("head bucket", &self.bucket, e))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct NoUploadId;
+impl std::fmt::Display for NoUploadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the store returned no upload id")
+    }
+}
+impl std::error::Error for NoUploadId {}
+
+fn join_part(
+    r: Option<Result<Result<CompletedPart, StoreError>, tokio::task::JoinError>>,
+    key: &str,
+) -> Result<CompletedPart, StoreError> {
+    match r {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Err(backend("upload part", key, e)),
+        None => Err(backend("upload part", key, NoUploadId)),
+    }
+}
