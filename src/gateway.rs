@@ -1,10 +1,12 @@
 //! The running gateway: everything a session needs, and the accept loop.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use time::UtcOffset;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::{Archiver, Locator, MAX_DOC_BYTES};
 use crate::config::Config;
@@ -38,32 +40,80 @@ pub struct Gateway {
     pub usage: UsageLog,
     pub archiver: Archiver,
     pub offset: UtcOffset,
-    busy: Mutex<HashSet<(String, String)>>,
+    busy: Mutex<HashMap<(String, String), Owner>>,
+}
+
+/// The stream currently receiving a recording.
+struct Owner {
+    device: String,
+    superseded: CancellationToken,
+    serial: u64,
 }
 
 /// Held while a stream owns a recording; released on drop.
 pub struct RecordingLock {
     gw: Arc<Gateway>,
     key: (String, String),
+    serial: u64,
+    /// Cancelled when a newer stream from the same device claims the
+    /// recording (the device reconnected; this stream's link is dead).
+    pub superseded: CancellationToken,
 }
 
 impl Drop for RecordingLock {
     fn drop(&mut self) {
-        self.gw.busy.lock().expect("busy lock").remove(&self.key);
+        let mut busy = self.gw.busy.lock().expect("busy lock");
+        if busy.get(&self.key).is_some_and(|o| o.serial == self.serial) {
+            busy.remove(&self.key);
+        }
     }
 }
 
 impl Gateway {
-    /// Claims a recording for one stream; `None` if another stream has it.
-    pub fn lock_recording(self: &Arc<Self>, recorder: &str, id: &str) -> Option<RecordingLock> {
+    /// Claims a recording for one stream. If a stream of the same device
+    /// holds it — typically one whose link died without the gateway
+    /// noticing yet — that stream is told to stop, and the claim waits for
+    /// it to make its bytes durable and let go. A stream of another device
+    /// is never displaced: `None`.
+    pub async fn claim_recording(
+        self: &Arc<Self>,
+        recorder: &str,
+        id: &str,
+        device: &str,
+    ) -> Option<RecordingLock> {
+        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let key = (recorder.to_string(), id.to_string());
-        if self.busy.lock().expect("busy lock").insert(key.clone()) {
-            Some(RecordingLock {
-                gw: self.clone(),
-                key,
-            })
-        } else {
-            None
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            {
+                let mut busy = self.busy.lock().expect("busy lock");
+                match busy.get(&key) {
+                    None => {
+                        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let superseded = CancellationToken::new();
+                        busy.insert(
+                            key.clone(),
+                            Owner {
+                                device: device.to_string(),
+                                superseded: superseded.clone(),
+                                serial,
+                            },
+                        );
+                        return Some(RecordingLock {
+                            gw: self.clone(),
+                            key,
+                            serial,
+                            superseded,
+                        });
+                    }
+                    Some(o) if o.device == device => o.superseded.cancel(),
+                    Some(_) => return None,
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -171,7 +221,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             usage,
             archiver,
             offset,
-            busy: Mutex::new(HashSet::new()),
+            busy: Mutex::new(HashMap::new()),
         }),
         endpoint,
         local_addr,

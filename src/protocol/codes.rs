@@ -62,6 +62,9 @@ codes! {
         StorageFailure = 14, "storage_failure";
         /// Unexpected gateway failure; the request may be retried.
         Internal = 15, "internal";
+        /// A newer upload of the same recording by the same device took
+        /// over this stream (the device had reconnected).
+        Superseded = 16, "superseded";
     }
 }
 

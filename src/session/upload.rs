@@ -69,7 +69,7 @@ pub async fn run(
         }
     };
     let id = meta.recording_id.clone();
-    let Some(_lock) = s.gw.lock_recording(&recorder, &id) else {
+    let Some(lock) = s.gw.claim_recording(&recorder, &id, s.device()).await else {
         let f = fail(
             StreamError::RecordingBusy,
             format!("recording {recorder}/{id} is being received on another stream"),
@@ -98,6 +98,7 @@ pub async fn run(
     .await?;
 
     if st.status != RecordingState::Receiving {
+        drop(lock);
         return already_complete(s, send, recv, &recorder, &id, st).await;
     }
     s.usage(
@@ -111,7 +112,8 @@ pub async fn run(
     )
     .await;
 
-    let Some((total, hash, finish)) = receive(s, send, recv, &entry, offset, size).await? else {
+    let received = receive(s, send, recv, &entry, offset, size, &lock).await;
+    let Some((total, hash, finish)) = received? else {
         // The device ended the stream early; what arrived is durable and
         // the next upload of this recording resumes from it.
         return Ok(());
@@ -127,7 +129,10 @@ pub async fn run(
         ));
     };
     if total == declared_size && hash == declared_hash {
-        spooled(s, send, &entry, st, &recorder, &id, total, hash, declared).await
+        spooled(
+            s, send, &entry, st, &recorder, &id, total, hash, declared, lock,
+        )
+        .await
     } else {
         let (code, reason) = if total != declared_size {
             (
@@ -387,6 +392,7 @@ async fn receive(
     entry: &EntryDir,
     offset: u64,
     declared: Option<u64>,
+    lock: &crate::gateway::RecordingLock,
 ) -> Result<Option<(u64, Hash, Finish)>, Failure> {
     let e = entry.clone();
     let writer = blocking(move || OriginalWriter::open(&e)).await?;
@@ -401,6 +407,16 @@ async fn receive(
     let outcome = loop {
         tokio::select! {
             r = &mut reader => break r.unwrap_or_else(|e| ReadOutcome::Failed(fail(StreamError::Internal, e.to_string()))),
+            _ = lock.superseded.cancelled() => {
+                // The device reconnected and resumed on a new stream; stop
+                // reading here and let the writer make what arrived durable.
+                reader.abort();
+                let _ = (&mut reader).await;
+                break ReadOutcome::Failed(fail(
+                    StreamError::Superseded,
+                    "a newer upload of this recording from the same device took over",
+                ));
+            }
             ch = drx.changed(), if !writer_done => {
                 if ch.is_err() {
                     writer_done = true;
@@ -450,6 +466,7 @@ async fn spooled(
     total: u64,
     hash: Hash,
     declared: String,
+    lock: crate::gateway::RecordingLock,
 ) -> Result<(), Failure> {
     st.status = RecordingState::Spooled;
     st.size = Some(total);
@@ -466,6 +483,8 @@ async fn spooled(
         ),
     )
     .await;
+    // The recording is complete; nothing more will be written to it.
+    drop(lock);
     let events = s.gw.archiver.subscribe();
     s.gw.archiver.enqueue(recorder, id);
     reply(

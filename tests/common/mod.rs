@@ -1,0 +1,541 @@
+//! Test harness: real parts only. A single-node Garage server on loopback
+//! per test, a real PKI made with `custody certs`' code, the real `custody`
+//! binary as gateway and clients, talking QUIC over 127.0.0.1.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use custody::config::StoreConfig;
+use custody::pki::{self, CertDir};
+use custody::store::Store;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_custody");
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn garage_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("GARAGE_BIN") {
+        return p.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let p = Path::new(&home).join(".cargo/bin/garage");
+    if p.exists() {
+        return p;
+    }
+    "garage".into()
+}
+
+/// A single-node Garage server with its own directories and ports.
+pub struct Garage {
+    dir: PathBuf,
+    child: Option<Child>,
+    pub endpoint: String,
+    admin: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub bucket: String,
+}
+
+impl Garage {
+    pub fn start(root: &Path) -> Garage {
+        let dir = root.join("garage");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (rpc, s3, admin) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+        let conf = format!(
+            r#"metadata_dir = "{d}/meta"
+data_dir = "{d}/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:{rpc}"
+rpc_public_addr = "127.0.0.1:{rpc}"
+rpc_secret = "{secret}"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:{s3}"
+root_domain = ".s3.garage.localhost"
+[admin]
+api_bind_addr = "127.0.0.1:{admin}"
+admin_token = "test-admin-token"
+"#,
+            d = dir.display(),
+            secret = "1".repeat(64),
+        );
+        std::fs::write(dir.join("garage.toml"), conf).unwrap();
+        let mut g = Garage {
+            dir,
+            child: None,
+            endpoint: format!("http://127.0.0.1:{s3}"),
+            admin: format!("127.0.0.1:{admin}"),
+            access_key: format!("GK{}", "a1".repeat(12)),
+            secret_key: "b2".repeat(32),
+            bucket: "custody".into(),
+        };
+        g.run();
+        g
+    }
+
+    fn run(&mut self) {
+        let log = std::fs::File::create(self.dir.join("garage.log")).unwrap();
+        let child = Command::new(garage_bin())
+            .arg("-c")
+            .arg(self.dir.join("garage.toml"))
+            .args(["server", "--single-node", "--default-bucket"])
+            .env("GARAGE_DEFAULT_ACCESS_KEY", &self.access_key)
+            .env("GARAGE_DEFAULT_SECRET_KEY", &self.secret_key)
+            .env("GARAGE_DEFAULT_BUCKET", &self.bucket)
+            .env("RUST_LOG", "warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("garage binary (cargo install garage, or set GARAGE_BIN)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if http_ok(&self.admin, "/health") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "garage did not become healthy");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server (SIGKILL): the store becomes unreachable.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data and ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            bucket: Some(self.bucket.clone()),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("garage".into()),
+            access_key_id: Some(self.access_key.clone()),
+            secret_access_key: Some(self.secret_key.clone()),
+            ..StoreConfig::default()
+        }
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn http_ok(addr: &str, path: &str) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).contains(" 200 ")
+}
+
+pub const LEDGER: &str = r#"
+[[officer]]
+id = "o-1001"
+name = "Zhang Wei"
+unit = "market"
+enforcement = true
+
+[[officer]]
+id = "clerk-1"
+name = "Wang Fang"
+unit = "office"
+enforcement = false
+
+[[device]]
+id = "bwc-1"
+kind = "body-worn-recorder"
+custodian = "Li Na"
+unit = "market"
+status = "active"
+[[device.assignment]]
+officer = "o-1001"
+
+[[device]]
+id = "rack-1"
+kind = "docking-rack"
+custodian = "Li Na"
+unit = "market"
+status = "active"
+[[device.assignment]]
+officer = "o-1001"
+
+[[device]]
+id = "bwc-revoked"
+kind = "body-worn-recorder"
+custodian = "Li Na"
+status = "revoked"
+[[device.assignment]]
+officer = "o-1001"
+
+[[device]]
+id = "cam-clerk"
+kind = "camera"
+custodian = "Li Na"
+status = "active"
+[[device.assignment]]
+officer = "clerk-1"
+"#;
+
+/// Devices with certificates: the ledger knows all but `ghost`.
+pub const DEVICES: &[&str] = &["bwc-1", "rack-1", "bwc-revoked", "cam-clerk", "ghost"];
+
+/// Everything one test needs: PKI, ledger, store, config.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub certs: CertDir,
+    pub garage: Option<Garage>,
+    pub config: PathBuf,
+}
+
+pub enum Backend {
+    Garage,
+    Local,
+}
+
+impl World {
+    pub fn new(backend: Backend) -> World {
+        Self::with_gateway_settings(backend, "")
+    }
+
+    /// `extra` is appended to the `[gateway]` section of the config.
+    pub fn with_gateway_settings(backend: Backend, extra: &str) -> World {
+        let dir = tempfile::Builder::new()
+            .prefix("custody-test-")
+            .tempdir()
+            .unwrap();
+        let certs = CertDir::new(dir.path().join("certs"));
+        pki::init(
+            &certs,
+            "Test Bureau",
+            &["localhost".into(), "127.0.0.1".into()],
+            30,
+            false,
+        )
+        .unwrap();
+        for d in DEVICES {
+            pki::issue_device(&certs, d, 30, false).unwrap();
+        }
+        std::fs::write(dir.path().join("ledger.toml"), LEDGER).unwrap();
+        let garage = match backend {
+            Backend::Garage => Some(Garage::start(dir.path())),
+            Backend::Local => None,
+        };
+        let store = match &garage {
+            Some(g) => format!(
+                "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\npart_size_mib = 8\n",
+                g.bucket, g.endpoint, g.access_key, g.secret_key
+            ),
+            None => "local_dir = \"store\"\n".into(),
+        };
+        let config = dir.path().join("custody.toml");
+        let wait = if extra.contains("archive_wait_secs") {
+            ""
+        } else {
+            "archive_wait_secs = 20\n"
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nid = \"test-gateway\"\nlisten = \"127.0.0.1:0\"\nspool = \"spool\"\n{wait}{extra}\n[tls]\ncrls = [\"certs/crl.pem\"]\n[store]\n{store}"
+            ),
+        )
+        .unwrap();
+        World {
+            dir,
+            certs,
+            garage,
+            config,
+        }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        match &self.garage {
+            Some(g) => g.store_config(),
+            None => StoreConfig {
+                local_dir: self.path("store"),
+                ..StoreConfig::default()
+            },
+        }
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::open(&self.store_config()).await.unwrap()
+    }
+
+    pub fn gateway(&self) -> GatewayProc {
+        GatewayProc::start(self)
+    }
+
+    /// A `custody` command with the device's client flags set.
+    pub fn client_cmd(&self, sub: &str, device: &str, gw: &GatewayProc) -> Command {
+        self.client_cmd_with(
+            sub,
+            &self.certs.device_cert(device),
+            &self.certs.device_key(device),
+            gw,
+        )
+    }
+
+    /// A `custody` client command presenting the given certificate.
+    pub fn client_cmd_with(&self, sub: &str, cert: &Path, key: &Path, gw: &GatewayProc) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg(sub)
+            .arg("--gateway")
+            .arg(gw.addr.to_string())
+            .arg("--ca")
+            .arg(self.certs.ca_cert())
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .current_dir(self.dir.path());
+        c
+    }
+
+    /// Runs `custody dock --json` and returns its per-file results.
+    pub fn dock(
+        &self,
+        device: &str,
+        gw: &GatewayProc,
+        args: &[&str],
+    ) -> (Output, Vec<serde_json::Value>) {
+        let mut cmd = self.client_cmd("dock", device, gw);
+        cmd.arg("--json");
+        if !args.contains(&"--retry-for-secs") {
+            cmd.args(["--retry-for-secs", "20"]);
+        }
+        let out = cmd.args(args).output().unwrap();
+        let results = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        (out, results)
+    }
+
+    pub fn verify(&self, target: &str) -> Output {
+        Command::new(BIN)
+            .args(["verify", "-c"])
+            .arg(&self.config)
+            .arg(target)
+            .output()
+            .unwrap()
+    }
+
+    pub fn verify_json(&self, target: &str) -> (bool, serde_json::Value) {
+        let out = Command::new(BIN)
+            .args(["verify", "--json", "-c"])
+            .arg(&self.config)
+            .arg(target)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "verify output not JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.success(), v[0].clone())
+    }
+
+    /// Client endpoint for in-process protocol tests.
+    pub fn client(&self, device: &str, gw: &GatewayProc) -> custody::client::Client {
+        custody::client::Client::new(&custody::config::ClientConfig {
+            gateway: gw.addr.to_string(),
+            server_name: "localhost".into(),
+            ca: self.certs.ca_cert(),
+            cert: self.certs.device_cert(device),
+            key: self.certs.device_key(device),
+        })
+        .unwrap()
+    }
+}
+
+/// A running `custody serve` process.
+pub struct GatewayProc {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    log: PathBuf,
+    config: PathBuf,
+    listen: String,
+}
+
+impl GatewayProc {
+    fn start(w: &World) -> GatewayProc {
+        Self::spawn(
+            w.config.clone(),
+            "127.0.0.1:0".into(),
+            w.path("gateway.log"),
+        )
+    }
+
+    fn spawn(config: PathBuf, listen: String, log: PathBuf) -> GatewayProc {
+        let addr_file = log.with_extension("addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "-c"])
+            .arg(&config)
+            .args(["--listen", &listen, "--addr-file"])
+            .arg(&addr_file)
+            .env("CUSTODY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            if let Ok(s) = std::fs::read_to_string(&addr_file)
+                && let Ok(a) = s.trim().parse::<SocketAddr>()
+            {
+                break a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        GatewayProc {
+            child: Some(child),
+            addr,
+            log,
+            config,
+            listen,
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush — as a power cut would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the gateway again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let again = Self::spawn(self.config.clone(), self.addr.to_string(), self.log.clone());
+        *self = again;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes `len` bytes of deterministic pseudo-random content.
+pub fn write_random_file(path: &Path, len: u64, seed: u64) {
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let mut x = seed | 1;
+    let mut left = len;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        for chunk in buf.chunks_mut(8) {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.flush().unwrap();
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Polls `f` until it returns `Some`, or panics after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn free_udp_addr() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}

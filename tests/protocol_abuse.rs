@@ -1,0 +1,227 @@
+//! Malformed and oversized messages get a clear error code on their stream;
+//! the connection survives and the gateway never panics.
+
+mod common;
+
+use common::*;
+use custody::protocol::frame::{self, Frame};
+use custody::protocol::{Reply, Request};
+
+/// Sends `bytes` on a new stream and returns the gateway's first reply.
+async fn raw(conn: &quinn::Connection, bytes: &[u8], finish: bool) -> Reply {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let _ = send.write_all(bytes).await;
+    if finish {
+        let _ = send.finish();
+    }
+    loop {
+        match frame::read_frame(&mut recv).await.unwrap() {
+            Some(Frame::Msg(m)) => {
+                let r: Reply = frame::decode(&m).unwrap();
+                if !matches!(r, Reply::Accepted { .. } | Reply::Ack { .. }) {
+                    return r;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn msg(v: serde_json::Value) -> Vec<u8> {
+    frame::encode_msg(&v).unwrap()
+}
+
+fn upload_req(id: &str, size: u64) -> Vec<u8> {
+    msg(serde_json::json!({"type":"upload","meta":{"recording_id":id},"size":size}))
+}
+
+fn expect_error(r: &Reply, name: &str) {
+    match r {
+        Reply::Error(b) => assert_eq!(b.name, name, "{b:?}"),
+        other => panic!("expected error {name}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_streams_get_codes_and_the_connection_survives() {
+    let w = World::new(Backend::Local);
+    let mut gw = w.gateway();
+    let client = w.client("bwc-1", &gw);
+    let conn = client.connect().await.unwrap();
+
+    let mut big_header = vec![1u8];
+    big_header.extend_from_slice(&(10u32 << 20).to_be_bytes());
+    let mut data_first = frame::data_header(3).to_vec();
+    data_first.extend_from_slice(b"abc");
+    let mut past_declared = upload_req("r-past", 4);
+    past_declared.extend_from_slice(&frame::data_header(5));
+    past_declared.extend_from_slice(b"12345");
+    let mut bad_finish = upload_req("r-badfinish", 1);
+    bad_finish.extend_from_slice(&frame::data_header(1));
+    bad_finish.push(b'x');
+    bad_finish.extend(msg(
+        serde_json::json!({"type":"finish","size":1,"sha256":"XYZ"}),
+    ));
+    let mut wrong_msg = upload_req("r-wrongmsg", 1);
+    wrong_msg.extend(msg(serde_json::json!({"type":"status","recording_id":"r"})));
+    let mut huge_data = upload_req("r-huge", 10);
+    huge_data.extend_from_slice(&[2, 0, 0x20, 0, 0]);
+
+    let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
+        (
+            "unknown frame type",
+            vec![7, 0, 0, 0, 1, 0],
+            false,
+            "bad_frame",
+        ),
+        ("oversized message", big_header, false, "frame_too_large"),
+        (
+            "not JSON",
+            {
+                let mut v = vec![1, 0, 0, 0, 5];
+                v.extend_from_slice(b"{oops");
+                v
+            },
+            true,
+            "bad_message",
+        ),
+        (
+            "unknown request",
+            msg(serde_json::json!({"type":"delete_everything"})),
+            true,
+            "bad_message",
+        ),
+        (
+            "unknown field",
+            msg(serde_json::json!({"type":"upload","meta":{"recording_id":"a","evil":1}})),
+            true,
+            "bad_message",
+        ),
+        (
+            "data before request",
+            data_first,
+            true,
+            "unexpected_message",
+        ),
+        (
+            "bad recording id",
+            upload_req("../../etc/passwd", 1),
+            true,
+            "invalid_metadata",
+        ),
+        (
+            "bad time",
+            msg(
+                serde_json::json!({"type":"upload","meta":{"recording_id":"r-t","started_at":"noon"}}),
+            ),
+            true,
+            "invalid_metadata",
+        ),
+        (
+            "declared too large",
+            upload_req("r-big", 1 << 41),
+            true,
+            "too_large",
+        ),
+        (
+            "data past declared size",
+            past_declared,
+            true,
+            "size_mismatch",
+        ),
+        ("finish with bad hash", bad_finish, true, "bad_message"),
+        (
+            "wrong message mid-upload",
+            wrong_msg,
+            true,
+            "unexpected_message",
+        ),
+        ("oversized data frame", huge_data, false, "frame_too_large"),
+        (
+            "truncated frame",
+            vec![1, 0, 0, 0, 9, b'{'],
+            true,
+            "bad_frame",
+        ),
+    ];
+    for (what, bytes, finish, code) in cases {
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            raw(&conn, &bytes, finish),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no reply"));
+        expect_error(&r, code);
+        // The same connection still answers.
+        assert!(
+            conn.close_reason().is_none(),
+            "{what} closed the connection"
+        );
+    }
+
+    // A well-formed request on the same connection works.
+    let mut b = frame::encode_msg(&Request::Status {
+        recording_id: "never-seen".into(),
+        recorder: None,
+    })
+    .unwrap();
+    b.truncate(b.len());
+    match raw(&conn, &b, true).await {
+        Reply::Status { state, .. } => {
+            assert_eq!(state, custody::protocol::RecordingState::Unknown)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(gw.is_running(), "gateway died");
+    assert!(!gw.log().contains("panicked"), "{}", gw.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_stream_of_the_same_device_takes_over_another_device_is_refused() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let client = w.client("bwc-1", &gw);
+    let conn = client.connect().await.unwrap();
+    // First stream takes the recording, sends some bytes and stalls, as a
+    // recorder whose link died would.
+    let (mut s1, mut r1) = conn.open_bi().await.unwrap();
+    s1.write_all(&upload_req("r-dup", 100)).await.unwrap();
+    s1.write_all(&frame::data_header(10)).await.unwrap();
+    s1.write_all(b"0123456789").await.unwrap();
+    let accepted = |f: Option<Frame>| match f {
+        Some(Frame::Msg(m)) => frame::decode::<Reply>(&m).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        accepted(frame::read_frame(&mut r1).await.unwrap()),
+        Reply::Accepted { offset: 0, .. }
+    ));
+
+    // A docking rack cannot take a recording another device is sending.
+    let rack = w.client("rack-1", &gw);
+    let rconn = rack.connect().await.unwrap();
+    let req = msg(
+        serde_json::json!({"type":"upload","meta":{"recording_id":"r-dup","recorder":"bwc-1"},"size":100}),
+    );
+    expect_error(&raw(&rconn, &req, false).await, "recording_busy");
+
+    // The same device reconnecting takes over and resumes after the 10 durable bytes.
+    let conn2 = w.client("bwc-1", &gw).connect().await.unwrap();
+    let (mut s2, mut r2) = conn2.open_bi().await.unwrap();
+    s2.write_all(&upload_req("r-dup", 100)).await.unwrap();
+    match accepted(frame::read_frame(&mut r2).await.unwrap()) {
+        Reply::Accepted { offset, .. } => assert_eq!(offset, 10),
+        other => panic!("{other:?}"),
+    }
+    // The old stream is told why it was stopped.
+    loop {
+        match accepted(frame::read_frame(&mut r1).await.unwrap()) {
+            Reply::Ack { .. } => continue,
+            Reply::Error(b) => {
+                assert_eq!(b.name, "superseded");
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Nothing acknowledged is lost: the gateway killed mid-upload, the docking
+//! client killed mid-upload, and storage down during an upload all end with
+//! the file stored intact, sending only what was not acknowledged.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use custody::spool::writer::read_ack;
+
+fn durable_in_spool(w: &World, recording: &str) -> u64 {
+    read_ack(&w.path("spool/recordings/bwc-1").join(recording).join("ack")).unwrap_or(0)
+}
+
+fn recording_id_for(file: &std::path::Path) -> String {
+    format!("f-{}", &sha256_file(file)[..40])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_sigkilled_mid_gigabyte_upload_resumes_from_durable_offset() {
+    let w = World::new(Backend::Garage);
+    let mut gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    write_random_file(&file, 1 << 30, 42);
+    let id = recording_id_for(&file);
+
+    let mut dock = w
+        .client_cmd("dock", "bwc-1", &gw)
+        .args(["--json", "--retry-for-secs", "0"])
+        .arg(&media)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the gateway once a good part of the file is durable.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while durable_in_spool(&w, &id) < 300 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload did not progress"
+        );
+        assert!(dock.try_wait().unwrap().is_none(), "dock ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gw.kill();
+    let at_kill = durable_in_spool(&w, &id);
+    let _ = dock.wait();
+    assert!(at_kill < 1 << 30, "the whole file was already durable");
+
+    gw.restart();
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), gw.log());
+    let r = &results[0];
+    assert_eq!(r["result"], "archived", "{r}");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(
+        resumed >= at_kill,
+        "resumed from {resumed}, but {at_kill} was durable"
+    );
+
+    // The stored object is the source, byte for byte.
+    let store = w.store().await;
+    let key = r["manifest_key"]
+        .as_str()
+        .unwrap()
+        .replace("manifest.json", "000001-original.mp4");
+    let (size, h) = store.read_hash(&key).await.unwrap();
+    assert_eq!(size, 1 << 30);
+    assert_eq!(hex::encode(h), sha256_file(&file));
+    assert!(
+        w.verify(r["manifest_key"].as_str().unwrap())
+            .status
+            .success()
+    );
+    // The gateway said how much it kept after the crash.
+    assert!(
+        gw.log().contains(&format!("from byte {resumed}")),
+        "{}",
+        gw.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dock_killed_mid_upload_resumes_when_run_again() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    write_random_file(&file, 200 << 20, 43);
+    let id = recording_id_for(&file);
+    let mut dock = w
+        .client_cmd("dock", "bwc-1", &gw)
+        .arg("--json")
+        .arg(&media)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while durable_in_spool(&w, &id) < 50 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    dock.kill().unwrap();
+    let _ = dock.wait();
+    let at_kill = durable_in_spool(&w, &id);
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(results[0]["result"], "archived");
+    let resumed = results[0]["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= at_kill && resumed > 0, "{resumed} < {at_kill}");
+    assert!(
+        w.verify(results[0]["manifest_key"].as_str().unwrap())
+            .status
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_outage_keeps_bytes_in_the_spool_until_storage_returns() {
+    let w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 2");
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_random_file(&media.join("a.mp4"), 30 << 20, 44);
+    write_random_file(&media.join("b.wav"), 100_000, 45);
+
+    let mut w = w;
+    w.garage.as_mut().unwrap().stop();
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    // Durable in the spool counts as delivered: the dock succeeds.
+    assert!(out.status.success(), "{}", stdout(&out));
+    for r in &results {
+        assert_eq!(r["result"], "spooled", "{r}");
+    }
+    assert!(gw.log().contains("retrying"), "{}", gw.log());
+
+    w.garage.as_mut().unwrap().restart();
+    let store = w.store().await;
+    for r in &results {
+        let key = r["manifest_key"].as_str().unwrap().to_string();
+        eventually(60, "archive after the outage", || {
+            let (store, key) = (store.clone(), key.clone());
+            async move { store.exists(&key).await.ok().filter(|e| *e) }
+        })
+        .await;
+        let o = w.verify(&key);
+        assert!(o.status.success(), "{}", stdout(&o));
+    }
+    // The spool let go of the bulk data once storage had it.
+    let leftover: u64 = walk_sizes(&w.path("spool/recordings"));
+    assert!(leftover < 1 << 20, "spool still holds {leftover} bytes");
+    // Usage records written during the outage reached storage too.
+    eventually(30, "usage records after the outage", || {
+        let store = store.clone();
+        async move {
+            let n = store.list("usage/bwc-1/").await.ok()?.len();
+            (n >= 4).then_some(())
+        }
+    })
+    .await;
+}
+
+fn walk_sizes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let md = e.metadata().unwrap();
+        if md.is_dir() {
+            total += walk_sizes(&e.path());
+        } else {
+            total += md.len();
+        }
+    }
+    total
+}
