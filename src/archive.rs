@@ -5,6 +5,7 @@
 //! identical objects. Storage outages are retried with backoff forever;
 //! nothing leaves the spool before storage has it.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::manifest::{
 use crate::protocol::RecordingState;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::store::{Store, StoreError, layout};
+use crate::usage::{Usage, UsageEvent, UsageLog};
 
 /// Points from a recording id to where its objects are; written last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,9 +63,14 @@ impl ArchiveError {
     }
 }
 
+type Key = (String, String);
+
 #[derive(Clone)]
 pub struct Archiver {
-    queue: mpsc::UnboundedSender<(String, String)>,
+    queue: mpsc::UnboundedSender<Key>,
+    /// Recordings queued or being archived: each is handled by exactly one
+    /// worker, so two never race on the same spool entry or upload id.
+    pending: Arc<std::sync::Mutex<HashSet<Key>>>,
     events: broadcast::Sender<Archived>,
     quarantine_wake: Arc<tokio::sync::Notify>,
 }
@@ -71,6 +78,7 @@ pub struct Archiver {
 struct Worker {
     spool: Spool,
     store: Store,
+    usage: UsageLog,
     gateway: String,
     events: broadcast::Sender<Archived>,
 }
@@ -81,25 +89,29 @@ impl Archiver {
     pub fn start(
         spool: Spool,
         store: Store,
+        usage: UsageLog,
         gateway: String,
         workers: usize,
     ) -> std::io::Result<Archiver> {
-        let (tx, rx) = mpsc::unbounded_channel::<(String, String)>();
+        let (tx, rx) = mpsc::unbounded_channel::<Key>();
         let (events, _) = broadcast::channel(1024);
         let rx = Arc::new(Mutex::new(rx));
+        let pending = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let worker = Arc::new(Worker {
             spool: spool.clone(),
             store: store.clone(),
+            usage,
             gateway,
             events: events.clone(),
         });
         for _ in 0..workers.max(1) {
-            let (w, rx) = (worker.clone(), rx.clone());
+            let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
             tokio::spawn(async move {
                 loop {
                     let next = rx.lock().await.recv().await;
-                    let Some((recorder, id)) = next else { return };
-                    w.archive_with_retry(&recorder, &id).await;
+                    let Some(key) = next else { return };
+                    w.archive_with_retry(&key.0, &key.1).await;
+                    pending.lock().expect("pending lock").remove(&key);
                 }
             });
         }
@@ -109,27 +121,36 @@ impl Archiver {
             store,
             quarantine_wake.clone(),
         ));
+        let a = Archiver {
+            queue: tx,
+            pending,
+            events,
+            quarantine_wake,
+        };
         for (recorder, id, st) in spool.scan()? {
             if st.status == RecordingState::Spooled {
                 tracing::info!(recorder, id, "resuming archive of spooled recording");
-                let _ = tx.send((recorder, id));
+                a.enqueue(&recorder, &id);
             }
         }
-        Ok(Archiver {
-            queue: tx,
-            events,
-            quarantine_wake,
-        })
+        Ok(a)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Archived> {
         self.events.subscribe()
     }
 
+    /// Queues a recording unless it is already queued or being archived.
     pub fn enqueue(&self, recorder: &str, recording_id: &str) {
-        let _ = self
-            .queue
-            .send((recorder.to_string(), recording_id.to_string()));
+        let key = (recorder.to_string(), recording_id.to_string());
+        if self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(key.clone())
+        {
+            let _ = self.queue.send(key);
+        }
     }
 
     pub fn wake_quarantine(&self) {
@@ -142,8 +163,21 @@ impl Worker {
         let mut backoff = Duration::from_millis(250);
         loop {
             match self.archive(recorder, id).await {
-                Ok(Some(a)) => {
+                Ok(Some((a, header))) => {
                     tracing::info!(recorder, id, manifest = %a.manifest_key, "archived");
+                    self.usage
+                        .record(Usage {
+                            device: &header.uploader.device,
+                            officer: header.ledger.officer.as_deref(),
+                            event: UsageEvent::Archived,
+                            recording_id: Some(id),
+                            detail: format!(
+                                "{recorder}/{id} stored with its manifest {}",
+                                a.manifest_key
+                            ),
+                            peer: None,
+                        })
+                        .await;
                     let _ = self.events.send(a);
                     return;
                 }
@@ -162,7 +196,11 @@ impl Worker {
     }
 
     /// Archives one spooled recording; `None` if there was nothing to do.
-    async fn archive(&self, recorder: &str, id: &str) -> Result<Option<Archived>, ArchiveError> {
+    async fn archive(
+        &self,
+        recorder: &str,
+        id: &str,
+    ) -> Result<Option<(Archived, HeaderDoc)>, ArchiveError> {
         let entry = self.spool.entry(recorder, id);
         let Some(mut st) = load(&entry).await? else {
             return Ok(None);
@@ -241,9 +279,25 @@ impl Worker {
         };
         let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
         let lh = chain::sha256(&lb);
-        self.store
-            .put_bytes(&layout::locator_key(recorder, id), lb.clone().into(), &lh)
-            .await?;
+        let lkey = layout::locator_key(recorder, id);
+        // A locator naming another prefix means this recording id was
+        // archived before (and the spool forgot it): keep both recordings,
+        // never repoint the first.
+        let existing = match self.store.get_bytes(&lkey, MAX_DOC_BYTES).await {
+            Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        match existing {
+            Some(l) if l.prefix != locator.prefix => tracing::warn!(
+                recorder,
+                id,
+                first = %l.prefix,
+                second = %locator.prefix,
+                "recording id archived twice; the locator keeps the first"
+            ),
+            _ => self.store.put_bytes(&lkey, lb.clone().into(), &lh).await?,
+        }
         if let Some(case) = &header.meta.case_id {
             self.store
                 .put_bytes(&layout::case_key(case, recorder, id), lb.into(), &lh)
@@ -260,12 +314,15 @@ impl Worker {
         })
         .await
         .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
-        Ok(Some(Archived {
-            recorder: recorder.to_string(),
-            recording_id: id.to_string(),
-            manifest_key,
-            chain_head: manifest.chain_head,
-        }))
+        Ok(Some((
+            Archived {
+                recorder: recorder.to_string(),
+                recording_id: id.to_string(),
+                manifest_key,
+                chain_head: manifest.chain_head,
+            },
+            header,
+        )))
     }
 
     fn build_manifest(

@@ -169,11 +169,17 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     let outbox = Outbox::new(spool.outbox_dir());
     tokio::spawn(outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
-    let archiver = Archiver::start(spool.clone(), store.clone(), cfg.gateway.id.clone(), 2)
-        .map_err(|source| GatewayError::Spool {
-            path: cfg.gateway.spool.display().to_string(),
-            source,
-        })?;
+    let archiver = Archiver::start(
+        spool.clone(),
+        store.clone(),
+        usage.clone(),
+        cfg.gateway.id.clone(),
+        2,
+    )
+    .map_err(|source| GatewayError::Spool {
+        path: cfg.gateway.spool.display().to_string(),
+        source,
+    })?;
     let (endpoint, mut refusals) = quic::server(&quic::ServerSettings {
         listen: &cfg.gateway.listen,
         ca: &cfg.tls.ca,
@@ -193,7 +199,35 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     {
         let usage = usage.clone();
         tokio::spawn(async move {
+            // Unauthenticated peers can make refusals at will: record at
+            // most REFUSALS_PER_MINUTE individually, then a count.
+            const REFUSALS_PER_MINUTE: u32 = 60;
+            let mut window = tokio::time::Instant::now();
+            let (mut recorded, mut skipped) = (0u32, 0u64);
             while let Some(r) = refusals.recv().await {
+                if window.elapsed() >= std::time::Duration::from_secs(60) {
+                    if skipped > 0 {
+                        usage
+                            .record(Usage {
+                                device: UNIDENTIFIED,
+                                officer: None,
+                                event: UsageEvent::Refused,
+                                recording_id: None,
+                                detail: format!(
+                                    "{skipped} further certificates refused at TLS handshake in the last minute were not recorded one by one"
+                                ),
+                                peer: None,
+                            })
+                            .await;
+                    }
+                    window = tokio::time::Instant::now();
+                    (recorded, skipped) = (0, 0);
+                }
+                if recorded >= REFUSALS_PER_MINUTE {
+                    skipped += 1;
+                    continue;
+                }
+                recorded += 1;
                 let device = r.device.clone().unwrap_or_else(|| UNIDENTIFIED.to_string());
                 usage
                     .record(Usage {

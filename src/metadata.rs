@@ -54,6 +54,7 @@ pub enum FullProcessReason {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FullProcess {
     pub mandatory: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +82,7 @@ pub enum MarkerKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Marker {
     pub kind: MarkerKind,
     /// Seconds from the start of the recording's media, when known.

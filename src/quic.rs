@@ -75,6 +75,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub struct CertRefusal {
     /// Device id if the certificate carries one, else its subject.
     pub presented: String,
+    /// The device, when the certificate is known to be genuine (it was
+    /// refused for revocation only).
     pub device: Option<String>,
     pub fingerprint: String,
     pub reason: String,
@@ -104,9 +106,20 @@ impl ClientCertVerifier for ReportingVerifier {
             .verify_client_cert(end_entity, intermediates, now);
         if let Err(e) = &r {
             // Bounded: a flood of bad handshakes drops reports, never memory.
+            // Only a revoked certificate is known to be genuine (its chain
+            // verified before revocation was checked); any other failure
+            // means the id inside is just a claim and is filed as such.
+            let genuine = matches!(
+                e,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+            );
             let _ = self.refusals.try_send(CertRefusal {
                 presented: crate::identity::describe_cert(end_entity),
-                device: crate::identity::device_id_from_cert(end_entity).ok(),
+                device: if genuine {
+                    crate::identity::device_id_from_cert(end_entity).ok()
+                } else {
+                    None
+                },
                 fingerprint: crate::identity::cert_fingerprint(end_entity),
                 reason: e.to_string(),
             });

@@ -271,7 +271,14 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
                     }
                 }
                 // A hash mismatch or absence was reported above.
-                _ => {}
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => fail(
+                    &mut report,
+                    Some(0),
+                    &h0.key,
+                    format!("header cannot be read: {e}"),
+                ),
             }
         }
         Some(o) => fail(

@@ -111,7 +111,7 @@ async fn dock_folder_into_garage_then_verify_and_redock_without_resending() {
         "{:?}",
         m2.missing
     );
-    assert!(m2.prefix.starts_with("records/uncategorized/"));
+    assert!(m2.prefix.starts_with("records/_uncategorized/"));
 
     // Docking the same folder again confirms without resending a byte.
     let (out, again) = w.dock(

@@ -58,6 +58,8 @@ impl ClientError {
                 )
             ),
             ClientError::Protocol(_) => true,
+            // A gateway restarting asks devices to come back.
+            ClientError::Refused { code, .. } => *code == CloseCode::ShuttingDown.code() as u64,
             _ => false,
         }
     }

@@ -1,7 +1,7 @@
-//! Error codes. Stream-level codes travel in `error` messages (and as the
-//! QUIC stream reset code when the stream cannot carry a message any more);
+//! Error codes. Stream-level codes travel in `error` messages, and as the
+//! STOP_SENDING code when the gateway stops reading a stream;
 //! connection-level codes are QUIC application close codes. Numbers are part
-//! of the protocol and never reused.
+//! of the protocol and never reused (11 is retired).
 
 use serde::{Deserialize, Serialize};
 
@@ -47,12 +47,11 @@ codes! {
         SizeMismatch = 7, "size_mismatch";
         /// The recording is already being received on another stream.
         RecordingBusy = 8, "recording_busy";
-        /// The recording id is taken by a recording with different metadata.
+        /// The recording id is already stored with different content (size
+        /// or SHA-256); a file cannot take another recording's id.
         RecordingConflict = 9, "recording_conflict";
         /// The file exceeds the size limit.
         TooLarge = 10, "too_large";
-        /// The recording is not known to the gateway.
-        NotFound = 11, "not_found";
         /// A docking rack named a recorder that is not in the ledger, or a
         /// device named a recorder other than itself.
         RecorderNotAllowed = 12, "recorder_not_allowed";

@@ -16,13 +16,13 @@ use tokio::sync::{mpsc, watch};
 
 use super::Session;
 use super::status::resolve_recorder;
-use super::stream::{Failure, fail, next_frame, reply};
-use crate::chain::{self, Hash};
+use super::stream::{Failure, decode_finish, fail, next_frame, reply};
+use crate::chain::Hash;
 use crate::limits;
 use crate::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
 use crate::metadata::RecordingMeta;
-use crate::protocol::frame::{self, Frame};
-use crate::protocol::{Finish, RecordingState, Reply, StreamError};
+use crate::protocol::frame::Frame;
+use crate::protocol::{RecordingState, Reply, StreamError};
 use crate::spool::writer::{OriginalWriter, run_writer};
 use crate::spool::{EntryDir, EntryState, write_atomic};
 use crate::store::layout;
@@ -113,20 +113,34 @@ pub async fn run(
     .await;
 
     let received = receive(s, send, recv, &entry, offset, size, &lock).await;
-    let Some((total, hash, finish)) = received? else {
+    let Some((total, hash, (declared_size, declared_hash, declared))) = received? else {
         // The device ended the stream early; what arrived is durable and
         // the next upload of this recording resumes from it.
         return Ok(());
     };
-    let Finish::Finish {
-        size: declared_size,
-        sha256: declared,
-    } = finish;
-    let Some(declared_hash) = chain::parse_hex(&declared) else {
-        return Err(fail(
-            StreamError::BadMessage,
-            "finish.sha256 must be 64 lowercase hex digits",
-        ));
+    // The size announced with the request must hold too.
+    let declared_size = match size {
+        Some(n) if n != declared_size => {
+            let reason = format!(
+                "the upload request declared {n} bytes but finish declares {declared_size}"
+            );
+            quarantine(
+                s, &entry, st, &recorder, &id, total, hash, &declared, &reason,
+            )
+            .await?;
+            reply(
+                send,
+                &Reply::Verified {
+                    size: total,
+                    sha256: hex::encode(hash),
+                    matched: false,
+                    state: RecordingState::Failed,
+                },
+            )
+            .await?;
+            return Err(fail(StreamError::SizeMismatch, reason));
+        }
+        _ => declared_size,
     };
     if total == declared_size && hash == declared_hash {
         spooled(
@@ -311,8 +325,11 @@ fn build_header(
     })
 }
 
+/// A parsed `finish`: declared size, hash, and the hash as sent.
+type Declared = (u64, Hash, String);
+
 enum ReadOutcome {
-    Finished(Finish),
+    Finished(Declared),
     Ended,
     Failed(Failure),
 }
@@ -366,15 +383,9 @@ async fn read_data(
                 offset = end;
             }
             Some(Frame::Msg(m)) => {
-                return match frame::decode::<Finish>(&m) {
+                return match decode_finish(&m) {
                     Ok(f) => ReadOutcome::Finished(f),
-                    Err(e) => failed(
-                        &mut recv,
-                        fail(
-                            StreamError::UnexpectedMessage,
-                            format!("expected data or finish: {e}"),
-                        ),
-                    ),
+                    Err(f) => failed(&mut recv, f),
                 };
             }
         }
@@ -393,7 +404,7 @@ async fn receive(
     offset: u64,
     declared: Option<u64>,
     lock: &crate::gateway::RecordingLock,
-) -> Result<Option<(u64, Hash, Finish)>, Failure> {
+) -> Result<Option<(u64, Hash, Declared)>, Failure> {
     let e = entry.clone();
     let writer = blocking(move || OriginalWriter::open(&e)).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(8);
@@ -536,12 +547,6 @@ async fn wait_archived(
     })
     .await;
     if let Ok(Some(a)) = found {
-        s.usage(
-            UsageEvent::Archived,
-            Some(id),
-            format!("{recorder}/{id} stored; manifest {}", a.manifest_key),
-        )
-        .await;
         reply(
             send,
             &Reply::Archived {
@@ -565,7 +570,7 @@ async fn already_complete(
     st: EntryState,
 ) -> Result<(), Failure> {
     let f = match next_frame(&mut recv).await {
-        Ok(Some(Frame::Msg(m))) => frame::decode::<Finish>(&m).map_err(Failure::from),
+        Ok(Some(Frame::Msg(m))) => decode_finish(&m),
         Ok(Some(Frame::Data(_))) => Err(fail(
             StreamError::UnexpectedMessage,
             "the recording is complete; send finish, not data",
@@ -573,7 +578,7 @@ async fn already_complete(
         Ok(None) => return Ok(()),
         Err(f) => Err(f),
     };
-    let Finish::Finish { size, sha256 } = match f {
+    let (size, _, sha256) = match f {
         Ok(f) => f,
         Err(f) => {
             stop(&mut recv, &f);

@@ -50,6 +50,7 @@ impl OriginalWriter {
     /// re-hashing that prefix so the final SHA-256 covers the whole file.
     pub fn open(entry: &EntryDir) -> std::io::Result<Self> {
         let durable = read_ack(&entry.ack())?;
+        let created = !entry.data().exists() || !entry.ack().exists();
         let mut data = OpenOptions::new()
             .read(true)
             .write(true)
@@ -85,6 +86,11 @@ impl OriginalWriter {
             .create(true)
             .truncate(false)
             .open(entry.ack())?;
+        if created {
+            // The new directory entries must survive a crash as well as
+            // the bytes the acknowledgements will point into.
+            super::sync_dir(&entry.dir)?;
+        }
         Ok(OriginalWriter {
             data,
             ack,

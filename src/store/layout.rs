@@ -13,14 +13,16 @@
 //! index/recordings/<recorder>/<recording-id>.json   → prefix (locator)
 //! index/cases/<case>/<recorder>/<recording-id>.json  → prefix
 //! usage/<device>/<yyyy>/<mm>/<dd>/<time>-<seq>.json  usage record entries
-//! quarantine/<recorder>/<recording-id>/<time>/...    bytes that failed a check
+//! quarantine/<recorder>/<recording-id>/<nanos>/...   bytes that failed a check
 //! ```
 
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::manifest::Role;
 
-pub const UNCATEGORIZED: &str = "uncategorized";
+/// Where recordings without a category go. Device-chosen categories start
+/// with a letter or digit, so this name can never collide with one.
+pub const UNCATEGORIZED: &str = "_uncategorized";
 
 pub fn recording_prefix(
     category: Option<&str>,
@@ -75,13 +77,6 @@ pub fn usage_key(device: &str, at_local: OffsetDateTime, seq: u64) -> String {
     )
 }
 
-pub fn quarantine_prefix(recorder: &str, recording_id: &str, at: OffsetDateTime) -> String {
-    format!(
-        "quarantine/{recorder}/{recording_id}/{}",
-        at.unix_timestamp_nanos()
-    )
-}
-
 /// A safe extension for the original's key, from the device's file name:
 /// 1-8 lowercase alphanumerics, else `bin`.
 pub fn original_ext(file_name: Option<&str>) -> String {
@@ -111,7 +106,7 @@ mod tests {
         assert_eq!(p, "records/traffic/2026/11/30/bwc-1/r-9");
         assert_eq!(
             recording_prefix(None, t, "bwc-1", "r-9"),
-            "records/uncategorized/2026/11/30/bwc-1/r-9"
+            "records/_uncategorized/2026/11/30/bwc-1/r-9"
         );
         assert_eq!(
             object_key(&p, 1, Role::Original, "mp4"),

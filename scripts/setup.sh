@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what custody's build, demo and tests need on Debian 12:
+# GStreamer (dev headers and plugins), ffmpeg, and the Garage S3 server.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+
+WANT_GARAGE=1
+for a in "$@"; do
+  case "$a" in
+    --no-garage) WANT_GARAGE=0 ;;
+    *) echo "usage: $0 [--no-garage]" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+APT_PACKAGES=(
+  pkg-config build-essential curl ca-certificates
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  ffmpeg openssl
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: system packages present"
+fi
+
+# Garage, the S3-compatible store the tests run against. No prebuilt binary
+# is reachable from here, so it is built once (about 15 minutes on 2 cores)
+# and reused from ~/.cargo/bin afterwards.
+GARAGE_VERSION=2.5.0
+export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$WANT_GARAGE" = 0 ]; then
+  exit 0
+elif command -v garage >/dev/null 2>&1 && garage --version 2>/dev/null | grep -q "${GARAGE_VERSION}"; then
+  echo "setup: garage $(garage --version 2>/dev/null | head -1) present"
+else
+  echo "setup: building garage ${GARAGE_VERSION} (once; about 15 minutes)"
+  cargo install garage --version "${GARAGE_VERSION}" --locked \
+    --no-default-features --features bundled-libs,lmdb
+fi
