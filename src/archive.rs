@@ -279,29 +279,28 @@ impl Worker {
         };
         let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
         let lh = chain::sha256(&lb);
-        let lkey = layout::locator_key(recorder, id);
         // A locator naming another prefix means this recording id was
         // archived before (and the spool forgot it): keep both recordings,
-        // never repoint the first.
-        let existing = match self.store.get_bytes(&lkey, MAX_DOC_BYTES).await {
-            Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
-        match existing {
-            Some(l) if l.prefix != locator.prefix => tracing::warn!(
-                recorder,
-                id,
-                first = %l.prefix,
-                second = %locator.prefix,
-                "recording id archived twice; the locator keeps the first"
-            ),
-            _ => self.store.put_bytes(&lkey, lb.clone().into(), &lh).await?,
-        }
+        // never repoint an index entry at the second.
+        let mut index_keys = vec![layout::locator_key(recorder, id)];
         if let Some(case) = &header.meta.case_id {
-            self.store
-                .put_bytes(&layout::case_key(case, recorder, id), lb.into(), &lh)
-                .await?;
+            index_keys.push(layout::case_key(case, recorder, id));
+        }
+        for key in index_keys {
+            let existing = match self.store.get_bytes(&key, MAX_DOC_BYTES).await {
+                Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            };
+            match existing {
+                Some(l) if l.prefix != locator.prefix => tracing::warn!(
+                    key,
+                    first = %l.prefix,
+                    second = %locator.prefix,
+                    "recording id archived twice; the index keeps the first"
+                ),
+                _ => self.store.put_bytes(&key, lb.clone().into(), &lh).await?,
+            }
         }
 
         let manifest_key = st.manifest_key.clone();

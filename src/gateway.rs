@@ -200,29 +200,36 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         let usage = usage.clone();
         tokio::spawn(async move {
             // Unauthenticated peers can make refusals at will: record at
-            // most REFUSALS_PER_MINUTE individually, then a count.
+            // most REFUSALS_PER_MINUTE individually per minute, and how many
+            // more there were when the minute ends.
             const REFUSALS_PER_MINUTE: u32 = 60;
-            let mut window = tokio::time::Instant::now();
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             let (mut recorded, mut skipped) = (0u32, 0u64);
-            while let Some(r) = refusals.recv().await {
-                if window.elapsed() >= std::time::Duration::from_secs(60) {
-                    if skipped > 0 {
-                        usage
-                            .record(Usage {
-                                device: UNIDENTIFIED,
-                                officer: None,
-                                event: UsageEvent::Refused,
-                                recording_id: None,
-                                detail: format!(
-                                    "{skipped} further certificates refused at TLS handshake in the last minute were not recorded one by one"
-                                ),
-                                peer: None,
-                            })
-                            .await;
+            loop {
+                let r = tokio::select! {
+                    r = refusals.recv() => match r {
+                        Some(r) => r,
+                        None => return,
+                    },
+                    _ = tick.tick() => {
+                        if skipped > 0 {
+                            usage
+                                .record(Usage {
+                                    device: UNIDENTIFIED,
+                                    officer: None,
+                                    event: UsageEvent::Refused,
+                                    recording_id: None,
+                                    detail: format!(
+                                        "{skipped} further certificates were refused at the TLS handshake in the last minute (not recorded one by one)"
+                                    ),
+                                    peer: None,
+                                })
+                                .await;
+                        }
+                        (recorded, skipped) = (0, 0);
+                        continue;
                     }
-                    window = tokio::time::Instant::now();
-                    (recorded, skipped) = (0, 0);
-                }
+                };
                 if recorded >= REFUSALS_PER_MINUTE {
                     skipped += 1;
                     continue;

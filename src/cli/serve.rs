@@ -29,13 +29,25 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if let Some(p) = &a.addr_file {
         custody::spool::write_atomic(p, running.local_addr.to_string().as_bytes())?;
     }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = running.serve() => {}
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("shutting down");
-            running.endpoint.close(CloseCode::ShuttingDown.code().into(), b"gateway shutting down");
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), running.endpoint.wait_idle()).await;
-        }
+        _ = term.recv() => shutdown(&running).await,
+        _ = tokio::signal::ctrl_c() => shutdown(&running).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells connected devices to come back later, and waits briefly for them.
+async fn shutdown(running: &gateway::Running) {
+    tracing::info!("shutting down");
+    running.endpoint.close(
+        CloseCode::ShuttingDown.code().into(),
+        b"gateway shutting down",
+    );
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        running.endpoint.wait_idle(),
+    )
+    .await;
 }

@@ -664,6 +664,8 @@ async fn quarantine(
         std::fs::create_dir_all(&qdir)?;
         std::fs::rename(e.data(), qdir.join("data"))?;
         std::fs::copy(e.header(), qdir.join("header.json"))?;
+        std::fs::File::open(qdir.join("header.json"))?.sync_all()?;
+        crate::spool::sync_dir(&qdir)?;
         write_atomic(
             &qdir.join("report.json"),
             &serde_json::to_vec_pretty(&report).expect("report serialises"),

@@ -57,7 +57,10 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Writes `bytes` to `path` so that after a crash the file holds either the
 /// old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("spool paths have parents");
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let tmp = dir.join(format!(
         ".{}.tmp",
         path.file_name().unwrap_or_default().to_string_lossy()
@@ -118,8 +121,13 @@ impl EntryDir {
         std::fs::create_dir_all(&self.dir)?;
         write_atomic(&self.header(), header)?;
         self.save_state(st)?;
-        if let Some(parent) = self.dir.parent() {
-            sync_dir(parent)?;
+        // The entry, its recorder directory and `recordings/` may all be new.
+        let mut dir = self.dir.parent();
+        for _ in 0..2 {
+            if let Some(d) = dir {
+                sync_dir(d)?;
+                dir = d.parent();
+            }
         }
         Ok(())
     }
