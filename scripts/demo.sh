@@ -58,6 +58,11 @@ spool = "spool"
 [tls]
 crls = ["certs/crl.pem"]
 
+[media]
+# One GStreamer pipeline description per input kind; segments of about 2 s.
+pipelines = "../pipelines"
+segment_seconds = 2.0
+
 [store]
 # No bucket: the embedded default store, a local directory.
 local_dir = "store"

@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 use crate::chain::{self, Hash};
+use crate::derive::{self, Derivation};
 use crate::manifest::{
-    EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT, Manifest, Role, Summary,
+    DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT,
+    Manifest, MediaRange, Role, Summary,
 };
+use crate::pipeline::Registry;
+use crate::pipeline::remux::RemuxOptions;
 use crate::protocol::RecordingState;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::store::{Store, StoreError, layout};
@@ -44,6 +48,7 @@ pub struct Archived {
     pub recording_id: String,
     pub manifest_key: String,
     pub chain_head: String,
+    pub derivation: Option<crate::protocol::DerivationNote>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +80,23 @@ pub struct Archiver {
     quarantine_wake: Arc<tokio::sync::Notify>,
 }
 
+/// What the archiver needs to derive CMAF from originals.
+#[derive(Clone)]
+pub struct Media {
+    pub registry: Arc<Registry>,
+    pub options: RemuxOptions,
+}
+
+/// Spool file name of a derived object, from its role and chain index.
+fn derived_file_name(role: Role, index: u64) -> String {
+    match role {
+        Role::Init => "init.mp4".into(),
+        _ => format!("seg-{:06}.m4s", index - 3),
+    }
+}
+
 struct Worker {
+    media: Option<Media>,
     spool: Spool,
     store: Store,
     usage: UsageLog,
@@ -90,6 +111,7 @@ impl Archiver {
         spool: Spool,
         store: Store,
         usage: UsageLog,
+        media: Option<Media>,
         gateway: String,
         workers: usize,
     ) -> std::io::Result<Archiver> {
@@ -98,6 +120,7 @@ impl Archiver {
         let rx = Arc::new(Mutex::new(rx));
         let pending = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let worker = Arc::new(Worker {
+            media,
             spool: spool.clone(),
             store: store.clone(),
             usage,
@@ -223,7 +246,8 @@ impl Worker {
         let manifest_bytes = match tokio::fs::read(entry.manifest()).await {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let m = self.build_manifest(&st, &header, &header_bytes, size, &sha);
+                let derivation = self.derivation(&entry, &header).await?;
+                let m = self.build_manifest(&st, &header, &header_bytes, size, &sha, &derivation);
                 let b = m.to_bytes();
                 let (p, b2) = (entry.manifest(), b.clone());
                 tokio::task::spawn_blocking(move || write_atomic(&p, &b2))
@@ -256,10 +280,16 @@ impl Worker {
                         )
                         .await?
                 }
-                other => {
-                    return Err(ArchiveError::Damaged(format!(
-                        "unexpected {other:?} object in a docked manifest"
-                    )));
+                Role::Init | Role::Segment => {
+                    let file = derived_file_name(obj.role, obj.index);
+                    self.store
+                        .put_file(&obj.key, &entry.derived().join(file), obj.size, &h, None)
+                        .await?
+                }
+                Role::Annotation => {
+                    return Err(ArchiveError::Damaged(
+                        "unexpected annotation object in a new manifest".into(),
+                    ));
                 }
             }
         }
@@ -318,10 +348,66 @@ impl Worker {
                 recorder: recorder.to_string(),
                 recording_id: id.to_string(),
                 manifest_key,
+                derivation: manifest
+                    .derivation
+                    .as_ref()
+                    .map(|d| crate::protocol::DerivationNote {
+                        status: d.status.clone(),
+                        segments: manifest
+                            .objects
+                            .iter()
+                            .filter(|o| o.role == Role::Segment)
+                            .count() as u64,
+                        reason: d.reason.clone(),
+                    }),
                 chain_head: manifest.chain_head,
             },
             header,
         )))
+    }
+
+    /// The derivation for a spooled original: the recorded one, or a new
+    /// one made now (CPU-bound, on a blocking thread).
+    async fn derivation(
+        &self,
+        entry: &EntryDir,
+        header: &HeaderDoc,
+    ) -> Result<Derivation, ArchiveError> {
+        let dir = entry.derived();
+        let d2 = dir.clone();
+        if let Some(d) = tokio::task::spawn_blocking(move || derive::load(&d2))
+            .await
+            .map_err(|e| ArchiveError::Damaged(e.to_string()))??
+        {
+            return Ok(d);
+        }
+        let Some(media) = self.media.clone() else {
+            return Ok(Derivation::None {
+                input: None,
+                reason: "derivation is turned off on this gateway".into(),
+            });
+        };
+        let (data, name) = (entry.data(), header.meta.file_name.clone());
+        let started = std::time::Instant::now();
+        let d = tokio::task::spawn_blocking(move || {
+            derive::derive(
+                &media.registry,
+                &data,
+                name.as_deref(),
+                &dir,
+                &media.options,
+            )
+        })
+        .await
+        .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
+        tracing::info!(
+            recorder = %header.recorder,
+            id = %header.recording_id,
+            status = d.status(),
+            secs = started.elapsed().as_secs_f64(),
+            "derivation"
+        );
+        Ok(d)
     }
 
     fn build_manifest(
@@ -331,6 +417,7 @@ impl Worker {
         header_bytes: &[u8],
         size: u64,
         sha: &Hash,
+        derivation: &Derivation,
     ) -> Manifest {
         let mut b = EntryBuilder::new();
         let hh = chain::sha256(header_bytes);
@@ -342,12 +429,71 @@ impl Worker {
         )
         .content_type = Some("application/json".into());
         let ext = layout::original_ext(header.meta.file_name.as_deref());
-        b.push(
-            layout::object_key(&st.prefix, 1, Role::Original, &ext),
-            Role::Original,
-            size,
-            sha,
-        );
+        let original_key = layout::object_key(&st.prefix, 1, Role::Original, &ext);
+        b.push(original_key.clone(), Role::Original, size, sha);
+        let from = DerivedFrom {
+            index: 1,
+            key: original_key,
+            sha256: hex::encode(sha),
+        };
+        let summary = match derivation {
+            Derivation::Derived {
+                input,
+                pipeline,
+                tracks,
+                init,
+                segments,
+            } => {
+                for (i, f) in std::iter::once(init).chain(segments).enumerate() {
+                    let role = if i == 0 { Role::Init } else { Role::Segment };
+                    let index = 2 + i as u64;
+                    let ext = if i == 0 { "mp4" } else { "m4s" };
+                    let h = chain::parse_hex(&f.sha256).expect("derivation hashes are hex");
+                    let e = b.push(
+                        layout::object_key(&st.prefix, index, role, ext),
+                        role,
+                        f.size,
+                        &h,
+                    );
+                    e.content_type = Some("video/mp4".into());
+                    e.derived_from = Some(from.clone());
+                    if role == Role::Segment {
+                        e.media = Some(MediaRange {
+                            start: f.start,
+                            end: f.end,
+                        });
+                    }
+                }
+                DerivationSummary {
+                    status: "derived".into(),
+                    input: Some(input.clone()),
+                    pipeline: Some(pipeline.clone()),
+                    tracks: tracks.clone(),
+                    reason: tracks
+                        .iter()
+                        .any(|t| !t.included)
+                        .then(|| "some tracks were left out; see tracks".to_string()),
+                }
+            }
+            Derivation::None { input, reason } => DerivationSummary {
+                status: "none".into(),
+                input: input.clone(),
+                pipeline: None,
+                tracks: Vec::new(),
+                reason: Some(reason.clone()),
+            },
+            Derivation::Failed {
+                input,
+                tracks,
+                reason,
+            } => DerivationSummary {
+                status: "failed".into(),
+                input: input.clone(),
+                pipeline: None,
+                tracks: tracks.clone(),
+                reason: Some(reason.clone()),
+            },
+        };
         let chain_head = b.head_hex();
         let objects = b.into_entries();
         Manifest {
@@ -379,6 +525,7 @@ impl Worker {
             chain_head,
             finalized_at: crate::time_fmt::now(),
             gateway: self.gateway.clone(),
+            derivation: Some(summary),
         }
     }
 }

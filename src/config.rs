@@ -20,6 +20,30 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub client: ClientConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Derive CMAF segments from originals (never transcoding).
+    pub derive: bool,
+    /// Directory of pipeline descriptions, one per input kind.
+    pub pipelines: PathBuf,
+    /// Target media segment duration; segments start at keyframes, so
+    /// actual durations follow the recorder's keyframe interval.
+    pub segment_seconds: f64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            derive: true,
+            pipelines: "pipelines".into(),
+            segment_seconds: 2.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +244,7 @@ impl Config {
         fix(&mut self.client.ca);
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
+        fix(&mut self.media.pipelines);
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -228,6 +253,11 @@ impl Config {
                 "gateway.utc_offset {:?} is not ±HH:MM",
                 self.gateway.utc_offset
             )));
+        }
+        if !(0.1..=60.0).contains(&self.media.segment_seconds) {
+            return Err(ConfigError::Invalid(
+                "media.segment_seconds must be between 0.1 and 60".into(),
+            ));
         }
         if self.gateway.ack_bytes == 0 {
             return Err(ConfigError::Invalid("gateway.ack_bytes must be > 0".into()));

@@ -30,6 +30,8 @@ pub enum GatewayError {
     Store(#[from] StoreError),
     #[error("QUIC endpoint: {0}")]
     Quic(#[from] QuicError),
+    #[error("{0}")]
+    Pipeline(#[from] crate::pipeline::PipelineError),
 }
 
 pub struct Gateway {
@@ -169,10 +171,28 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     let outbox = Outbox::new(spool.outbox_dir());
     tokio::spawn(outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
+    let media = if cfg.media.derive {
+        let registry = crate::pipeline::Registry::load(&cfg.media.pipelines)?;
+        tracing::info!(
+            dir = %cfg.media.pipelines.display(),
+            kinds = registry.specs().len(),
+            "pipelines loaded"
+        );
+        Some(crate::archive::Media {
+            registry: Arc::new(registry),
+            options: crate::pipeline::remux::RemuxOptions {
+                fragment_duration: Duration::from_secs_f64(cfg.media.segment_seconds),
+                ..Default::default()
+            },
+        })
+    } else {
+        None
+    };
     let archiver = Archiver::start(
         spool.clone(),
         store.clone(),
         usage.clone(),
+        media,
         cfg.gateway.id.clone(),
         2,
     )

@@ -165,6 +165,27 @@ pub struct Manifest {
     /// Gateway clock when the manifest was written, RFC 3339 UTC.
     pub finalized_at: String,
     pub gateway: String,
+    /// Whether CMAF derivatives were made from the original, and if not why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derivation: Option<DerivationSummary>,
+}
+
+/// What became of the original in the remux stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DerivationSummary {
+    /// `derived`, `none` (not audio-visual) or `failed` (see `reason`).
+    pub status: String,
+    /// The input kind GStreamer's typefinding gave the original's bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The pipeline description used (`pipelines/<name>.pipeline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// Every track of the input, and whether it is in the derivative.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<crate::pipeline::remux::Track>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Manifest {

@@ -298,6 +298,53 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
         );
     }
 
+    // Every derivative names an original of this recording listed before it.
+    for o in &m.objects {
+        if !matches!(o.role, Role::Init | Role::Segment) {
+            continue;
+        }
+        let ok = o.derived_from.as_ref().is_some_and(|d| {
+            d.index < o.index
+                && m.objects.get(d.index as usize).is_some_and(|orig| {
+                    orig.role == Role::Original && orig.key == d.key && orig.sha256 == d.sha256
+                })
+        });
+        if !ok {
+            fail(
+                &mut report,
+                Some(o.index),
+                &o.key,
+                "derived object does not name an original of this recording listed before it"
+                    .into(),
+            );
+        }
+    }
+    if let Some(d) = &m.derivation {
+        let segments = m.objects.iter().filter(|o| o.role == Role::Segment).count();
+        let inits = m.objects.iter().filter(|o| o.role == Role::Init).count();
+        if d.status == "derived" && (inits == 0 || segments == 0) {
+            fail(
+                &mut report,
+                None,
+                manifest_key,
+                format!(
+                    "derivation says derived but {inits} init and {segments} media segments are listed"
+                ),
+            );
+        }
+        if d.status != "derived" && inits + segments > 0 {
+            fail(
+                &mut report,
+                None,
+                manifest_key,
+                format!(
+                    "derivation says {} but derived objects are listed",
+                    d.status
+                ),
+            );
+        }
+    }
+
     // Nothing else may sit under the prefix.
     let listed: BTreeSet<&str> = m
         .objects

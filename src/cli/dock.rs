@@ -94,6 +94,8 @@ struct FileResult {
     result: String,
     manifest_key: Option<String>,
     resumed_from: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    derivation: Option<custody::protocol::DerivationNote>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -338,6 +340,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 result: String::new(),
                 manifest_key: None,
                 resumed_from: 0,
+                derivation: None,
                 warnings,
                 error: None,
             };
@@ -352,6 +355,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                     .into(),
                     manifest_key: Some(o.manifest_key),
                     resumed_from: o.resumed_from,
+                    derivation: o.derivation,
                     error: o.detail,
                     ..res
                 },
@@ -394,6 +398,15 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("         recording {}  sha256 {}", r.recording, r.sha256);
         if let Some(k) = &r.manifest_key {
             println!("         manifest  {k}");
+        }
+        if let Some(d) = &r.derivation {
+            match d.status.as_str() {
+                "derived" => println!("         derived   {} CMAF segments", d.segments),
+                s => println!("         derived   nothing ({s})"),
+            }
+            if let Some(reason) = &d.reason {
+                println!("                   {reason}");
+            }
         }
         if r.resumed_from > 0 {
             println!("         resumed from byte {}", r.resumed_from);

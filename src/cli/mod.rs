@@ -2,6 +2,7 @@
 
 mod certs;
 mod dock;
+mod remux;
 mod serve;
 mod verify;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Dock(dock::Args),
     /// Verify a recording from storage alone.
     Verify(verify::Args),
+    /// Derive CMAF segments from a local file as the gateway would.
+    Remux(remux::Args),
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -61,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Remux(a) => tokio::task::block_in_place(|| remux::run(a)),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::chain::Hash;
 use crate::limits;
 use crate::metadata::RecordingMeta;
 use crate::protocol::frame::{self, Frame, FrameError};
-use crate::protocol::{Finish, RecordingState, Reply, Request};
+use crate::protocol::{DerivationNote, Finish, RecordingState, Reply, Request};
 
 /// A file to upload and what is known about it.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct UploadOutcome {
     pub chain_head: Option<String>,
     /// The gateway's explanation when the verdict is a failure.
     pub detail: Option<String>,
+    /// What the remux stage made of the file, when archived on this stream.
+    pub derivation: Option<DerivationNote>,
 }
 
 fn conn_err(e: quinn::ConnectionError) -> ClientError {
@@ -133,7 +135,11 @@ pub async fn upload(
                 Ok(Some(Reply::Archived {
                     manifest_key,
                     chain_head,
-                })) => r.archived = Some((manifest_key, chain_head)),
+                    derivation,
+                })) => {
+                    r.archived = Some((manifest_key, chain_head));
+                    r.derivation = derivation;
+                }
                 Ok(Some(other)) => {
                     r.error = Some(ClientError::Protocol(format!("unexpected reply {other:?}")));
                     return r;
@@ -177,6 +183,7 @@ pub async fn upload(
                 manifest_key,
                 chain_head: None,
                 detail: e.map(|e| e.to_string()),
+                derivation: None,
             });
         }
         (_, Some(e)) => return Err(e),
@@ -200,11 +207,13 @@ pub async fn upload(
         manifest_key,
         chain_head,
         detail: None,
+        derivation: r.derivation,
     })
 }
 
 #[derive(Default)]
 struct Replies {
+    derivation: Option<DerivationNote>,
     durable: u64,
     verified: Option<(bool, RecordingState)>,
     archived: Option<(String, String)>,

@@ -53,6 +53,19 @@ pub enum RecordingState {
     Unknown,
 }
 
+/// The outcome of deriving CMAF segments, as told to the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivationNote {
+    /// `derived`, `none` (not audio-visual) or `failed`.
+    pub status: String,
+    /// Number of media segments derived.
+    pub segments: u64,
+    /// Why there is no derivative, or which tracks were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Messages from the gateway.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -80,6 +93,10 @@ pub enum Reply {
     Archived {
         manifest_key: String,
         chain_head: String,
+        /// What the remux stage made of the original (absent when the
+        /// recording was archived before this stream).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        derivation: Option<DerivationNote>,
     },
     /// Answer to `status`.
     Status {

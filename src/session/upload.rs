@@ -538,6 +538,7 @@ async fn wait_archived(
                             recording_id: id.to_string(),
                             manifest_key: st.manifest_key,
                             chain_head: st.chain_head.unwrap_or_default(),
+                            derivation: None,
                         });
                     }
                 }
@@ -552,6 +553,7 @@ async fn wait_archived(
             &Reply::Archived {
                 manifest_key: a.manifest_key,
                 chain_head: a.chain_head,
+                derivation: a.derivation,
             },
         )
         .await?;
@@ -612,6 +614,7 @@ async fn already_complete(
                 &Reply::Archived {
                     manifest_key: st.manifest_key,
                     chain_head: st.chain_head.unwrap_or_default(),
+                    derivation: None,
                 },
             )
             .await

@@ -97,6 +97,10 @@ impl EntryDir {
     pub fn multipart_journal(&self) -> PathBuf {
         self.dir.join("multipart")
     }
+    /// CMAF derivatives of the original and `derivation.json`.
+    pub fn derived(&self) -> PathBuf {
+        self.dir.join("derived")
+    }
 
     pub fn load_state(&self) -> std::io::Result<Option<EntryState>> {
         match std::fs::read(self.state_path()) {
@@ -150,6 +154,11 @@ impl EntryDir {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+        }
+        match std::fs::remove_dir_all(self.derived()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         sync_dir(&self.dir)
     }

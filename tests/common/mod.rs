@@ -263,7 +263,8 @@ impl World {
         std::fs::write(
             &config,
             format!(
-                "[gateway]\nid = \"test-gateway\"\nlisten = \"127.0.0.1:0\"\nspool = \"spool\"\n{wait}{extra}\n[tls]\ncrls = [\"certs/crl.pem\"]\n[store]\n{store}"
+                "[gateway]\nid = \"test-gateway\"\nlisten = \"127.0.0.1:0\"\nspool = \"spool\"\n{wait}{extra}\n[tls]\ncrls = [\"certs/crl.pem\"]\n[media]\npipelines = \"{pipelines}\"\n[store]\n{store}",
+                pipelines = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")
             ),
         )
         .unwrap();

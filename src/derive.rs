@@ -1,0 +1,236 @@
+//! CMAF derivatives of a docked original, made in the spool beside it
+//! before archiving: an initialisation segment and media segments, written
+//! and fsynced one by one, then `derivation.json` last. A derivation that
+//! fails leaves no files behind, only the reason.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::pipeline::Registry;
+use crate::pipeline::remux::{self, Fragment, Input, RemuxError, RemuxOptions, Track};
+use crate::spool::{sync_dir, write_atomic};
+
+/// One derived file in the spool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DerivedFile {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Media time covered, seconds from the start of the original.
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The outcome of deriving, as recorded in the spool and (summarised) in
+/// the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Derivation {
+    /// CMAF segments were derived.
+    Derived {
+        input: String,
+        pipeline: String,
+        tracks: Vec<Track>,
+        init: DerivedFile,
+        segments: Vec<DerivedFile>,
+    },
+    /// Not audio-visual (a photo, a document): the original is the record.
+    None {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+        reason: String,
+    },
+    /// Audio-visual, but no derivative could be made; the reason says why.
+    Failed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tracks: Vec<Track>,
+        reason: String,
+    },
+}
+
+impl Derivation {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Derivation::Derived { .. } => "derived",
+            Derivation::None { .. } => "none",
+            Derivation::Failed { .. } => "failed",
+        }
+    }
+}
+
+pub const RECORD: &str = "derivation.json";
+
+/// Writes fragments to `seg-NNNNNN.m4s` files and the init segment to
+/// `init.mp4`, hashing as it goes.
+struct DirOutput {
+    dir: PathBuf,
+    files: Arc<Mutex<(Option<DerivedFile>, Vec<DerivedFile>)>>,
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<String> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(data)?;
+    f.sync_data()?;
+    Ok(hex::encode(Sha256::digest(data)))
+}
+
+impl remux::Output for DirOutput {
+    fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let name = "init.mp4".to_string();
+        let sha256 = write_synced(&self.dir.join(&name), data)?;
+        self.files.lock().expect("files").0 = Some(DerivedFile {
+            name,
+            size: data.len() as u64,
+            sha256,
+            start: 0.0,
+            end: 0.0,
+        });
+        Ok(())
+    }
+
+    fn fragment(&mut self, f: Fragment) -> std::io::Result<()> {
+        let mut files = self.files.lock().expect("files");
+        let name = format!("seg-{:06}.m4s", files.1.len());
+        let sha256 = write_synced(&self.dir.join(&name), &f.data)?;
+        files.1.push(DerivedFile {
+            name,
+            size: f.data.len() as u64,
+            sha256,
+            start: f.start,
+            end: f.start + f.duration,
+        });
+        Ok(())
+    }
+}
+
+/// File names that promise audio-visual content; used only to word the
+/// reason when the bytes turn out to be something else.
+fn looks_like_av(file_name: Option<&str>) -> bool {
+    const AV: &[&str] = &[
+        "mp4", "mov", "m4v", "m4a", "3gp", "ts", "mts", "m2ts", "mkv", "webm", "avi", "flv", "mpg",
+        "mpeg", "vob", "h264", "264", "h265", "265", "hevc", "aac", "mp3", "wav",
+    ];
+    file_name
+        .and_then(|n| n.rsplit_once('.'))
+        .is_some_and(|(_, e)| AV.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Derives CMAF from `original` into `dir` (replacing anything there) and
+/// records the outcome in `dir/derivation.json`.
+pub fn derive(
+    registry: &Registry,
+    original: &Path,
+    file_name: Option<&str>,
+    dir: &Path,
+    opts: &RemuxOptions,
+) -> std::io::Result<Derivation> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let files = Arc::new(Mutex::new((None, Vec::new())));
+    let out = DirOutput {
+        dir: dir.to_path_buf(),
+        files: files.clone(),
+    };
+    let input_caps = crate::pipeline::typefind::caps_of_file(original)?;
+    let input = input_caps
+        .as_ref()
+        .map(|c| crate::pipeline::typefind::describe(c));
+    let result = remux::remux(
+        registry,
+        Input::File(original.to_path_buf()),
+        opts,
+        Box::new(out),
+    );
+    let d = match result {
+        Ok(report) => {
+            let (init, segments) = std::mem::take(&mut *files.lock().expect("files"));
+            match init {
+                Some(init) => Derivation::Derived {
+                    input: report.input,
+                    pipeline: report.pipeline,
+                    tracks: report.tracks,
+                    init,
+                    segments,
+                },
+                None => Derivation::Failed {
+                    input,
+                    tracks: report.tracks,
+                    reason: "the muxer produced no initialisation segment".into(),
+                },
+            }
+        }
+        Err(RemuxError::NotMedia(reason)) => {
+            let is_image = input_caps
+                .as_ref()
+                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("image/")));
+            if is_image == Some(true) {
+                Derivation::None {
+                    input,
+                    reason: "a still image: evidence that is not video, kept as the original only"
+                        .into(),
+                }
+            } else if looks_like_av(file_name) {
+                Derivation::Failed {
+                    input,
+                    tracks: Vec::new(),
+                    reason: format!(
+                        "the file is named like audio-visual media ({}) but its bytes are not: {reason}",
+                        file_name.unwrap_or_default()
+                    ),
+                }
+            } else {
+                Derivation::None { input, reason }
+            }
+        }
+        Err(RemuxError::NoSupportedTrack(tracks)) => Derivation::Failed {
+            input,
+            reason: format!(
+                "no track can be carried in CMAF fMP4 without transcoding (not allowed): {}",
+                tracks
+                    .iter()
+                    .filter_map(|t| t.reason.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            tracks,
+        },
+        Err(e @ (RemuxError::Output(_) | RemuxError::Input(_))) => {
+            // Local I/O trouble is not a property of the recording: retry later.
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        Err(e) => Derivation::Failed {
+            input,
+            tracks: Vec::new(),
+            reason: e.to_string(),
+        },
+    };
+    if !matches!(d, Derivation::Derived { .. }) {
+        // Nothing half-made may look like a derivative.
+        for e in std::fs::read_dir(dir)?.flatten() {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    sync_dir(dir)?;
+    write_atomic(
+        &dir.join(RECORD),
+        &serde_json::to_vec_pretty(&d).expect("derivation serialises"),
+    )?;
+    Ok(d)
+}
+
+/// Reads a finished derivation record, if any.
+pub fn load(dir: &Path) -> std::io::Result<Option<Derivation>> {
+    match std::fs::read(dir.join(RECORD)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}

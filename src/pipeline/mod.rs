@@ -1,0 +1,31 @@
+//! GStreamer: recognising what a recording is (typefinding on its bytes)
+//! and remuxing it into CMAF fragments without transcoding.
+
+pub mod registry;
+pub mod remux;
+pub mod typefind;
+
+use std::sync::OnceLock;
+
+pub use registry::{Access, PipelineSpec, Registry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("GStreamer: {0}")]
+    Init(String),
+    #[error("pipeline {path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+/// Initialises GStreamer once and registers the fMP4 muxers (cmafmux,
+/// isofmp4mux) from gst-plugin-fmp4 statically, in-process.
+pub fn init() -> Result<(), PipelineError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        gst::init().map_err(|e| e.to_string())?;
+        gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .clone()
+    .map_err(PipelineError::Init)
+}

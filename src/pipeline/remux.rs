@@ -1,0 +1,736 @@
+//! Runs an input-kind pipeline over an original's bytes and hands the
+//! muxer's output — one initialisation segment, then one media fragment at
+//! a time — to an [`Output`]. No decoder or encoder is ever in the path:
+//! tracks go demuxer → queue → parser → muxer, and a track whose codec the
+//! muxer cannot carry is left out and reported, never transcoded.
+//!
+//! Memory is bounded whatever the input size: the appsrc holds at most
+//! `SRC_MAX_BYTES`, the per-track queues a few seconds, and each fragment is
+//! handed on as soon as the muxer closes it.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use super::registry::{Access, Registry};
+use super::typefind;
+
+const SRC_MAX_BYTES: u64 = 8 << 20;
+const READ_CHUNK: usize = 1 << 20;
+
+/// Where the input bytes come from.
+pub enum Input {
+    /// A complete file.
+    File(PathBuf),
+    /// A file still being written (an upload in progress); `growth` says
+    /// how much of it is there and whether it is complete.
+    Growing { path: PathBuf, growth: Arc<Growth> },
+}
+
+impl Input {
+    fn path(&self) -> &Path {
+        match self {
+            Input::File(p) | Input::Growing { path: p, .. } => p,
+        }
+    }
+}
+
+/// How much of a growing file may be read, shared by writer and reader.
+#[derive(Debug, Default)]
+pub struct Growth {
+    state: Mutex<(u64, bool)>,
+    cond: Condvar,
+}
+
+impl Growth {
+    pub fn new(available: u64) -> Arc<Growth> {
+        Arc::new(Growth {
+            state: Mutex::new((available, false)),
+            cond: Condvar::new(),
+        })
+    }
+
+    /// More bytes are readable.
+    pub fn advance(&self, available: u64) {
+        let mut s = self.state.lock().expect("growth lock");
+        s.0 = s.0.max(available);
+        self.cond.notify_all();
+    }
+
+    /// No more bytes will come (the upload finished or was abandoned).
+    pub fn finish(&self, available: u64) {
+        let mut s = self.state.lock().expect("growth lock");
+        s.0 = s.0.max(available);
+        s.1 = true;
+        self.cond.notify_all();
+    }
+
+    /// Waits until more than `have` bytes are readable or the file is
+    /// complete; returns (available, complete).
+    fn wait_beyond(&self, have: u64, timeout: Duration) -> (u64, bool) {
+        let s = self.state.lock().expect("growth lock");
+        let (s, _) = self
+            .cond
+            .wait_timeout_while(s, timeout, |s| s.0 <= have && !s.1)
+            .expect("growth lock");
+        *s
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RemuxOptions {
+    /// Target media segment duration (segments start at keyframes).
+    pub fragment_duration: Duration,
+    /// Low-latency chunk duration within a fragment, if any.
+    pub chunk_duration: Option<Duration>,
+    /// Give up when neither bytes nor fragments move for this long.
+    pub stall_timeout: Duration,
+}
+
+impl Default for RemuxOptions {
+    fn default() -> Self {
+        RemuxOptions {
+            fragment_duration: Duration::from_secs(2),
+            chunk_duration: None,
+            stall_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One media fragment as the muxer closed it.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    pub data: Vec<u8>,
+    /// Media time from the start of the recording, seconds.
+    pub start: f64,
+    pub duration: f64,
+}
+
+/// Receives the muxer's output. Errors stop the pipeline.
+pub trait Output: Send + 'static {
+    fn init(&mut self, data: &[u8]) -> std::io::Result<()>;
+    fn fragment(&mut self, f: Fragment) -> std::io::Result<()>;
+}
+
+/// A track of the input and whether it made it into the derivative.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Track {
+    pub caps: String,
+    pub included: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemuxReport {
+    pub input: String,
+    pub pipeline: String,
+    pub tracks: Vec<Track>,
+    pub fragments: u64,
+    pub duration: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemuxError {
+    /// Not an audio-visual container this gateway has a pipeline for.
+    #[error("{0}")]
+    NotMedia(String),
+    /// Media, but no track can be carried in fMP4 without transcoding.
+    #[error("no track can be carried in fMP4 without transcoding: {}", describe_tracks(.0))]
+    NoSupportedTrack(Vec<Track>),
+    /// The pipeline failed (corrupt input, missing index, …).
+    #[error("{0}")]
+    Failed(String),
+    #[error("pipeline stalled: nothing happened for {0:?}")]
+    Stalled(Duration),
+    #[error("reading the original: {0}")]
+    Input(std::io::Error),
+    #[error("writing the derivative: {0}")]
+    Output(std::io::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn describe_tracks(t: &[Track]) -> String {
+    t.iter()
+        .map(|t| format!("{} ({})", t.caps, t.reason.as_deref().unwrap_or("included")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The elements that prepare a codec for the muxer — its parser, and for
+/// video a timestamper that restores decode timestamps containers such as
+/// Matroska and AVI do not carry (fMP4 needs them) — or why it cannot go in.
+fn parser_for(caps: &gst::CapsRef) -> Result<&'static [&'static str], String> {
+    let Some(s) = caps.structure(0) else {
+        return Err("unknown codec".into());
+    };
+    match s.name().as_str() {
+        "video/x-h264" => Ok(&["h264parse", "h264timestamper"]),
+        "video/x-h265" => Ok(&["h265parse", "h265timestamper"]),
+        "audio/mpeg" => match s.get::<i32>("mpegversion") {
+            Ok(2) | Ok(4) => Ok(&["aacparse"]),
+            _ => Err(
+                "MPEG-1 audio (MP2/MP3) cannot be carried in CMAF fMP4 without transcoding".into(),
+            ),
+        },
+        "audio/x-raw" => {
+            Err("uncompressed PCM audio cannot be carried in CMAF fMP4 without transcoding".into())
+        }
+        "audio/x-alaw" | "audio/x-mulaw" => {
+            Err("G.711 audio cannot be carried in CMAF fMP4 without transcoding".into())
+        }
+        "image/jpeg" => {
+            Err("MJPEG video cannot be carried in CMAF fMP4 without transcoding".into())
+        }
+        other => Err(format!(
+            "{other} cannot be carried in CMAF fMP4 without transcoding"
+        )),
+    }
+}
+
+/// Shared between the pipeline's threads and the driver.
+struct Shared {
+    tracks: Mutex<Vec<Track>>,
+    linked: AtomicUsize,
+    /// Elements that add pads dynamically and have not yet said they are done.
+    pending_demuxers: AtomicUsize,
+    progress: AtomicU64,
+    output_error: Mutex<Option<std::io::Error>>,
+    input_error: Mutex<Option<std::io::Error>>,
+}
+
+impl Shared {
+    fn bump(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn make(name: &str) -> Result<gst::Element, RemuxError> {
+    gst::ElementFactory::make(name)
+        .build()
+        .map_err(|e| RemuxError::Setup(format!("element {name}: {e}")))
+}
+
+/// Links a track pad to the muxer through a queue and the codec's parser,
+/// or to a fakesink (with the reason recorded) when it cannot be carried.
+fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Shared) {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    let desc = typefind::describe(&caps);
+    let result = (|| -> Result<(), String> {
+        let names = parser_for(&caps)?;
+        let queue = make("queue").map_err(|e| e.to_string())?;
+        // Enough to absorb interleaving between tracks, bounded in time.
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 64u32 << 20);
+        queue.set_property("max-size-time", 5_000_000_000u64);
+        let mut chain = vec![queue.clone()];
+        for n in names {
+            chain.push(make(n).map_err(|e| e.to_string())?);
+        }
+        // Same bin as the demuxer and the muxer: pads link only within a bin.
+        bin.add_many(&chain).map_err(|e| e.to_string())?;
+        let mux_pad = mux
+            .request_pad_simple("sink_%u")
+            .ok_or("the muxer takes no more tracks (it has started)")?;
+        gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+        let last = chain.last().expect("chain has a queue");
+        last.static_pad("src")
+            .expect("parsers have a src pad")
+            .link(&mux_pad)
+            .map_err(|e| format!("cannot link to the muxer: {e:?}"))?;
+        for e in &chain {
+            e.sync_state_with_parent().map_err(|e| e.to_string())?;
+        }
+        pad.link(&queue.static_pad("sink").expect("queue sink"))
+            .map_err(|e| format!("cannot link the track: {e:?}"))?;
+        Ok(())
+    })();
+    let included = result.is_ok();
+    if let Err(reason) = &result {
+        // Drain the track so the demuxer is not blocked on it.
+        if let Ok(fake) = make("fakesink") {
+            fake.set_property("sync", false);
+            if bin.add(&fake).is_ok() {
+                let _ = fake.sync_state_with_parent();
+                let _ = pad.link(&fake.static_pad("sink").expect("fakesink sink"));
+            }
+        }
+        tracing::info!(track = %desc, "track left out: {reason}");
+    } else {
+        shared.linked.fetch_add(1, Ordering::SeqCst);
+    }
+    shared.tracks.lock().expect("tracks").push(Track {
+        caps: desc,
+        included,
+        reason: result.err(),
+    });
+}
+
+/// Posts an application message when every demuxer has announced all its
+/// tracks and none could be linked.
+fn check_no_tracks(pipeline: &gst::Pipeline, shared: &Shared) {
+    if shared.pending_demuxers.load(Ordering::SeqCst) == 0
+        && shared.linked.load(Ordering::SeqCst) == 0
+    {
+        let _ = pipeline.post_message(gst::message::Application::new(gst::Structure::new_empty(
+            "custody-no-tracks",
+        )));
+    }
+}
+
+/// Remuxes `input` with the pipeline its bytes call for.
+pub fn remux(
+    registry: &Registry,
+    input: Input,
+    opts: &RemuxOptions,
+    output: Box<dyn Output>,
+) -> Result<RemuxReport, RemuxError> {
+    super::init().map_err(|e| RemuxError::Setup(e.to_string()))?;
+    let caps = typefind::caps_of_file(input.path())
+        .map_err(RemuxError::Input)?
+        .ok_or_else(|| {
+            RemuxError::NotMedia(
+                "not a recognised audio-visual format (GStreamer typefinding found nothing)".into(),
+            )
+        })?;
+    let input_desc = typefind::describe(&caps);
+    let spec = registry.select(&caps).ok_or_else(|| {
+        RemuxError::NotMedia(format!("{input_desc}: no pipeline for this kind of input"))
+    })?;
+    if spec.access == Access::Random && matches!(input, Input::Growing { .. }) {
+        return Err(RemuxError::Setup(format!(
+            "pipeline {} needs the whole file",
+            spec.name
+        )));
+    }
+    let ep = spec
+        .instantiate()
+        .map_err(|e| RemuxError::Setup(e.to_string()))?;
+    let pipeline = gst::Pipeline::new();
+    pipeline
+        .add(&ep.bin)
+        .map_err(|e| RemuxError::Setup(e.to_string()))?;
+
+    // Muxer: fragment and chunk durations from the configuration.
+    if ep.mux.find_property("fragment-duration").is_some() {
+        ep.mux.set_property(
+            "fragment-duration",
+            opts.fragment_duration.as_nanos() as u64,
+        );
+    }
+    if let Some(c) = opts.chunk_duration
+        && ep.mux.find_property("chunk-duration").is_some()
+    {
+        ep.mux.set_property("chunk-duration", c.as_nanos() as u64);
+    }
+    ep.sink.set_property("sync", false);
+    ep.sink.set_property("buffer-list", true);
+    ep.sink.set_property("max-buffers", 4u32);
+
+    let shared = Arc::new(Shared {
+        tracks: Mutex::new(Vec::new()),
+        linked: AtomicUsize::new(0),
+        pending_demuxers: AtomicUsize::new(0),
+        progress: AtomicU64::new(0),
+        output_error: Mutex::new(None),
+        input_error: Mutex::new(None),
+    });
+
+    // Tracks: unlinked static pads now, dynamic pads as demuxers add them.
+    let endpoints = [
+        ep.src.upcast_ref::<gst::Element>(),
+        &ep.mux,
+        ep.sink.upcast_ref(),
+    ];
+    let mut elements = Vec::new();
+    let mut it = ep.bin.iterate_recurse();
+    while let Ok(Some(e)) = it.next() {
+        if !endpoints.contains(&&e) {
+            elements.push(e);
+        }
+    }
+    for e in &elements {
+        let dynamic = e.pad_template_list().iter().any(|t| {
+            t.direction() == gst::PadDirection::Src && t.presence() == gst::PadPresence::Sometimes
+        });
+        if dynamic {
+            shared.pending_demuxers.fetch_add(1, Ordering::SeqCst);
+            let (bw, mw, sh) = (ep.bin.downgrade(), ep.mux.downgrade(), shared.clone());
+            e.connect_pad_added(move |_, pad| {
+                if pad.direction() != gst::PadDirection::Src {
+                    return;
+                }
+                if let (Some(b), Some(m)) = (bw.upgrade(), mw.upgrade()) {
+                    link_track(&b, &m, pad, &sh);
+                }
+            });
+            let (pw, sh) = (pipeline.downgrade(), shared.clone());
+            e.connect_no_more_pads(move |_| {
+                sh.pending_demuxers.fetch_sub(1, Ordering::SeqCst);
+                if let Some(p) = pw.upgrade() {
+                    check_no_tracks(&p, &sh);
+                }
+            });
+        }
+        for pad in e.src_pads() {
+            if !pad.is_linked() {
+                link_track(&ep.bin, &ep.mux, &pad, &shared);
+            }
+        }
+    }
+
+    // Output side.
+    let output = Arc::new(Mutex::new(Collector::new(output)));
+    {
+        let (out, sh) = (output.clone(), shared.clone());
+        ep.sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    sh.bump();
+                    let r = out.lock().expect("collector").sample(&sample);
+                    r.map_err(|e| {
+                        *sh.output_error.lock().expect("output error") = Some(e);
+                        gst::FlowError::Error
+                    })
+                })
+                .build(),
+        );
+    }
+
+    // Input side.
+    ep.src.set_format(gst::Format::Bytes);
+    ep.src.set_property("is-live", false);
+    ep.src.set_max_bytes(SRC_MAX_BYTES);
+    ep.src.set_property("block", true);
+    let feeder = match spec.access {
+        Access::Random => {
+            setup_random_access(&ep.src, input.path(), &shared)?;
+            None
+        }
+        Access::Stream => {
+            ep.src.set_stream_type(gst_app::AppStreamType::Stream);
+            let (src, sh) = (ep.src.clone(), shared.clone());
+            let (path, growth) = match input {
+                Input::File(p) => (p, None),
+                Input::Growing { path, growth } => (path, Some(growth)),
+            };
+            Some(std::thread::spawn(move || {
+                if let Err(e) = feed(&src, &path, growth.as_deref(), &sh) {
+                    *sh.input_error.lock().expect("input error") = Some(e);
+                    // Ends the stream so the pipeline stops rather than waits.
+                    let _ = src.end_of_stream();
+                }
+            }))
+        }
+    };
+
+    let result = drive(&pipeline, &shared, opts.stall_timeout);
+    let _ = pipeline.set_state(gst::State::Null);
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let tracks = shared.tracks.lock().expect("tracks").clone();
+    if let Some(e) = shared.input_error.lock().expect("input error").take() {
+        return Err(RemuxError::Input(e));
+    }
+    if let Some(e) = shared.output_error.lock().expect("output error").take() {
+        return Err(RemuxError::Output(e));
+    }
+    match result {
+        Drive::Eos => {}
+        Drive::NoTracks => return Err(RemuxError::NoSupportedTrack(tracks)),
+        Drive::Error(e) => return Err(RemuxError::Failed(e)),
+        Drive::Stalled => return Err(RemuxError::Stalled(opts.stall_timeout)),
+    }
+    if !tracks.iter().any(|t| t.included) {
+        return Err(RemuxError::NoSupportedTrack(tracks));
+    }
+    let c = output.lock().expect("collector");
+    if !c.init_done || c.fragments == 0 {
+        return Err(RemuxError::Failed(
+            "the muxer produced no media (no playable data in the input)".into(),
+        ));
+    }
+    Ok(RemuxReport {
+        input: input_desc,
+        pipeline: spec.name.clone(),
+        tracks,
+        fragments: c.fragments,
+        duration: c.end,
+    })
+}
+
+enum Drive {
+    Eos,
+    NoTracks,
+    Error(String),
+    Stalled,
+}
+
+fn drive(pipeline: &gst::Pipeline, shared: &Shared, stall: Duration) -> Drive {
+    if let Err(e) = pipeline.set_state(gst::State::Playing) {
+        // The bus holds the reason; fall through to read it.
+        tracing::debug!("set_state(Playing): {e}");
+    }
+    let bus = pipeline.bus().expect("pipelines have a bus");
+    let mut last = (shared.progress.load(Ordering::Relaxed), Instant::now());
+    loop {
+        let msg = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(250),
+            &[
+                gst::MessageType::Eos,
+                gst::MessageType::Error,
+                gst::MessageType::Application,
+            ],
+        );
+        if let Some(msg) = msg {
+            match msg.view() {
+                gst::MessageView::Eos(_) => return Drive::Eos,
+                gst::MessageView::Error(e) => {
+                    let src = msg
+                        .src()
+                        .map(|s| s.name().to_string())
+                        .unwrap_or_else(|| "pipeline".into());
+                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                    let detail = debug.lines().last().unwrap_or("").trim().to_string();
+                    return Drive::Error(if detail.is_empty() {
+                        format!("{src}: {}", e.error())
+                    } else {
+                        format!("{src}: {} ({detail})", e.error())
+                    });
+                }
+                gst::MessageView::Application(a)
+                    if a.structure()
+                        .is_some_and(|s| s.name() == "custody-no-tracks") =>
+                {
+                    return Drive::NoTracks;
+                }
+                _ => {}
+            }
+        }
+        let p = shared.progress.load(Ordering::Relaxed);
+        if p != last.0 {
+            last = (p, Instant::now());
+        } else if last.1.elapsed() > stall {
+            return Drive::Stalled;
+        }
+    }
+}
+
+/// Pushes a file (or a growing file) into a streaming appsrc.
+fn feed(
+    src: &gst_app::AppSrc,
+    path: &Path,
+    growth: Option<&Growth>,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let mut f = File::open(path)?;
+    let mut pos = 0u64;
+    loop {
+        let (available, complete) = match growth {
+            None => (u64::MAX, false),
+            Some(g) => g.wait_beyond(pos, Duration::from_millis(500)),
+        };
+        if pos >= available {
+            if complete {
+                break;
+            }
+            continue;
+        }
+        let want = (available - pos).min(READ_CHUNK as u64) as usize;
+        let mut buf = vec![0u8; want];
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            if growth.is_none() {
+                break;
+            }
+            // The writer has not flushed what it announced yet.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        buf.truncate(n);
+        let mut b = gst::Buffer::from_mut_slice(buf);
+        b.get_mut().expect("new buffer").set_offset(pos);
+        pos += n as u64;
+        shared.bump();
+        if src.push_buffer(b).is_err() {
+            // Flushing or stopped: the pipeline ended (error or EOS).
+            return Ok(());
+        }
+    }
+    let _ = src.end_of_stream();
+    Ok(())
+}
+
+/// Random access for demuxers that seek (MP4 with the index at the end):
+/// `need-data` is answered with exactly the bytes asked for at the current
+/// offset, `seek-data` moves the offset.
+fn setup_random_access(
+    src: &gst_app::AppSrc,
+    path: &Path,
+    shared: &Arc<Shared>,
+) -> Result<(), RemuxError> {
+    let f = File::open(path).map_err(RemuxError::Input)?;
+    let size = f.metadata().map_err(RemuxError::Input)?.len();
+    src.set_stream_type(gst_app::AppStreamType::RandomAccess);
+    src.set_size(size as i64);
+    let state = Arc::new(Mutex::new((f, 0u64)));
+    let (st, sh) = (state.clone(), shared.clone());
+    src.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |src, len| {
+                let mut g = st.lock().expect("random access");
+                let (ref mut f, ref mut off) = *g;
+                if *off >= size {
+                    let _ = src.end_of_stream();
+                    return;
+                }
+                let n = (len as u64).min(size - *off) as usize;
+                let mut buf = vec![0u8; n];
+                let r = f
+                    .seek(SeekFrom::Start(*off))
+                    .and_then(|_| f.read_exact(&mut buf));
+                match r {
+                    Ok(()) => {
+                        let mut b = gst::Buffer::from_mut_slice(buf);
+                        b.get_mut().expect("new buffer").set_offset(*off);
+                        *off += n as u64;
+                        sh.bump();
+                        let _ = src.push_buffer(b);
+                    }
+                    Err(e) => {
+                        *sh.input_error.lock().expect("input error") = Some(e);
+                        let _ = src.end_of_stream();
+                    }
+                }
+            })
+            .seek_data(move |_, offset| {
+                state.lock().expect("random access").1 = offset;
+                true
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+/// Splits the muxer's output into the initialisation segment and fragments.
+struct Collector {
+    out: Box<dyn Output>,
+    init_done: bool,
+    fragments: u64,
+    /// Running time of the first fragment: media time zero.
+    origin: Option<gst::ClockTime>,
+    end: f64,
+}
+
+impl Collector {
+    fn new(out: Box<dyn Output>) -> Self {
+        Collector {
+            out,
+            init_done: false,
+            fragments: 0,
+            origin: None,
+            end: 0.0,
+        }
+    }
+
+    fn sample(&mut self, sample: &gst::Sample) -> std::io::Result<gst::FlowSuccess> {
+        let segment = sample
+            .segment()
+            .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+        let mut buffers: Vec<&gst::BufferRef> = Vec::new();
+        if let Some(list) = sample.buffer_list() {
+            buffers.extend(list.iter());
+        } else if let Some(b) = sample.buffer() {
+            buffers.push(b);
+        }
+        let mut init = Vec::new();
+        let mut frag = Vec::new();
+        let mut frag_time: Option<(gst::ClockTime, Option<gst::ClockTime>)> = None;
+        for b in buffers {
+            let flags = b.flags();
+            let map = b
+                .map_readable()
+                .map_err(|_| std::io::Error::other("unreadable buffer"))?;
+            if flags.contains(gst::BufferFlags::HEADER) && flags.contains(gst::BufferFlags::DISCONT)
+            {
+                if !self.init_done {
+                    init.extend_from_slice(&map);
+                }
+                continue;
+            }
+            if flags.contains(gst::BufferFlags::HEADER)
+                && !flags.contains(gst::BufferFlags::DELTA_UNIT)
+                && frag_time.is_none()
+                && let Some(pts) = b.pts()
+            {
+                let rt = segment
+                    .as_ref()
+                    .and_then(|s| s.to_running_time(pts))
+                    .unwrap_or(pts);
+                frag_time = Some((rt, b.duration()));
+            }
+            frag.extend_from_slice(&map);
+        }
+        if !init.is_empty() {
+            self.out.init(&init)?;
+            self.init_done = true;
+        }
+        if !frag.is_empty() {
+            let (rt, dur) = frag_time.unwrap_or((gst::ClockTime::ZERO, None));
+            let origin = *self.origin.get_or_insert(rt);
+            let start = rt.saturating_sub(origin).nseconds() as f64 / 1e9;
+            let duration = dur.map(|d| d.nseconds() as f64 / 1e9).unwrap_or(0.0);
+            self.end = self.end.max(start + duration);
+            self.fragments += 1;
+            self.out.fragment(Fragment {
+                data: frag,
+                start,
+                duration,
+            })?;
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codecs_that_fmp4_carries() {
+        for (caps, ok) in [
+            ("video/x-h264, stream-format=byte-stream", true),
+            ("video/x-h265", true),
+            ("audio/mpeg, mpegversion=(int)4, stream-format=adts", true),
+            ("audio/mpeg, mpegversion=(int)2", true),
+            ("audio/mpeg, mpegversion=(int)1, layer=(int)3", false),
+            ("audio/x-alaw, rate=8000", false),
+            ("image/jpeg", false),
+            ("audio/x-raw, format=S16LE", false),
+        ] {
+            super::super::init().unwrap();
+            let c: gst::Caps = caps.parse().unwrap();
+            assert_eq!(parser_for(&c).is_ok(), ok, "{caps}");
+        }
+    }
+
+    #[test]
+    fn growth_wakes_readers() {
+        let g = Growth::new(0);
+        let g2 = g.clone();
+        let t = std::thread::spawn(move || g2.wait_beyond(0, Duration::from_secs(5)));
+        std::thread::sleep(Duration::from_millis(50));
+        g.advance(10);
+        assert_eq!(t.join().unwrap(), (10, false));
+        g.finish(12);
+        assert_eq!(g.wait_beyond(12, Duration::from_secs(5)), (12, true));
+    }
+}
