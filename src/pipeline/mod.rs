@@ -7,7 +7,7 @@ pub mod typefind;
 
 use std::sync::OnceLock;
 
-pub use registry::{Access, PipelineSpec, Registry};
+pub use registry::{Access, PipelineSpec, Registry, Timestamps};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

@@ -11,6 +11,7 @@
 //! ```text
 //! # match: video/mpegts          caps this kind is chosen for (repeatable)
 //! # access: random               the demuxer needs to seek (whole file first)
+//! # timestamps: pts-only         pts-dts (default), pts-only or none
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,22 @@ pub enum Access {
     Random,
 }
 
+/// What timing the input carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamps {
+    /// Presentation and decode timestamps (MP4, MPEG-TS, PS).
+    PtsDts,
+    /// Presentation timestamps only (Matroska, AVI, FLV): video tracks get a
+    /// timestamper that derives decode timestamps from the stream's
+    /// reordering information.
+    PtsOnly,
+    /// No timestamps (raw elementary streams): the parser times frames at the
+    /// frame rate the description's caps declare, and presentation time is
+    /// set to decode time — right only for streams without frame reordering
+    /// (no B-frames), which is what recorders' hardware encoders write.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineSpec {
     /// File stem, e.g. `10-mpegts`.
@@ -37,6 +54,8 @@ pub struct PipelineSpec {
     pub description: String,
     pub matches: Vec<gst::Caps>,
     pub access: Access,
+    /// Which timestamps the input carries; fMP4 needs both kinds.
+    pub timestamps: Timestamps,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -56,6 +75,7 @@ impl PipelineSpec {
     pub fn parse(path: &Path, text: &str) -> Result<PipelineSpec, PipelineError> {
         let mut matches = Vec::new();
         let mut access = Access::Stream;
+        let mut timestamps = Timestamps::PtsDts;
         let mut body = String::new();
         for line in text.lines() {
             let t = line.trim();
@@ -67,6 +87,15 @@ impl PipelineSpec {
                         .parse::<gst::Caps>()
                         .map_err(|e| invalid(path, format!("match caps {:?}: {e}", m.trim())))?;
                     matches.push(caps);
+                } else if let Some(t) = c.strip_prefix("timestamps:") {
+                    timestamps = match t.trim() {
+                        "pts-dts" => Timestamps::PtsDts,
+                        "pts-only" => Timestamps::PtsOnly,
+                        "none" => Timestamps::None,
+                        other => {
+                            return Err(invalid(path, format!("unknown timestamps {other:?}")));
+                        }
+                    };
                 } else if let Some(a) = c.strip_prefix("access:") {
                     access = match a.trim() {
                         "stream" => Access::Stream,
@@ -92,6 +121,7 @@ impl PipelineSpec {
             description: body.trim().to_string(),
             matches,
             access,
+            timestamps,
         };
         spec.check()?;
         Ok(spec)

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::registry::{Access, Registry};
+use super::registry::{Access, Registry, Timestamps};
 use super::typefind;
 
 const SRC_MAX_BYTES: u64 = 8 << 20;
@@ -166,19 +166,30 @@ fn describe_tracks(t: &[Track]) -> String {
 /// The elements that prepare a codec for the muxer — its parser, and for
 /// video a timestamper that restores decode timestamps containers such as
 /// Matroska and AVI do not carry (fMP4 needs them) — or why it cannot go in.
-fn parser_for(caps: &gst::CapsRef) -> Result<&'static [&'static str], String> {
+fn parser_for(caps: &gst::CapsRef, ts: Timestamps) -> Result<&'static [&'static str], String> {
+    let pts_only = ts == Timestamps::PtsOnly;
     let Some(s) = caps.structure(0) else {
         return Err("unknown codec".into());
     };
     match s.name().as_str() {
-        "video/x-h264" => Ok(&["h264parse", "h264timestamper"]),
-        "video/x-h265" => Ok(&["h265parse", "h265timestamper"]),
-        "audio/mpeg" => match s.get::<i32>("mpegversion") {
-            Ok(2) | Ok(4) => Ok(&["aacparse"]),
-            _ => Err(
-                "MPEG-1 audio (MP2/MP3) cannot be carried in CMAF fMP4 without transcoding".into(),
-            ),
-        },
+        "video/x-h264" if pts_only => Ok(&["h264parse", "h264timestamper"]),
+        "video/x-h264" => Ok(&["h264parse"]),
+        "video/x-h265" if pts_only => Ok(&["h265parse", "h265timestamper"]),
+        "video/x-h265" => Ok(&["h265parse"]),
+        "audio/mpeg" => {
+            // A caps query may answer with a list of versions; AAC is 2 or 4.
+            let aac: gst::Caps = "audio/mpeg, mpegversion=(int){2, 4}".parse().expect("caps");
+            let mp1: gst::Caps = "audio/mpeg, mpegversion=(int)1".parse().expect("caps");
+            let c = caps.to_owned();
+            if c.can_intersect(&aac) && !c.is_subset(&mp1) {
+                Ok(&["aacparse"])
+            } else {
+                Err(
+                    "MPEG-1 audio (MP2/MP3) cannot be carried in CMAF fMP4 without transcoding"
+                        .into(),
+                )
+            }
+        }
         "audio/x-raw" => {
             Err("uncompressed PCM audio cannot be carried in CMAF fMP4 without transcoding".into())
         }
@@ -196,6 +207,9 @@ fn parser_for(caps: &gst::CapsRef) -> Result<&'static [&'static str], String> {
 
 /// Shared between the pipeline's threads and the driver.
 struct Shared {
+    timestamps: Timestamps,
+    /// Set once every input byte has been handed to the pipeline.
+    input_done: std::sync::atomic::AtomicBool,
     tracks: Mutex<Vec<Track>>,
     linked: AtomicUsize,
     /// Elements that add pads dynamically and have not yet said they are done.
@@ -221,9 +235,19 @@ fn make(name: &str) -> Result<gst::Element, RemuxError> {
 /// or to a fakesink (with the reason recorded) when it cannot be carried.
 fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Shared) {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-    let desc = typefind::describe(&caps);
+    link_track_with_caps(bin, mux, pad, &caps, shared);
+}
+
+fn link_track_with_caps(
+    bin: &gst::Bin,
+    mux: &gst::Element,
+    pad: &gst::Pad,
+    caps: &gst::CapsRef,
+    shared: &Shared,
+) {
+    let desc = typefind::describe(caps);
     let result = (|| -> Result<(), String> {
-        let names = parser_for(&caps)?;
+        let names = parser_for(caps, shared.timestamps)?;
         let queue = make("queue").map_err(|e| e.to_string())?;
         // Enough to absorb interleaving between tracks, bounded in time.
         queue.set_property("max-size-buffers", 0u32);
@@ -244,6 +268,26 @@ fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Share
             .expect("parsers have a src pad")
             .link(&mux_pad)
             .map_err(|e| format!("cannot link to the muxer: {e:?}"))?;
+        if shared.timestamps == Timestamps::None
+            && caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("video/"))
+        {
+            // Raw streams: the parser times frames in decode order; without
+            // reordering, presentation order is the same.
+            last.static_pad("src").expect("src pad").add_probe(
+                gst::PadProbeType::BUFFER,
+                |_, info| {
+                    if let Some(gst::PadProbeData::Buffer(b)) = &mut info.data
+                        && b.pts().is_none()
+                        && let Some(dts) = b.dts()
+                    {
+                        b.make_mut().set_pts(dts);
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
+        }
         for e in &chain {
             e.sync_state_with_parent().map_err(|e| e.to_string())?;
         }
@@ -253,14 +297,12 @@ fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Share
     })();
     let included = result.is_ok();
     if let Err(reason) = &result {
-        // Drain the track so the demuxer is not blocked on it.
-        if let Ok(fake) = make("fakesink") {
-            fake.set_property("sync", false);
-            if bin.add(&fake).is_ok() {
-                let _ = fake.sync_state_with_parent();
-                let _ = pad.link(&fake.static_pad("sink").expect("fakesink sink"));
-            }
-        }
+        // Drop the track's data at its pad: the demuxer sees success and
+        // goes on (a sink here would hold it in preroll).
+        pad.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            |_, _| gst::PadProbeReturn::Drop,
+        );
         tracing::info!(track = %desc, "track left out: {reason}");
     } else {
         shared.linked.fetch_add(1, Ordering::SeqCst);
@@ -272,9 +314,37 @@ fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Share
     });
 }
 
+/// Links a new pad now if its caps are fixed, else when its caps event
+/// arrives (before any data), so the codec is judged by its real caps and
+/// not by the pad template.
+fn link_when_caps_known(bin: gst::Bin, mux: gst::Element, pad: &gst::Pad, shared: Arc<Shared>) {
+    if pad.current_caps().is_some_and(|c| c.is_fixed()) {
+        link_track(&bin, &mux, pad, &shared);
+        return;
+    }
+    shared.pending_demuxers.fetch_add(1, Ordering::SeqCst);
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+        let is_caps = matches!(
+            &info.data,
+            Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Caps
+        );
+        if !is_caps {
+            return gst::PadProbeReturn::Ok;
+        }
+        if let Some(gst::PadProbeData::Event(e)) = &info.data
+            && let gst::EventView::Caps(c) = e.view()
+        {
+            link_track_with_caps(&bin, &mux, pad, c.caps(), &shared);
+        }
+        shared.pending_demuxers.fetch_sub(1, Ordering::SeqCst);
+        check_no_tracks(&bin, &shared);
+        gst::PadProbeReturn::Remove
+    });
+}
+
 /// Posts an application message when every demuxer has announced all its
 /// tracks and none could be linked.
-fn check_no_tracks(pipeline: &gst::Pipeline, shared: &Shared) {
+fn check_no_tracks(pipeline: &impl IsA<gst::Element>, shared: &Shared) {
     if shared.pending_demuxers.load(Ordering::SeqCst) == 0
         && shared.linked.load(Ordering::SeqCst) == 0
     {
@@ -334,6 +404,8 @@ pub fn remux(
     ep.sink.set_property("max-buffers", 4u32);
 
     let shared = Arc::new(Shared {
+        timestamps: spec.timestamps,
+        input_done: std::sync::atomic::AtomicBool::new(false),
         tracks: Mutex::new(Vec::new()),
         linked: AtomicUsize::new(0),
         pending_demuxers: AtomicUsize::new(0),
@@ -367,7 +439,7 @@ pub fn remux(
                     return;
                 }
                 if let (Some(b), Some(m)) = (bw.upgrade(), mw.upgrade()) {
-                    link_track(&b, &m, pad, &sh);
+                    link_when_caps_known(b, m, pad, sh.clone());
                 }
             });
             let (pw, sh) = (pipeline.downgrade(), shared.clone());
@@ -380,9 +452,16 @@ pub fn remux(
         }
         for pad in e.src_pads() {
             if !pad.is_linked() {
-                link_track(&ep.bin, &ep.mux, &pad, &shared);
+                link_when_caps_known(ep.bin.clone(), ep.mux.clone(), &pad, shared.clone());
             }
         }
+    }
+
+    if shared.pending_demuxers.load(Ordering::SeqCst) == 0
+        && shared.linked.load(Ordering::SeqCst) == 0
+    {
+        let tracks = shared.tracks.lock().expect("tracks").clone();
+        return Err(RemuxError::NoSupportedTrack(tracks));
     }
 
     // Output side.
@@ -494,10 +573,16 @@ fn drive(pipeline: &gst::Pipeline, shared: &Shared, stall: Duration) -> Drive {
             match msg.view() {
                 gst::MessageView::Eos(_) => return Drive::Eos,
                 gst::MessageView::Error(e) => {
-                    let src = msg
-                        .src()
-                        .map(|s| s.name().to_string())
-                        .unwrap_or_else(|| "pipeline".into());
+                    let src = match msg.src() {
+                        Some(s) => match s.downcast_ref::<gst::Element>().and_then(|e| e.factory())
+                        {
+                            Some(f) if f.name() != s.name() => {
+                                format!("{} ({})", s.name(), f.name())
+                            }
+                            _ => s.name().to_string(),
+                        },
+                        None => "pipeline".into(),
+                    };
                     let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
                     let detail = debug.lines().last().unwrap_or("").trim().to_string();
                     return Drive::Error(if detail.is_empty() {
@@ -518,6 +603,13 @@ fn drive(pipeline: &gst::Pipeline, shared: &Shared, stall: Duration) -> Drive {
         let p = shared.progress.load(Ordering::Relaxed);
         if p != last.0 {
             last = (p, Instant::now());
+        } else if shared.input_done.load(Ordering::SeqCst)
+            && shared.linked.load(Ordering::SeqCst) == 0
+            && last.1.elapsed() > Duration::from_secs(1)
+        {
+            // Every byte is in and no track could go to the muxer (some
+            // demuxers never say they have added all their pads).
+            return Drive::NoTracks;
         } else if last.1.elapsed() > stall {
             return Drive::Stalled;
         }
@@ -565,6 +657,7 @@ fn feed(
             return Ok(());
         }
     }
+    shared.input_done.store(true, Ordering::SeqCst);
     let _ = src.end_of_stream();
     Ok(())
 }
@@ -589,6 +682,7 @@ fn setup_random_access(
                 let mut g = st.lock().expect("random access");
                 let (ref mut f, ref mut off) = *g;
                 if *off >= size {
+                    sh.input_done.store(true, Ordering::SeqCst);
                     let _ = src.end_of_stream();
                     return;
                 }
@@ -711,6 +805,7 @@ mod tests {
             ("video/x-h265", true),
             ("audio/mpeg, mpegversion=(int)4, stream-format=adts", true),
             ("audio/mpeg, mpegversion=(int)2", true),
+            ("audio/mpeg, mpegversion=(int){2, 4}", true),
             ("audio/mpeg, mpegversion=(int)1, layer=(int)3", false),
             ("audio/x-alaw, rate=8000", false),
             ("image/jpeg", false),
@@ -718,7 +813,7 @@ mod tests {
         ] {
             super::super::init().unwrap();
             let c: gst::Caps = caps.parse().unwrap();
-            assert_eq!(parser_for(&c).is_ok(), ok, "{caps}");
+            assert_eq!(parser_for(&c, Timestamps::PtsDts).is_ok(), ok, "{caps}");
         }
     }
 
