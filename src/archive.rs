@@ -20,8 +20,6 @@ use crate::manifest::{
     DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT,
     Manifest, MediaRange, Role, Summary,
 };
-use crate::pipeline::Registry;
-use crate::pipeline::remux::RemuxOptions;
 use crate::protocol::RecordingState;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::store::{Store, StoreError, layout};
@@ -80,12 +78,7 @@ pub struct Archiver {
     quarantine_wake: Arc<tokio::sync::Notify>,
 }
 
-/// What the archiver needs to derive CMAF from originals.
-#[derive(Clone)]
-pub struct Media {
-    pub registry: Arc<Registry>,
-    pub options: RemuxOptions,
-}
+pub use crate::derive::Media;
 
 /// Spool file name of a derived object, from its role and chain index.
 fn derived_file_name(role: Role, index: u64) -> String {

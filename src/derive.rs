@@ -121,8 +121,15 @@ fn looks_like_av(file_name: Option<&str>) -> bool {
         .is_some_and(|(_, e)| AV.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Derives CMAF from `original` into `dir` (replacing anything there) and
-/// records the outcome in `dir/derivation.json`.
+/// What the gateway needs to derive CMAF from originals.
+#[derive(Clone)]
+pub struct Media {
+    pub registry: Arc<Registry>,
+    pub options: RemuxOptions,
+}
+
+/// Derives CMAF from the complete file `original` into `dir` (replacing
+/// anything there) and records the outcome in `dir/derivation.json`.
 pub fn derive(
     registry: &Registry,
     original: &Path,
@@ -130,6 +137,94 @@ pub fn derive(
     dir: &Path,
     opts: &RemuxOptions,
 ) -> std::io::Result<Derivation> {
+    derive_input(
+        registry,
+        Input::File(original.to_path_buf()),
+        file_name,
+        dir,
+        opts,
+    )
+}
+
+/// A derivation running while its original is still being uploaded.
+pub struct Streaming {
+    growth: Arc<remux::Growth>,
+    handle: std::thread::JoinHandle<std::io::Result<Derivation>>,
+    dir: PathBuf,
+}
+
+impl Streaming {
+    /// Starts remuxing `original` as it grows, if its first bytes (at least
+    /// the typefinding probe) show a kind that can be read in order.
+    pub fn start(
+        media: &Media,
+        original: &Path,
+        available: u64,
+        file_name: Option<String>,
+        dir: PathBuf,
+    ) -> Option<Streaming> {
+        let caps = crate::pipeline::typefind::caps_of_file(original).ok()??;
+        let spec = media.registry.select(&caps)?;
+        if spec.access != crate::pipeline::Access::Stream {
+            return None;
+        }
+        let growth = remux::Growth::new(available);
+        let (m, g, p, d) = (
+            media.clone(),
+            growth.clone(),
+            original.to_path_buf(),
+            dir.clone(),
+        );
+        let handle = std::thread::Builder::new()
+            .name("derive-streaming".into())
+            .spawn(move || {
+                derive_input(
+                    &m.registry,
+                    Input::Growing { path: p, growth: g },
+                    file_name.as_deref(),
+                    &d,
+                    &m.options,
+                )
+            })
+            .ok()?;
+        Some(Streaming {
+            growth,
+            handle,
+            dir,
+        })
+    }
+
+    pub fn advance(&self, available: u64) {
+        self.growth.advance(available);
+    }
+
+    /// The upload completed at `total` bytes: waits for the derivation.
+    pub fn finish(self, total: u64) -> std::io::Result<Derivation> {
+        self.growth.finish(total);
+        self.handle
+            .join()
+            .map_err(|_| std::io::Error::other("derivation thread panicked"))?
+    }
+
+    /// The upload stopped short: stop, and leave nothing behind (the
+    /// archiver derives from the complete file later).
+    pub fn abandon(self) {
+        self.growth.abandon();
+        let _ = self.handle.join();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn derive_input(
+    registry: &Registry,
+    source: Input,
+    file_name: Option<&str>,
+    dir: &Path,
+    opts: &RemuxOptions,
+) -> std::io::Result<Derivation> {
+    let original = match &source {
+        Input::File(p) | Input::Growing { path: p, .. } => p.clone(),
+    };
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let files = Arc::new(Mutex::new((None, Vec::new())));
@@ -137,16 +232,11 @@ pub fn derive(
         dir: dir.to_path_buf(),
         files: files.clone(),
     };
-    let input_caps = crate::pipeline::typefind::caps_of_file(original)?;
+    let input_caps = crate::pipeline::typefind::caps_of_file(&original)?;
     let input = input_caps
         .as_ref()
         .map(|c| crate::pipeline::typefind::describe(c));
-    let result = remux::remux(
-        registry,
-        Input::File(original.to_path_buf()),
-        opts,
-        Box::new(out),
-    );
+    let result = remux::remux(registry, source, opts, Box::new(out));
     let d = match result {
         Ok(report) => {
             let (init, segments) = std::mem::take(&mut *files.lock().expect("files"));

@@ -41,6 +41,8 @@ pub struct Gateway {
     pub store: Store,
     pub usage: UsageLog,
     pub archiver: Archiver,
+    /// Pipelines and options for deriving CMAF; `None` when turned off.
+    pub media: Option<crate::derive::Media>,
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
 }
@@ -192,7 +194,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         spool.clone(),
         store.clone(),
         usage.clone(),
-        media,
+        media.clone(),
         cfg.gateway.id.clone(),
         2,
     )
@@ -281,6 +283,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             store,
             usage,
             archiver,
+            media,
             offset,
             busy: Mutex::new(HashMap::new()),
         }),

@@ -338,6 +338,41 @@ async fn every_input_kind_is_derived_without_transcoding_or_explained() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn streamable_uploads_are_remuxed_while_they_arrive() {
+    let media = media();
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let dock = w.path("dock");
+    std::fs::create_dir_all(&dock).unwrap();
+    for f in ["long_h264_aac.ts", "long_h264_aac.mkv"] {
+        std::fs::copy(media.join(f), dock.join(f)).unwrap();
+    }
+    let (out, results) = w.dock("bwc-1", &gw, &[dock.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(
+        gw.log()
+            .matches("remuxing while the upload arrives")
+            .count(),
+        2,
+        "{}",
+        gw.log()
+    );
+    for r in &results {
+        let file = std::path::Path::new(r["path"].as_str().unwrap());
+        assert_eq!(r["derivation"]["status"], "derived", "{r}");
+        let fmp4 = w.path("out.mp4");
+        fetch(&w, r["manifest_key"].as_str().unwrap(), &fmp4).await;
+        let (same, text) = same_packets(file, &fmp4, &[]);
+        assert!(same, "{}: {text}", file.display());
+        assert!(
+            w.verify(r["manifest_key"].as_str().unwrap())
+                .status
+                .success()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn truncated_streams_keep_their_playable_prefix() {
     let media = media();
     for (full, cut) in [

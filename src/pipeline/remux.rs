@@ -43,40 +43,62 @@ impl Input {
 /// How much of a growing file may be read, shared by writer and reader.
 #[derive(Debug, Default)]
 pub struct Growth {
-    state: Mutex<(u64, bool)>,
+    state: Mutex<GrowthState>,
     cond: Condvar,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct GrowthState {
+    available: u64,
+    complete: bool,
+    abandoned: bool,
 }
 
 impl Growth {
     pub fn new(available: u64) -> Arc<Growth> {
         Arc::new(Growth {
-            state: Mutex::new((available, false)),
+            state: Mutex::new(GrowthState {
+                available,
+                ..Default::default()
+            }),
             cond: Condvar::new(),
         })
     }
 
+    fn update(&self, f: impl FnOnce(&mut GrowthState)) {
+        let mut s = self.state.lock().expect("growth lock");
+        f(&mut s);
+        self.cond.notify_all();
+    }
+
     /// More bytes are readable.
     pub fn advance(&self, available: u64) {
-        let mut s = self.state.lock().expect("growth lock");
-        s.0 = s.0.max(available);
-        self.cond.notify_all();
+        self.update(|s| s.available = s.available.max(available));
     }
 
-    /// No more bytes will come (the upload finished or was abandoned).
+    /// No more bytes will come: the file is complete at `available`.
     pub fn finish(&self, available: u64) {
-        let mut s = self.state.lock().expect("growth lock");
-        s.0 = s.0.max(available);
-        s.1 = true;
-        self.cond.notify_all();
+        self.update(|s| {
+            s.available = s.available.max(available);
+            s.complete = true;
+        });
     }
 
-    /// Waits until more than `have` bytes are readable or the file is
-    /// complete; returns (available, complete).
-    fn wait_beyond(&self, have: u64, timeout: Duration) -> (u64, bool) {
+    /// The file will not be completed now (the upload was interrupted):
+    /// the reader gives up and the pipeline stops without a result.
+    pub fn abandon(&self) {
+        self.update(|s| s.abandoned = true);
+    }
+
+    /// Waits until more than `have` bytes are readable, or the file is
+    /// complete or abandoned.
+    fn wait_beyond(&self, have: u64, timeout: Duration) -> GrowthState {
         let s = self.state.lock().expect("growth lock");
         let (s, _) = self
             .cond
-            .wait_timeout_while(s, timeout, |s| s.0 <= have && !s.1)
+            .wait_timeout_while(s, timeout, |s| {
+                s.available <= have && !s.complete && !s.abandoned
+            })
             .expect("growth lock");
         *s
     }
@@ -628,7 +650,18 @@ fn feed(
     loop {
         let (available, complete) = match growth {
             None => (u64::MAX, false),
-            Some(g) => g.wait_beyond(pos, Duration::from_millis(500)),
+            Some(g) => {
+                let st = g.wait_beyond(pos, Duration::from_millis(500));
+                if st.abandoned {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "the upload was interrupted",
+                    ));
+                }
+                // Waiting for bytes is progress, not a stall.
+                shared.bump();
+                (st.available, st.complete)
+            }
         };
         if pos >= available {
             if complete {
@@ -821,11 +854,14 @@ mod tests {
     fn growth_wakes_readers() {
         let g = Growth::new(0);
         let g2 = g.clone();
-        let t = std::thread::spawn(move || g2.wait_beyond(0, Duration::from_secs(5)));
+        let t = std::thread::spawn(move || g2.wait_beyond(0, Duration::from_secs(5)).available);
         std::thread::sleep(Duration::from_millis(50));
         g.advance(10);
-        assert_eq!(t.join().unwrap(), (10, false));
+        assert_eq!(t.join().unwrap(), 10);
         g.finish(12);
-        assert_eq!(g.wait_beyond(12, Duration::from_secs(5)), (12, true));
+        let st = g.wait_beyond(12, Duration::from_secs(5));
+        assert!(st.complete && st.available == 12);
+        g.abandon();
+        assert!(g.wait_beyond(12, Duration::from_secs(5)).abandoned);
     }
 }

@@ -18,6 +18,7 @@ use super::Session;
 use super::status::resolve_recorder;
 use super::stream::{Failure, decode_finish, fail, next_frame, reply};
 use crate::chain::Hash;
+use crate::derive;
 use crate::limits;
 use crate::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
 use crate::metadata::RecordingMeta;
@@ -112,12 +113,60 @@ pub async fn run(
     )
     .await;
 
-    let received = receive(s, send, recv, &entry, offset, size, &lock).await;
-    let Some((total, hash, (declared_size, declared_hash, declared))) = received? else {
+    // A fresh upload of a kind that can be read in order is remuxed while
+    // it arrives; anything else is remuxed by the archiver once complete.
+    let streaming = (offset == 0)
+        .then(|| s.gw.media.clone())
+        .flatten()
+        .map(|m| (m, meta.file_name.clone()));
+    let (received, streaming) = receive(
+        s,
+        send,
+        recv,
+        Incoming {
+            entry: &entry,
+            offset,
+            declared: size,
+            lock: &lock,
+            streaming,
+        },
+    )
+    .await;
+    let abandon = |st: Option<derive::Streaming>| async move {
+        if let Some(st) = st {
+            let _ = tokio::task::spawn_blocking(move || st.abandon()).await;
+        }
+    };
+    let (total, hash, (declared_size, declared_hash, declared)) = match received {
+        Ok(Some(r)) => r,
         // The device ended the stream early; what arrived is durable and
         // the next upload of this recording resumes from it.
-        return Ok(());
+        Ok(None) => {
+            abandon(streaming).await;
+            return Ok(());
+        }
+        Err(f) => {
+            abandon(streaming).await;
+            return Err(f);
+        }
     };
+    let streaming = if size.is_none_or(|n| n == declared_size)
+        && total == declared_size
+        && hash == declared_hash
+    {
+        streaming
+    } else {
+        abandon(streaming).await;
+        None
+    };
+    if let Some(st) = streaming {
+        // Wait for the remux to catch up with the last bytes; its result is
+        // recorded in the spool for the archiver.
+        let r = tokio::task::spawn_blocking(move || st.finish(total)).await;
+        if !matches!(r, Ok(Ok(_))) {
+            tracing::warn!(%recorder, %id, "streaming derivation did not finish; the archiver derives again");
+        }
+    }
     // The size announced with the request must hold too.
     let declared_size = match size {
         Some(n) if n != declared_size => {
@@ -396,7 +445,43 @@ async fn read_data(
 /// durable bytes as the writer reports them. Returns only after the
 /// writer has finished, so the spool entry is quiescent when the
 /// recording lock is released.
+/// What `receive` works on.
+struct Incoming<'a> {
+    entry: &'a EntryDir,
+    offset: u64,
+    declared: Option<u64>,
+    lock: &'a crate::gateway::RecordingLock,
+    /// Remux while receiving, if the kind allows: pipelines and file name.
+    streaming: Option<(derive::Media, Option<String>)>,
+}
+
 async fn receive(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    recv: RecvStream,
+    inc: Incoming<'_>,
+) -> (
+    Result<Option<(u64, Hash, Declared)>, Failure>,
+    Option<derive::Streaming>,
+) {
+    let mut derivation: Option<derive::Streaming> = None;
+    let r = receive_inner(
+        s,
+        send,
+        recv,
+        inc.entry,
+        inc.offset,
+        inc.declared,
+        inc.lock,
+        inc.streaming,
+        &mut derivation,
+    )
+    .await;
+    (r, derivation)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn receive_inner(
     s: &Arc<Session>,
     send: &mut SendStream,
     recv: RecvStream,
@@ -404,6 +489,8 @@ async fn receive(
     offset: u64,
     declared: Option<u64>,
     lock: &crate::gateway::RecordingLock,
+    mut streaming: Option<(derive::Media, Option<String>)>,
+    derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
     let e = entry.clone();
     let writer = blocking(move || OriginalWriter::open(&e)).await?;
@@ -434,6 +521,22 @@ async fn receive(
                     continue;
                 }
                 let d = *drx.borrow_and_update();
+                if let Some(st) = derivation.as_ref() {
+                    st.advance(d);
+                } else if d >= crate::pipeline::typefind::PROBE_BYTES as u64
+                    && let Some((media, name)) = streaming.take()
+                {
+                    let (data, dir) = (entry.data(), entry.derived());
+                    *derivation = tokio::task::spawn_blocking(move || {
+                        derive::Streaming::start(&media, &data, d, name, dir)
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    if derivation.is_some() {
+                        tracing::info!(device = s.device(), "remuxing while the upload arrives");
+                    }
+                }
                 if d > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: d }).await {
                         send_failed = Some(f);

@@ -148,6 +148,16 @@ gst_aacenc() {
     return 1
 }
 # 125 video buffers at 25 fps and 125 audio buffers of 1920 samples at 48 kHz = 5 s.
+# Longer recordings (over the 1 MiB typefinding probe) for remuxing while an
+# upload is still arriving: 20 s at about 1.5 Mbit/s.
+for ext in ts mkv; do
+    if need "long_h264_aac.$ext"; then
+        "${FF[@]}" -f lavfi -i "$(vsrc testsrc2 640x360 20 long_h264_aac)" -f lavfi -i "$(asrc 330 48000 20)" \
+            "${X264[@]}" -b:v 1500k "${AAC[@]}" -shortest "$(tmp "long_h264_aac.$ext")"
+        done_ "long_h264_aac.$ext"
+    fi
+done
+
 # (x264enc's speed-preset sets B-frames on unless bframes= is given.)
 AACENC=
 if need gst_x264.ts; then
@@ -287,6 +297,7 @@ describe() {
     audio.aac) echo "audio-only raw ADTS AAC stream (44.1 kHz mono, 5 s)" ;;
     audio.wav) echo "audio-only PCM s16le WAV (16 kHz mono, 5 s): PCM is not a CMAF/browser codec; expect keep-original-only (or rejection)" ;;
     audio.mp3) echo "audio-only MP3 (libmp3lame 128k, 44.1 kHz mono, 5 s)" ;;
+    long_h264_aac.ts|long_h264_aac.mkv) echo "20 s H.264 + AAC, about 4 MB: remuxed while the upload is still arriving" ;;
     h264.h264) echo "raw Annex-B H.264 elementary stream (no container, no timestamps; GOP 50, no B-frames as hardware encoders write, frame rate only in the VUI), 5 s testsrc" ;;
     h265.h265) echo "raw Annex-B H.265 elementary stream (no container, no timestamps; GOP 50, open GOP, no B-frames), 5 s testsrc" ;;
     photo.jpg) echo "single JPEG still (640x360 smptebars): not a recording; keep original, no CMAF" ;;
@@ -306,7 +317,7 @@ describe() {
     echo "# name<TAB>bytes<TAB>what it tests"
     for f in h264_aac.mp4 h264_aac_faststart.mp4 h264_aac.mov h264_aac.ts h264_aac.mkv \
         h264_opengop_bframes.ts h264_vfr.mp4 h265_aac.mp4 h265_aac.ts gst_x264.ts mpegps.mpg \
-        audio.m4a audio.aac audio.wav audio.mp3 h264.h264 h265.h265 photo.jpg \
+        audio.m4a audio.aac audio.wav audio.mp3 h264.h264 h265.h265 photo.jpg long_h264_aac.ts long_h264_aac.mkv \
         h264_g711.mkv mjpeg.avi h264_pcm.avi \
         truncated.ts truncated.mkv truncated.mp4 corrupt.ts garbage.mp4; do
         printf '%s\t%s\t%s\n' "$f" "$(stat -c %s "$OUT/$f")" "$(describe "$f")"
