@@ -121,6 +121,8 @@ fn main() {
                 .args([
                     "-c",
                     "copy",
+                    "-bsf:a",
+                    "aac_adtstoasc",
                     "-f",
                     "hls",
                     "-hls_segment_type",

@@ -279,7 +279,7 @@ impl Worker {
                         .put_file(&obj.key, &entry.derived().join(file), obj.size, &h, None)
                         .await?
                 }
-                Role::Annotation => {
+                Role::Annotation | Role::RawChunk => {
                     return Err(ArchiveError::Damaged(
                         "unexpected annotation object in a new manifest".into(),
                     ));
@@ -519,6 +519,7 @@ impl Worker {
             finalized_at: crate::time_fmt::now(),
             gateway: self.gateway.clone(),
             derivation: Some(summary),
+            live: None,
         }
     }
 }

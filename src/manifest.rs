@@ -85,6 +85,8 @@ pub enum Role {
     Segment,
     /// A later signed annotation (proof object, case, markers).
     Annotation,
+    /// A live recording's original bytes, cut where its segments close.
+    RawChunk,
 }
 
 /// The original a derived object was made from.
@@ -117,6 +119,62 @@ pub struct ObjectEntry {
     pub derived_from: Option<DerivedFrom>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaRange>,
+    /// For raw chunks: where the bytes sit in the device's stream. Chunks
+    /// are contiguous except across recorded gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ByteRange>,
+    /// Gateway clock when the object was cut (live recordings), RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+/// A range of bytes in a device's live stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// A stretch of a live recording that was never received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    /// `lost-bytes` (the device could not keep them), `source-restart` (the
+    /// recorder restarted), or `tail` (the recorder stopped sending and the
+    /// recording was closed by timeout).
+    pub kind: String,
+    /// Gateway clock: last byte before the gap, first byte after it (or the
+    /// close, for a tail gap).
+    pub wall_from: String,
+    pub wall_to: String,
+    /// Recording media time, seconds: where the gap starts and (estimated
+    /// from the wall clock) where media resumes.
+    pub media_from: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_to: Option<f64>,
+    /// Stream offsets of bytes that never arrived, for `lost-bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<ByteRange>,
+    pub reason: String,
+}
+
+/// How a live recording ended and whether it is whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveSummary {
+    /// `device` (the recorder said it ended), `timeout` (it went silent).
+    pub closed_by: String,
+    pub started_at: String,
+    pub ended_at: String,
+    /// Seconds of media derived.
+    pub media_duration: f64,
+    /// Bytes of the device's stream received.
+    pub stream_bytes: u64,
+    pub gaps: Vec<Gap>,
+    /// No gaps.
+    pub complete: bool,
+    /// A mandatory full-process recording (R2) with gaps: flagged, never hidden.
+    pub full_process_violation: bool,
+    /// Journal objects under `<prefix>/journal/`, in order.
+    pub journal_chunks: u64,
 }
 
 /// Whether the recording arrived intact.
@@ -168,6 +226,9 @@ pub struct Manifest {
     /// Whether CMAF derivatives were made from the original, and if not why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derivation: Option<DerivationSummary>,
+    /// Present for live recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveSummary>,
 }
 
 /// What became of the original in the remux stage.
@@ -220,6 +281,8 @@ impl EntryBuilder {
             content_type: None,
             derived_from: None,
             media: None,
+            range: None,
+            at: None,
         });
         self.entries.last_mut().expect("just pushed")
     }

@@ -48,12 +48,18 @@ pub fn object_key(prefix: &str, index: u64, role: Role, ext: &str) -> String {
         Role::Init => "init",
         Role::Segment => "segment",
         Role::Annotation => "annotation",
+        Role::RawChunk => "raw",
     };
     format!("{prefix}/{index:06}-{role}.{ext}")
 }
 
 pub fn manifest_key(prefix: &str) -> String {
     format!("{prefix}/manifest.json")
+}
+
+/// A live recording's journal objects, written as it grows.
+pub fn journal_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}/journal/{seq:06}.json")
 }
 
 pub fn locator_key(recorder: &str, recording_id: &str) -> String {
