@@ -22,6 +22,37 @@ pub struct Config {
     pub client: ClientConfig,
     #[serde(default)]
     pub media: MediaConfig,
+    #[serde(default)]
+    pub live: LiveConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Low-latency part duration inside each segment (for the live view).
+    pub part_seconds: f64,
+    /// A recording whose recorder sends nothing (and has no stream) for this
+    /// long is closed, with the silence recorded as a tail gap.
+    pub close_after_secs: u64,
+    /// Live streams one device may have open at once.
+    pub max_streams_per_device: usize,
+    /// Sustained bitrate limit per stream; bursts of up to 30 s at this
+    /// rate are allowed (a recorder catching up after a lost link).
+    pub max_bitrate_kbps: u64,
+    /// Store the recorder's bytes as raw chunk objects (the originals).
+    pub raw_chunks: bool,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            part_seconds: 0.5,
+            close_after_secs: 120,
+            max_streams_per_device: 2,
+            max_bitrate_kbps: 50_000,
+            raw_chunks: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

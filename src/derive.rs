@@ -180,7 +180,11 @@ impl Streaming {
             .spawn(move || {
                 derive_input(
                     &m.registry,
-                    Input::Growing { path: p, growth: g },
+                    Input::Growing {
+                        path: p,
+                        growth: g,
+                        start: 0,
+                    },
                     file_name.as_deref(),
                     &d,
                     &m.options,

@@ -43,6 +43,7 @@ pub struct Gateway {
     pub archiver: Archiver,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<crate::derive::Media>,
+    pub live: Arc<crate::live::Live>,
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
 }
@@ -202,6 +203,21 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         path: cfg.gateway.spool.display().to_string(),
         source,
     })?;
+    let live = crate::live::Live::start(
+        spool.clone(),
+        store.clone(),
+        usage.clone(),
+        crate::live::LiveOptions {
+            media: media.clone(),
+            part: Duration::from_secs_f64(cfg.live.part_seconds),
+            close_after: Duration::from_secs(cfg.live.close_after_secs),
+            raw_chunks: cfg.live.raw_chunks,
+        },
+    )
+    .map_err(|source| GatewayError::Spool {
+        path: cfg.gateway.spool.display().to_string(),
+        source,
+    })?;
     let (endpoint, mut refusals) = quic::server(&quic::ServerSettings {
         listen: &cfg.gateway.listen,
         ca: &cfg.tls.ca,
@@ -284,6 +300,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             usage,
             archiver,
             media,
+            live,
             offset,
             busy: Mutex::new(HashMap::new()),
         }),

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod identity;
 pub mod ledger;
 pub mod limits;
+pub mod live;
 pub mod manifest;
 pub mod metadata;
 pub mod pipeline;

@@ -175,6 +175,9 @@ pub struct LiveSummary {
     pub full_process_violation: bool,
     /// Journal objects under `<prefix>/journal/`, in order.
     pub journal_chunks: u64,
+    /// Whether raw chunks (the device's bytes) are stored; a policy may
+    /// turn them off, leaving the segments as the only record.
+    pub raw_chunks: bool,
 }
 
 /// Whether the recording arrived intact.

@@ -151,20 +151,24 @@ impl ClientCertVerifier for ReportingVerifier {
 }
 
 /// Transport limits shared by both sides.
-fn transport(stream_window: u64, conn_window: u64, keep_alive: bool) -> Arc<TransportConfig> {
+fn transport(
+    stream_window: u64,
+    conn_window: u64,
+    keep_alive: Option<(Duration, Duration)>,
+) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
     t.max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_CONCURRENT_STREAMS));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.stream_receive_window(VarInt::from_u64(stream_window).unwrap_or(VarInt::MAX));
     t.receive_window(VarInt::from_u64(conn_window).unwrap_or(VarInt::MAX));
     t.send_window(conn_window);
-    t.max_idle_timeout(Some(
-        Duration::from_secs(30)
-            .try_into()
-            .expect("30 s is a valid idle timeout"),
-    ));
-    if keep_alive {
-        t.keep_alive_interval(Some(Duration::from_secs(5)));
+    let (idle, ping) = keep_alive.unwrap_or((Duration::from_secs(30), Duration::ZERO));
+    let fallback: quinn::IdleTimeout = Duration::from_secs(30)
+        .try_into()
+        .expect("30 s is a valid idle timeout");
+    t.max_idle_timeout(Some(idle.try_into().unwrap_or(fallback)));
+    if !ping.is_zero() {
+        t.keep_alive_interval(Some(ping));
     }
     Arc::new(t)
 }
@@ -209,7 +213,7 @@ pub fn server(
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(transport(s.stream_window, s.conn_window, false));
+    cfg.transport_config(transport(s.stream_window, s.conn_window, None));
     let addr: SocketAddr = s.listen.parse().map_err(|e| QuicError::Socket {
         addr: s.listen.to_string(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
@@ -252,6 +256,11 @@ pub struct ClientSettings<'a> {
     pub udp_buffer: usize,
     pub stream_window: u64,
     pub conn_window: u64,
+    /// How long a silent link lasts before it counts as lost, and how often
+    /// to ping to keep it alive. A live recorder wants a short one, to
+    /// reconnect quickly on a dropped mobile link.
+    pub idle_timeout: Duration,
+    pub keep_alive: Duration,
 }
 
 /// A device-side endpoint that authenticates with the device certificate.
@@ -264,7 +273,11 @@ pub fn client(s: &ClientSettings<'_>) -> Result<quinn::Endpoint, QuicError> {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| QuicError::Quic(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-    cfg.transport_config(transport(s.stream_window, s.conn_window, true));
+    cfg.transport_config(transport(
+        s.stream_window,
+        s.conn_window,
+        Some((s.idle_timeout, s.keep_alive)),
+    ));
     let sock = udp_socket("0.0.0.0:0".parse().expect("valid"), s.udp_buffer)?;
     let mut ep = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),

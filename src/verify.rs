@@ -1,7 +1,9 @@
 //! Independent verification of a recording from storage alone
-//! (`custody verify`): the manifest, every object's size and SHA-256, the
-//! hash chain, the header's binding to recorder and recording, and that no
-//! object sits under the recording's prefix without being listed.
+//! (`custody verify`): the manifest (or, for a live recording still open,
+//! its journal), every object's size and SHA-256, the hash chain, the
+//! header's binding to recorder and recording, that derivatives name
+//! originals listed before them, that raw chunks are contiguous except
+//! across recorded gaps, and that nothing unlisted sits under the prefix.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +11,10 @@ use serde::Serialize;
 
 use crate::archive::{Locator, MAX_DOC_BYTES};
 use crate::chain;
-use crate::manifest::{HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, Role, check_chain};
+use crate::live::journal::JournalChunk;
+use crate::manifest::{
+    Gap, HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, ObjectEntry, Role, check_chain,
+};
 use crate::store::{Store, StoreError, layout};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,9 +30,15 @@ pub struct Report {
     pub manifest_key: String,
     pub recorder: Option<String>,
     pub recording_id: Option<String>,
+    /// `closed` (a manifest exists) or `open` (a live recording still
+    /// growing: its journal is verified as a prefix).
+    pub state: String,
     pub objects: u64,
     pub bytes: u64,
     pub chain_head: Option<String>,
+    /// Gaps the recording declares (live recordings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
     pub ok: bool,
     pub failures: Vec<Finding>,
 }
@@ -42,7 +53,8 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
-/// Resolves what the user typed to a manifest key.
+/// Resolves what the user typed to a manifest key (which need not exist
+/// yet: an open live recording has only its journal).
 pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError> {
     let t = target.trim_end_matches('/');
     if t.ends_with("/manifest.json") {
@@ -66,81 +78,204 @@ pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError>
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
+        // An open live recording has no locator yet: find its journal.
+        let needle = format!("/{rec}/{id}/journal/");
+        for o in store.list("records/").await? {
+            if let Some(i) = o.key.find(&needle) {
+                return Ok(layout::manifest_key(
+                    &o.key[..i + needle.len() - "/journal/".len()],
+                ));
+            }
+        }
     }
     Err(VerifyError::NotFound(target.to_string()))
 }
 
-/// Verifies the recording whose manifest is at `manifest_key`.
-pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyError> {
-    let mut report = Report {
-        manifest_key: manifest_key.to_string(),
-        recorder: None,
-        recording_id: None,
-        objects: 0,
-        bytes: 0,
-        chain_head: None,
-        ok: false,
-        failures: Vec::new(),
-    };
-    let fail = |report: &mut Report, index: Option<u64>, key: &str, reason: String| {
-        report.failures.push(Finding {
+struct Checker {
+    report: Report,
+}
+
+impl Checker {
+    fn fail(&mut self, index: Option<u64>, key: &str, reason: impl Into<String>) {
+        self.report.failures.push(Finding {
             index,
             key: key.to_string(),
-            reason,
-        })
-    };
-    let bytes = match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() => {
-            fail(
-                &mut report,
-                None,
-                manifest_key,
-                "manifest is missing".into(),
-            );
-            return Ok(report);
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Reads every journal chunk under `prefix`, in order.
+async fn journal(
+    store: &Store,
+    prefix: &str,
+    c: &mut Checker,
+) -> Result<Vec<JournalChunk>, VerifyError> {
+    let mut chunks = Vec::new();
+    for o in store.list(&format!("{prefix}/journal/")).await? {
+        match store.get_bytes(&o.key, MAX_DOC_BYTES).await {
+            Ok(b) => match serde_json::from_slice::<JournalChunk>(&b) {
+                Ok(j) => chunks.push((o.key, j)),
+                Err(e) => c.fail(None, &o.key, format!("journal chunk is not valid: {e}")),
+            },
+            Err(e) => return Err(e.into()),
         }
+    }
+    for (i, (key, j)) in chunks.iter().enumerate() {
+        if j.seq != i as u64 {
+            c.fail(
+                None,
+                key,
+                format!(
+                    "journal chunk {i} is numbered {}: a chunk is missing or moved",
+                    j.seq
+                ),
+            );
+            break;
+        }
+        if key != &layout::journal_key(prefix, j.seq) {
+            c.fail(None, key, "journal chunk is stored under another number");
+        }
+        if let Some(last) = j.entries.last()
+            && (last.chain != j.progress.chain_head || last.index + 1 != j.progress.next_index)
+        {
+            c.fail(
+                Some(last.index),
+                key,
+                "journal chunk's progress disagrees with its entries",
+            );
+        }
+    }
+    Ok(chunks.into_iter().map(|(_, j)| j).collect())
+}
+
+/// Verifies the recording whose manifest is (or will be) at `manifest_key`.
+pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyError> {
+    let mut c = Checker {
+        report: Report {
+            manifest_key: manifest_key.to_string(),
+            recorder: None,
+            recording_id: None,
+            state: "closed".into(),
+            objects: 0,
+            bytes: 0,
+            chain_head: None,
+            gaps: Vec::new(),
+            ok: false,
+            failures: Vec::new(),
+        },
+    };
+    let prefix = manifest_key
+        .strip_suffix("/manifest.json")
+        .unwrap_or(manifest_key)
+        .to_string();
+    let manifest = match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
+        Ok(b) => match serde_json::from_slice::<Manifest>(&b) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                c.fail(None, manifest_key, format!("manifest is not valid: {e}"));
+                return Ok(finish(c));
+            }
+        },
+        Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
-    let m: Manifest = match serde_json::from_slice(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            fail(
-                &mut report,
+    let chunks = journal(store, &prefix, &mut c).await?;
+    let journal_entries: Vec<ObjectEntry> = chunks.iter().flat_map(|j| j.entries.clone()).collect();
+
+    let (entries, recorder, recording_id) = match &manifest {
+        Some(m) => {
+            if m.format != MANIFEST_FORMAT {
+                c.fail(
+                    None,
+                    manifest_key,
+                    format!("unknown manifest format {:?}", m.format),
+                );
+            }
+            if m.prefix != prefix {
+                c.fail(
+                    None,
+                    manifest_key,
+                    format!("manifest names prefix {} but is stored elsewhere", m.prefix),
+                );
+            }
+            if m.object_count != m.objects.len() as u64 {
+                c.fail(
+                    None,
+                    manifest_key,
+                    format!(
+                        "object_count is {} but {} objects are listed",
+                        m.object_count,
+                        m.objects.len()
+                    ),
+                );
+            }
+            if let Some(l) = &m.live {
+                c.report.gaps = l.gaps.clone();
+                // The journal in storage must be exactly what the manifest sums up.
+                if chunks.len() as u64 != l.journal_chunks || journal_entries != m.objects {
+                    let at = journal_entries
+                        .iter()
+                        .zip(&m.objects)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(journal_entries.len().min(m.objects.len()));
+                    c.fail(
+                        Some(at as u64),
+                        manifest_key,
+                        format!(
+                            "journal ({} chunks, {} entries) and manifest ({} chunks, {} objects) disagree from entry {at}",
+                            chunks.len(),
+                            journal_entries.len(),
+                            l.journal_chunks,
+                            m.objects.len()
+                        ),
+                    );
+                }
+                if !chunks.last().is_some_and(|j| j.last) {
+                    c.fail(
+                        None,
+                        manifest_key,
+                        "the last journal chunk of a closed recording is not marked last",
+                    );
+                }
+            }
+            (
+                m.objects.clone(),
+                m.recorder.clone(),
+                m.recording_id.clone(),
+            )
+        }
+        None if !chunks.is_empty() => {
+            c.report.state = "open".into();
+            c.report.gaps = chunks.iter().flat_map(|j| j.gaps.clone()).collect();
+            let j0 = &chunks[0];
+            (
+                journal_entries.clone(),
+                j0.recorder.clone(),
+                j0.recording_id.clone(),
+            )
+        }
+        None => {
+            c.fail(
                 None,
                 manifest_key,
-                format!("manifest is not valid: {e}"),
+                "manifest is missing (and no journal of an open live recording)",
             );
-            return Ok(report);
+            return Ok(finish(c));
         }
     };
-    report.recorder = Some(m.recorder.clone());
-    report.recording_id = Some(m.recording_id.clone());
-    report.objects = m.objects.len() as u64;
-    if m.format != MANIFEST_FORMAT {
-        fail(
-            &mut report,
-            None,
-            manifest_key,
-            format!("unknown manifest format {:?}", m.format),
-        );
-    }
-    if layout::manifest_key(&m.prefix) != manifest_key {
-        fail(
-            &mut report,
-            None,
-            manifest_key,
-            format!("manifest names prefix {} but is stored elsewhere", m.prefix),
-        );
-    }
+    c.report.recorder = Some(recorder.clone());
+    c.report.recording_id = Some(recording_id.clone());
+    c.report.objects = entries.len() as u64;
 
     // The chain over the listed hashes.
-    match check_chain(&m.objects) {
+    match check_chain(&entries) {
         Ok(head) => {
             let head = hex::encode(head);
-            if head != m.chain_head {
-                fail(
-                    &mut report,
+            if let Some(m) = &manifest
+                && head != m.chain_head
+            {
+                c.fail(
                     None,
                     manifest_key,
                     format!(
@@ -149,39 +284,62 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
                     ),
                 );
             }
-            report.chain_head = Some(head);
+            c.report.chain_head = Some(head);
         }
         Err((index, reason)) => {
-            let key = m
-                .objects
+            let key = entries
                 .get(index as usize)
                 .map(|o| o.key.clone())
                 .unwrap_or_default();
-            fail(
-                &mut report,
-                Some(index),
-                &key,
-                format!("chain broken: {reason}"),
+            c.fail(Some(index), &key, format!("chain broken: {reason}"));
+        }
+    }
+
+    check_objects(store, &entries, &prefix, &mut c).await?;
+    check_header(store, &entries, &recorder, &recording_id, &mut c).await?;
+    check_derivation(&entries, manifest.as_ref(), &mut c, manifest_key);
+    check_raw_contiguity(&entries, &c.report.gaps.clone(), &mut c);
+
+    // Nothing else may sit under the prefix.
+    let journal_keys: BTreeSet<String> = (0..chunks.len() as u64)
+        .map(|s| layout::journal_key(&prefix, s))
+        .collect();
+    let listed: BTreeSet<&str> = entries
+        .iter()
+        .map(|o| o.key.as_str())
+        .chain([manifest_key])
+        .chain(journal_keys.iter().map(String::as_str))
+        .collect();
+    for obj in store.list(&format!("{prefix}/")).await? {
+        if !listed.contains(obj.key.as_str()) {
+            c.fail(
+                None,
+                &obj.key,
+                "object in the recording's prefix is not in its manifest",
             );
         }
     }
-    if m.object_count != m.objects.len() as u64 {
-        fail(
-            &mut report,
-            None,
-            manifest_key,
-            format!(
-                "object_count is {} but {} objects are listed",
-                m.object_count,
-                m.objects.len()
-            ),
-        );
-    }
+    Ok(finish(c))
+}
 
-    // Every object's bytes, a few at a time.
+fn finish(mut c: Checker) -> Report {
+    c.report
+        .failures
+        .sort_by_key(|f| (f.index.is_none(), f.index));
+    c.report.ok = c.report.failures.is_empty();
+    c.report
+}
+
+/// Every object's bytes, a few at a time.
+async fn check_objects(
+    store: &Store,
+    entries: &[ObjectEntry],
+    prefix: &str,
+    c: &mut Checker,
+) -> Result<(), VerifyError> {
     let mut set = tokio::task::JoinSet::new();
     let mut results = Vec::new();
-    for o in m.objects.iter().cloned() {
+    for o in entries.iter().cloned() {
         if set.len() >= 4
             && let Some(r) = set.join_next().await
         {
@@ -198,143 +356,138 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
     }
     results.sort_by_key(|(o, _)| o.index);
     for (o, r) in results {
-        if !o.key.starts_with(&format!("{}/", m.prefix)) {
-            fail(
-                &mut report,
+        if !o.key.starts_with(&format!("{prefix}/")) {
+            c.fail(
                 Some(o.index),
                 &o.key,
-                "object is outside the recording's prefix".into(),
+                "object is outside the recording's prefix",
             );
         }
         match r {
             Ok((size, h)) => {
-                report.bytes += size;
+                c.report.bytes += size;
                 if size != o.size {
-                    fail(
-                        &mut report,
+                    c.fail(
                         Some(o.index),
                         &o.key,
                         format!("size is {size}, manifest says {}", o.size),
                     );
                 } else if hex::encode(h) != o.sha256 {
-                    fail(
-                        &mut report,
+                    c.fail(
                         Some(o.index),
                         &o.key,
                         format!("SHA-256 is {}, manifest says {}", hex::encode(h), o.sha256),
                     );
                 }
             }
-            Err(e) if e.is_not_found() => fail(
-                &mut report,
-                Some(o.index),
-                &o.key,
-                "object is missing from storage".into(),
-            ),
+            Err(e) if e.is_not_found() => {
+                c.fail(Some(o.index), &o.key, "object is missing from storage")
+            }
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
 
-    // The header binds the chain to this recorder and recording.
-    match m.objects.first() {
+/// The header binds the chain to this recorder and recording.
+async fn check_header(
+    store: &Store,
+    entries: &[ObjectEntry],
+    recorder: &str,
+    recording_id: &str,
+    c: &mut Checker,
+) -> Result<(), VerifyError> {
+    match entries.first() {
         Some(h0) if h0.role == Role::Header => {
             match store.get_bytes(&h0.key, MAX_DOC_BYTES).await {
                 Ok(b) if hex::encode(chain::sha256(&b)) == h0.sha256 => {
                     match serde_json::from_slice::<HeaderDoc>(&b) {
                         Ok(h) => {
                             if h.format != HEADER_FORMAT {
-                                fail(
-                                    &mut report,
+                                c.fail(
                                     Some(0),
                                     &h0.key,
                                     format!("unknown header format {:?}", h.format),
                                 );
                             }
-                            if h.recorder != m.recorder || h.recording_id != m.recording_id {
-                                fail(
-                                    &mut report,
-                                    Some(0),
-                                    &h0.key,
-                                    format!(
-                                        "header is for {}/{}, manifest for {}/{}",
-                                        h.recorder, h.recording_id, m.recorder, m.recording_id
-                                    ),
-                                );
-                            }
-                        }
-                        Err(e) => fail(
-                            &mut report,
+                            if h.recorder != recorder || h.recording_id != recording_id {
+                                c.fail(
                             Some(0),
                             &h0.key,
-                            format!("header is not valid: {e}"),
-                        ),
+                            format!(
+                                "header is for {}/{}, manifest for {recorder}/{recording_id}",
+                                h.recorder, h.recording_id
+                            ),
+                        );
+                            }
+                        }
+                        Err(e) => c.fail(Some(0), &h0.key, format!("header is not valid: {e}")),
                     }
                 }
-                // A hash mismatch or absence was reported above.
+                // A hash mismatch or absence was reported with the objects.
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
-                Err(e) => fail(
-                    &mut report,
-                    Some(0),
-                    &h0.key,
-                    format!("header cannot be read: {e}"),
-                ),
+                Err(e) => c.fail(Some(0), &h0.key, format!("header cannot be read: {e}")),
             }
         }
-        Some(o) => fail(
-            &mut report,
-            Some(o.index),
-            &o.key,
-            "object 0 is not the header".into(),
-        ),
-        None => {}
+        Some(o) => c.fail(Some(o.index), &o.key, "object 0 is not the header"),
+        None => c.fail(None, "", "no objects are listed"),
     }
-    if !m.objects.iter().any(|o| o.role == Role::Original) {
-        fail(
-            &mut report,
-            None,
-            manifest_key,
-            "manifest lists no original".into(),
-        );
-    }
+    Ok(())
+}
 
-    // Every derivative names an original of this recording listed before it.
-    for o in &m.objects {
+/// Derivatives name an original (or raw chunk) of this recording listed
+/// before them, and the derivation summary matches what is listed.
+fn check_derivation(
+    entries: &[ObjectEntry],
+    manifest: Option<&Manifest>,
+    c: &mut Checker,
+    manifest_key: &str,
+) {
+    let raw_off = manifest
+        .and_then(|m| m.live.as_ref())
+        .is_some_and(|l| !l.raw_chunks);
+    let has_original = entries
+        .iter()
+        .any(|o| matches!(o.role, Role::Original | Role::RawChunk));
+    if !has_original && !raw_off && (manifest.is_some() || entries.len() > 1) {
+        c.fail(None, manifest_key, "no original (or raw chunk) is listed");
+    }
+    for o in entries {
         if !matches!(o.role, Role::Init | Role::Segment) {
             continue;
         }
-        let ok = o.derived_from.as_ref().is_some_and(|d| {
-            d.index < o.index
-                && m.objects.get(d.index as usize).is_some_and(|orig| {
-                    orig.role == Role::Original && orig.key == d.key && orig.sha256 == d.sha256
-                })
-        });
+        let ok = match &o.derived_from {
+            None => raw_off,
+            Some(d) => {
+                d.index < o.index
+                    && entries.get(d.index as usize).is_some_and(|orig| {
+                        matches!(orig.role, Role::Original | Role::RawChunk)
+                            && orig.key == d.key
+                            && orig.sha256 == d.sha256
+                    })
+            }
+        };
         if !ok {
-            fail(
-                &mut report,
+            c.fail(
                 Some(o.index),
                 &o.key,
-                "derived object does not name an original of this recording listed before it"
-                    .into(),
+                "derived object does not name an original of this recording listed before it",
             );
         }
     }
-    if let Some(d) = &m.derivation {
-        let segments = m.objects.iter().filter(|o| o.role == Role::Segment).count();
-        let inits = m.objects.iter().filter(|o| o.role == Role::Init).count();
+    if let Some(d) = manifest.and_then(|m| m.derivation.as_ref()) {
+        let segments = entries.iter().filter(|o| o.role == Role::Segment).count();
+        let inits = entries.iter().filter(|o| o.role == Role::Init).count();
         if d.status == "derived" && (inits == 0 || segments == 0) {
-            fail(
-                &mut report,
+            c.fail(
                 None,
                 manifest_key,
-                format!(
-                    "derivation says derived but {inits} init and {segments} media segments are listed"
-                ),
+                format!("derivation says derived but {inits} init and {segments} media segments are listed"),
             );
         }
         if d.status != "derived" && inits + segments > 0 {
-            fail(
-                &mut report,
+            c.fail(
                 None,
                 manifest_key,
                 format!(
@@ -344,28 +497,36 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
             );
         }
     }
+}
 
-    // Nothing else may sit under the prefix.
-    let listed: BTreeSet<&str> = m
-        .objects
-        .iter()
-        .map(|o| o.key.as_str())
-        .chain([manifest_key])
-        .collect();
-    for obj in store.list(&format!("{}/", m.prefix)).await? {
-        if !listed.contains(obj.key.as_str()) {
-            fail(
-                &mut report,
-                None,
-                &obj.key,
-                "object in the recording's prefix is not in its manifest".into(),
-            );
+/// Raw chunks of a live recording follow each other byte for byte, except
+/// where a recorded gap says bytes were lost.
+fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) {
+    let mut next = 0u64;
+    for o in entries.iter().filter(|o| o.role == Role::RawChunk) {
+        let Some(r) = o.range else {
+            c.fail(Some(o.index), &o.key, "raw chunk has no stream range");
+            continue;
+        };
+        if r.length != o.size {
+            c.fail(Some(o.index), &o.key, "raw chunk's range and size differ");
         }
+        if r.offset != next {
+            let explained = gaps.iter().any(|g| {
+                g.bytes
+                    .is_some_and(|b| b.offset == next && b.offset + b.length == r.offset)
+            });
+            if !explained {
+                c.fail(
+                    Some(o.index),
+                    &o.key,
+                    format!(
+                        "raw chunk starts at stream offset {} but the previous one ended at {next}, and no gap is recorded there",
+                        r.offset
+                    ),
+                );
+            }
+        }
+        next = r.offset + r.length;
     }
-
-    report
-        .failures
-        .sort_by_key(|f| (f.index.is_none(), f.index));
-    report.ok = report.failures.is_empty();
-    Ok(report)
 }

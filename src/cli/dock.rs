@@ -70,7 +70,7 @@ pub struct Args {
     pub paths: Vec<PathBuf>,
 }
 
-fn parse_occasion(s: &str) -> Result<Occasion, String> {
+pub fn parse_occasion(s: &str) -> Result<Occasion, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
         "one of on-site-inspection, random-spot-check, investigation-evidence, \
          evidence-preservation, hearing, administrative-coercion, document-service"
@@ -78,7 +78,7 @@ fn parse_occasion(s: &str) -> Result<Occasion, String> {
     })
 }
 
-fn parse_reason(s: &str) -> Result<FullProcessReason, String> {
+pub fn parse_reason(s: &str) -> Result<FullProcessReason, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| "one of personal-liberty, life-health, major-property".to_string())
 }

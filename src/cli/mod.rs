@@ -2,6 +2,7 @@
 
 mod certs;
 mod dock;
+mod record;
 mod remux;
 mod serve;
 mod verify;
@@ -36,6 +37,8 @@ pub enum Command {
     Certs(certs::Command),
     /// Upload every file in the given folders, as a docking rack does.
     Dock(dock::Args),
+    /// Stream a live recording, as a body-worn recorder does.
+    Record(record::Args),
     /// Verify a recording from storage alone.
     Verify(verify::Args),
     /// Derive CMAF segments from a local file as the gateway would.
@@ -63,6 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve::run(a).await,
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
+        Command::Record(a) => record::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Remux(a) => tokio::task::block_in_place(|| remux::run(a)),
     }

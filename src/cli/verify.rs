@@ -53,12 +53,23 @@ fn print_report(r: &verify::Report) {
     };
     if r.ok {
         println!(
-            "OK {} ({who}): {} objects, {} bytes, chain head {}",
+            "OK {} ({who}): {} objects, {} bytes, chain head {}{}",
             r.manifest_key,
             r.objects,
             r.bytes,
-            r.chain_head.as_deref().unwrap_or("-")
+            r.chain_head.as_deref().unwrap_or("-"),
+            if r.state == "open" {
+                " (open live recording: its journal so far)"
+            } else {
+                ""
+            }
         );
+        for g in &r.gaps {
+            println!(
+                "  gap ({}): {} to {}, media {:.1} s: {}",
+                g.kind, g.wall_from, g.wall_to, g.media_from, g.reason
+            );
+        }
     } else {
         println!("FAILED {} ({who})", r.manifest_key);
         for f in &r.failures {

@@ -2,7 +2,10 @@
 //! and uploading files with resume. `custody dock` and the tests use it; it
 //! is also the reference for device makers.
 
+pub mod live;
+pub mod ring;
 pub mod sidecar;
+pub mod source;
 pub mod upload;
 
 use std::net::SocketAddr;
@@ -91,6 +94,20 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: &ClientConfig) -> Result<Client, ClientError> {
+        Self::with_timeouts(
+            cfg,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(5),
+        )
+    }
+
+    /// A client that declares a silent link lost after `idle` and pings
+    /// every `keep_alive`.
+    pub fn with_timeouts(
+        cfg: &ClientConfig,
+        idle: std::time::Duration,
+        keep_alive: std::time::Duration,
+    ) -> Result<Client, ClientError> {
         if cfg.cert.as_os_str().is_empty() || cfg.key.as_os_str().is_empty() {
             return Err(ClientError::Config(
                 "a device certificate and key are needed (client.cert/client.key or --cert/--key)"
@@ -104,6 +121,8 @@ impl Client {
             udp_buffer: 4 << 20,
             stream_window: 16 << 20,
             conn_window: 64 << 20,
+            idle_timeout: idle,
+            keep_alive,
         })?;
         Ok(Client {
             endpoint,

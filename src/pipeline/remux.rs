@@ -28,8 +28,13 @@ pub enum Input {
     /// A complete file.
     File(PathBuf),
     /// A file still being written (an upload in progress); `growth` says
-    /// how much of it is there and whether it is complete.
-    Growing { path: PathBuf, growth: Arc<Growth> },
+    /// how much of it is there and whether it is complete. Reading starts
+    /// at byte `start` (a live pipeline restarted mid-stream).
+    Growing {
+        path: PathBuf,
+        growth: Arc<Growth>,
+        start: u64,
+    },
 }
 
 impl Input {
@@ -127,15 +132,35 @@ impl Default for RemuxOptions {
 /// One media fragment as the muxer closed it.
 #[derive(Debug, Clone)]
 pub struct Fragment {
+    /// Input bytes handed to the pipeline when the fragment closed (an
+    /// absolute file offset): everything the fragment holds came from
+    /// before it.
+    pub input_end: u64,
     pub data: Vec<u8>,
     /// Media time from the start of the recording, seconds.
     pub start: f64,
     pub duration: f64,
 }
 
+/// A low-latency part of a fragment (a CMAF chunk), as soon as the muxer
+/// makes it.
+#[derive(Debug)]
+pub struct Part<'a> {
+    pub data: &'a [u8],
+    pub start: f64,
+    pub duration: f64,
+    /// Starts a fragment (and so with a keyframe).
+    pub independent: bool,
+}
+
 /// Receives the muxer's output. Errors stop the pipeline.
 pub trait Output: Send + 'static {
     fn init(&mut self, data: &[u8]) -> std::io::Result<()>;
+    /// Every part, before the fragment it belongs to is complete.
+    fn part(&mut self, _part: Part<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// A complete fragment: all its parts, once the next one starts.
     fn fragment(&mut self, f: Fragment) -> std::io::Result<()>;
 }
 
@@ -230,6 +255,8 @@ fn parser_for(caps: &gst::CapsRef, ts: Timestamps) -> Result<&'static [&'static 
 /// Shared between the pipeline's threads and the driver.
 struct Shared {
     timestamps: Timestamps,
+    /// Absolute offset of the next input byte to hand to the pipeline.
+    fed: AtomicU64,
     /// Set once every input byte has been handed to the pipeline.
     input_done: std::sync::atomic::AtomicBool,
     tracks: Mutex<Vec<Track>>,
@@ -427,6 +454,7 @@ pub fn remux(
 
     let shared = Arc::new(Shared {
         timestamps: spec.timestamps,
+        fed: AtomicU64::new(0),
         input_done: std::sync::atomic::AtomicBool::new(false),
         tracks: Mutex::new(Vec::new()),
         linked: AtomicUsize::new(0),
@@ -487,7 +515,11 @@ pub fn remux(
     }
 
     // Output side.
-    let output = Arc::new(Mutex::new(Collector::new(output)));
+    let output = Arc::new(Mutex::new(Collector::new(
+        output,
+        shared.clone(),
+        opts.chunk_duration.is_some(),
+    )));
     {
         let (out, sh) = (output.clone(), shared.clone());
         ep.sink.set_callbacks(
@@ -518,12 +550,16 @@ pub fn remux(
         Access::Stream => {
             ep.src.set_stream_type(gst_app::AppStreamType::Stream);
             let (src, sh) = (ep.src.clone(), shared.clone());
-            let (path, growth) = match input {
-                Input::File(p) => (p, None),
-                Input::Growing { path, growth } => (path, Some(growth)),
+            let (path, growth, start) = match input {
+                Input::File(p) => (p, None, 0),
+                Input::Growing {
+                    path,
+                    growth,
+                    start,
+                } => (path, Some(growth), start),
             };
             Some(std::thread::spawn(move || {
-                if let Err(e) = feed(&src, &path, growth.as_deref(), &sh) {
+                if let Err(e) = feed(&src, &path, growth.as_deref(), start, &sh) {
                     *sh.input_error.lock().expect("input error") = Some(e);
                     // Ends the stream so the pipeline stops rather than waits.
                     let _ = src.end_of_stream();
@@ -545,7 +581,11 @@ pub fn remux(
         return Err(RemuxError::Output(e));
     }
     match result {
-        Drive::Eos => {}
+        Drive::Eos => output
+            .lock()
+            .expect("collector")
+            .flush()
+            .map_err(RemuxError::Output)?,
         Drive::NoTracks => return Err(RemuxError::NoSupportedTrack(tracks)),
         Drive::Error(e) => return Err(RemuxError::Failed(e)),
         Drive::Stalled => return Err(RemuxError::Stalled(opts.stall_timeout)),
@@ -643,10 +683,13 @@ fn feed(
     src: &gst_app::AppSrc,
     path: &Path,
     growth: Option<&Growth>,
+    start: u64,
     shared: &Shared,
 ) -> std::io::Result<()> {
     let mut f = File::open(path)?;
-    let mut pos = 0u64;
+    f.seek(SeekFrom::Start(start))?;
+    let mut pos = start;
+    shared.fed.store(pos, Ordering::SeqCst);
     loop {
         let (available, complete) = match growth {
             None => (u64::MAX, false),
@@ -685,6 +728,7 @@ fn feed(
         b.get_mut().expect("new buffer").set_offset(pos);
         pos += n as u64;
         shared.bump();
+        shared.fed.store(pos, Ordering::SeqCst);
         if src.push_buffer(b).is_err() {
             // Flushing or stopped: the pipeline ended (error or EOS).
             return Ok(());
@@ -729,6 +773,7 @@ fn setup_random_access(
                         let mut b = gst::Buffer::from_mut_slice(buf);
                         b.get_mut().expect("new buffer").set_offset(*off);
                         *off += n as u64;
+                        sh.fed.fetch_max(*off, Ordering::SeqCst);
                         sh.bump();
                         let _ = src.push_buffer(b);
                     }
@@ -747,25 +792,50 @@ fn setup_random_access(
     Ok(())
 }
 
-/// Splits the muxer's output into the initialisation segment and fragments.
+/// Splits the muxer's output into the initialisation segment, parts
+/// (low-latency chunks, when the muxer makes them) and whole fragments.
 struct Collector {
     out: Box<dyn Output>,
+    shared: Arc<Shared>,
+    /// The muxer cuts fragments into chunks: each sample is a part, and a
+    /// fragment is complete when the next one starts (or at the end).
+    chunked: bool,
     init_done: bool,
     fragments: u64,
     /// Running time of the first fragment: media time zero.
     origin: Option<gst::ClockTime>,
     end: f64,
+    current: Option<Fragment>,
 }
 
 impl Collector {
-    fn new(out: Box<dyn Output>) -> Self {
+    fn new(out: Box<dyn Output>, shared: Arc<Shared>, chunked: bool) -> Self {
         Collector {
             out,
+            shared,
+            chunked,
             init_done: false,
             fragments: 0,
             origin: None,
             end: 0.0,
+            current: None,
         }
+    }
+
+    fn seconds(&mut self, rt: gst::ClockTime) -> f64 {
+        let origin = *self.origin.get_or_insert(rt);
+        rt.saturating_sub(origin).nseconds() as f64 / 1e9
+    }
+
+    /// Hands the fragment in progress to the output.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(mut f) = self.current.take() {
+            f.input_end = self.shared.fed.load(Ordering::SeqCst);
+            self.end = self.end.max(f.start + f.duration);
+            self.fragments += 1;
+            self.out.fragment(f)?;
+        }
+        Ok(())
     }
 
     fn sample(&mut self, sample: &gst::Sample) -> std::io::Result<gst::FlowSuccess> {
@@ -779,8 +849,9 @@ impl Collector {
             buffers.push(b);
         }
         let mut init = Vec::new();
-        let mut frag = Vec::new();
-        let mut frag_time: Option<(gst::ClockTime, Option<gst::ClockTime>)> = None;
+        let mut data = Vec::new();
+        // (running time, duration, starts a fragment) of this sample's header.
+        let mut head: Option<(gst::ClockTime, Option<gst::ClockTime>, bool)> = None;
         for b in buffers {
             let flags = b.flags();
             let map = b
@@ -794,34 +865,48 @@ impl Collector {
                 continue;
             }
             if flags.contains(gst::BufferFlags::HEADER)
-                && !flags.contains(gst::BufferFlags::DELTA_UNIT)
-                && frag_time.is_none()
+                && head.is_none()
                 && let Some(pts) = b.pts()
             {
                 let rt = segment
                     .as_ref()
                     .and_then(|s| s.to_running_time(pts))
                     .unwrap_or(pts);
-                frag_time = Some((rt, b.duration()));
+                let fragment_start = !flags.contains(gst::BufferFlags::DELTA_UNIT);
+                head = Some((rt, b.duration(), fragment_start));
             }
-            frag.extend_from_slice(&map);
+            data.extend_from_slice(&map);
         }
         if !init.is_empty() {
             self.out.init(&init)?;
             self.init_done = true;
         }
-        if !frag.is_empty() {
-            let (rt, dur) = frag_time.unwrap_or((gst::ClockTime::ZERO, None));
-            let origin = *self.origin.get_or_insert(rt);
-            let start = rt.saturating_sub(origin).nseconds() as f64 / 1e9;
-            let duration = dur.map(|d| d.nseconds() as f64 / 1e9).unwrap_or(0.0);
-            self.end = self.end.max(start + duration);
-            self.fragments += 1;
-            self.out.fragment(Fragment {
-                data: frag,
+        if data.is_empty() {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let (rt, dur, fragment_start) = head.unwrap_or((gst::ClockTime::ZERO, None, true));
+        let start = self.seconds(rt);
+        let duration = dur.map(|d| d.nseconds() as f64 / 1e9).unwrap_or(0.0);
+        if fragment_start || self.current.is_none() {
+            self.flush()?;
+            self.current = Some(Fragment {
+                input_end: 0,
+                data: Vec::new(),
                 start,
-                duration,
-            })?;
+                duration: 0.0,
+            });
+        }
+        self.out.part(Part {
+            data: &data,
+            start,
+            duration,
+            independent: fragment_start,
+        })?;
+        let cur = self.current.as_mut().expect("fragment in progress");
+        cur.data.extend_from_slice(&data);
+        cur.duration = cur.duration.max(start + duration - cur.start);
+        if !self.chunked {
+            self.flush()?;
         }
         Ok(gst::FlowSuccess::Ok)
     }

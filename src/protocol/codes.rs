@@ -64,6 +64,12 @@ codes! {
         /// A newer upload of the same recording by the same device took
         /// over this stream (the device had reconnected).
         Superseded = 16, "superseded";
+        /// The live recording was closed; further bytes need a new recording id.
+        RecordingClosed = 17, "recording_closed";
+        /// The device has as many live streams open as it may.
+        TooManyStreams = 18, "too_many_streams";
+        /// The stream is faster than the device's bitrate limit allows.
+        BitrateExceeded = 19, "bitrate_exceeded";
     }
 }
 

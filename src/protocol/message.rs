@@ -17,6 +17,9 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
     },
+    /// Stream a live recording (new, or resumed after a lost link): data
+    /// frames follow, interleaved with `gap` and ended by `end`.
+    Live { meta: Box<RecordingMeta> },
     /// Ask how much of a recording is durably stored.
     Status {
         recording_id: String,
@@ -34,6 +37,26 @@ pub enum Finish {
         /// SHA-256 of the whole file, lowercase hex.
         sha256: String,
     },
+}
+
+/// Control messages a recorder sends within a live stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LiveControl {
+    /// The stream continues at offset `to`. Bytes between the current
+    /// offset and `to` were lost by the recorder (`lost-bytes`, e.g. its
+    /// buffer overflowed while the link was down); with `to` equal to the
+    /// current offset nothing was lost but the recording was interrupted
+    /// (`source-restart`: the recorder restarted since `since`, its clock).
+    Gap {
+        to: u64,
+        kind: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
+    /// The recording is finished: close it.
+    End,
 }
 
 /// Where a recording stands at the gateway.
@@ -97,6 +120,14 @@ pub enum Reply {
         /// recording was archived before this stream).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         derivation: Option<DerivationNote>,
+    },
+    /// The live recording is closed (after `end`); `gaps` lists what never
+    /// arrived (at most the first 64; `gap_count` says how many).
+    Closed {
+        manifest_key: String,
+        complete: bool,
+        gap_count: u64,
+        gaps: Vec<crate::manifest::Gap>,
     },
     /// Answer to `status`.
     Status {

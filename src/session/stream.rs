@@ -170,6 +170,7 @@ async fn dispatch(
     };
     match req {
         Request::Upload { meta, size } => super::upload::run(s, send, recv, *meta, size).await,
+        Request::Live { meta } => super::live::run(s, send, recv, *meta).await,
         Request::Status {
             recording_id,
             recorder,

@@ -29,11 +29,11 @@ use crate::spool::{EntryDir, EntryState, write_atomic};
 use crate::store::layout;
 use crate::usage::UsageEvent;
 
-fn stop(recv: &mut RecvStream, f: &Failure) {
+pub(super) fn stop(recv: &mut RecvStream, f: &Failure) {
     let _ = recv.stop(VarInt::from_u32(f.code.code()));
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<T, Failure> {
     tokio::task::spawn_blocking(f)
@@ -309,7 +309,7 @@ async fn open_entry(
     }
 }
 
-fn build_header(
+pub(super) fn build_header(
     s: &Session,
     recorder: &str,
     meta: &RecordingMeta,

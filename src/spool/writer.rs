@@ -137,18 +137,32 @@ impl OriginalWriter {
     }
 }
 
-/// Drives a writer from a channel of chunks on a blocking thread. Syncs
-/// every `ack_bytes`, and whenever the channel runs dry (the device is
-/// slower than the disk, or paused), so acknowledgements never wait long.
+/// What a writer is asked to do.
+#[derive(Debug)]
+pub enum WriterItem {
+    Data(Bytes),
+    /// Make everything so far durable, then answer with the durable length.
+    Sync(tokio::sync::oneshot::Sender<u64>),
+}
+
+impl From<Bytes> for WriterItem {
+    fn from(b: Bytes) -> Self {
+        WriterItem::Data(b)
+    }
+}
+
+/// Drives a writer from a channel on a blocking thread. Syncs every
+/// `ack_bytes`, and whenever the channel runs dry (the device is slower
+/// than the disk, or paused), so acknowledgements never wait long.
 /// Returns when the channel closes, after a final sync.
-pub fn run_writer(
+pub fn run_writer<T: Into<WriterItem>>(
     mut w: OriginalWriter,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::Receiver<T>,
     durable_tx: watch::Sender<u64>,
     ack_bytes: u64,
 ) -> std::io::Result<(u64, Hash)> {
     loop {
-        let chunk = match rx.try_recv() {
+        let item = match rx.try_recv() {
             Ok(c) => Some(c),
             Err(mpsc::error::TryRecvError::Empty) => {
                 if w.written() > w.durable() {
@@ -159,13 +173,18 @@ pub fn run_writer(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => None,
         };
-        match chunk {
-            Some(c) => {
+        match item.map(Into::into) {
+            Some(WriterItem::Data(c)) => {
                 w.append(&c)?;
                 if w.written() - w.durable() >= ack_bytes {
                     let d = w.sync()?;
                     let _ = durable_tx.send(d);
                 }
+            }
+            Some(WriterItem::Sync(reply)) => {
+                let d = w.sync()?;
+                let _ = durable_tx.send(d);
+                let _ = reply.send(d);
             }
             None => {
                 let r = w.finish()?;

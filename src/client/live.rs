@@ -1,0 +1,369 @@
+//! The recorder side of live streaming (`custody record`): produce into the
+//! local buffer, stream to the gateway, and when the link drops reconnect
+//! with backoff and resend from the last acknowledged offset of the same
+//! recording.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc};
+
+use super::ring::Ring;
+use super::source::{self, Produced, Source};
+use super::{Client, ClientError};
+use crate::manifest::Gap;
+use crate::metadata::RecordingMeta;
+use crate::protocol::frame::{self, Frame};
+use crate::protocol::{LiveControl, Reply, Request};
+
+/// Data frames are kept small so the gateway sees bytes as they are made.
+const FRAME: usize = 64 * 1024;
+
+pub struct RecordOptions {
+    /// Metadata; the recording id comes from the buffer's state.
+    pub meta: RecordingMeta,
+    pub state_dir: PathBuf,
+    pub buffer_bytes: u64,
+    pub source: Source,
+    pub duration: Option<Duration>,
+    /// A copy of every byte produced, for comparing with what was stored.
+    pub tee: Option<PathBuf>,
+    /// A recording id for a new recording (default: device and time).
+    pub recording_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordOutcome {
+    pub recording_id: String,
+    pub manifest_key: String,
+    pub bytes: u64,
+    pub complete: bool,
+    pub gaps: Vec<Gap>,
+    pub reconnects: u32,
+}
+
+/// Events for whoever shows progress.
+#[derive(Debug, Clone)]
+pub enum RecordEvent {
+    Connected { offset: u64 },
+    Disconnected(String),
+    Acked(u64),
+}
+
+struct Shared {
+    ring: Mutex<Ring>,
+    more: Notify,
+}
+
+fn new_id(device_hint: &str) -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{device_hint}-{:04}{:02}{:02}-{:02}{:02}{:02}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+pub async fn record(
+    client: &Client,
+    opts: RecordOptions,
+    events: &(dyn Fn(RecordEvent) + Send + Sync),
+) -> Result<RecordOutcome, ClientError> {
+    let file_err = |e: std::io::Error| ClientError::File {
+        path: opts.state_dir.display().to_string(),
+        source: e,
+    };
+    let hint = opts.meta.recorder.clone().unwrap_or_else(|| "rec".into());
+    let wanted = opts.recording_id.clone();
+    let (ring, resumed) = Ring::open(&opts.state_dir, opts.buffer_bytes, || {
+        wanted.unwrap_or_else(|| new_id(&hint))
+    })
+    .map_err(file_err)?;
+    if ring.state.closed {
+        return Err(ClientError::Config(format!(
+            "recording {} in {} is already closed",
+            ring.state.recording_id,
+            opts.state_dir.display()
+        )));
+    }
+    let mut meta = opts.meta.clone();
+    meta.recording_id = ring.state.recording_id.clone();
+    // A recorder that restarted cannot reproduce what its camera saw while
+    // it was down: the gateway is told, unless the source is a file that
+    // simply continues.
+    let mut restart_gap =
+        (resumed && !ring.state.ended && !matches!(opts.source, Source::File { .. }))
+            .then(|| ring.state.last_produced_at.clone());
+    let source = match opts.source.clone() {
+        Source::File { path, .. } => Source::File {
+            path,
+            start: ring.state.source_pos,
+        },
+        s => s,
+    };
+    let ended_before = ring.state.ended;
+    let shared = Arc::new(Shared {
+        ring: Mutex::new(ring),
+        more: Notify::new(),
+    });
+
+    // Producer: source → buffer (→ tee).
+    let producer = if ended_before {
+        None
+    } else {
+        let (tx, mut rx) = mpsc::channel::<Produced>(64);
+        let thread = source::spawn(source, opts.duration, tx);
+        let sh = shared.clone();
+        let mut tee = match &opts.tee {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| ClientError::File {
+                        path: p.display().to_string(),
+                        source: e,
+                    })?,
+            ),
+            None => None,
+        };
+        Some(tokio::spawn(async move {
+            let mut last_persist = Instant::now();
+            while let Some(p) = rx.recv().await {
+                let mut r = sh.ring.lock().expect("ring");
+                match p {
+                    Produced::Bytes(b) => {
+                        if let Some(t) = tee.as_mut() {
+                            use std::io::Write;
+                            let _ = t.write_all(&b);
+                        }
+                        if let Err(e) = r.append(&b) {
+                            tracing::error!("recorder buffer: {e}");
+                        }
+                        r.state.source_pos += b.len() as u64;
+                        if last_persist.elapsed() > Duration::from_millis(500) {
+                            let _ = r.persist();
+                            last_persist = Instant::now();
+                        }
+                    }
+                    Produced::End => {
+                        r.state.ended = true;
+                        let _ = r.persist();
+                    }
+                }
+                drop(r);
+                sh.more.notify_waiters();
+            }
+            let _ = thread.join();
+        }))
+    };
+
+    let mut backoff = Duration::from_millis(200);
+    let mut reconnects = 0u32;
+    let outcome = loop {
+        match stream_once(client, &meta, &shared, &mut restart_gap, events).await {
+            Ok(o) => break Ok(o),
+            Err(e) if e.is_retryable() => {
+                events(RecordEvent::Disconnected(e.to_string()));
+                reconnects += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(p) = producer {
+        p.abort();
+    }
+    let (gaps, manifest_key, complete) = outcome?;
+    let mut r = shared.ring.lock().expect("ring");
+    r.state.closed = true;
+    let _ = r.persist();
+    Ok(RecordOutcome {
+        recording_id: meta.recording_id,
+        manifest_key,
+        bytes: r.produced(),
+        complete,
+        gaps,
+        reconnects,
+    })
+}
+
+/// One connection's worth of streaming; `Ok` once the gateway closed the
+/// recording.
+async fn stream_once(
+    client: &Client,
+    meta: &RecordingMeta,
+    shared: &Arc<Shared>,
+    restart_gap: &mut Option<String>,
+    events: &(dyn Fn(RecordEvent) + Send + Sync),
+) -> Result<(Vec<Gap>, String, bool), ClientError> {
+    let conn = client.connect().await?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(ClientError::from_connection)?;
+    let w = |e: frame::FrameError| ClientError::Protocol(e.to_string());
+    frame::write_msg(
+        &mut send,
+        &Request::Live {
+            meta: Box::new(meta.clone()),
+        },
+    )
+    .await
+    .map_err(w)?;
+    let offset = match read_reply(&mut recv).await? {
+        Some(Reply::Accepted { offset, .. }) => offset,
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "expected accepted, got {other:?}"
+            )));
+        }
+    };
+    events(RecordEvent::Connected { offset });
+    let mut pos = offset;
+    {
+        let r = shared.ring.lock().expect("ring");
+        if pos > r.produced() {
+            return Err(ClientError::Protocol(format!(
+                "the gateway holds {pos} bytes but this recorder produced only {}",
+                r.produced()
+            )));
+        }
+    }
+    if let Some(since) = restart_gap.take() {
+        frame::write_msg(
+            &mut send,
+            &LiveControl::Gap {
+                to: pos,
+                kind: "source-restart".into(),
+                reason: "the recorder restarted; nothing was recorded while it was down".into(),
+                since: Some(since),
+            },
+        )
+        .await
+        .map_err(w)?;
+    }
+
+    // Replies: acknowledgements and, at the end, the close.
+    let sh = shared.clone();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(async move {
+        let mut closed_tx = Some(closed_tx);
+        loop {
+            match read_reply(&mut recv).await {
+                Ok(Some(Reply::Ack { durable })) => {
+                    sh.ring.lock().expect("ring").ack(durable);
+                }
+                Ok(Some(Reply::Closed {
+                    manifest_key,
+                    complete,
+                    gaps,
+                    ..
+                })) => {
+                    if let Some(t) = closed_tx.take() {
+                        let _ = t.send(Ok((gaps, manifest_key, complete)));
+                    }
+                }
+                Ok(Some(other)) => {
+                    if let Some(t) = closed_tx.take() {
+                        let _ = t.send(Err(ClientError::Protocol(format!(
+                            "unexpected reply {other:?}"
+                        ))));
+                    }
+                    return;
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    if let Some(t) = closed_tx.take() {
+                        let _ = t.send(Err(e));
+                    }
+                    return;
+                }
+            }
+        }
+    });
+
+    let sent = async {
+        loop {
+            let more = shared.more.notified();
+            let (chunk, floor, ended, produced, acked) = {
+                let r = shared.ring.lock().expect("ring");
+                let floor = r.floor();
+                let chunk = if pos >= floor {
+                    r.read(pos, FRAME)
+                } else {
+                    Ok(Vec::new())
+                };
+                (chunk, floor, r.state.ended, r.produced(), r.state.acked)
+            };
+            events(RecordEvent::Acked(acked));
+            if pos < floor {
+                // The link was down longer than the buffer lasts.
+                frame::write_msg(
+                    &mut send,
+                    &LiveControl::Gap {
+                        to: floor,
+                        kind: "lost-bytes".into(),
+                        reason: format!(
+                            "the recorder's buffer overflowed while the link was down: bytes {pos}..{floor} were overwritten"
+                        ),
+                        since: None,
+                    },
+                )
+                .await
+                .map_err(w)?;
+                pos = floor;
+                continue;
+            }
+            let chunk = chunk.map_err(|e| ClientError::File {
+                path: "recorder buffer".into(),
+                source: e,
+            })?;
+            if !chunk.is_empty() {
+                send.write_all(&frame::data_header(chunk.len()))
+                    .await
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                send.write_all(&chunk)
+                    .await
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                pos += chunk.len() as u64;
+                continue;
+            }
+            if ended && pos >= produced {
+                frame::write_msg(&mut send, &LiveControl::End)
+                    .await
+                    .map_err(w)?;
+                return Ok::<(), ClientError>(());
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), more).await;
+        }
+    };
+    if let Err(e) = sent.await {
+        reader.abort();
+        return Err(e);
+    }
+    let r = closed_rx.await.map_err(|_| {
+        ClientError::Protocol("the stream ended before the recording closed".into())
+    })?;
+    reader.abort();
+    let _ = send.finish();
+    conn.close(0u32.into(), b"done");
+    r
+}
+
+async fn read_reply(recv: &mut quinn::RecvStream) -> Result<Option<Reply>, ClientError> {
+    match frame::read_frame(recv).await {
+        Ok(None) => Ok(None),
+        Ok(Some(Frame::Msg(m))) => match frame::decode::<Reply>(&m) {
+            Ok(Reply::Error(b)) => Err(ClientError::Stream(b)),
+            Ok(r) => Ok(Some(r)),
+            Err(e) => Err(ClientError::Protocol(e.to_string())),
+        },
+        Ok(Some(Frame::Data(_))) => Err(ClientError::Protocol("gateway sent a data frame".into())),
+        Err(frame::FrameError::Io(e)) => Err(ClientError::Protocol(format!("connection: {e}"))),
+        Err(e) => Err(ClientError::Protocol(e.to_string())),
+    }
+}

@@ -1,0 +1,189 @@
+//! Live recordings: recorders streaming over QUIC, remuxed into CMAF parts
+//! and segments as they arrive, chained segment by segment into an
+//! incremental journal in storage, closed by the recorder or by timeout.
+
+pub mod journal;
+pub mod recording;
+mod upload;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use recording::{LiveOptions, LiveRecording};
+
+use crate::manifest::HeaderDoc;
+use crate::protocol::RecordingState;
+use crate::spool::Spool;
+use crate::store::Store;
+use crate::usage::UsageLog;
+
+type Key = (String, String);
+
+/// Every live recording the gateway holds open (or is still uploading).
+pub struct Live {
+    recordings: Mutex<HashMap<Key, Arc<LiveRecording>>>,
+    streams: Mutex<HashMap<String, usize>>,
+    spool: Spool,
+    store: Store,
+    usage: UsageLog,
+    pub opts: LiveOptions,
+}
+
+/// Counts a device's live stream while it lasts.
+pub struct StreamSlot {
+    live: Arc<Live>,
+    device: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut s = self.live.streams.lock().expect("streams");
+        if let Some(n) = s.get_mut(&self.device) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl Live {
+    /// Starts the registry: reopens live recordings left in the spool by a
+    /// previous run (their uploads resume; open ones wait for their
+    /// recorder until the close timeout), and the close watchdog.
+    pub fn start(
+        spool: Spool,
+        store: Store,
+        usage: UsageLog,
+        opts: LiveOptions,
+    ) -> std::io::Result<Arc<Live>> {
+        let live = Arc::new(Live {
+            recordings: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
+            spool: spool.clone(),
+            store,
+            usage,
+            opts,
+        });
+        for (recorder, id, st) in spool.scan()? {
+            let entry = spool.entry(&recorder, &id);
+            let Some(ls) = LiveRecording::load_state(&entry)? else {
+                continue;
+            };
+            if ls.archived || st.status == RecordingState::Archived {
+                continue;
+            }
+            let header: HeaderDoc = match entry.read_header().and_then(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            }) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(recorder, id, "live recording header unreadable: {e}");
+                    continue;
+                }
+            };
+            let rec = LiveRecording::open(
+                &recorder,
+                &id,
+                entry,
+                st.prefix.clone(),
+                header,
+                live.opts.clone(),
+            )?;
+            rec.set_idle_since(recording::age(&ls.last_byte_at));
+            tracing::info!(
+                recorder,
+                id,
+                closed = ls.closed.is_some(),
+                "live recording resumed from the spool"
+            );
+            live.adopt(rec.clone());
+            if ls.closed.is_none() {
+                rec.ensure_running();
+            }
+        }
+        let l2 = live.clone();
+        tokio::spawn(async move { l2.watchdog().await });
+        Ok(live)
+    }
+
+    pub fn get(&self, recorder: &str, id: &str) -> Option<Arc<LiveRecording>> {
+        self.recordings
+            .lock()
+            .expect("recordings")
+            .get(&(recorder.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// Registers a recording and starts its uploader.
+    pub fn adopt(self: &Arc<Self>, rec: Arc<LiveRecording>) {
+        self.recordings
+            .lock()
+            .expect("recordings")
+            .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
+        let live = self.clone();
+        tokio::spawn(async move {
+            upload::run(live.store.clone(), rec.clone(), live.usage.clone()).await;
+            live.recordings
+                .lock()
+                .expect("recordings")
+                .remove(&(rec.recorder.clone(), rec.id.clone()));
+        });
+    }
+
+    /// Takes one of a device's live stream slots, or `None` at the limit.
+    pub fn stream_slot(self: &Arc<Self>, device: &str, max: usize) -> Option<StreamSlot> {
+        let mut s = self.streams.lock().expect("streams");
+        let n = s.entry(device.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            live: self.clone(),
+            device: device.to_string(),
+        })
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Closes recordings whose recorder has been silent, with no stream,
+    /// for longer than the close timeout.
+    async fn watchdog(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let due: Vec<Arc<LiveRecording>> = self
+                .recordings
+                .lock()
+                .expect("recordings")
+                .values()
+                .filter(|r| r.idle_for().is_some_and(|d| d >= self.opts.close_after))
+                .cloned()
+                .collect();
+            for r in due {
+                let r2 = r.clone();
+                match tokio::task::spawn_blocking(move || r2.close("timeout")).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(id = %r.id, "closing by timeout failed: {e}"),
+                    Err(e) => tracing::error!(id = %r.id, "closing by timeout panicked: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Close-to-storage latencies of every live recording so far, for the
+    /// load benchmark: (count, p50, p99).
+    pub fn latency_summary(&self) -> Option<(usize, Duration, Duration)> {
+        let mut all: Vec<Duration> = Vec::new();
+        for r in self.recordings.lock().expect("recordings").values() {
+            all.extend(r.latencies.lock().expect("latencies").iter().copied());
+        }
+        if all.is_empty() {
+            return None;
+        }
+        all.sort();
+        let p = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
+        Some((all.len(), p(0.5), p(0.99)))
+    }
+}

@@ -1,0 +1,768 @@
+//! One live recording at the gateway: its bytes in the spool, the remux
+//! pipeline following them, the chain entries cut as segments close, the
+//! gaps, and how it closes. It outlives the device's connections: a
+//! recorder that loses its link reconnects to the same recording.
+//!
+//! Spool files, beside the docked ones (`spool/mod.rs`):
+//! ```text
+//! live.json            LiveState: gaps, uploads done, close
+//! journal/NNNNNN.json  chain entries as they are cut (see `journal`)
+//! objects/             init and media segments until storage has them
+//! manifest.json        written at close
+//! ```
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
+use crate::chain;
+use crate::derive::Media;
+use crate::manifest::{
+    ByteRange, DerivationSummary, DerivedFrom, Gap, HeaderDoc, IntegrityStatus, LiveSummary,
+    MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
+};
+use crate::pipeline::remux::{self, Fragment, Growth, Input, RemuxError};
+use crate::spool::{EntryDir, write_atomic};
+use crate::store::layout;
+use crate::time_fmt;
+
+/// Persisted beside the journal: what the journal does not carry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveState {
+    pub started_at: String,
+    /// Gateway clock of the last byte received.
+    pub last_byte_at: String,
+    /// Every gap so far.
+    pub gaps: Vec<Gap>,
+    /// Gaps not yet written to a journal chunk.
+    pub pending_gaps: Vec<Gap>,
+    /// Journal chunks storage has (the next one to upload).
+    pub uploaded: u64,
+    /// Bytes the device declared lost: stream offset = file offset + skipped.
+    pub skipped: u64,
+    /// Extension of raw chunk objects (from the stream's kind).
+    pub raw_ext: String,
+    /// Store raw chunks (the originals); a policy may turn them off.
+    pub raw_chunks: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+    /// The manifest is in storage and the spool released.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// `device` or `timeout`.
+    pub by: String,
+    pub at: String,
+}
+
+/// The live options of the gateway.
+#[derive(Clone)]
+pub struct LiveOptions {
+    pub media: Option<Media>,
+    pub part: Duration,
+    pub close_after: Duration,
+    pub raw_chunks: bool,
+}
+
+struct Run {
+    growth: Arc<Growth>,
+    handle: std::thread::JoinHandle<Result<remux::RemuxReport, RemuxError>>,
+}
+
+struct Inner {
+    progress: Progress,
+    state: LiveState,
+    next_seq: u64,
+    /// Durable bytes in the data file.
+    durable: u64,
+    run: Option<Run>,
+    /// Media time where the current pipeline's zero sits.
+    media_base: f64,
+    /// The current pipeline's init segment, waiting for its first fragment.
+    pending_init: Option<Vec<u8>>,
+    attached: usize,
+    last_byte: Instant,
+    derivation: Option<DerivationSummary>,
+}
+
+pub struct LiveRecording {
+    pub recorder: String,
+    pub id: String,
+    pub entry: EntryDir,
+    pub prefix: String,
+    pub header: HeaderDoc,
+    journal: Journal,
+    opts: LiveOptions,
+    inner: Mutex<Inner>,
+    /// Wakes the uploader.
+    pub changed: Notify,
+    /// Latencies from segment close to storage, for the load benchmark.
+    pub latencies: Mutex<Vec<Duration>>,
+}
+
+fn now() -> String {
+    time_fmt::now()
+}
+
+impl LiveRecording {
+    pub fn objects_dir(entry: &EntryDir) -> PathBuf {
+        entry.dir.join("objects")
+    }
+
+    fn state_path(entry: &EntryDir) -> PathBuf {
+        entry.dir.join("live.json")
+    }
+
+    pub fn load_state(entry: &EntryDir) -> std::io::Result<Option<LiveState>> {
+        match std::fs::read(Self::state_path(entry)) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens (or reopens after a restart) a live recording whose spool
+    /// entry and header exist.
+    pub fn open(
+        recorder: &str,
+        id: &str,
+        entry: EntryDir,
+        prefix: String,
+        header: HeaderDoc,
+        opts: LiveOptions,
+    ) -> std::io::Result<Arc<LiveRecording>> {
+        let journal = Journal::new(entry.dir.join("journal"));
+        let state = match Self::load_state(&entry)? {
+            Some(s) => s,
+            None => {
+                let s = LiveState {
+                    started_at: now(),
+                    last_byte_at: now(),
+                    raw_ext: "ts".into(),
+                    raw_chunks: opts.raw_chunks,
+                    ..Default::default()
+                };
+                write_atomic(
+                    &Self::state_path(&entry),
+                    &serde_json::to_vec_pretty(&s).expect("state serialises"),
+                )?;
+                s
+            }
+        };
+        let (progress, next_seq) = match journal.last()? {
+            Some(c) => (c.progress, c.seq + 1),
+            None => (Progress::default(), 0),
+        };
+        let durable = entry.durable()?;
+        std::fs::create_dir_all(Self::objects_dir(&entry))?;
+        let media_base = progress.media_end;
+        Ok(Arc::new(LiveRecording {
+            recorder: recorder.to_string(),
+            id: id.to_string(),
+            entry,
+            prefix,
+            header,
+            journal,
+            opts,
+            inner: Mutex::new(Inner {
+                progress,
+                state,
+                next_seq,
+                durable,
+                run: None,
+                media_base,
+                pending_init: None,
+                attached: 0,
+                last_byte: Instant::now(),
+                derivation: None,
+            }),
+            changed: Notify::new(),
+            latencies: Mutex::new(Vec::new()),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("live lock")
+    }
+
+    fn save_state(&self, g: &Inner) -> std::io::Result<()> {
+        write_atomic(
+            &Self::state_path(&self.entry),
+            &serde_json::to_vec_pretty(&g.state).expect("state serialises"),
+        )
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().state.closed.is_some()
+    }
+
+    pub fn is_archived(&self) -> bool {
+        self.lock().state.archived
+    }
+
+    /// The device's stream offset the gateway holds durably.
+    pub fn stream_durable(&self) -> u64 {
+        let g = self.lock();
+        g.durable + g.state.skipped
+    }
+
+    pub fn skipped(&self) -> u64 {
+        self.lock().state.skipped
+    }
+
+    pub fn uploaded(&self) -> u64 {
+        self.lock().state.uploaded
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    pub fn attach(&self) {
+        let mut g = self.lock();
+        g.attached += 1;
+        g.last_byte = Instant::now();
+    }
+
+    /// After a restart: the recorder was last heard `ago`.
+    pub fn set_idle_since(&self, ago: Duration) {
+        let mut g = self.lock();
+        g.last_byte = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
+    }
+
+    pub fn detach(&self) {
+        let mut g = self.lock();
+        g.attached = g.attached.saturating_sub(1);
+    }
+
+    /// How long the recording has had no stream and no bytes.
+    pub fn idle_for(&self) -> Option<Duration> {
+        let g = self.lock();
+        (g.attached == 0 && g.state.closed.is_none()).then(|| g.last_byte.elapsed())
+    }
+
+    /// New durable bytes: the pipeline may read them.
+    pub fn on_durable(self: &Arc<Self>, durable: u64) {
+        let mut g = self.lock();
+        if durable > g.durable {
+            g.durable = durable;
+            g.last_byte = Instant::now();
+            g.state.last_byte_at = now();
+        }
+        match &g.run {
+            Some(r) => r.growth.advance(durable),
+            None => self.start_run(&mut g),
+        }
+    }
+
+    /// Starts a remux pipeline at the current cut point, if there are bytes
+    /// to remux and derivation is on.
+    pub fn ensure_running(self: &Arc<Self>) {
+        let mut g = self.lock();
+        if g.run.is_none() && g.state.closed.is_none() {
+            self.start_run(&mut g);
+        }
+    }
+
+    fn start_run(self: &Arc<Self>, g: &mut Inner) {
+        let Some(media) = self.opts.media.clone() else {
+            return;
+        };
+        // Typefinding needs the first bytes of this run.
+        if g.durable < g.progress.cut + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
+            return;
+        }
+        let mut opts = media.options.clone();
+        opts.chunk_duration = Some(self.opts.part);
+        // Waiting for a recorder is normal: never time out on silence.
+        opts.stall_timeout = Duration::from_secs(u64::MAX / 4);
+        let growth = Growth::new(g.durable);
+        let input = Input::Growing {
+            path: self.entry.data(),
+            growth: growth.clone(),
+            start: g.progress.cut,
+        };
+        g.media_base = g.progress.media_end;
+        g.pending_init = None;
+        let out = LiveOutput {
+            rec: Arc::downgrade(self),
+        };
+        let registry = media.registry.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("live-{}", self.id))
+            .spawn(move || remux::remux(&registry, input, &opts, Box::new(out)));
+        match spawned {
+            Ok(handle) => g.run = Some(Run { growth, handle }),
+            Err(e) => tracing::error!(id = %self.id, "cannot start live pipeline: {e}"),
+        }
+    }
+
+    /// Ends the current pipeline at the current durable offset and waits for
+    /// its last fragments (blocking).
+    fn stop_run(self: &Arc<Self>) {
+        let run = {
+            let mut g = self.lock();
+            let d = g.durable;
+            g.run.take().map(|r| {
+                r.growth.finish(d);
+                r
+            })
+        };
+        if let Some(r) = run {
+            match r.handle.join() {
+                Ok(Ok(report)) => {
+                    let mut g = self.lock();
+                    g.derivation = Some(DerivationSummary {
+                        status: "derived".into(),
+                        input: Some(report.input),
+                        pipeline: Some(report.pipeline),
+                        tracks: report.tracks,
+                        reason: None,
+                    });
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(id = %self.id, "live pipeline ended: {e}");
+                    let mut g = self.lock();
+                    if g.derivation.is_none() {
+                        g.derivation = Some(DerivationSummary {
+                            status: "failed".into(),
+                            input: None,
+                            pipeline: None,
+                            tracks: Vec::new(),
+                            reason: Some(e.to_string()),
+                        });
+                    }
+                }
+                Err(_) => tracing::error!(id = %self.id, "live pipeline thread panicked"),
+            }
+        }
+    }
+
+    /// The device reports a gap in its stream: bytes up to stream offset
+    /// `to` will never come (`to` equal to the current offset means none
+    /// were lost, e.g. the recorder restarted). Blocking.
+    pub fn gap(
+        self: &Arc<Self>,
+        to: u64,
+        kind: &str,
+        reason: &str,
+        since: Option<String>,
+    ) -> std::io::Result<()> {
+        // Finish what arrived before the gap, so every segment stays on one
+        // side of it, then restart the pipeline after it.
+        self.stop_run();
+        let mut g = self.lock();
+        let at = g.durable + g.state.skipped;
+        let lost = to.saturating_sub(at);
+        self.cut_tail(&mut g)?;
+        let wall_from = since.unwrap_or_else(|| g.state.last_byte_at.clone());
+        let wall_to = now();
+        let secs = match (time_fmt::parse(&wall_from), time_fmt::parse(&wall_to)) {
+            (Some(a), Some(b)) => (b - a).as_seconds_f64().max(0.0),
+            _ => 0.0,
+        };
+        let gap = Gap {
+            kind: kind.to_string(),
+            wall_from,
+            wall_to,
+            media_from: g.progress.media_end,
+            media_to: Some(g.progress.media_end + secs),
+            bytes: (lost > 0).then_some(ByteRange {
+                offset: at,
+                length: lost,
+            }),
+            reason: reason.to_string(),
+        };
+        tracing::warn!(id = %self.id, kind, lost, "gap recorded: {reason}");
+        g.state.skipped += lost;
+        g.progress.media_end += secs;
+        g.state.gaps.push(gap.clone());
+        g.state.pending_gaps.push(gap);
+        self.save_state(&g)?;
+        self.write_chunk(&mut g, Vec::new(), false)?;
+        drop(g);
+        self.changed.notify_one();
+        self.ensure_running();
+        Ok(())
+    }
+
+    /// Cuts the bytes after the last cut into a raw chunk (for a gap or the
+    /// close), without a segment.
+    fn cut_tail(&self, g: &mut Inner) -> std::io::Result<()> {
+        let mut entries = Vec::new();
+        self.cut_raw(g, g.durable, &mut entries)?;
+        if !entries.is_empty() {
+            self.write_chunk(g, entries, false)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a raw chunk entry for file bytes [cut, to).
+    fn cut_raw(
+        &self,
+        g: &mut Inner,
+        to: u64,
+        entries: &mut Vec<ObjectEntry>,
+    ) -> std::io::Result<()> {
+        let from = g.progress.cut;
+        if to <= from {
+            return Ok(());
+        }
+        if !g.state.raw_chunks {
+            g.progress.cut = to;
+            return Ok(());
+        }
+        let mut f = std::fs::File::open(self.entry.data())?;
+        f.seek(SeekFrom::Start(from))?;
+        let (n, h) = crate::store::hash_reader(&mut (&mut f).take(to - from))?;
+        if n != to - from {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "spool data shorter than acknowledged",
+            ));
+        }
+        let index = g.progress.next_index;
+        let entry = self.entry_for(g, index, Role::RawChunk, &g.state.raw_ext.clone(), n, &h);
+        let mut entry = entry;
+        entry.range = Some(ByteRange {
+            offset: from + g.state.skipped,
+            length: n,
+        });
+        entry.content_type = Some("video/mp2t".into());
+        g.progress.last_raw = Some(DerivedFrom {
+            index,
+            key: entry.key.clone(),
+            sha256: entry.sha256.clone(),
+        });
+        g.progress.cut = to;
+        entries.push(entry);
+        Ok(())
+    }
+
+    /// A chain entry for the next object; advances index and chain head.
+    fn entry_for(
+        &self,
+        g: &mut Inner,
+        index: u64,
+        role: Role,
+        ext: &str,
+        size: u64,
+        h: &chain::Hash,
+    ) -> ObjectEntry {
+        let prev = chain::parse_hex(&g.progress.chain_head);
+        let c = chain::link(prev.as_ref(), h);
+        g.progress.next_index = index + 1;
+        g.progress.chain_head = hex::encode(c);
+        ObjectEntry {
+            index,
+            key: layout::object_key(&self.prefix, index, role, ext),
+            role,
+            size,
+            sha256: hex::encode(h),
+            chain: hex::encode(c),
+            content_type: None,
+            derived_from: None,
+            media: None,
+            range: None,
+            at: Some(now()),
+        }
+    }
+
+    fn write_chunk(
+        &self,
+        g: &mut Inner,
+        entries: Vec<ObjectEntry>,
+        last: bool,
+    ) -> std::io::Result<()> {
+        let chunk = JournalChunk {
+            format: JOURNAL_FORMAT.into(),
+            recorder: self.recorder.clone(),
+            recording_id: self.id.clone(),
+            seq: g.next_seq,
+            at: now(),
+            entries,
+            gaps: std::mem::take(&mut g.state.pending_gaps),
+            progress: g.progress.clone(),
+            last,
+        };
+        self.journal.write(&chunk)?;
+        g.next_seq += 1;
+        if !chunk.gaps.is_empty() {
+            self.save_state(g)?;
+        }
+        Ok(())
+    }
+
+    fn on_init(&self, data: &[u8]) {
+        self.lock().pending_init = Some(data.to_vec());
+    }
+
+    fn on_fragment(&self, f: Fragment) -> std::io::Result<()> {
+        let mut g = self.lock();
+        let mut entries = Vec::new();
+        let to = f.input_end.min(g.durable);
+        self.cut_raw(&mut g, to, &mut entries)?;
+        let from = g.progress.last_raw.clone();
+        if let Some(init) = g.pending_init.take() {
+            let index = g.progress.next_index;
+            let h = write_object(&self.entry, index, "init.mp4", &init)?;
+            let mut e = self.entry_for(&mut g, index, Role::Init, "mp4", init.len() as u64, &h);
+            e.content_type = Some("video/mp4".into());
+            e.derived_from = from.clone();
+            g.progress.last_init = Some(index);
+            entries.push(e);
+        }
+        let index = g.progress.next_index;
+        let h = write_object(&self.entry, index, "segment.m4s", &f.data)?;
+        let mut e = self.entry_for(&mut g, index, Role::Segment, "m4s", f.data.len() as u64, &h);
+        e.content_type = Some("video/mp4".into());
+        e.derived_from = from;
+        let start = g.media_base + f.start;
+        e.media = Some(MediaRange {
+            start,
+            end: start + f.duration,
+        });
+        g.progress.segments += 1;
+        g.progress.media_end = g.progress.media_end.max(start + f.duration);
+        entries.push(e);
+        self.write_chunk(&mut g, entries, false)?;
+        drop(g);
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Closes the recording: the pipeline drains, the tail is cut, a tail
+    /// gap is recorded if the recorder went silent, and the manifest is
+    /// written to the spool for the uploader. Blocking.
+    pub fn close(self: &Arc<Self>, by: &str) -> std::io::Result<()> {
+        if self.is_closed() {
+            return Ok(());
+        }
+        self.stop_run();
+        let mut g = self.lock();
+        if g.state.closed.is_some() {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        let d = g.durable;
+        self.cut_raw(&mut g, d, &mut entries)?;
+        let at = now();
+        if by == "timeout" {
+            let gap = Gap {
+                kind: "tail".into(),
+                wall_from: g.state.last_byte_at.clone(),
+                wall_to: at.clone(),
+                media_from: g.progress.media_end,
+                media_to: None,
+                bytes: None,
+                reason: format!(
+                    "the recorder sent nothing for {} s; closed by timeout",
+                    self.opts.close_after.as_secs()
+                ),
+            };
+            g.state.gaps.push(gap.clone());
+            g.state.pending_gaps.push(gap);
+        }
+        self.write_chunk(&mut g, entries, true)?;
+        g.state.closed = Some(Closed {
+            by: by.to_string(),
+            at,
+        });
+        let manifest = self.build_manifest(&g)?;
+        write_atomic(&self.entry.manifest(), &manifest.to_bytes())?;
+        self.save_state(&g)?;
+        drop(g);
+        tracing::info!(recorder = %self.recorder, id = %self.id, by, "live recording closed");
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// The full manifest from the local journal (at close).
+    fn build_manifest(&self, g: &Inner) -> std::io::Result<Manifest> {
+        let mut objects = Vec::new();
+        let mut chunks = 0;
+        for seq in self.journal.seqs()? {
+            objects.extend(self.journal.read(seq)?.entries);
+            chunks += 1;
+        }
+        // Object 0 is the header; it is chained first (see `start_chain`).
+        let h = &self.header;
+        let gaps = g.state.gaps.clone();
+        let mandatory = h.meta.full_process.as_ref().is_some_and(|f| f.mandatory);
+        let closed = g.state.closed.clone().expect("closing");
+        Ok(Manifest {
+            format: MANIFEST_FORMAT.into(),
+            recorder: self.recorder.clone(),
+            recording_id: self.id.clone(),
+            prefix: self.prefix.clone(),
+            integrity: IntegrityStatus::Verified,
+            declared_sha256: String::new(),
+            metadata_complete: h.missing.is_empty(),
+            missing: h.missing.clone(),
+            summary: Summary {
+                officer: h.meta.officer.clone(),
+                occasion: h.meta.occasion,
+                mandatory_full_process: mandatory,
+                category: h.meta.category.clone(),
+                case_id: h.meta.case_id.clone(),
+                proof_object: h.meta.proof_object.clone(),
+                started_at: h.meta.started_at.clone(),
+                received_at: h.received_at.clone(),
+                method: h.method.clone(),
+            },
+            object_count: objects.len() as u64,
+            chain_head: g.progress.chain_head.clone(),
+            objects,
+            finalized_at: closed.at.clone(),
+            gateway: h.gateway.clone(),
+            derivation: g.derivation.clone().or_else(|| {
+                Some(DerivationSummary {
+                    status: if g.progress.segments > 0 {
+                        "derived"
+                    } else {
+                        "none"
+                    }
+                    .into(),
+                    input: None,
+                    pipeline: None,
+                    tracks: Vec::new(),
+                    reason: (g.progress.segments == 0)
+                        .then(|| "no media segment was produced".to_string()),
+                })
+            }),
+            live: Some(LiveSummary {
+                closed_by: closed.by,
+                started_at: g.state.started_at.clone(),
+                ended_at: closed.at,
+                media_duration: g.progress.media_end,
+                stream_bytes: g.durable + g.state.skipped,
+                complete: gaps.is_empty(),
+                full_process_violation: mandatory && !gaps.is_empty(),
+                gaps,
+                journal_chunks: chunks,
+                raw_chunks: g.state.raw_chunks,
+            }),
+        })
+    }
+
+    /// Writes the header as object 0 in the first journal chunk (a new
+    /// recording).
+    pub fn start_chain(&self, header_bytes: &[u8]) -> std::io::Result<()> {
+        let mut g = self.lock();
+        if g.next_seq > 0 {
+            return Ok(());
+        }
+        let h = chain::sha256(header_bytes);
+        let mut e = self.entry_for(
+            &mut g,
+            0,
+            Role::Header,
+            "json",
+            header_bytes.len() as u64,
+            &h,
+        );
+        e.content_type = Some("application/json".into());
+        self.write_chunk(&mut g, vec![e], false)?;
+        Ok(())
+    }
+
+    /// Marks a journal chunk as stored and forgets its derived files.
+    pub fn mark_uploaded(
+        &self,
+        seq: u64,
+        entries: &[ObjectEntry],
+        latency: Duration,
+    ) -> std::io::Result<()> {
+        let mut g = self.lock();
+        g.state.uploaded = seq + 1;
+        self.save_state(&g)?;
+        drop(g);
+        for e in entries {
+            if matches!(e.role, Role::Init | Role::Segment) {
+                let _ = std::fs::remove_file(object_path(&self.entry, e.index, e.role));
+            }
+        }
+        let mut l = self.latencies.lock().expect("latencies");
+        if l.len() < 100_000 {
+            l.push(latency);
+        }
+        Ok(())
+    }
+
+    pub fn mark_archived(&self) -> std::io::Result<()> {
+        let mut g = self.lock();
+        g.state.archived = true;
+        self.save_state(&g)
+    }
+
+    /// What the device is told when the recording closes.
+    pub fn gaps(&self) -> Vec<Gap> {
+        self.lock().state.gaps.clone()
+    }
+}
+
+/// The spool file of a derived object.
+pub fn object_path(entry: &EntryDir, index: u64, role: Role) -> PathBuf {
+    let name = match role {
+        Role::Init => "init.mp4",
+        _ => "segment.m4s",
+    };
+    LiveRecording::objects_dir(entry).join(format!("{index:06}-{name}"))
+}
+
+fn write_object(
+    entry: &EntryDir,
+    index: u64,
+    name: &str,
+    data: &[u8],
+) -> std::io::Result<chain::Hash> {
+    let p = LiveRecording::objects_dir(entry).join(format!("{index:06}-{name}"));
+    let mut f = std::fs::File::create(&p)?;
+    f.write_all(data)?;
+    // The journal will name this object: it must survive a crash first.
+    f.sync_data()?;
+    Ok(chain::sha256(data))
+}
+
+/// Hands the live pipeline's output to its recording.
+struct LiveOutput {
+    rec: std::sync::Weak<LiveRecording>,
+}
+
+impl remux::Output for LiveOutput {
+    fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(r) = self.rec.upgrade() {
+            r.on_init(data);
+        }
+        Ok(())
+    }
+
+    fn fragment(&mut self, f: Fragment) -> std::io::Result<()> {
+        match self.rec.upgrade() {
+            Some(r) => r.on_fragment(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long ago an RFC 3339 time was, for closing by timeout after a restart.
+pub fn age(t: &str) -> Duration {
+    time_fmt::parse(t)
+        .map(|t| (OffsetDateTime::now_utc() - t).unsigned_abs())
+        .unwrap_or_default()
+}

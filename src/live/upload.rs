@@ -1,0 +1,205 @@
+//! Moves a live recording into storage chunk by chunk, in journal order:
+//! first the objects a journal chunk names, then the chunk itself, so the
+//! journal in storage only ever names objects that are there. After the
+//! close: the manifest, then the index entries. Storage outages are waited
+//! out with backoff; everything waits in the spool meanwhile, on disk.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::LiveRecording;
+use super::journal::JournalChunk;
+use super::recording::object_path;
+use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::chain;
+use crate::manifest::{ObjectEntry, Role};
+use crate::protocol::RecordingState;
+use crate::store::{Store, StoreError, layout};
+use crate::usage::{Usage, UsageEvent, UsageLog};
+
+#[derive(Debug, thiserror::Error)]
+enum UploadError {
+    #[error("spool: {0}")]
+    Spool(#[from] std::io::Error),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// The bytes of one object named by a journal chunk.
+async fn object_bytes(
+    rec: &Arc<LiveRecording>,
+    chunk: &JournalChunk,
+    e: &ObjectEntry,
+) -> std::io::Result<Bytes> {
+    let entry = rec.entry.clone();
+    match e.role {
+        Role::Header => Ok(tokio::fs::read(entry.header()).await?.into()),
+        Role::RawChunk => {
+            // At most one raw chunk per journal chunk, ending at its cut.
+            let len = e.range.map(|r| r.length).unwrap_or(e.size);
+            let start = chunk.progress.cut - len;
+            blocking(move || {
+                let mut f = std::fs::File::open(entry.data())?;
+                f.seek(SeekFrom::Start(start))?;
+                let mut buf = vec![0u8; len as usize];
+                f.read_exact(&mut buf)?;
+                Ok(Bytes::from(buf))
+            })
+            .await
+        }
+        role => Ok(tokio::fs::read(object_path(&entry, e.index, role))
+            .await?
+            .into()),
+    }
+}
+
+async fn upload_chunk(
+    store: &Store,
+    rec: &Arc<LiveRecording>,
+    seq: u64,
+) -> Result<JournalChunk, UploadError> {
+    let j = rec.journal().clone();
+    let chunk = blocking(move || j.read(seq)).await?;
+    for e in &chunk.entries {
+        let body = object_bytes(rec, &chunk, e).await?;
+        let h = chain::parse_hex(&e.sha256).unwrap_or_default();
+        if chain::sha256(&body) != h {
+            return Err(UploadError::Spool(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} in the spool does not match its journal hash", e.key),
+            )));
+        }
+        store.put_bytes(&e.key, body, &h).await?;
+    }
+    let bytes = tokio::fs::read(rec.journal().path(seq)).await?;
+    let h = chain::sha256(&bytes);
+    store
+        .put_bytes(&layout::journal_key(&rec.prefix, seq), bytes.into(), &h)
+        .await?;
+    Ok(chunk)
+}
+
+async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadError> {
+    let mbytes = tokio::fs::read(rec.entry.manifest()).await?;
+    let manifest: crate::manifest::Manifest = serde_json::from_slice(&mbytes)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let mh = chain::sha256(&mbytes);
+    let mkey = layout::manifest_key(&rec.prefix);
+    store.put_bytes(&mkey, mbytes.into(), &mh).await?;
+    let locator = Locator {
+        recorder: rec.recorder.clone(),
+        recording_id: rec.id.clone(),
+        prefix: rec.prefix.clone(),
+        manifest_key: mkey.clone(),
+        size: manifest.live.as_ref().map(|l| l.stream_bytes).unwrap_or(0),
+        sha256: String::new(),
+        chain_head: manifest.chain_head.clone(),
+    };
+    let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
+    let lh = chain::sha256(&lb);
+    let mut keys = vec![layout::locator_key(&rec.recorder, &rec.id)];
+    if let Some(case) = &rec.header.meta.case_id {
+        keys.push(layout::case_key(case, &rec.recorder, &rec.id));
+    }
+    for key in keys {
+        let existing = match store.get_bytes(&key, MAX_DOC_BYTES).await {
+            Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        match existing {
+            Some(l) if l.prefix != locator.prefix => {
+                tracing::warn!(
+                    key,
+                    "recording id archived twice; the index keeps the first"
+                )
+            }
+            _ => store.put_bytes(&key, lb.clone().into(), &lh).await?,
+        }
+    }
+    // Storage has everything: the spool keeps only the small files.
+    let entry = rec.entry.clone();
+    let mut st = entry
+        .load_state()?
+        .ok_or_else(|| std::io::Error::other("no spool state"))?;
+    st.status = RecordingState::Archived;
+    st.chain_head = Some(manifest.chain_head.clone());
+    st.size = manifest.live.as_ref().map(|l| l.stream_bytes);
+    let r2 = rec.clone();
+    blocking(move || {
+        r2.mark_archived()?;
+        entry.save_state(&st)?;
+        entry.release_data()?;
+        let _ = std::fs::remove_dir_all(LiveRecording::objects_dir(&entry));
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs until the recording is closed and in storage.
+pub async fn run(store: Store, rec: Arc<LiveRecording>, usage: UsageLog) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if rec.is_archived() {
+            return;
+        }
+        let seq = rec.uploaded();
+        let result = if seq < rec.next_seq() {
+            match upload_chunk(&store, &rec, seq).await {
+                Ok(chunk) => {
+                    let latency = crate::live::recording::age(&chunk.at);
+                    let entries = chunk.entries.clone();
+                    let r2 = rec.clone();
+                    blocking(move || r2.mark_uploaded(seq, &entries, latency))
+                        .await
+                        .map_err(UploadError::from)
+                }
+                Err(e) => Err(e),
+            }
+        } else if rec.is_closed() {
+            match finish(&store, &rec).await {
+                Ok(()) => {
+                    usage
+                        .record(Usage {
+                            device: &rec.header.uploader.device,
+                            officer: rec.header.ledger.officer.as_deref(),
+                            event: UsageEvent::Archived,
+                            recording_id: Some(&rec.id),
+                            detail: format!(
+                                "live recording {}/{} closed and stored with its manifest",
+                                rec.recorder, rec.id
+                            ),
+                            peer: None,
+                        })
+                        .await;
+                    tracing::info!(recorder = %rec.recorder, id = %rec.id, "live recording archived");
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(1), rec.changed.notified()).await;
+            continue;
+        };
+        match result {
+            Ok(()) => backoff = Duration::from_millis(250),
+            Err(e) => {
+                tracing::warn!(id = %rec.id, "live upload failed, retrying in {backoff:?}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! `live`: a recorder streaming a recording as it is made.
+//!
+//! Bytes are made durable in the spool exactly as for uploads and
+//! acknowledged by their offset in the device's stream; the recording's
+//! remux pipeline follows them. A lost link ends the stream, not the
+//! recording: the recorder reconnects, sends `live` again with the same
+//! recording id, and continues from the acknowledged offset.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use quinn::{RecvStream, SendStream};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::Session;
+use super::status::resolve_recorder;
+use super::stream::{Failure, fail, next_frame, reply};
+use super::upload::{blocking, build_header, stop};
+use crate::limits;
+use crate::live::LiveRecording;
+use crate::metadata::{RecordingMeta, RecordingMode};
+use crate::protocol::frame::{self, Frame};
+use crate::protocol::{LiveControl, RecordingState, Reply, StreamError};
+use crate::spool::EntryState;
+use crate::spool::writer::{OriginalWriter, WriterItem, run_writer};
+use crate::store::layout;
+use crate::usage::UsageEvent;
+
+/// Sustained-rate limiter with a burst allowance, so a recorder catching up
+/// after a lost link is not cut off while one streaming too fast is.
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(bytes_per_sec: f64, burst_secs: f64) -> Self {
+        Bucket {
+            rate: bytes_per_sec,
+            capacity: bytes_per_sec * burst_secs,
+            tokens: bytes_per_sec * burst_secs,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.capacity);
+        self.last = now;
+        self.tokens -= n as f64;
+        self.tokens >= 0.0
+    }
+}
+
+/// Finds the open live recording, reopens it, or starts a new one.
+async fn open_live(
+    s: &Arc<Session>,
+    recorder: &str,
+    meta: &RecordingMeta,
+) -> Result<Arc<LiveRecording>, Failure> {
+    let id = &meta.recording_id;
+    if let Some(r) = s.gw.live.get(recorder, id) {
+        return Ok(r);
+    }
+    let entry = s.gw.spool.entry(recorder, id);
+    let e = entry.clone();
+    let existing = blocking(move || {
+        let st = e.load_state()?;
+        let live = LiveRecording::load_state(&e)?;
+        Ok((st, live))
+    })
+    .await?;
+    match existing {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                StreamError::RecordingClosed,
+                format!("live recording {recorder}/{id} is closed; a new recording needs a new id"),
+            ));
+        }
+        (Some(_), None) => {
+            return Err(fail(
+                StreamError::RecordingConflict,
+                format!("recording id {recorder}/{id} belongs to a docked upload"),
+            ));
+        }
+        (None, _) => {}
+    }
+    if s.gw.find_archived(recorder, id).await.is_some() {
+        return Err(fail(
+            StreamError::RecordingClosed,
+            format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut meta = meta.clone();
+    meta.mode.get_or_insert(RecordingMode::Live);
+    let header = build_header(s, recorder, &meta, None, now)?;
+    let header_bytes = header.to_bytes();
+    let prefix = layout::recording_prefix(
+        meta.category.as_deref(),
+        now.to_offset(s.gw.offset),
+        recorder,
+        id,
+    );
+    let st = EntryState {
+        status: RecordingState::Receiving,
+        manifest_key: layout::manifest_key(&prefix),
+        prefix: prefix.clone(),
+        size: None,
+        sha256: None,
+        declared_sha256: None,
+        chain_head: None,
+        reason: None,
+    };
+    let opts = s.gw.live.opts.clone();
+    let (rec_s, id_s) = (recorder.to_string(), id.to_string());
+    let rec = blocking(move || {
+        entry.create(&header_bytes, &st)?;
+        let rec = LiveRecording::open(&rec_s, &id_s, entry, prefix, header, opts)?;
+        rec.start_chain(&header_bytes)?;
+        Ok(rec)
+    })
+    .await?;
+    s.gw.live.adopt(rec.clone());
+    Ok(rec)
+}
+
+/// Detaches the stream from its recording however the stream ends.
+struct Attached(Arc<LiveRecording>);
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        self.0.detach();
+    }
+}
+
+enum ReadOutcome {
+    End,
+    Ended,
+    Failed(Failure),
+}
+
+pub async fn run(
+    s: &Arc<Session>,
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    meta: RecordingMeta,
+) -> Result<(), Failure> {
+    let prepared = async {
+        meta.validate()
+            .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+        let recorder = resolve_recorder(s, meta.recorder.as_deref())?;
+        let lock =
+            s.gw.claim_recording(&recorder, &meta.recording_id, s.device())
+                .await
+                .ok_or_else(|| {
+                    fail(
+                        StreamError::RecordingBusy,
+                        format!(
+                            "recording {recorder}/{} is being received on another stream",
+                            meta.recording_id
+                        ),
+                    )
+                })?;
+        let max = s.gw.cfg.live.max_streams_per_device;
+        let slot = s.gw.live.stream_slot(s.device(), max).ok_or_else(|| {
+            fail(
+                StreamError::TooManyStreams,
+                format!("{} already has {max} live streams open", s.device()),
+            )
+        })?;
+        let rec = open_live(s, &recorder, &meta).await?;
+        if rec.is_closed() {
+            return Err(fail(
+                StreamError::RecordingClosed,
+                format!(
+                    "live recording {recorder}/{} is closed; a new recording needs a new id",
+                    meta.recording_id
+                ),
+            ));
+        }
+        Ok((recorder, lock, slot, rec))
+    }
+    .await;
+    let (recorder, lock, _slot, rec) = match prepared {
+        Ok(v) => v,
+        Err(f) => {
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+    };
+    let id = meta.recording_id.clone();
+    rec.attach();
+    let _attached = Attached(rec.clone());
+    let offset = rec.stream_durable();
+    reply(
+        send,
+        &Reply::Accepted {
+            recorder: recorder.clone(),
+            recording_id: id.clone(),
+            offset,
+            state: RecordingState::Receiving,
+            manifest_key: layout::manifest_key(&rec.prefix),
+        },
+    )
+    .await?;
+    s.usage(
+        if offset == 0 {
+            UsageEvent::UploadStarted
+        } else {
+            UsageEvent::UploadResumed
+        },
+        Some(&id),
+        format!("live {recorder}/{id} from stream offset {offset}"),
+    )
+    .await;
+
+    let e = rec.entry.clone();
+    let writer = blocking(move || OriginalWriter::open(&e)).await?;
+    let (tx, rx) = mpsc::channel::<WriterItem>(8);
+    let (dtx, mut drx) = watch::channel(writer.durable());
+    let ack_bytes = s.gw.cfg.gateway.ack_bytes.min(1 << 20);
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes));
+    let bitrate = s.gw.cfg.live.max_bitrate_kbps as f64 * 1000.0 / 8.0;
+    let mut reader = tokio::spawn(read_live(
+        recv,
+        tx,
+        rec.clone(),
+        offset,
+        Bucket::new(bitrate, 30.0),
+    ));
+    let mut acked = offset;
+    let mut send_failed = None;
+    let mut writer_done = false;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut reader => break r.unwrap_or_else(|e| ReadOutcome::Failed(fail(StreamError::Internal, e.to_string()))),
+            _ = lock.superseded.cancelled() => {
+                reader.abort();
+                let _ = (&mut reader).await;
+                break ReadOutcome::Failed(fail(
+                    StreamError::Superseded,
+                    "a newer stream of this recording from the same device took over",
+                ));
+            }
+            ch = drx.changed(), if !writer_done => {
+                if ch.is_err() {
+                    writer_done = true;
+                    continue;
+                }
+                let d = *drx.borrow_and_update();
+                rec.on_durable(d);
+                let stream = d + rec.skipped();
+                if stream > acked && send_failed.is_none() {
+                    if let Err(f) = reply(send, &Reply::Ack { durable: stream }).await {
+                        send_failed = Some(f);
+                    }
+                    acked = stream;
+                }
+            }
+        }
+    };
+    let written = wjob
+        .await
+        .map_err(|e| fail(StreamError::Internal, e.to_string()))?
+        .map_err(|e| {
+            fail(
+                StreamError::StorageFailure,
+                format!("spool write failed: {e}"),
+            )
+        })?;
+    rec.on_durable(written.0);
+    if let Some(f) = send_failed {
+        return Err(f);
+    }
+    let stream = written.0 + rec.skipped();
+    if stream > acked {
+        reply(send, &Reply::Ack { durable: stream }).await?;
+    }
+    match outcome {
+        ReadOutcome::Ended => Ok(()),
+        ReadOutcome::Failed(f) => Err(f),
+        ReadOutcome::End => {
+            drop(lock);
+            let r2 = rec.clone();
+            blocking(move || r2.close("device")).await?;
+            let gaps = rec.gaps();
+            s.usage(
+                UsageEvent::UploadVerified,
+                Some(&id),
+                format!(
+                    "live {recorder}/{id} ended by the recorder: {stream} bytes, {} gaps",
+                    gaps.len()
+                ),
+            )
+            .await;
+            reply(
+                send,
+                &Reply::Closed {
+                    manifest_key: layout::manifest_key(&rec.prefix),
+                    complete: gaps.is_empty(),
+                    gap_count: gaps.len() as u64,
+                    gaps: gaps.into_iter().take(64).collect(),
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// Reads data and control frames of a live stream.
+async fn read_live(
+    mut recv: RecvStream,
+    tx: mpsc::Sender<WriterItem>,
+    rec: Arc<LiveRecording>,
+    mut offset: u64,
+    mut bucket: Bucket,
+) -> ReadOutcome {
+    let failed = |recv: &mut RecvStream, f: Failure| {
+        stop(recv, &f);
+        ReadOutcome::Failed(f)
+    };
+    loop {
+        let f = match next_frame(&mut recv).await {
+            Ok(f) => f,
+            Err(f) => return failed(&mut recv, f),
+        };
+        match f {
+            None => return ReadOutcome::Ended,
+            Some(Frame::Data(d)) => {
+                let end = offset + d.len() as u64;
+                if end > limits::MAX_FILE_SIZE {
+                    return failed(
+                        &mut recv,
+                        fail(StreamError::TooLarge, "stream exceeds the size limit"),
+                    );
+                }
+                if !bucket.take(d.len()) {
+                    // What arrived so far is kept; the recording stays open.
+                    let _ = tx.send(WriterItem::Data(d)).await;
+                    return failed(
+                        &mut recv,
+                        fail(
+                            StreamError::BitrateExceeded,
+                            format!(
+                                "the stream exceeds {} kbit/s sustained",
+                                (bucket.rate * 8.0 / 1000.0) as u64
+                            ),
+                        ),
+                    );
+                }
+                if tx.send(WriterItem::Data(d)).await.is_err() {
+                    return failed(
+                        &mut recv,
+                        fail(StreamError::StorageFailure, "the spool writer stopped"),
+                    );
+                }
+                offset = end;
+            }
+            Some(Frame::Msg(m)) => match frame::decode::<LiveControl>(&m) {
+                Ok(LiveControl::End) => return ReadOutcome::End,
+                Ok(LiveControl::Gap {
+                    to,
+                    kind,
+                    reason,
+                    since,
+                }) => {
+                    if to < offset || !matches!(kind.as_str(), "lost-bytes" | "source-restart") {
+                        return failed(
+                            &mut recv,
+                            fail(
+                                StreamError::BadMessage,
+                                format!("gap to {to} from offset {offset} ({kind}) is not valid"),
+                            ),
+                        );
+                    }
+                    if reason.len() > limits::MAX_TEXT_LEN
+                        || since
+                            .as_ref()
+                            .is_some_and(|s| s.len() > limits::MAX_TEXT_LEN)
+                    {
+                        return failed(
+                            &mut recv,
+                            fail(StreamError::BadMessage, "gap text too long"),
+                        );
+                    }
+                    // Everything before the gap must be durable first.
+                    let (otx, orx) = oneshot::channel();
+                    if tx.send(WriterItem::Sync(otx)).await.is_err() {
+                        return failed(
+                            &mut recv,
+                            fail(StreamError::StorageFailure, "the spool writer stopped"),
+                        );
+                    }
+                    let Ok(durable) = orx.await else {
+                        return failed(
+                            &mut recv,
+                            fail(StreamError::StorageFailure, "the spool writer stopped"),
+                        );
+                    };
+                    rec.on_durable(durable);
+                    let r2 = rec.clone();
+                    let res =
+                        tokio::task::spawn_blocking(move || r2.gap(to, &kind, &reason, since))
+                            .await;
+                    if !matches!(res, Ok(Ok(()))) {
+                        return failed(
+                            &mut recv,
+                            fail(StreamError::StorageFailure, "could not record the gap"),
+                        );
+                    }
+                    offset = to;
+                }
+                Err(e) => return failed(&mut recv, Failure::from(e)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_bursts_then_the_sustained_rate() {
+        let mut b = Bucket::new(1000.0, 2.0);
+        assert!(b.take(1500));
+        assert!(b.take(500));
+        assert!(!b.take(100));
+    }
+}
