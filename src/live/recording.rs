@@ -318,10 +318,7 @@ impl LiveRecording {
         let run = {
             let mut g = self.lock();
             let d = g.durable;
-            g.run.take().map(|r| {
-                r.growth.finish(d);
-                r
-            })
+            g.run.take().inspect(|r| r.growth.finish(d))
         };
         if let Some(r) = run {
             match r.handle.join() {
