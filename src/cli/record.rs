@@ -114,6 +114,27 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("choose a source: --test-source, --file PATH or --stdin");
     };
     let now = custody::time_fmt::now();
+    // New recording ids start with this device's id, from its certificate.
+    let device = custody::quic::load_certs(&cfg.client.cert)
+        .ok()
+        .and_then(|c| {
+            c.first()
+                .and_then(|c| custody::identity::device_id_from_cert(c).ok())
+        });
+    let recording_id = a.recording_id.clone().or_else(|| {
+        let t = time::OffsetDateTime::now_utc();
+        device.map(|d| {
+            format!(
+                "{d}-{:04}{:02}{:02}-{:02}{:02}{:02}",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+    });
     let meta = RecordingMeta {
         recording_id: String::new(),
         recorder: a.recorder.clone(),
@@ -154,7 +175,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             source,
             duration: a.duration.map(Duration::from_secs_f64),
             tee: a.tee.clone(),
-            recording_id: a.recording_id.clone(),
+            recording_id,
         },
         &events,
     )
@@ -170,6 +191,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 "complete": out.complete,
                 "gaps": out.gaps,
                 "reconnects": out.reconnects,
+                "derivation": out.derivation,
             })
         );
     } else {
@@ -185,6 +207,15 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         );
         println!("manifest {}", out.manifest_key);
+        println!(
+            "derived {} CMAF segments{}",
+            out.derivation.segments,
+            out.derivation
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
         for g in &out.gaps {
             println!(
                 "  gap ({}): {} to {}: {}",

@@ -15,7 +15,7 @@ use super::{Client, ClientError};
 use crate::manifest::Gap;
 use crate::metadata::RecordingMeta;
 use crate::protocol::frame::{self, Frame};
-use crate::protocol::{LiveControl, Reply, Request};
+use crate::protocol::{DerivationNote, LiveControl, Reply, Request};
 
 /// Data frames are kept small so the gateway sees bytes as they are made.
 const FRAME: usize = 64 * 1024;
@@ -41,6 +41,8 @@ pub struct RecordOutcome {
     pub complete: bool,
     pub gaps: Vec<Gap>,
     pub reconnects: u32,
+    /// What the gateway derived from the stream.
+    pub derivation: DerivationNote,
 }
 
 /// Events for whoever shows progress.
@@ -180,7 +182,7 @@ pub async fn record(
     if let Some(p) = producer {
         p.abort();
     }
-    let (gaps, manifest_key, complete) = outcome?;
+    let (gaps, manifest_key, complete, derivation) = outcome?;
     let mut r = shared.ring.lock().expect("ring");
     r.state.closed = true;
     let _ = r.persist();
@@ -191,6 +193,7 @@ pub async fn record(
         complete,
         gaps,
         reconnects,
+        derivation,
     })
 }
 
@@ -202,7 +205,7 @@ async fn stream_once(
     shared: &Arc<Shared>,
     restart_gap: &mut Option<String>,
     events: &(dyn Fn(RecordEvent) + Send + Sync),
-) -> Result<(Vec<Gap>, String, bool), ClientError> {
+) -> Result<(Vec<Gap>, String, bool, DerivationNote), ClientError> {
     let conn = client.connect().await?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(ClientError::from_connection)?;
     let w = |e: frame::FrameError| ClientError::Protocol(e.to_string());
@@ -261,10 +264,11 @@ async fn stream_once(
                     manifest_key,
                     complete,
                     gaps,
+                    derivation,
                     ..
                 })) => {
                     if let Some(t) = closed_tx.take() {
-                        let _ = t.send(Ok((gaps, manifest_key, complete)));
+                        let _ = t.send(Ok((gaps, manifest_key, complete, derivation)));
                     }
                 }
                 Ok(Some(other)) => {

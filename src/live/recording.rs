@@ -92,7 +92,14 @@ struct Inner {
     attached: usize,
     last_byte: Instant,
     derivation: Option<DerivationSummary>,
+    /// Why deriving stopped, if it did; bytes are still stored.
+    derive_failed: Option<String>,
 }
+
+/// Stream bytes after which a pipeline that produced no segment is stopped.
+const NO_SEGMENT_LIMIT: u64 = 16 << 20;
+/// Raw chunk size when there are no segments to cut at.
+const RAW_CUT_BYTES: u64 = 1 << 20;
 
 pub struct LiveRecording {
     pub recorder: String,
@@ -186,6 +193,7 @@ impl LiveRecording {
                 attached: 0,
                 last_byte: Instant::now(),
                 derivation: None,
+                derive_failed: None,
             }),
             changed: Notify::new(),
             latencies: Mutex::new(Vec::new()),
@@ -264,9 +272,39 @@ impl LiveRecording {
             g.last_byte = Instant::now();
             g.state.last_byte_at = now();
         }
-        match &g.run {
-            Some(r) => r.growth.advance(durable),
-            None => self.start_run(&mut g),
+        if g.run.as_ref().is_some_and(|r| r.handle.is_finished()) {
+            // The pipeline gave up on its own (not media, a codec it cannot
+            // carry, …): record why and keep storing the bytes.
+            let r = g.run.take().expect("checked");
+            let reason = match r.handle.join() {
+                Ok(Ok(_)) => "the remux pipeline ended early".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the remux pipeline panicked".to_string(),
+            };
+            tracing::warn!(id = %self.id, "live derivation stopped: {reason}");
+            g.derive_failed.get_or_insert(reason);
+        }
+        if let Some(r) = &g.run {
+            if g.durable - g.progress.cut > NO_SEGMENT_LIMIT {
+                // A stream with no keyframe (or nothing the muxer can cut)
+                // would make the muxer hold ever more: stop deriving.
+                r.growth.abandon();
+                g.derive_failed = Some(format!(
+                    "no media segment came out of {} MiB of stream (no keyframe, or nothing the muxer can segment)",
+                    NO_SEGMENT_LIMIT >> 20
+                ));
+            } else {
+                r.growth.advance(durable);
+            }
+        } else if g.derive_failed.is_none() {
+            self.start_run(&mut g);
+        } else if g.durable - g.progress.cut >= RAW_CUT_BYTES {
+            // Without segments, originals are still cut and stored as they come.
+            if let Err(e) = self.cut_tail(&mut g) {
+                tracing::error!(id = %self.id, "cutting a raw chunk: {e}");
+            }
+            drop(g);
+            self.changed.notify_one();
         }
     }
 
@@ -274,7 +312,7 @@ impl LiveRecording {
     /// to remux and derivation is on.
     pub fn ensure_running(self: &Arc<Self>) {
         let mut g = self.lock();
-        if g.run.is_none() && g.state.closed.is_none() {
+        if g.run.is_none() && g.state.closed.is_none() && g.derive_failed.is_none() {
             self.start_run(&mut g);
         }
     }
@@ -334,16 +372,7 @@ impl LiveRecording {
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(id = %self.id, "live pipeline ended: {e}");
-                    let mut g = self.lock();
-                    if g.derivation.is_none() {
-                        g.derivation = Some(DerivationSummary {
-                            status: "failed".into(),
-                            input: None,
-                            pipeline: None,
-                            tracks: Vec::new(),
-                            reason: Some(e.to_string()),
-                        });
-                    }
+                    self.lock().derive_failed.get_or_insert(e.to_string());
                 }
                 Err(_) => tracing::error!(id = %self.id, "live pipeline thread panicked"),
             }
@@ -387,6 +416,7 @@ impl LiveRecording {
         };
         tracing::warn!(id = %self.id, kind, lost, "gap recorded: {reason}");
         g.state.skipped += lost;
+        g.derive_failed = None;
         g.progress.media_end += secs;
         g.state.gaps.push(gap.clone());
         g.state.pending_gaps.push(gap);
@@ -627,21 +657,7 @@ impl LiveRecording {
             objects,
             finalized_at: closed.at.clone(),
             gateway: h.gateway.clone(),
-            derivation: g.derivation.clone().or_else(|| {
-                Some(DerivationSummary {
-                    status: if g.progress.segments > 0 {
-                        "derived"
-                    } else {
-                        "none"
-                    }
-                    .into(),
-                    input: None,
-                    pipeline: None,
-                    tracks: Vec::new(),
-                    reason: (g.progress.segments == 0)
-                        .then(|| "no media segment was produced".to_string()),
-                })
-            }),
+            derivation: Some(self.derivation_summary(g)),
             live: Some(LiveSummary {
                 closed_by: closed.by,
                 started_at: g.state.started_at.clone(),
@@ -655,6 +671,41 @@ impl LiveRecording {
                 raw_chunks: g.state.raw_chunks,
             }),
         })
+    }
+
+    fn derivation_summary(&self, g: &Inner) -> DerivationSummary {
+        let mut d = g.derivation.clone().unwrap_or(DerivationSummary {
+            status: "none".into(),
+            input: None,
+            pipeline: None,
+            tracks: Vec::new(),
+            reason: None,
+        });
+        if g.progress.segments > 0 {
+            d.status = "derived".into();
+            if let Some(r) = &g.derive_failed {
+                d.reason = Some(format!("derivation stopped part way: {r}"));
+            }
+        } else {
+            d.status = "failed".into();
+            d.reason = Some(
+                g.derive_failed
+                    .clone()
+                    .unwrap_or_else(|| "no media segment was produced".into()),
+            );
+        }
+        d
+    }
+
+    /// What the device is told about derivation when the recording closes.
+    pub fn derivation_note(&self) -> crate::protocol::DerivationNote {
+        let g = self.lock();
+        let d = self.derivation_summary(&g);
+        crate::protocol::DerivationNote {
+            status: d.status,
+            segments: g.progress.segments,
+            reason: d.reason,
+        }
     }
 
     /// Writes the header as object 0 in the first journal chunk (a new

@@ -128,6 +128,7 @@ pub enum Reply {
         complete: bool,
         gap_count: u64,
         gaps: Vec<crate::manifest::Gap>,
+        derivation: DerivationNote,
     },
     /// Answer to `status`.
     Status {

@@ -305,6 +305,7 @@ pub async fn run(
                     complete: gaps.is_empty(),
                     gap_count: gaps.len() as u64,
                     gaps: gaps.into_iter().take(64).collect(),
+                    derivation: rec.derivation_note(),
                 },
             )
             .await

@@ -461,6 +461,18 @@ impl GatewayProc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Resident memory of the gateway process, KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
@@ -539,4 +551,66 @@ pub fn free_udp_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// A UDP relay between a device and the gateway that can be cut, as a
+/// mobile link drops: while cut, every datagram in both directions is lost.
+pub struct UdpProxy {
+    pub addr: SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UdpProxy {
+    pub async fn start(target: SocketAddr) -> UdpProxy {
+        use std::collections::HashMap;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = front.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (f, c) = (front.clone(), cut.clone());
+        let task = tokio::spawn(async move {
+            let mut ups: HashMap<SocketAddr, Arc<tokio::net::UdpSocket>> = HashMap::new();
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let Ok((n, from)) = f.recv_from(&mut buf).await else {
+                    return;
+                };
+                if c.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let up = match ups.get(&from) {
+                    Some(u) => u.clone(),
+                    None => {
+                        let u = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                        u.connect(target).await.unwrap();
+                        let (u2, f2, c2) = (u.clone(), f.clone(), c.clone());
+                        tokio::spawn(async move {
+                            let mut b = vec![0u8; 65536];
+                            while let Ok(n) = u2.recv(&mut b).await {
+                                if !c2.load(Ordering::SeqCst) {
+                                    let _ = f2.send_to(&b[..n], from).await;
+                                }
+                            }
+                        });
+                        ups.insert(from, u.clone());
+                        u
+                    }
+                };
+                let _ = up.send(&buf[..n]).await;
+            }
+        });
+        UdpProxy { addr, cut, task }
+    }
+
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for UdpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
