@@ -211,6 +211,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             media: media.clone(),
             part: Duration::from_secs_f64(cfg.live.part_seconds),
             close_after: Duration::from_secs(cfg.live.close_after_secs),
+            latencies: Default::default(),
             raw_chunks: cfg.live.raw_chunks,
         },
     )
@@ -287,6 +288,24 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
                         peer: None,
                     })
                     .await;
+            }
+        });
+    }
+    {
+        // Live segment close → storage latency, for operators and the load
+        // benchmark.
+        let live = live.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if let Some((n, p50, p99)) = live.latency_summary() {
+                    tracing::info!(
+                        segments = n,
+                        p50_ms = p50.as_millis() as u64,
+                        p99_ms = p99.as_millis() as u64,
+                        "live latency segment-close to storage"
+                    );
+                }
             }
         });
     }

@@ -68,6 +68,9 @@ pub struct Closed {
 #[derive(Clone)]
 pub struct LiveOptions {
     pub media: Option<Media>,
+    /// Segment close → storage latencies of every live recording, for
+    /// operators and the load benchmark (bounded).
+    pub latencies: Arc<Mutex<Vec<Duration>>>,
     pub part: Duration,
     pub close_after: Duration,
     pub raw_chunks: bool,
@@ -112,8 +115,6 @@ pub struct LiveRecording {
     inner: Mutex<Inner>,
     /// Wakes the uploader.
     pub changed: Notify,
-    /// Latencies from segment close to storage, for the load benchmark.
-    pub latencies: Mutex<Vec<Duration>>,
 }
 
 fn now() -> String {
@@ -196,7 +197,6 @@ impl LiveRecording {
                 derive_failed: None,
             }),
             changed: Notify::new(),
-            latencies: Mutex::new(Vec::new()),
         }))
     }
 
@@ -745,8 +745,8 @@ impl LiveRecording {
                 let _ = std::fs::remove_file(object_path(&self.entry, e.index, e.role));
             }
         }
-        let mut l = self.latencies.lock().expect("latencies");
-        if l.len() < 100_000 {
+        let mut l = self.opts.latencies.lock().expect("latencies");
+        if l.len() < 1_000_000 {
             l.push(latency);
         }
         Ok(())

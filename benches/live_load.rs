@@ -1,0 +1,188 @@
+//! Live load: N recorders stream a 4 Mbit/s H.264 + AAC MPEG-TS file at
+//! real-time pace, all at once, into one gateway with Garage behind it.
+//! Reports per N the gateway's CPU use, resident memory per stream,
+//! segment-close → durable-in-storage latency (p50/p99) and dropped or late
+//! data (gaps, reconnects, segments short of the expected count).
+//!
+//! Run: `cargo bench --bench live_load` (BENCH_STREAMS="25 50 100 200",
+//! BENCH_SECONDS=30). The recorders run in this process (library client),
+//! on the same 2 cores as the gateway.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use custody::client::Client;
+use custody::client::live::{RecordOptions, record};
+use custody::client::source::Source;
+use custody::metadata::{RecordingMeta, RecordingMode};
+
+fn input(secs: u64) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-media");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("4mbit_{secs}s.ts"));
+    if !out.exists() {
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size=1280x720:rate=25:duration={secs}"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "sine=frequency=500:sample_rate=48000:duration={secs}"
+            ))
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "3900k",
+                "-maxrate",
+                "3900k",
+            ])
+            .args([
+                "-bufsize", "4M", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
+            ])
+            .args(["-muxrate", "4200k", "-f", "mpegts"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    out
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn last_latency(log: &str) -> Option<(u64, u64, u64)> {
+    let line = log.lines().rev().find(|l| l.contains("live latency"))?;
+    let num = |k: &str| -> Option<u64> {
+        let i = line.find(k)? + k.len();
+        let rest = &line[i..];
+        let digits: String = rest
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    };
+    Some((num("segments")?, num("p50_ms")?, num("p99_ms")?))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let counts: Vec<usize> = std::env::var("BENCH_STREAMS")
+        .unwrap_or_else(|_| "25 50 100 200".into())
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let secs: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let file = input(secs);
+    println!("live load, {secs} s of 4 Mbit/s H.264 + AAC per stream, real-time pace");
+    println!(
+        "| streams | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | gaps | reconnects | segments / expected |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for n in counts {
+        let w = World::with_gateway_settings(
+            Backend::Garage,
+            "[live]\nclose_after_secs = 120\nmax_streams_per_device = 1000\n",
+        );
+        let gw = w.gateway();
+        let pid = gw.pid().unwrap();
+        let base_rss = gw.rss_kib().unwrap_or(0);
+        let cfg = custody::config::ClientConfig {
+            gateway: gw.addr.to_string(),
+            server_name: "localhost".into(),
+            ca: w.certs.ca_cert(),
+            cert: w.certs.device_cert("bwc-1"),
+            key: w.certs.device_key("bwc-1"),
+        };
+        let cpu0 = cpu_secs(pid);
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let cfg = cfg.clone();
+            let state = w.path(&format!("rec-{i}"));
+            let file = file.clone();
+            tasks.push(tokio::spawn(async move {
+                let client =
+                    Client::with_timeouts(&cfg, Duration::from_secs(10), Duration::from_secs(2))
+                        .unwrap();
+                let r = record(
+                    &client,
+                    RecordOptions {
+                        meta: RecordingMeta {
+                            recording_id: String::new(),
+                            mode: Some(RecordingMode::Live),
+                            ..Default::default()
+                        },
+                        state_dir: state,
+                        buffer_bytes: 32 << 20,
+                        source: Source::File {
+                            path: file,
+                            start: 0,
+                        },
+                        duration: None,
+                        tee: None,
+                        recording_id: Some(format!("load-{n}-{i}")),
+                    },
+                    &|_| {},
+                )
+                .await;
+                client.close();
+                r
+            }));
+        }
+        let mut peak = base_rss;
+        while !tasks.iter().all(|t| t.is_finished()) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak = peak.max(gw.rss_kib().unwrap_or(0));
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        let cpu = cpu_secs(pid) - cpu0;
+        let (mut gaps, mut reconnects, mut segs, mut failed) = (0, 0, 0u64, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(o) => {
+                    gaps += o.gaps.len();
+                    reconnects += o.reconnects;
+                    segs += o.derivation.segments;
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("stream failed: {e}");
+                }
+            }
+        }
+        // Let the last uploads land and the latency line be written.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let lat = last_latency(&gw.log());
+        let expected = n as u64 * secs / 2;
+        println!(
+            "| {n} | {:.0} | {:.2} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
+            100.0 * cpu / wall,
+            (peak.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
+            lat.map(|l| l.1.to_string()).unwrap_or("-".into()),
+            lat.map(|l| l.2.to_string()).unwrap_or("-".into()),
+            if failed > 0 {
+                format!(" ({failed} streams failed)")
+            } else {
+                String::new()
+            },
+        );
+    }
+}
