@@ -93,9 +93,9 @@ async fn main() {
     let file = input(secs);
     println!("live load, {secs} s of 4 Mbit/s H.264 + AAC per stream, real-time pace");
     println!(
-        "| streams | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | gaps | reconnects | segments / expected |"
+        "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | gaps | reconnects | segments / expected |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for n in counts {
         let w = World::with_gateway_settings(
             Backend::Garage,
@@ -173,7 +173,7 @@ async fn main() {
         let lat = last_latency(&gw.log());
         let expected = n as u64 * secs / 2;
         println!(
-            "| {n} | {:.0} | {:.2} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
+            "| {n} | {wall:.1} | {:.0} | {:.2} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
             100.0 * cpu / wall,
             (peak.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
             lat.map(|l| l.1.to_string()).unwrap_or("-".into()),

@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 use crate::chain::{self, Hash};
+use crate::checkpoint;
 use crate::derive::{self, Derivation};
 use crate::manifest::{
     DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT,
     Manifest, MediaRange, Role, Summary,
 };
 use crate::protocol::RecordingState;
+use crate::signing::SigningKey;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::store::{Store, StoreError, layout};
 use crate::usage::{Usage, UsageEvent, UsageLog};
@@ -89,6 +91,7 @@ fn derived_file_name(role: Role, index: u64) -> String {
 }
 
 struct Worker {
+    signer: Arc<SigningKey>,
     media: Option<Media>,
     spool: Spool,
     store: Store,
@@ -105,6 +108,7 @@ impl Archiver {
         store: Store,
         usage: UsageLog,
         media: Option<Media>,
+        signer: Arc<SigningKey>,
         gateway: String,
         workers: usize,
     ) -> std::io::Result<Archiver> {
@@ -113,6 +117,7 @@ impl Archiver {
         let rx = Arc::new(Mutex::new(rx));
         let pending = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let worker = Arc::new(Worker {
+            signer,
             media,
             spool: spool.clone(),
             store: store.clone(),
@@ -290,6 +295,19 @@ impl Worker {
         self.store
             .put_bytes(&st.manifest_key, Bytes::from(manifest_bytes), &mh)
             .await?;
+        // The gateway's signature over the whole chain: a docked recording
+        // is closed the moment it is archived.
+        let signed = checkpoint::sign(
+            &self.signer,
+            recorder,
+            id,
+            0,
+            manifest.object_count,
+            &manifest.chain_head,
+            None,
+            true,
+        );
+        checkpoint::store(&self.store, &st.prefix, &signed).await?;
 
         let locator = Locator {
             recorder: recorder.to_string(),

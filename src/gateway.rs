@@ -32,6 +32,8 @@ pub enum GatewayError {
     Quic(#[from] QuicError),
     #[error("{0}")]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("signing key {path}: {reason}")]
+    SigningKey { path: String, reason: String },
 }
 
 pub struct Gateway {
@@ -44,6 +46,8 @@ pub struct Gateway {
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<crate::derive::Media>,
     pub live: Arc<crate::live::Live>,
+    /// Signs checkpoints; its public key goes into every header.
+    pub signer: Arc<crate::signing::SigningKey>,
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
 }
@@ -171,6 +175,17 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         ),
     }
     let offset = cfg.utc_offset();
+    let key_err = |reason: String| GatewayError::SigningKey {
+        path: cfg.tls.signing_key.display().to_string(),
+        reason,
+    };
+    let signer = Arc::new(
+        crate::signing::SigningKey::from_pem(
+            &std::fs::read_to_string(&cfg.tls.signing_key).map_err(|e| key_err(e.to_string()))?,
+        )
+        .map_err(|e| key_err(e.to_string()))?,
+    );
+    tracing::info!(public_key = %hex::encode(signer.public_raw()), "checkpoint signing key loaded");
     let outbox = Outbox::new(spool.outbox_dir());
     tokio::spawn(outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
@@ -196,6 +211,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         store.clone(),
         usage.clone(),
         media.clone(),
+        signer.clone(),
         cfg.gateway.id.clone(),
         2,
     )
@@ -212,6 +228,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             part: Duration::from_secs_f64(cfg.live.part_seconds),
             close_after: Duration::from_secs(cfg.live.close_after_secs),
             latencies: Default::default(),
+            signer: signer.clone(),
             raw_chunks: cfg.live.raw_chunks,
         },
     )
@@ -320,6 +337,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             archiver,
             media,
             live,
+            signer,
             offset,
             busy: Mutex::new(HashMap::new()),
         }),

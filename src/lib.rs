@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod chain;
+pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod derive;

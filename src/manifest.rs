@@ -59,6 +59,9 @@ pub struct HeaderDoc {
     /// device names is not the one the ledger assigns); kept, not refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discrepancies: Vec<String>,
+    /// The gateway's Ed25519 public key (raw, hex) that signs this
+    /// recording's checkpoints.
+    pub signing_key: String,
 }
 
 impl HeaderDoc {

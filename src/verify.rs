@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::archive::{Locator, MAX_DOC_BYTES};
 use crate::chain;
+use crate::checkpoint::{self, Checkpoint};
 use crate::live::journal::JournalChunk;
 use crate::manifest::{
     Gap, HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, ObjectEntry, Role, check_chain,
@@ -39,8 +40,26 @@ pub struct Report {
     /// Gaps the recording declares (live recordings).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<Gap>,
+    /// Objects covered by a valid signed checkpoint.
+    pub signed_objects: u64,
+    /// The key the checkpoints were checked with, hex.
+    pub public_key: Option<String>,
+    /// Whether that key was given by the verifier (`--public-key`) rather
+    /// than read from the recording itself.
+    pub key_pinned: bool,
+    /// Who made the recording, from its (chained, signed) header.
+    pub officer: Option<String>,
+    pub uploader: Option<String>,
     pub ok: bool,
     pub failures: Vec<Finding>,
+}
+
+/// How to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The gateway public key to trust. Without it, the key named in the
+    /// recording's header is used, which proves consistency but not origin.
+    pub trusted_key: Option<[u8; 32]>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +131,17 @@ async fn journal(
     c: &mut Checker,
 ) -> Result<Vec<JournalChunk>, VerifyError> {
     let mut chunks = Vec::new();
-    for o in store.list(&format!("{prefix}/journal/")).await? {
+    let mut keys = store.list(&format!("{prefix}/journal/")).await?;
+    // Numbered, not named: sort by number (seven digits sort after six).
+    keys.sort_by_key(|o| {
+        o.key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    });
+    for o in keys {
         match store.get_bytes(&o.key, MAX_DOC_BYTES).await {
             Ok(b) => match serde_json::from_slice::<JournalChunk>(&b) {
                 Ok(j) => chunks.push((o.key, j)),
@@ -149,8 +178,18 @@ async fn journal(
     Ok(chunks.into_iter().map(|(_, j)| j).collect())
 }
 
-/// Verifies the recording whose manifest is (or will be) at `manifest_key`.
+/// Verifies the recording whose manifest is (or will be) at `manifest_key`,
+/// trusting the key its header names.
 pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyError> {
+    verify_with(store, manifest_key, &VerifyOptions::default()).await
+}
+
+/// Verifies the recording whose manifest is (or will be) at `manifest_key`.
+pub async fn verify_with(
+    store: &Store,
+    manifest_key: &str,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
     let mut c = Checker {
         report: Report {
             manifest_key: manifest_key.to_string(),
@@ -161,6 +200,11 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
             bytes: 0,
             chain_head: None,
             gaps: Vec::new(),
+            signed_objects: 0,
+            public_key: None,
+            key_pinned: opts.trusted_key.is_some(),
+            officer: None,
+            uploader: None,
             ok: false,
             failures: Vec::new(),
         },
@@ -296,22 +340,86 @@ pub async fn verify(store: &Store, manifest_key: &str) -> Result<Report, VerifyE
     }
 
     check_objects(store, &entries, &prefix, &mut c).await?;
-    check_header(store, &entries, &recorder, &recording_id, &mut c).await?;
-    check_derivation(&entries, manifest.as_ref(), &mut c, manifest_key);
+    let header = check_header(store, &entries, &recorder, &recording_id, &mut c).await?;
+    let key = match (opts.trusted_key, &header) {
+        (Some(k), Some(h)) => {
+            if h.signing_key != hex::encode(k) {
+                c.fail(
+                    Some(0),
+                    "",
+                    format!(
+                        "the header names signing key {} but the trusted key is {}",
+                        h.signing_key,
+                        hex::encode(k)
+                    ),
+                );
+            }
+            Some(k)
+        }
+        (Some(k), None) => Some(k),
+        (None, Some(h)) => chain::parse_hex(&h.signing_key),
+        (None, None) => None,
+    };
+    check_checkpoints(
+        store,
+        &prefix,
+        &entries,
+        manifest.is_some(),
+        key,
+        &recorder,
+        &recording_id,
+        &mut c,
+    )
+    .await?;
+    let raw_chunks = match &manifest {
+        Some(m) => m.live.as_ref().is_none_or(|l| l.raw_chunks),
+        None => chunks.last().is_none_or(|j| j.raw_chunks),
+    };
+    check_derivation(
+        &entries,
+        manifest.as_ref(),
+        raw_chunks,
+        &mut c,
+        manifest_key,
+    );
     check_raw_contiguity(&entries, &c.report.gaps.clone(), &mut c);
 
-    // Nothing else may sit under the prefix.
-    let journal_keys: BTreeSet<String> = (0..chunks.len() as u64)
-        .map(|s| layout::journal_key(&prefix, s))
-        .collect();
+    // Nothing else may sit under the prefix. An open recording may have
+    // objects in storage whose journal chunk is still on its way.
+    let open = c.report.state == "open";
+    let is_live = open || manifest.as_ref().is_some_and(|m| m.live.is_some());
+    let journal_keys: BTreeSet<String> = if is_live {
+        (0..chunks.len() as u64)
+            .map(|s| layout::journal_key(&prefix, s))
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
     let listed: BTreeSet<&str> = entries
         .iter()
         .map(|o| o.key.as_str())
         .chain([manifest_key])
         .chain(journal_keys.iter().map(String::as_str))
         .collect();
+    let pending = |key: &str| -> bool {
+        open && key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.split('-').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|i| i >= entries.len() as u64)
+    };
+    let cp_dir = format!("{prefix}/checkpoints/");
+    let is_checkpoint = |key: &str| -> bool {
+        key.strip_prefix(&cp_dir).is_some_and(|n| {
+            let (num, ext) = n.split_once('.').unwrap_or(("", ""));
+            num.len() >= 6
+                && num.bytes().all(|b| b.is_ascii_digit())
+                && (ext == "json" || ext == "sig")
+        })
+    };
     for obj in store.list(&format!("{prefix}/")).await? {
-        if !listed.contains(obj.key.as_str()) {
+        if !listed.contains(obj.key.as_str()) && !pending(&obj.key) && !is_checkpoint(&obj.key) {
             c.fail(
                 None,
                 &obj.key,
@@ -396,7 +504,8 @@ async fn check_header(
     recorder: &str,
     recording_id: &str,
     c: &mut Checker,
-) -> Result<(), VerifyError> {
+) -> Result<Option<HeaderDoc>, VerifyError> {
+    let mut found = None;
     match entries.first() {
         Some(h0) if h0.role == Role::Header => {
             match store.get_bytes(&h0.key, MAX_DOC_BYTES).await {
@@ -420,6 +529,10 @@ async fn check_header(
                             ),
                         );
                             }
+                            c.report.officer =
+                                h.meta.officer.clone().or_else(|| h.ledger.officer.clone());
+                            c.report.uploader = Some(h.uploader.device.clone());
+                            found = Some(h);
                         }
                         Err(e) => c.fail(Some(0), &h0.key, format!("header is not valid: {e}")),
                     }
@@ -433,6 +546,144 @@ async fn check_header(
         Some(o) => c.fail(Some(o.index), &o.key, "object 0 is not the header"),
         None => c.fail(None, "", "no objects are listed"),
     }
+    Ok(found)
+}
+
+/// Signed checkpoints: each verifies with the key, links to the one before,
+/// and signs the chain exactly as listed; a closed recording ends with a
+/// final checkpoint over every object.
+#[allow(clippy::too_many_arguments)]
+async fn check_checkpoints(
+    store: &Store,
+    prefix: &str,
+    entries: &[ObjectEntry],
+    closed: bool,
+    key: Option<[u8; 32]>,
+    recorder: &str,
+    recording_id: &str,
+    c: &mut Checker,
+) -> Result<(), VerifyError> {
+    let dir = format!("{prefix}/checkpoints/");
+    let objs = store.list(&dir).await?;
+    let seqs: BTreeSet<u64> = objs
+        .iter()
+        .filter_map(|o| {
+            o.key
+                .strip_prefix(&dir)?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let Some(key) = key else {
+        c.fail(
+            None,
+            &dir,
+            "no public key to check checkpoints with (the header names none)",
+        );
+        return Ok(());
+    };
+    c.report.public_key = Some(hex::encode(key));
+    if seqs.is_empty() {
+        c.fail(
+            None,
+            &dir,
+            "no signed checkpoint: nothing proves the gateway wrote this chain",
+        );
+        return Ok(());
+    }
+    let mut previous: Option<String> = None;
+    let mut last: Option<Checkpoint> = None;
+    let mut prev_count = 0u64;
+    for (i, seq) in seqs.iter().enumerate() {
+        let ck = checkpoint::checkpoint_key(prefix, *seq);
+        if *seq != i as u64 {
+            c.fail(
+                None,
+                &ck,
+                format!("checkpoint {i} is missing (found {seq} instead)"),
+            );
+            return Ok(());
+        }
+        let bytes = store.get_bytes(&ck, MAX_DOC_BYTES).await?;
+        let sig = match store
+            .get_bytes(&checkpoint::signature_key(prefix, *seq), 1024)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) if e.is_not_found() => {
+                c.fail(None, &ck, "checkpoint has no signature");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let cp = match checkpoint::open(&bytes, &sig, &key) {
+            Ok(cp) => cp,
+            Err(e) => {
+                c.fail(None, &ck, e);
+                return Ok(());
+            }
+        };
+        let mut bad = |reason: String| c.fail(None, &ck, reason);
+        if cp.seq != *seq || cp.recorder != recorder || cp.recording_id != recording_id {
+            bad(format!(
+                "checkpoint is for {}/{} number {}, not this recording's number {seq}",
+                cp.recorder, cp.recording_id, cp.seq
+            ));
+        }
+        if cp.public_key != hex::encode(key) {
+            bad("checkpoint names another public key".into());
+        }
+        if cp.previous != previous {
+            bad("checkpoint does not link to the one before it".into());
+        }
+        if cp.object_count < prev_count {
+            bad(format!(
+                "checkpoint covers {} objects, fewer than the one before",
+                cp.object_count
+            ));
+        }
+        if cp.object_count > entries.len() as u64 {
+            bad(format!(
+                "checkpoint signs {} objects but only {} are listed: objects were removed",
+                cp.object_count,
+                entries.len()
+            ));
+        } else if cp.object_count > 0 {
+            let at = &entries[cp.object_count as usize - 1];
+            if at.chain != cp.chain_head {
+                bad(format!(
+                    "checkpoint signs chain head {} after {} objects, but the listed chain has {} there",
+                    cp.chain_head, cp.object_count, at.chain
+                ));
+            }
+        }
+        previous = Some(hex::encode(chain::sha256(&bytes)));
+        prev_count = cp.object_count;
+        last = Some(cp);
+    }
+    let last = last.expect("at least one checkpoint");
+    c.report.signed_objects = last.object_count.min(entries.len() as u64);
+    if closed {
+        if !last.is_final || last.object_count != entries.len() as u64 {
+            c.fail(
+                None,
+                &checkpoint::checkpoint_key(prefix, last.seq),
+                format!(
+                    "the recording's end is not signed: the last checkpoint covers {} of {} objects{} (objects removed from, or added to, its end)",
+                    last.object_count,
+                    entries.len(),
+                    if last.is_final { "" } else { " and is not final" }
+                ),
+            );
+        }
+    } else if last.is_final {
+        c.fail(
+            None,
+            &checkpoint::checkpoint_key(prefix, last.seq),
+            "a final checkpoint exists but the manifest is missing",
+        );
+    }
     Ok(())
 }
 
@@ -441,12 +692,11 @@ async fn check_header(
 fn check_derivation(
     entries: &[ObjectEntry],
     manifest: Option<&Manifest>,
+    raw_chunks: bool,
     c: &mut Checker,
     manifest_key: &str,
 ) {
-    let raw_off = manifest
-        .and_then(|m| m.live.as_ref())
-        .is_some_and(|l| !l.raw_chunks);
+    let raw_off = !raw_chunks;
     let has_original = entries
         .iter()
         .any(|o| matches!(o.role, Role::Original | Role::RawChunk));
@@ -512,10 +762,17 @@ fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) 
             c.fail(Some(o.index), &o.key, "raw chunk's range and size differ");
         }
         if r.offset != next {
-            let explained = gaps.iter().any(|g| {
-                g.bytes
-                    .is_some_and(|b| b.offset == next && b.offset + b.length == r.offset)
-            });
+            // Recorded lost-byte ranges must cover the hole exactly, one
+            // after another.
+            let mut at = next;
+            let mut lost: Vec<_> = gaps.iter().filter_map(|g| g.bytes).collect();
+            lost.sort_by_key(|b| b.offset);
+            for b in lost {
+                if b.offset == at {
+                    at += b.length;
+                }
+            }
+            let explained = at == r.offset;
             if !explained {
                 c.fail(
                     Some(o.index),

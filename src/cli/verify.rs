@@ -16,6 +16,11 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The gateway's public key (PEM) to trust for checkpoints. Default: the
+    /// configured signing key's public half, if present; else the key the
+    /// recording names (consistency only, not origin).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
     /// Manifest key, `records/…` prefix, or RECORDER/RECORDING-ID.
     #[arg(required = true)]
     pub recordings: Vec<String>,
@@ -25,11 +30,21 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = super::load_config(a.config.as_deref())?;
     a.store.apply(&mut cfg);
     let store = Store::open(&cfg.store).await?;
+    let trusted_key = match &a.public_key {
+        Some(p) => Some(custody::signing::public_from_pem(
+            &std::fs::read_to_string(p)?,
+        )?),
+        None => std::fs::read_to_string(&cfg.tls.signing_key)
+            .ok()
+            .and_then(|pem| custody::signing::SigningKey::from_pem(&pem).ok())
+            .map(|k| k.public_raw()),
+    };
+    let opts = verify::VerifyOptions { trusted_key };
     let mut all_ok = true;
     let mut reports = Vec::new();
     for target in &a.recordings {
         let key = verify::resolve(&store, target).await?;
-        let r = verify::verify(&store, &key).await?;
+        let r = verify::verify_with(&store, &key, &opts).await?;
         all_ok &= r.ok;
         if !a.json {
             print_report(&r);
@@ -63,6 +78,19 @@ fn print_report(r: &verify::Report) {
             } else {
                 ""
             }
+        );
+        println!(
+            "  made by {} (uploaded by {}); {} of {} objects signed with {} key {}",
+            r.officer.as_deref().unwrap_or("-"),
+            r.uploader.as_deref().unwrap_or("-"),
+            r.signed_objects,
+            r.objects,
+            if r.key_pinned {
+                "trusted"
+            } else {
+                "the recording's own (not pinned; give --public-key)"
+            },
+            r.public_key.as_deref().unwrap_or("-")
         );
         for g in &r.gaps {
             println!(

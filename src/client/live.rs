@@ -100,7 +100,7 @@ pub async fn record(
     // simply continues.
     let mut restart_gap =
         (resumed && !ring.state.ended && !matches!(opts.source, Source::File { .. }))
-            .then(|| ring.state.last_produced_at.clone());
+            .then(|| (ring.state.last_produced_at.clone(), ring.produced()));
     let source = match opts.source.clone() {
         Source::File { path, .. } => Source::File {
             path,
@@ -203,7 +203,7 @@ async fn stream_once(
     client: &Client,
     meta: &RecordingMeta,
     shared: &Arc<Shared>,
-    restart_gap: &mut Option<String>,
+    restart_gap: &mut Option<(String, u64)>,
     events: &(dyn Fn(RecordEvent) + Send + Sync),
 ) -> Result<(Vec<Gap>, String, bool, DerivationNote), ClientError> {
     let conn = client.connect().await?;
@@ -228,26 +228,18 @@ async fn stream_once(
     events(RecordEvent::Connected { offset });
     let mut pos = offset;
     {
-        let r = shared.ring.lock().expect("ring");
+        let mut r = shared.ring.lock().expect("ring");
         if pos > r.produced() {
-            return Err(ClientError::Protocol(format!(
-                "the gateway holds {pos} bytes but this recorder produced only {}",
-                r.produced()
-            )));
+            // The recorder crashed after the gateway had these bytes but
+            // before it saved how far it had got: the gateway's word counts.
+            let lost_locally = pos - r.produced();
+            r.state.produced = pos;
+            r.state.source_pos += lost_locally;
+            let _ = r.persist();
+            if let Some((_, at)) = restart_gap.as_mut() {
+                *at = (*at).max(pos);
+            }
         }
-    }
-    if let Some(since) = restart_gap.take() {
-        frame::write_msg(
-            &mut send,
-            &LiveControl::Gap {
-                to: pos,
-                kind: "source-restart".into(),
-                reason: "the recorder restarted; nothing was recorded while it was down".into(),
-                since: Some(since),
-            },
-        )
-        .await
-        .map_err(w)?;
     }
 
     // Replies: acknowledgements and, at the end, the close.

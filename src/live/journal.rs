@@ -49,6 +49,13 @@ pub struct JournalChunk {
     /// Set on the last chunk, written when the recording closes.
     #[serde(default)]
     pub last: bool,
+    /// Whether raw chunks (the originals) are stored for this recording.
+    #[serde(default = "yes")]
+    pub raw_chunks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl JournalChunk {
@@ -138,6 +145,7 @@ mod tests {
                     ..Default::default()
                 },
                 last: false,
+                raw_chunks: true,
             })
             .unwrap();
         }

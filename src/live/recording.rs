@@ -55,6 +55,13 @@ pub struct LiveState {
     /// The manifest is in storage and the spool released.
     #[serde(default)]
     pub archived: bool,
+    /// Signed checkpoints in storage, the last one's hash and coverage.
+    #[serde(default)]
+    pub checkpoints: u64,
+    #[serde(default)]
+    pub last_checkpoint: Option<String>,
+    #[serde(default)]
+    pub checkpoint_count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +78,7 @@ pub struct LiveOptions {
     /// Segment close → storage latencies of every live recording, for
     /// operators and the load benchmark (bounded).
     pub latencies: Arc<Mutex<Vec<Duration>>>,
+    pub signer: Arc<crate::signing::SigningKey>,
     pub part: Duration,
     pub close_after: Duration,
     pub raw_chunks: bool,
@@ -97,6 +105,8 @@ struct Inner {
     derivation: Option<DerivationSummary>,
     /// Why deriving stopped, if it did; bytes are still stored.
     derive_failed: Option<String>,
+    /// Closing has begun: no stream may attach any more.
+    closing: bool,
 }
 
 /// Stream bytes after which a pipeline that produced no segment is stopped.
@@ -195,6 +205,7 @@ impl LiveRecording {
                 last_byte: Instant::now(),
                 derivation: None,
                 derive_failed: None,
+                closing: false,
             }),
             changed: Notify::new(),
         }))
@@ -241,10 +252,15 @@ impl LiveRecording {
         self.lock().next_seq
     }
 
-    pub fn attach(&self) {
+    /// A stream starts feeding the recording; `false` if it is closing.
+    pub fn attach(&self) -> bool {
         let mut g = self.lock();
+        if g.closing || g.state.closed.is_some() {
+            return false;
+        }
         g.attached += 1;
         g.last_byte = Instant::now();
+        true
     }
 
     /// After a restart: the recorder was last heard `ago`.
@@ -296,7 +312,7 @@ impl LiveRecording {
             } else {
                 r.growth.advance(durable);
             }
-        } else if g.derive_failed.is_none() {
+        } else if g.derive_failed.is_none() && self.opts.media.is_some() {
             self.start_run(&mut g);
         } else if g.durable - g.progress.cut >= RAW_CUT_BYTES {
             // Without segments, originals are still cut and stored as they come.
@@ -526,6 +542,7 @@ impl LiveRecording {
             gaps: std::mem::take(&mut g.state.pending_gaps),
             progress: g.progress.clone(),
             last,
+            raw_chunks: g.state.raw_chunks,
         };
         self.journal.write(&chunk)?;
         g.next_seq += 1;
@@ -577,8 +594,16 @@ impl LiveRecording {
     /// gap is recorded if the recorder went silent, and the manifest is
     /// written to the spool for the uploader. Blocking.
     pub fn close(self: &Arc<Self>, by: &str) -> std::io::Result<()> {
-        if self.is_closed() {
-            return Ok(());
+        {
+            let mut g = self.lock();
+            if g.state.closed.is_some() || g.closing {
+                return Ok(());
+            }
+            // A stream may have attached since the watchdog looked.
+            if by == "timeout" && g.attached > 0 {
+                return Ok(());
+            }
+            g.closing = true;
         }
         self.stop_run();
         let mut g = self.lock();
@@ -681,7 +706,10 @@ impl LiveRecording {
             tracks: Vec::new(),
             reason: None,
         });
-        if g.progress.segments > 0 {
+        if self.opts.media.is_none() {
+            d.status = "none".into();
+            d.reason = Some("derivation is turned off on this gateway".into());
+        } else if g.progress.segments > 0 {
             d.status = "derived".into();
             if let Some(r) = &g.derive_failed {
                 d.reason = Some(format!("derivation stopped part way: {r}"));
@@ -750,6 +778,46 @@ impl LiveRecording {
             l.push(latency);
         }
         Ok(())
+    }
+
+    /// Signs and stores a checkpoint over the first `count` objects (all in
+    /// storage), unless the last one already covers them — or, when not
+    /// final, unless it is younger than `every`.
+    pub async fn checkpoint(
+        &self,
+        store: &crate::store::Store,
+        count: u64,
+        head: &str,
+        is_final: bool,
+    ) -> Result<(), crate::store::StoreError> {
+        let (seq, previous) = {
+            let g = self.lock();
+            if !is_final && count <= g.state.checkpoint_count {
+                return Ok(());
+            }
+            (g.state.checkpoints, g.state.last_checkpoint.clone())
+        };
+        let signed = crate::checkpoint::sign(
+            &self.opts.signer,
+            &self.recorder,
+            &self.id,
+            seq,
+            count,
+            head,
+            previous,
+            is_final,
+        );
+        crate::checkpoint::store(store, &self.prefix, &signed).await?;
+        let mut g = self.lock();
+        g.state.checkpoints = seq + 1;
+        g.state.last_checkpoint = Some(signed.sha256_hex());
+        g.state.checkpoint_count = count;
+        self.save_state(&g)
+            .map_err(|e| crate::store::StoreError::Backend {
+                op: "save live state",
+                key: String::new(),
+                message: e.to_string(),
+            })
     }
 
     pub fn mark_archived(&self) -> std::io::Result<()> {

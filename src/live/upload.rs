@@ -97,6 +97,8 @@ async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadErr
     let mh = chain::sha256(&mbytes);
     let mkey = layout::manifest_key(&rec.prefix);
     store.put_bytes(&mkey, mbytes.into(), &mh).await?;
+    rec.checkpoint(store, manifest.object_count, &manifest.chain_head, true)
+        .await?;
     let locator = Locator {
         recorder: rec.recorder.clone(),
         recording_id: rec.id.clone(),
@@ -149,8 +151,12 @@ async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadErr
 }
 
 /// Runs until the recording is closed and in storage.
+/// Seconds between signed checkpoints of a growing recording.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
 pub async fn run(store: Store, rec: Arc<LiveRecording>, usage: UsageLog) {
     let mut backoff = Duration::from_millis(250);
+    let mut last_checkpoint: Option<std::time::Instant> = None;
     loop {
         if rec.is_archived() {
             return;
@@ -162,9 +168,28 @@ pub async fn run(store: Store, rec: Arc<LiveRecording>, usage: UsageLog) {
                     let latency = crate::live::recording::age(&chunk.at);
                     let entries = chunk.entries.clone();
                     let r2 = rec.clone();
-                    blocking(move || r2.mark_uploaded(seq, &entries, latency))
+                    let marked = blocking(move || r2.mark_uploaded(seq, &entries, latency))
                         .await
-                        .map_err(UploadError::from)
+                        .map_err(UploadError::from);
+                    // At least every 10 s, sign what storage now holds.
+                    let due = last_checkpoint.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY);
+                    if marked.is_ok() && due && !chunk.last {
+                        match rec
+                            .checkpoint(
+                                &store,
+                                chunk.progress.next_index,
+                                &chunk.progress.chain_head,
+                                false,
+                            )
+                            .await
+                        {
+                            Ok(()) => last_checkpoint = Some(std::time::Instant::now()),
+                            Err(e) => {
+                                tracing::warn!(id = %rec.id, "checkpoint not stored yet: {e}")
+                            }
+                        }
+                    }
+                    marked
                 }
                 Err(e) => Err(e),
             }

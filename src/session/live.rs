@@ -194,7 +194,13 @@ pub async fn run(
         }
     };
     let id = meta.recording_id.clone();
-    rec.attach();
+    if !rec.attach() {
+        let f = fail(
+            StreamError::RecordingClosed,
+            format!("live recording {recorder}/{id} is closing; a new recording needs a new id"),
+        );
+        return Err(f);
+    }
     let _attached = Attached(rec.clone());
     let offset = rec.stream_durable();
     reply(
@@ -220,7 +226,7 @@ pub async fn run(
     .await;
 
     let e = rec.entry.clone();
-    let writer = blocking(move || OriginalWriter::open(&e)).await?;
+    let writer = blocking(move || OriginalWriter::open_unhashed(&e)).await?;
     let (tx, rx) = mpsc::channel::<WriterItem>(8);
     let (dtx, mut drx) = watch::channel(writer.durable());
     let ack_bytes = s.gw.cfg.gateway.ack_bytes.min(1 << 20);
@@ -285,7 +291,6 @@ pub async fn run(
         ReadOutcome::Ended => Ok(()),
         ReadOutcome::Failed(f) => Err(f),
         ReadOutcome::End => {
-            drop(lock);
             let r2 = rec.clone();
             blocking(move || r2.close("device")).await?;
             let gaps = rec.gaps();
@@ -308,7 +313,9 @@ pub async fn run(
                     derivation: rec.derivation_note(),
                 },
             )
-            .await
+            .await?;
+            drop(lock);
+            Ok(())
         }
     }
 }
@@ -370,7 +377,10 @@ async fn read_live(
                     reason,
                     since,
                 }) => {
-                    if to < offset || !matches!(kind.as_str(), "lost-bytes" | "source-restart") {
+                    if to < offset
+                        || to > limits::MAX_FILE_SIZE
+                        || !matches!(kind.as_str(), "lost-bytes" | "source-restart")
+                    {
                         return failed(
                             &mut recv,
                             fail(

@@ -371,6 +371,7 @@ pub(super) fn build_header(
             .map(str::to_string)
             .collect(),
         discrepancies,
+        signing_key: hex::encode(s.gw.signer.public_raw()),
     })
 }
 

@@ -49,6 +49,17 @@ impl OriginalWriter {
     /// Opens the entry's data file for appending after its durable prefix,
     /// re-hashing that prefix so the final SHA-256 covers the whole file.
     pub fn open(entry: &EntryDir) -> std::io::Result<Self> {
+        Self::open_with(entry, true)
+    }
+
+    /// Like `open`, without re-hashing the durable prefix: for live streams,
+    /// whose whole-stream hash nobody checks, so that a reconnect does not
+    /// have to read back hours of recording first.
+    pub fn open_unhashed(entry: &EntryDir) -> std::io::Result<Self> {
+        Self::open_with(entry, false)
+    }
+
+    fn open_with(entry: &EntryDir, rehash: bool) -> std::io::Result<Self> {
         let durable = read_ack(&entry.ack())?;
         let created = !entry.data().exists() || !entry.ack().exists();
         let mut data = OpenOptions::new()
@@ -70,7 +81,7 @@ impl OriginalWriter {
         let mut hasher = Sha256::new();
         data.seek(SeekFrom::Start(0))?;
         let mut buf = vec![0u8; 4 << 20];
-        let mut left = durable;
+        let mut left = if rehash { durable } else { 0 };
         while left > 0 {
             let want = left.min(buf.len() as u64) as usize;
             let n = data.read(&mut buf[..want])?;
