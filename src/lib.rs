@@ -6,12 +6,14 @@
 //! [`usage`] (what they did), [`verify`] (checking storage independently),
 //! [`pki`] (certificates) and the device side in [`client`].
 
+pub mod annotate;
 pub mod archive;
 pub mod chain;
 pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod derive;
+pub mod export;
 pub mod gateway;
 pub mod identity;
 pub mod ledger;

@@ -474,17 +474,20 @@ async fn check_objects(
         match r {
             Ok((size, h)) => {
                 c.report.bytes += size;
-                if size != o.size {
+                if size != o.size || hex::encode(h) != o.sha256 {
+                    let size_note = if size != o.size {
+                        format!("size is {size}, manifest says {}; ", o.size)
+                    } else {
+                        String::new()
+                    };
                     c.fail(
                         Some(o.index),
                         &o.key,
-                        format!("size is {size}, manifest says {}", o.size),
-                    );
-                } else if hex::encode(h) != o.sha256 {
-                    c.fail(
-                        Some(o.index),
-                        &o.key,
-                        format!("SHA-256 is {}, manifest says {}", hex::encode(h), o.sha256),
+                        format!(
+                            "{size_note}SHA-256 is {}, manifest says {}",
+                            hex::encode(h),
+                            o.sha256
+                        ),
                     );
                 }
             }

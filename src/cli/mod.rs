@@ -1,7 +1,9 @@
 //! Subcommands.
 
+mod annotate;
 mod certs;
 mod dock;
+mod export;
 mod record;
 mod remux;
 mod serve;
@@ -32,9 +34,13 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway: QUIC ingest, spool, archive to storage.
     Serve(serve::Args),
+    /// Append a signed annotation (proof object, case, markers, note) to a closed recording.
+    Annotate(annotate::Args),
     /// Make the device PKI: CA, gateway and device certificates, CRL, signing key.
     #[command(subcommand)]
     Certs(certs::Command),
+    /// Write a verification bundle an auditor checks with sha256sum and openssl.
+    ExportProof(export::Args),
     /// Upload every file in the given folders, as a docking rack does.
     Dock(dock::Args),
     /// Stream a live recording, as a body-worn recorder does.
@@ -66,8 +72,10 @@ pub fn init_tracing(cli: &Cli) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve::run(a).await,
+        Command::Annotate(a) => annotate::run(a).await,
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
+        Command::ExportProof(a) => export::run(a).await,
         Command::Record(a) => record::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Remux(a) => tokio::task::block_in_place(|| remux::run(a)),

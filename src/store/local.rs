@@ -116,7 +116,7 @@ impl LocalStore {
             });
         }
         let mut v = Vec::with_capacity(len as usize);
-        f.take(max + 1)
+        f.take(max.saturating_add(1))
             .read_to_end(&mut v)
             .map_err(io(key, "read"))?;
         Ok(v.into())
@@ -126,6 +126,11 @@ impl LocalStore {
         let path = self.path(key)?;
         let mut f = std::fs::File::open(&path).map_err(io(key, "open"))?;
         super::hash_reader(&mut f).map_err(io(key, "read"))
+    }
+
+    pub fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
+        let path = self.path(key)?;
+        std::fs::copy(&path, to).map_err(io(key, "copy"))
     }
 
     pub fn exists(&self, key: &str) -> Result<bool, StoreError> {

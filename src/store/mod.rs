@@ -171,6 +171,17 @@ impl Store {
         }
     }
 
+    /// Copies an object into a local file; returns its size.
+    pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
+        match self {
+            Store::S3(s) => s.download(key, to).await,
+            Store::Local(l) => {
+                let (l, key, to) = (l.clone(), key.to_string(), to.to_path_buf());
+                blocking(move || l.download(&key, &to)).await
+            }
+        }
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         match self {
             Store::S3(s) => s.exists(key).await,

@@ -358,6 +358,36 @@ impl S3Store {
         Ok(hasher.await.expect("hash thread"))
     }
 
+    /// Streams an object into a local file.
+    pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
+        use tokio::io::AsyncWriteExt;
+        check_key(key)?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
+                _ => backend("get", key, e),
+            })?;
+        let mut f = tokio::fs::File::create(to)
+            .await
+            .map_err(|e| backend("create", key, e))?;
+        let mut body = out.body;
+        let mut n = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|e| backend("get", key, e))? {
+            f.write_all(&chunk)
+                .await
+                .map_err(|e| backend("write", key, e))?;
+            n += chunk.len() as u64;
+        }
+        f.flush().await.map_err(|e| backend("write", key, e))?;
+        Ok(n)
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         check_key(key)?;
         match self

@@ -1,0 +1,257 @@
+//! Facts learned after a recording closed — what it proves, the case it
+//! belongs to, content markers, a docked copy — are appended as annotation
+//! objects to its chain and signed with a new checkpoint. No earlier object
+//! is ever rewritten: the manifest (a summary, not a chained object) is
+//! replaced by one that lists one more object.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::chain;
+use crate::checkpoint::{self, Checkpoint};
+use crate::live::journal::JournalChunk;
+use crate::manifest::{Manifest, ObjectEntry, Role};
+use crate::signing::SigningKey;
+use crate::store::{Store, StoreError, layout};
+
+pub const ANNOTATION_FORMAT: &str = "custody-annotation/1";
+
+/// What an annotation says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum Fact {
+    /// What the recording proves (证明对象), when it was pending or is refined.
+    ProofObject(String),
+    /// The case (分案) the recording belongs to.
+    Case(String),
+    /// Content markers and important moments (R3).
+    Markers(Vec<crate::metadata::Marker>),
+    /// A full-quality copy docked later, and which live gaps it covers.
+    DockedCopy {
+        manifest_key: String,
+        recording_id: String,
+        original_sha256: String,
+        gaps_covered: Vec<usize>,
+    },
+    /// Free text from the records office.
+    Note(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Annotation {
+    pub format: String,
+    pub recorder: String,
+    pub recording_id: String,
+    #[serde(flatten)]
+    pub fact: Fact,
+    /// Who made the annotation.
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotateError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Reads the newest checkpoint of a recording: its bytes and contents.
+pub async fn last_checkpoint(
+    store: &Store,
+    prefix: &str,
+) -> Result<Option<(Vec<u8>, Checkpoint)>, StoreError> {
+    let dir = format!("{prefix}/checkpoints/");
+    let last = store
+        .list(&dir)
+        .await?
+        .iter()
+        .filter_map(|o| {
+            o.key
+                .strip_prefix(&dir)?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    let Some(seq) = last else { return Ok(None) };
+    let bytes = store
+        .get_bytes(&checkpoint::checkpoint_key(prefix, seq), MAX_DOC_BYTES)
+        .await?;
+    Ok(serde_json::from_slice(&bytes)
+        .ok()
+        .map(|c| (bytes.to_vec(), c)))
+}
+
+/// Appends `fact` to the closed recording at `manifest_key`.
+pub async fn annotate(
+    store: &Store,
+    signer: &SigningKey,
+    manifest_key: &str,
+    fact: Fact,
+    by: &str,
+    reason: Option<String>,
+) -> Result<ObjectEntry, AnnotateError> {
+    let mut m: Manifest = match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            AnnotateError::Refused(format!("{manifest_key}: manifest is not valid: {e}"))
+        })?,
+        Err(e) if e.is_not_found() => {
+            return Err(AnnotateError::Refused(format!(
+                "{manifest_key}: no manifest (an open live recording is annotated once it closes)"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Only a recording whose signed end matches its manifest is extended.
+    let (cp_bytes, cp) = last_checkpoint(store, &m.prefix)
+        .await?
+        .ok_or_else(|| AnnotateError::Refused("the recording has no signed checkpoint".into()))?;
+    if !cp.is_final || cp.object_count != m.object_count || cp.chain_head != m.chain_head {
+        return Err(AnnotateError::Refused(
+            "the manifest does not match the recording's last signed checkpoint; run custody verify".into(),
+        ));
+    }
+    if cp.public_key != hex::encode(signer.public_raw()) {
+        return Err(AnnotateError::Refused(
+            "the recording was signed with another key than this gateway's".into(),
+        ));
+    }
+    let a = Annotation {
+        format: ANNOTATION_FORMAT.into(),
+        recorder: m.recorder.clone(),
+        recording_id: m.recording_id.clone(),
+        fact: fact.clone(),
+        by: by.to_string(),
+        reason,
+        at: crate::time_fmt::now(),
+    };
+    let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
+    body.push(b'\n');
+    let h = chain::sha256(&body);
+    let index = m.object_count;
+    let c = chain::link(chain::parse_hex(&m.chain_head).as_ref(), &h);
+    let entry = ObjectEntry {
+        index,
+        key: layout::object_key(&m.prefix, index, Role::Annotation, "json"),
+        role: Role::Annotation,
+        size: body.len() as u64,
+        sha256: hex::encode(h),
+        chain: hex::encode(c),
+        content_type: Some("application/json".into()),
+        derived_from: None,
+        media: None,
+        range: None,
+        at: Some(a.at.clone()),
+    };
+    store.put_bytes(&entry.key, Bytes::from(body), &h).await?;
+
+    // A live recording's journal must keep matching its manifest.
+    if let Some(l) = m.live.as_mut() {
+        let prev: JournalChunk = serde_json::from_slice(
+            &store
+                .get_bytes(
+                    &layout::journal_key(&m.prefix, l.journal_chunks - 1),
+                    MAX_DOC_BYTES,
+                )
+                .await?,
+        )
+        .map_err(|e| AnnotateError::Refused(format!("journal is not valid: {e}")))?;
+        let mut progress = prev.progress.clone();
+        progress.next_index = index + 1;
+        progress.chain_head = entry.chain.clone();
+        let chunk = JournalChunk {
+            seq: l.journal_chunks,
+            at: a.at.clone(),
+            entries: vec![entry.clone()],
+            gaps: Vec::new(),
+            progress,
+            last: true,
+            ..prev
+        };
+        let b = Bytes::from(chunk.to_bytes());
+        store
+            .put_bytes(
+                &layout::journal_key(&m.prefix, chunk.seq),
+                b.clone(),
+                &chain::sha256(&b),
+            )
+            .await?;
+        l.journal_chunks += 1;
+    }
+
+    m.objects.push(entry.clone());
+    m.object_count += 1;
+    m.chain_head = entry.chain.clone();
+    match &fact {
+        Fact::ProofObject(p) => {
+            m.summary.proof_object = Some(p.clone());
+            m.missing.retain(|f| f != "proof_object");
+            m.metadata_complete = m.missing.is_empty();
+        }
+        Fact::Case(case) => {
+            m.summary.case_id = Some(case.clone());
+            let loc = Locator {
+                recorder: m.recorder.clone(),
+                recording_id: m.recording_id.clone(),
+                prefix: m.prefix.clone(),
+                manifest_key: manifest_key.to_string(),
+                size: 0,
+                sha256: String::new(),
+                chain_head: m.chain_head.clone(),
+            };
+            let lb = Bytes::from(serde_json::to_vec_pretty(&loc).expect("locator serialises"));
+            store
+                .put_bytes(
+                    &layout::case_key(case, &m.recorder, &m.recording_id),
+                    lb.clone(),
+                    &chain::sha256(&lb),
+                )
+                .await?;
+        }
+        _ => {}
+    }
+    let mb = Bytes::from(m.to_bytes());
+    store
+        .put_bytes(manifest_key, mb.clone(), &chain::sha256(&mb))
+        .await?;
+    let signed = checkpoint::sign(
+        signer,
+        &m.recorder,
+        &m.recording_id,
+        cp.seq + 1,
+        m.object_count,
+        &m.chain_head,
+        Some(hex::encode(chain::sha256(&cp_bytes))),
+        true,
+    );
+    checkpoint::store(store, &m.prefix, &signed).await?;
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_have_stable_spellings() {
+        let a = Annotation {
+            format: ANNOTATION_FORMAT.into(),
+            recorder: "bwc-1".into(),
+            recording_id: "r".into(),
+            fact: Fact::Case("SC-1".into()),
+            by: "records-office".into(),
+            reason: None,
+            at: "t".into(),
+        };
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(j["kind"], "case");
+        assert_eq!(j["value"], "SC-1");
+        let back: Annotation = serde_json::from_value(j).unwrap();
+        assert_eq!(back, a);
+    }
+}

@@ -1,0 +1,100 @@
+//! `custody annotate` — add what was learned after a recording closed (what
+//! it proves, its case, content markers, a note) as a signed annotation.
+//! Runs where the gateway's signing key and storage credentials are.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use custody::annotate::{Fact, annotate};
+use custody::metadata::{Marker, MarkerKind};
+use custody::signing::SigningKey;
+use custody::store::Store;
+use custody::verify;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
+    /// Who is annotating (records-office user or officer id).
+    #[arg(long)]
+    pub by: String,
+    /// Why (kept in the annotation).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// What the recording proves (证明对象).
+    #[arg(long = "proof", group = "fact")]
+    pub proof_object: Option<String>,
+    /// Assign the recording to a case (分案).
+    #[arg(long = "case", group = "fact")]
+    pub case_id: Option<String>,
+    /// A content marker: KIND[@SECONDS][:NOTE], KIND one of scene, persons,
+    /// evidence, measures, documents-served, important. Repeatable.
+    #[arg(long = "marker", group = "fact")]
+    pub markers: Vec<String>,
+    /// A free-text note.
+    #[arg(long, group = "fact")]
+    pub note: Option<String>,
+    /// Manifest key, records/… prefix, or RECORDER/RECORDING-ID.
+    pub recording: String,
+}
+
+fn parse_marker(s: &str) -> anyhow::Result<Marker> {
+    let (head, note) = match s.split_once(':') {
+        Some((h, n)) => (h, Some(n.to_string())),
+        None => (s, None),
+    };
+    let (kind, time) = match head.split_once('@') {
+        Some((k, t)) => (
+            k,
+            Some(t.parse::<f64>().context("marker time must be seconds")?),
+        ),
+        None => (head, None),
+    };
+    let kind: MarkerKind = serde_json::from_value(serde_json::Value::String(kind.to_string()))
+        .with_context(|| format!("unknown marker kind {kind:?}"))?;
+    Ok(Marker {
+        kind,
+        media_time: time,
+        device_time: None,
+        note,
+    })
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let mut cfg = super::load_config(a.config.as_deref())?;
+    a.store.apply(&mut cfg);
+    let key_pem = std::fs::read_to_string(&cfg.tls.signing_key)
+        .with_context(|| format!("signing key {}", cfg.tls.signing_key.display()))?;
+    let signer = SigningKey::from_pem(&key_pem)?;
+    let fact = if let Some(p) = a.proof_object {
+        Fact::ProofObject(p)
+    } else if let Some(c) = a.case_id {
+        anyhow::ensure!(
+            custody::metadata::valid_id(&c),
+            "case id {c:?} is not a valid id"
+        );
+        Fact::Case(c)
+    } else if !a.markers.is_empty() {
+        Fact::Markers(
+            a.markers
+                .iter()
+                .map(|m| parse_marker(m))
+                .collect::<anyhow::Result<_>>()?,
+        )
+    } else if let Some(n) = a.note {
+        Fact::Note(n)
+    } else {
+        anyhow::bail!("say what to add: --proof, --case, --marker or --note");
+    };
+    let store = Store::open(&cfg.store).await?;
+    let key = verify::resolve(&store, &a.recording).await?;
+    let entry = annotate(&store, &signer, &key, fact, &a.by, a.reason).await?;
+    println!(
+        "annotation stored as object {} ({}), chain head {}, signed",
+        entry.index, entry.key, entry.chain
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,402 @@
+//! Someone with write access to the bucket tries to alter a recording; each
+//! attempt is caught by `custody verify` with a precise reason. Then the
+//! verification bundle is checked with standard tools only, and later
+//! annotations extend the signed chain without rewriting any object.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use common::*;
+use custody::chain;
+use custody::live::journal::JournalChunk;
+use custody::manifest::{Manifest, Role};
+use custody::store::Store;
+
+/// Streams a short live recording and returns its manifest key.
+fn record(w: &World, gw: &GatewayProc, id: &str, secs: &str) -> String {
+    let out = Command::new(BIN)
+        .arg("record")
+        .args(["--gateway", &gw.addr.to_string(), "--ca"])
+        .arg(w.certs.ca_cert())
+        .arg("--cert")
+        .arg(w.certs.device_cert("bwc-1"))
+        .arg("--key")
+        .arg(w.certs.device_key("bwc-1"))
+        .arg("--state-dir")
+        .arg(w.path(&format!("state-{id}")))
+        .args([
+            "--json",
+            "--test-source",
+            "--duration",
+            secs,
+            "--recording-id",
+            id,
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["manifest_key"].as_str().unwrap().to_string()
+}
+
+/// Everything under a prefix, to put back after each attack.
+async fn snapshot(store: &Store, prefix: &str) -> BTreeMap<String, Bytes> {
+    let mut m = BTreeMap::new();
+    for o in store.list(&format!("{prefix}/")).await.unwrap() {
+        m.insert(
+            o.key.clone(),
+            store.get_bytes(&o.key, 1 << 30).await.unwrap(),
+        );
+    }
+    m
+}
+
+async fn restore(store: &Store, prefix: &str, snap: &BTreeMap<String, Bytes>) {
+    for o in store.list(&format!("{prefix}/")).await.unwrap() {
+        if !snap.contains_key(&o.key) {
+            store.delete(&o.key).await.unwrap();
+        }
+    }
+    for (k, v) in snap {
+        put(store, k, v.clone()).await;
+    }
+}
+
+async fn put(store: &Store, key: &str, body: Bytes) {
+    let h = chain::sha256(&body);
+    store.put_bytes(key, body, &h).await.unwrap();
+}
+
+async fn manifest(store: &Store, key: &str) -> Manifest {
+    serde_json::from_slice(&store.get_bytes(key, 1 << 26).await.unwrap()).unwrap()
+}
+
+/// Rewrites the manifest (and the journal, as a careful forger would) after
+/// changing object hashes, recomputing every chain value and the head.
+async fn forge(store: &Store, key: &str, mut m: Manifest) {
+    let mut c: Option<chain::Hash> = None;
+    for (i, o) in m.objects.iter_mut().enumerate() {
+        o.index = i as u64;
+        let h = chain::parse_hex(&o.sha256).unwrap();
+        let v = chain::link(c.as_ref(), &h);
+        o.chain = hex::encode(v);
+        c = Some(v);
+    }
+    m.object_count = m.objects.len() as u64;
+    m.chain_head = hex::encode(c.unwrap());
+    // One journal chunk holding everything.
+    if let Some(l) = m.live.as_mut() {
+        for o in store.list(&format!("{}/journal/", m.prefix)).await.unwrap() {
+            store.delete(&o.key).await.unwrap();
+        }
+        let first: JournalChunk = serde_json::from_slice(
+            &store
+                .get_bytes(&format!("{}/journal/000000.json", m.prefix), 1 << 20)
+                .await
+                .unwrap_or_else(|_| Bytes::new()),
+        )
+        .unwrap_or_else(|_| JournalChunk {
+            format: custody::live::journal::JOURNAL_FORMAT.into(),
+            recorder: m.recorder.clone(),
+            recording_id: m.recording_id.clone(),
+            seq: 0,
+            at: "t".into(),
+            entries: Vec::new(),
+            gaps: Vec::new(),
+            progress: Default::default(),
+            last: true,
+            raw_chunks: true,
+        });
+        let mut chunk = first;
+        chunk.seq = 0;
+        chunk.entries = m.objects.clone();
+        chunk.last = true;
+        chunk.progress.next_index = m.object_count;
+        chunk.progress.chain_head = m.chain_head.clone();
+        put(
+            store,
+            &format!("{}/journal/000000.json", m.prefix),
+            Bytes::from(chunk.to_bytes()),
+        )
+        .await;
+        l.journal_chunks = 1;
+    }
+    put(store, key, Bytes::from(m.to_bytes())).await;
+}
+
+fn failures(w: &World, key: &str) -> Vec<serde_json::Value> {
+    let (ok, r) = w.verify_json(key);
+    assert!(!ok, "the attack went unnoticed: {r}");
+    r["failures"].as_array().unwrap().clone()
+}
+
+fn assert_reason(fs: &[serde_json::Value], index: Option<u64>, words: &str) {
+    assert!(
+        fs.iter().any(|f| {
+            f["reason"].as_str().unwrap().contains(words)
+                && index.is_none_or(|i| f["index"].as_u64() == Some(i))
+        }),
+        "no failure at {index:?} saying {words:?}: {fs:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_attack_on_a_stored_recording_is_named() {
+    let w = World::with_gateway_settings(Backend::Garage, "[live]\nclose_after_secs = 30\n");
+    let gw = w.gateway();
+    let key = record(&w, &gw, "bwc-1-victim", "9");
+    let other = record(&w, &gw, "bwc-1-other", "5");
+    let store = w.store().await;
+    let m = manifest(&store, &key).await;
+    let prefix = m.prefix.clone();
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    let snap = snapshot(&store, &prefix).await;
+    let segs: Vec<_> = m
+        .objects
+        .iter()
+        .filter(|o| o.role == Role::Segment)
+        .cloned()
+        .collect();
+    assert!(segs.len() >= 4, "{} segments", segs.len());
+    let (s1, s2) = (&segs[1], &segs[2]);
+
+    // 1. A flipped byte in a segment.
+    let mut b = snap[&s1.key].to_vec();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x40;
+    put(&store, &s1.key, b.into()).await;
+    assert_reason(&failures(&w, &key), Some(s1.index), "SHA-256 is");
+    restore(&store, &prefix, &snap).await;
+
+    // 2. A deleted segment.
+    store.delete(&s1.key).await.unwrap();
+    assert_reason(&failures(&w, &key), Some(s1.index), "missing from storage");
+    restore(&store, &prefix, &snap).await;
+
+    // 3. Two segments swapped.
+    put(&store, &s1.key, snap[&s2.key].clone()).await;
+    put(&store, &s2.key, snap[&s1.key].clone()).await;
+    let fs = failures(&w, &key);
+    assert_reason(&fs, Some(s1.index), "SHA-256 is");
+    assert_reason(&fs, Some(s2.index), "SHA-256 is");
+    restore(&store, &prefix, &snap).await;
+
+    // 4. A segment spliced in from another recording of the same device,
+    //    with the manifest and chain recomputed to match.
+    let om = manifest(&store, &other).await;
+    let foreign = om.objects.iter().find(|o| o.role == Role::Segment).unwrap();
+    let fbytes = store.get_bytes(&foreign.key, 1 << 30).await.unwrap();
+    put(&store, &s1.key, fbytes.clone()).await;
+    let mut forged = m.clone();
+    let e = forged
+        .objects
+        .iter_mut()
+        .find(|o| o.index == s1.index)
+        .unwrap();
+    e.sha256 = hex::encode(chain::sha256(&fbytes));
+    e.size = fbytes.len() as u64;
+    forge(&store, &key, forged).await;
+    assert_reason(&failures(&w, &key), None, "checkpoint signs chain head");
+    restore(&store, &prefix, &snap).await;
+
+    // 5. The tail truncated: last objects and last checkpoint removed, the
+    //    manifest rewritten to end earlier.
+    let keep = m.objects.len() - 3;
+    for o in &m.objects[keep..] {
+        store.delete(&o.key).await.unwrap();
+    }
+    let cps: Vec<_> = store.list(&format!("{prefix}/checkpoints/")).await.unwrap();
+    let last_cp = cps
+        .iter()
+        .filter(|o| o.key.ends_with(".json"))
+        .last()
+        .unwrap()
+        .key
+        .clone();
+    store.delete(&last_cp).await.unwrap();
+    store
+        .delete(&last_cp.replace(".json", ".sig"))
+        .await
+        .unwrap();
+    let mut truncated = m.clone();
+    truncated.objects.truncate(keep);
+    forge(&store, &key, truncated).await;
+    assert_reason(&failures(&w, &key), None, "end is not signed");
+    restore(&store, &prefix, &snap).await;
+
+    // 6. The manifest rewritten with every hash recomputed (a segment
+    //    replaced by other content).
+    let mut fake = snap[&s2.key].to_vec();
+    fake.truncate(fake.len() / 2);
+    put(&store, &s2.key, fake.clone().into()).await;
+    let mut forged = m.clone();
+    let e = forged
+        .objects
+        .iter_mut()
+        .find(|o| o.index == s2.index)
+        .unwrap();
+    e.sha256 = hex::encode(chain::sha256(&fake));
+    e.size = fake.len() as u64;
+    forge(&store, &key, forged).await;
+    let fs = failures(&w, &key);
+    assert_reason(&fs, None, "checkpoint signs chain head");
+    restore(&store, &prefix, &snap).await;
+
+    // 7. A checkpoint signed by another key.
+    let rogue = custody::signing::SigningKey::generate().unwrap();
+    let bytes = snap[&last_cp].clone();
+    put(
+        &store,
+        &last_cp.replace(".json", ".sig"),
+        Bytes::from(rogue.sign(&bytes)),
+    )
+    .await;
+    assert_reason(
+        &failures(&w, &key),
+        None,
+        "does not verify with the trusted public key",
+    );
+    restore(&store, &prefix, &snap).await;
+
+    // Untouched again, it verifies.
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed() {
+    let w = World::new(Backend::Garage);
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_random_file(&media.join("clip.mp4"), 3 << 20, 4);
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let key = results[0]["manifest_key"].as_str().unwrap().to_string();
+    let cfg = w.config.clone();
+    let custody = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("-c")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+
+    // Later facts are appended and signed; nothing earlier is rewritten.
+    let store = w.store().await;
+    let before = manifest(&store, &key).await;
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "records-office",
+        "--proof",
+        "seizure of goods",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "records-office",
+        "--case",
+        "SC-2026-0042",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "o-1001",
+        "--marker",
+        "evidence@12.5:labels shown",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = manifest(&store, &key).await;
+    assert_eq!(after.objects.len(), before.objects.len() + 3);
+    assert_eq!(&after.objects[..before.objects.len()], &before.objects[..]);
+    assert!(
+        after.objects[before.objects.len()..]
+            .iter()
+            .all(|o| o.role == Role::Annotation)
+    );
+    assert_eq!(
+        after.summary.proof_object.as_deref(),
+        Some("seizure of goods")
+    );
+    assert_eq!(after.summary.case_id.as_deref(), Some("SC-2026-0042"));
+    assert!(
+        store
+            .exists(&format!(
+                "index/cases/SC-2026-0042/bwc-1/{}.json",
+                after.recording_id
+            ))
+            .await
+            .unwrap()
+    );
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["signed_objects"], after.objects.len());
+
+    // The bundle, checked with bash, coreutils, sed and OpenSSL only.
+    let bundle = w.path("bundle");
+    let o = Command::new(BIN)
+        .args(["export-proof", "-c"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&bundle)
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = |dir: &std::path::Path| {
+        Command::new("/bin/bash")
+            .arg("verify.sh")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap()
+    };
+    let o = run(&bundle);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("RECORDING VERIFIED"), "{}", stdout(&o));
+    // The procedure catches a changed byte, and a checkpoint not signed by the key.
+    let obj = std::fs::read_dir(bundle.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("original"))
+        .unwrap();
+    let mut b = std::fs::read(&obj).unwrap();
+    b[1000] ^= 1;
+    std::fs::write(&obj, &b).unwrap();
+    let o = run(&bundle);
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o).contains("does not match its SHA-256"),
+        "{}",
+        stdout(&o)
+    );
+    b[1000] ^= 1;
+    std::fs::write(&obj, &b).unwrap();
+    let sig = bundle.join("checkpoints/000000.sig");
+    let rogue = custody::signing::SigningKey::generate().unwrap();
+    std::fs::write(
+        &sig,
+        rogue.sign(&std::fs::read(bundle.join("checkpoints/000000.json")).unwrap()),
+    )
+    .unwrap();
+    let o = run(&bundle);
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o).contains("does not verify with public-key.pem"),
+        "{}",
+        stdout(&o)
+    );
+}
