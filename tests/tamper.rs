@@ -214,7 +214,7 @@ async fn every_attack_on_a_stored_recording_is_named() {
     let last_cp = cps
         .iter()
         .filter(|o| o.key.ends_with(".json"))
-        .last()
+        .next_back()
         .unwrap()
         .key
         .clone();
