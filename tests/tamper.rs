@@ -213,8 +213,7 @@ async fn every_attack_on_a_stored_recording_is_named() {
     let cps: Vec<_> = store.list(&format!("{prefix}/checkpoints/")).await.unwrap();
     let last_cp = cps
         .iter()
-        .filter(|o| o.key.ends_with(".json"))
-        .next_back()
+        .rfind(|o| o.key.ends_with(".json"))
         .unwrap()
         .key
         .clone();
