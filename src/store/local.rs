@@ -124,8 +124,7 @@ impl LocalStore {
 
     pub fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
         let path = self.path(key)?;
-        let mut f = std::fs::File::open(&path).map_err(io(key, "open"))?;
-        super::hash_reader(&mut f).map_err(io(key, "read"))
+        super::hash_file(&path).map_err(io(key, "read"))
     }
 
     pub fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
