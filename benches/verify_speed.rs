@@ -36,7 +36,11 @@ async fn main() {
     println!("| store | path | seconds | MB/s | custody / raw sha2 |");
     println!("|---|---|---|---|---|");
     for backend in ["local", "garage"] {
-        let w = World::new(if backend == "local" { Backend::Local } else { Backend::Garage });
+        let w = World::new(if backend == "local" {
+            Backend::Local
+        } else {
+            Backend::Garage
+        });
         let gw = w.gateway();
         let media = w.path("media");
         std::fs::create_dir_all(&media).unwrap();
@@ -56,15 +60,25 @@ async fn main() {
             let _ = sha256_file(&file);
             raw.push(t.elapsed().as_secs_f64());
             sum.push(timed(Command::new("sha256sum").arg(&file)));
-            ssl.push(timed(Command::new("openssl").args(["dgst", "-sha256"]).arg(&file)));
-            ver.push(timed(Command::new(BIN).args(["verify", "-c"]).arg(&w.config).arg(&key)));
+            ssl.push(timed(
+                Command::new("openssl").args(["dgst", "-sha256"]).arg(&file),
+            ));
+            ver.push(timed(
+                Command::new(BIN)
+                    .args(["verify", "-c"])
+                    .arg(&w.config)
+                    .arg(&key),
+            ));
         }
         let raw = median(raw);
         for (name, secs) in [
             ("SHA-256, sha2 crate (raw)", raw),
             ("sha256sum", median(sum)),
             ("openssl dgst -sha256", median(ssl)),
-            ("custody verify (every object, chain, checkpoints)", median(ver)),
+            (
+                "custody verify (every object, chain, checkpoints)",
+                median(ver),
+            ),
         ] {
             println!(
                 "| {backend} | {name} | {secs:.2} | {:.0} | {:.2} |",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what custody's build, demo and tests need on Debian 12:
-# GStreamer (dev headers and plugins), ffmpeg, and the Garage S3 server.
+# GStreamer (dev headers and plugins), ffmpeg, node/npm (the wall's player),
+# chromium (the browser test) and the Garage S3 server.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 
@@ -22,6 +23,10 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   ffmpeg openssl time
 )
+# The wall's player (hls.js) comes from npm at build time; the browser test
+# drives Debian's chromium. A newer node already installed is kept.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
+command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,6 +38,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: system packages present"
+fi
+
+# The browser test's driver (playwright-core, pinned in its lock file).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "setup: npm ci in tests/browser"
+  npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund
 fi
 
 # Garage, the S3-compatible store the tests run against. No prebuilt binary

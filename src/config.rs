@@ -24,6 +24,55 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// Command-center accounts (`[[viewer]]`).
+    #[serde(default, rename = "viewer")]
+    pub viewers: Vec<ViewerConfig>,
+}
+
+/// The command-center server (the wall, live and stored playback).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port`; absent turns the server off.
+    pub listen: Option<String>,
+    /// HTTPS with the gateway certificate (plain HTTP only on a trusted
+    /// network or loopback).
+    pub tls: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: None,
+            tls: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ViewerRole {
+    /// Watches the live feeds of their own unit.
+    Operator,
+    /// Watches every live feed and opens stored recordings.
+    Supervisor,
+    /// Opens stored recordings (no live feeds).
+    Auditor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerConfig {
+    pub name: String,
+    pub role: ViewerRole,
+    #[serde(default)]
+    pub unit: String,
+    /// SHA-256 (hex) of the viewer's login token; the token itself is
+    /// never stored (`custody viewer-token` makes a pair).
+    #[serde(default)]
+    pub token_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -32,6 +32,8 @@ pub enum GatewayError {
     Quic(#[from] QuicError),
     #[error("{0}")]
     Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("command center: {0}")]
+    View(#[from] crate::view::ViewError),
     #[error("signing key {path}: {reason}")]
     SigningKey { path: String, reason: String },
 }
@@ -146,6 +148,8 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     pub endpoint: quinn::Endpoint,
     pub local_addr: SocketAddr,
+    /// The command center's address, when `[http] listen` is set.
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl Running {
@@ -228,6 +232,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             part: Duration::from_secs_f64(cfg.live.part_seconds),
             close_after: Duration::from_secs(cfg.live.close_after_secs),
             latencies: Default::default(),
+            view_latencies: Default::default(),
             signer: signer.clone(),
             raw_chunks: cfg.live.raw_chunks,
         },
@@ -323,25 +328,36 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
                         "live latency segment-close to storage"
                     );
                 }
+                if let Some((n, p50, p99)) = live.view_latency_summary() {
+                    tracing::info!(
+                        parts = n,
+                        p50_ms = p50.as_millis() as u64,
+                        p99_ms = p99.as_millis() as u64,
+                        "live latency ingest to playable part"
+                    );
+                }
             }
         });
     }
     tracing::info!(addr = %local_addr, "listening (QUIC, ALPN custody/1)");
+    let gateway = Arc::new(Gateway {
+        cfg,
+        ledger,
+        spool,
+        store,
+        usage,
+        archiver,
+        media,
+        live,
+        signer,
+        offset,
+        busy: Mutex::new(HashMap::new()),
+    });
+    let http_addr = crate::view::start(gateway.clone()).await?;
     Ok(Running {
-        gateway: Arc::new(Gateway {
-            cfg,
-            ledger,
-            spool,
-            store,
-            usage,
-            archiver,
-            media,
-            live,
-            signer,
-            offset,
-            busy: Mutex::new(HashMap::new()),
-        }),
+        gateway,
         endpoint,
         local_addr,
+        http_addr,
     })
 }

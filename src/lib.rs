@@ -32,3 +32,4 @@ pub mod store;
 pub mod time_fmt;
 pub mod usage;
 pub mod verify;
+pub mod view;

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod annotate;
+mod audit;
 mod certs;
 mod dock;
 mod export;
@@ -8,6 +9,7 @@ mod record;
 mod remux;
 mod serve;
 mod verify;
+mod viewer;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway: QUIC ingest, spool, archive to storage.
     Serve(serve::Args),
+    /// List and verify the command center's audit trail.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Append a signed annotation (proof object, case, markers, note) to a closed recording.
     Annotate(annotate::Args),
     /// Make the device PKI: CA, gateway and device certificates, CRL, signing key.
@@ -49,6 +54,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Derive CMAF segments from a local file as the gateway would.
     Remux(remux::Args),
+    /// Make a command-center login token and its `[[viewer]]` entry.
+    ViewerToken(viewer::Args),
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -73,12 +80,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve::run(a).await,
         Command::Annotate(a) => annotate::run(a).await,
+        Command::Audit(c) => audit::run(c).await,
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
         Command::ExportProof(a) => export::run(a).await,
         Command::Record(a) => record::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Remux(a) => tokio::task::block_in_place(|| remux::run(a)),
+        Command::ViewerToken(a) => viewer::run(a),
     }
 }
 

@@ -30,15 +30,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = super::load_config(a.config.as_deref())?;
     a.store.apply(&mut cfg);
     let store = Store::open(&cfg.store).await?;
-    let trusted_key = match &a.public_key {
-        Some(p) => Some(custody::signing::public_from_pem(
-            &std::fs::read_to_string(p)?,
-        )?),
-        None => std::fs::read_to_string(&cfg.tls.signing_key)
-            .ok()
-            .and_then(|pem| custody::signing::SigningKey::from_pem(&pem).ok())
-            .map(|k| k.public_raw()),
-    };
+    let trusted_key = trusted_key(&cfg, a.public_key.as_deref())?;
     let opts = verify::VerifyOptions { trusted_key };
     let mut all_ok = true;
     let mut reports = Vec::new();
@@ -61,7 +53,24 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_report(r: &verify::Report) {
+/// The gateway key to trust: `--public-key`, else the configured signing
+/// key's public half when it is readable here.
+pub fn trusted_key(
+    cfg: &custody::config::Config,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<Option<[u8; 32]>> {
+    Ok(match public_key {
+        Some(p) => Some(custody::signing::public_from_pem(
+            &std::fs::read_to_string(p)?,
+        )?),
+        None => std::fs::read_to_string(&cfg.tls.signing_key)
+            .ok()
+            .and_then(|pem| custody::signing::SigningKey::from_pem(&pem).ok())
+            .map(|k| k.public_raw()),
+    })
+}
+
+pub fn print_report(r: &verify::Report) {
     let who = match (&r.recorder, &r.recording_id) {
         (Some(a), Some(b)) => format!("{a}/{b}"),
         _ => "?".into(),

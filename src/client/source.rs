@@ -65,11 +65,15 @@ fn test_source(
     tx: &mpsc::Sender<Produced>,
 ) -> Result<(), String> {
     crate::pipeline::init().map_err(|e| e.to_string())?;
-    // The running time is burned into the picture: the live-view test reads
-    // it back to measure glass-to-glass latency.
+    // Each frame carries the wall-clock time it was captured, as a barcode
+    // (see `stamp_barcode`): the browser test reads it back from the
+    // decoded picture to measure glass-to-glass latency. The running time is
+    // also shown as text for people watching.
     let desc = format!(
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate=25/1 \
-         ! timeoverlay time-mode=running-time halignment=left valignment=top font-desc=\"Sans 24\" \
+        "videotestsrc is-live=true pattern=ball \
+         ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
+         ! identity name=stamp \
+         ! timeoverlay time-mode=running-time halignment=left valignment=bottom font-desc=\"Sans 24\" \
          ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate={bitrate} \
          ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! queue \
          ! mpegtsmux name=mux alignment=7 ! appsink name=out sync=false \
@@ -84,6 +88,23 @@ fn test_source(
         .by_name("out")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .ok_or("test source has no appsink")?;
+    let stamp = pipeline
+        .by_name("stamp")
+        .and_then(|e| e.static_pad("src"))
+        .ok_or("test source has no stamp element")?;
+    let (w, h) = (width as usize, height as usize);
+    stamp.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buf) = info.buffer_mut() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            if let Ok(mut m) = buf.make_mut().map_writable() {
+                stamp_barcode(m.as_mut_slice(), w, h, now as u32);
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| format!("test source: {e}"))?;
@@ -105,6 +126,39 @@ fn test_source(
     };
     let _ = pipeline.set_state(gst::State::Null);
     result
+}
+
+/// Draws `value` as 32 blocks, most significant bit first, into the luma
+/// plane of an I420 frame: block i is 16×16 at x = 8 + 20·i, y = 8 in a
+/// 640×360 frame (scaled with the frame), white for 1 and black for 0.
+pub fn stamp_barcode(frame: &mut [u8], width: usize, height: usize, value: u32) {
+    // GStreamer's default I420 luma stride: the width rounded up to 4.
+    let stride = width.div_ceil(4) * 4;
+    let sx = |v: usize| v * width / 640;
+    let sy = |v: usize| v * height / 360;
+    for i in 0..32 {
+        let bit = (value >> (31 - i)) & 1 == 1;
+        let luma = if bit { 235 } else { 16 };
+        let (x0, x1) = (sx(8 + 20 * i), sx(8 + 20 * i + 16));
+        for y in sy(8)..sy(24).min(height) {
+            let row = y * stride;
+            if let Some(px) = frame.get_mut(row + x0..row + x1.min(width)) {
+                px.fill(luma);
+            }
+        }
+    }
+}
+
+/// Reads a barcode drawn by [`stamp_barcode`] back (for tests).
+pub fn read_barcode(frame: &[u8], width: usize, height: usize) -> u32 {
+    let stride = width.div_ceil(4) * 4;
+    let mut v = 0u32;
+    for i in 0..32 {
+        let (x, y) = ((8 + 20 * i + 8) * width / 640, 16 * height / 360);
+        let bit = frame.get(y * stride + x).is_some_and(|&l| l >= 128);
+        v = (v << 1) | bit as u32;
+    }
+    v
 }
 
 /// The PCR of a TS packet, in 27 MHz ticks, if it carries one.
@@ -207,6 +261,17 @@ fn stdin(deadline: Option<Instant>, tx: &mpsc::Sender<Produced>) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn barcode_round_trips_at_any_frame_size() {
+        for (w, h) in [(640, 360), (1280, 720), (320, 180)] {
+            let mut f = vec![128u8; w * h * 3 / 2];
+            for v in [0u32, 1, 0x8000_0001, 0xdead_beef, u32::MAX] {
+                stamp_barcode(&mut f, w, h, v);
+                assert_eq!(read_barcode(&f, w, h), v, "{w}x{h} {v:#x}");
+            }
+        }
+    }
 
     #[test]
     fn reads_pcr() {

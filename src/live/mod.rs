@@ -5,6 +5,7 @@
 pub mod journal;
 pub mod recording;
 mod upload;
+pub mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -106,6 +107,16 @@ impl Live {
         Ok(live)
     }
 
+    /// Every recording the gateway holds (open, or closed and uploading).
+    pub fn all(&self) -> Vec<Arc<LiveRecording>> {
+        self.recordings
+            .lock()
+            .expect("recordings")
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn get(&self, recorder: &str, id: &str) -> Option<Arc<LiveRecording>> {
         self.recordings
             .lock()
@@ -153,6 +164,9 @@ impl Live {
     async fn watchdog(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
+            for r in self.all() {
+                r.tick();
+            }
             let due: Vec<Arc<LiveRecording>> = self
                 .recordings
                 .lock()
@@ -175,12 +189,22 @@ impl Live {
     /// Close-to-storage latencies of every live recording so far, for the
     /// load benchmark: (count, p50, p99).
     pub fn latency_summary(&self) -> Option<(usize, Duration, Duration)> {
-        let mut all: Vec<Duration> = self.opts.latencies.lock().expect("latencies").clone();
-        if all.is_empty() {
-            return None;
-        }
-        all.sort();
-        let p = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
-        Some((all.len(), p(0.5), p(0.99)))
+        summary(&self.opts.latencies)
     }
+
+    /// Ingest → playable latencies of live parts so far: (count, p50, p99).
+    pub fn view_latency_summary(&self) -> Option<(usize, Duration, Duration)> {
+        summary(&self.opts.view_latencies)
+    }
+}
+
+/// (count, p50, p99) of a list of latencies.
+fn summary(l: &Mutex<Vec<Duration>>) -> Option<(usize, Duration, Duration)> {
+    let mut all: Vec<Duration> = l.lock().expect("latencies").clone();
+    if all.is_empty() {
+        return None;
+    }
+    all.sort();
+    let p = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
+    Some((all.len(), p(0.5), p(0.99)))
 }

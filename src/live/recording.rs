@@ -62,7 +62,14 @@ pub struct LiveState {
     pub last_checkpoint: Option<String>,
     #[serde(default)]
     pub checkpoint_count: u64,
+    /// A log written by the gateway itself (the audit trail): never
+    /// remuxed, never closed by timeout, cut into chunks every few seconds.
+    #[serde(default)]
+    pub log: bool,
 }
+
+/// How long a log's bytes wait before they are cut into a chunk.
+const LOG_CUT_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {
@@ -78,6 +85,8 @@ pub struct LiveOptions {
     /// Segment close → storage latencies of every live recording, for
     /// operators and the load benchmark (bounded).
     pub latencies: Arc<Mutex<Vec<Duration>>>,
+    /// Ingest → playable latencies of live parts (bounded).
+    pub view_latencies: Arc<Mutex<Vec<Duration>>>,
     pub signer: Arc<crate::signing::SigningKey>,
     pub part: Duration,
     pub close_after: Duration,
@@ -105,6 +114,7 @@ struct Inner {
     derivation: Option<DerivationSummary>,
     /// Why deriving stopped, if it did; bytes are still stored.
     derive_failed: Option<String>,
+    last_cut: Instant,
     /// Closing has begun: no stream may attach any more.
     closing: bool,
 }
@@ -125,6 +135,10 @@ pub struct LiveRecording {
     inner: Mutex<Inner>,
     /// Wakes the uploader.
     pub changed: Notify,
+    /// Recent parts for live players.
+    pub view: Mutex<super::view::LiveView>,
+    /// Arrival times of recent bytes (ingest → playable latency).
+    clock: Mutex<super::view::IngestClock>,
 }
 
 fn now() -> String {
@@ -205,9 +219,12 @@ impl LiveRecording {
                 last_byte: Instant::now(),
                 derivation: None,
                 derive_failed: None,
+                last_cut: Instant::now(),
                 closing: false,
             }),
             changed: Notify::new(),
+            view: Mutex::new(Default::default()),
+            clock: Mutex::new(Default::default()),
         }))
     }
 
@@ -274,10 +291,44 @@ impl LiveRecording {
         g.attached = g.attached.saturating_sub(1);
     }
 
-    /// How long the recording has had no stream and no bytes.
+    /// How long the recording has had no stream and no bytes (never for a
+    /// log, which only its writer closes).
     pub fn idle_for(&self) -> Option<Duration> {
         let g = self.lock();
-        (g.attached == 0 && g.state.closed.is_none()).then(|| g.last_byte.elapsed())
+        (g.attached == 0 && g.state.closed.is_none() && !g.state.log).then(|| g.last_byte.elapsed())
+    }
+
+    /// Marks this recording as a gateway log.
+    pub fn make_log(&self) -> std::io::Result<()> {
+        let mut g = self.lock();
+        if !g.state.log {
+            g.state.log = true;
+            self.save_state(&g)?;
+        }
+        Ok(())
+    }
+
+    /// Called every half second: a log's bytes do not wait long for storage.
+    pub fn tick(&self) {
+        let mut g = self.lock();
+        if g.state.log
+            && g.state.closed.is_none()
+            && g.durable > g.progress.cut
+            && g.last_cut.elapsed() >= LOG_CUT_AFTER
+        {
+            if let Err(e) = self.cut_tail(&mut g) {
+                tracing::error!(id = %self.id, "cutting a log chunk: {e}");
+            }
+            g.last_cut = Instant::now();
+            drop(g);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Bytes up to `file_end` (a data file offset) arrived from the
+    /// recorder just now.
+    pub fn on_arrival(&self, file_end: u64) {
+        self.clock.lock().expect("clock").arrived(file_end);
     }
 
     /// New durable bytes: the pipeline may read them.
@@ -312,9 +363,10 @@ impl LiveRecording {
             } else {
                 r.growth.advance(durable);
             }
-        } else if g.derive_failed.is_none() && self.opts.media.is_some() {
+        } else if g.derive_failed.is_none() && self.opts.media.is_some() && !g.state.log {
             self.start_run(&mut g);
         } else if g.durable - g.progress.cut >= RAW_CUT_BYTES {
+            g.last_cut = Instant::now();
             // Without segments, originals are still cut and stored as they come.
             if let Err(e) = self.cut_tail(&mut g) {
                 tracing::error!(id = %self.id, "cutting a raw chunk: {e}");
@@ -328,7 +380,8 @@ impl LiveRecording {
     /// to remux and derivation is on.
     pub fn ensure_running(self: &Arc<Self>) {
         let mut g = self.lock();
-        if g.run.is_none() && g.state.closed.is_none() && g.derive_failed.is_none() {
+        if g.run.is_none() && g.state.closed.is_none() && g.derive_failed.is_none() && !g.state.log
+        {
             self.start_run(&mut g);
         }
     }
@@ -353,6 +406,7 @@ impl LiveRecording {
         };
         g.media_base = g.progress.media_end;
         g.pending_init = None;
+        self.clock.lock().expect("clock").restart();
         let out = LiveOutput {
             rec: Arc::downgrade(self),
         };
@@ -554,6 +608,21 @@ impl LiveRecording {
 
     fn on_init(&self, data: &[u8]) {
         self.lock().pending_init = Some(data.to_vec());
+        self.view.lock().expect("view").init(data);
+    }
+
+    fn on_part(&self, p: remux::Part<'_>) {
+        let waited = self.clock.lock().expect("clock").part(p.input_end);
+        if let Some(d) = waited {
+            let mut l = self.opts.view_latencies.lock().expect("latencies");
+            if l.len() < 1_000_000 {
+                l.push(d);
+            }
+        }
+        self.view
+            .lock()
+            .expect("view")
+            .part(p.data, p.duration, p.independent);
     }
 
     fn on_fragment(&self, f: Fragment) -> std::io::Result<()> {
@@ -639,6 +708,7 @@ impl LiveRecording {
         write_atomic(&self.entry.manifest(), &manifest.to_bytes())?;
         self.save_state(&g)?;
         drop(g);
+        self.view.lock().expect("view").end();
         tracing::info!(recorder = %self.recorder, id = %self.id, by, "live recording closed");
         self.changed.notify_one();
         Ok(())
@@ -706,7 +776,10 @@ impl LiveRecording {
             tracks: Vec::new(),
             reason: None,
         });
-        if self.opts.media.is_none() {
+        if g.state.log {
+            d.status = "none".into();
+            d.reason = Some("a log kept by the gateway, not media".into());
+        } else if self.opts.media.is_none() {
             d.status = "none".into();
             d.reason = Some("derivation is turned off on this gateway".into());
         } else if g.progress.segments > 0 {
@@ -830,6 +903,38 @@ impl LiveRecording {
     pub fn gaps(&self) -> Vec<Gap> {
         self.lock().state.gaps.clone()
     }
+
+    /// How the feed looks to a command center.
+    pub fn status(&self) -> LiveStatus {
+        let g = self.lock();
+        LiveStatus {
+            state: if g.state.closed.is_some() || g.closing {
+                "ended"
+            } else if g.attached == 0 {
+                "reconnecting"
+            } else if !g.state.gaps.is_empty() {
+                "gap"
+            } else {
+                "live"
+            },
+            started_at: g.state.started_at.clone(),
+            last_byte_at: g.state.last_byte_at.clone(),
+            gaps: g.state.gaps.len(),
+            segments: g.progress.segments,
+        }
+    }
+}
+
+/// A live recording's state for the wall.
+#[derive(Debug, Clone)]
+pub struct LiveStatus {
+    /// `live`, `reconnecting` (no stream attached), `gap` (streaming, with
+    /// gaps recorded), `ended`.
+    pub state: &'static str,
+    pub started_at: String,
+    pub last_byte_at: String,
+    pub gaps: usize,
+    pub segments: u64,
 }
 
 /// The spool file of a derived object.
@@ -864,6 +969,13 @@ impl remux::Output for LiveOutput {
     fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
         if let Some(r) = self.rec.upgrade() {
             r.on_init(data);
+        }
+        Ok(())
+    }
+
+    fn part(&mut self, p: remux::Part<'_>) -> std::io::Result<()> {
+        if let Some(r) = self.rec.upgrade() {
+            r.on_part(p);
         }
         Ok(())
     }

@@ -151,6 +151,9 @@ pub struct Part<'a> {
     pub duration: f64,
     /// Starts a fragment (and so with a keyframe).
     pub independent: bool,
+    /// Input bytes handed to the pipeline when the part was made (an
+    /// absolute file offset).
+    pub input_end: u64,
 }
 
 /// Receives the muxer's output. Errors stop the pipeline.
@@ -901,6 +904,7 @@ impl Collector {
             start,
             duration,
             independent: fragment_start,
+            input_end: self.shared.fed.load(Ordering::SeqCst),
         })?;
         let cur = self.current.as_mut().expect("fragment in progress");
         cur.data.extend_from_slice(&data);

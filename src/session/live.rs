@@ -367,6 +367,7 @@ async fn read_live(
                         fail(StreamError::StorageFailure, "the spool writer stopped"),
                     );
                 }
+                rec.on_arrival(end.saturating_sub(rec.skipped()));
                 offset = end;
             }
             Some(Frame::Msg(m)) => match frame::decode::<LiveControl>(&m) {

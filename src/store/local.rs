@@ -122,6 +122,16 @@ impl LocalStore {
         Ok(v.into())
     }
 
+    pub fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.path(key)?;
+        let mut f = std::fs::File::open(&path).map_err(io(key, "open"))?;
+        f.seek(SeekFrom::Start(offset)).map_err(io(key, "seek"))?;
+        let mut v = Vec::new();
+        f.take(len).read_to_end(&mut v).map_err(io(key, "read"))?;
+        Ok(v.into())
+    }
+
     pub fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
         let path = self.path(key)?;
         super::hash_file(&path).map_err(io(key, "read"))

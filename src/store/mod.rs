@@ -127,7 +127,9 @@ pub(crate) fn hash_file(path: &Path) -> std::io::Result<(u64, Hash)> {
         Ok(())
     })();
     drop(full_tx);
-    let r = hasher.join().map_err(|_| std::io::Error::other("hash thread panicked"))?;
+    let r = hasher
+        .join()
+        .map_err(|_| std::io::Error::other("hash thread panicked"))?;
     read.map(|()| r)
 }
 
@@ -206,6 +208,18 @@ impl Store {
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
                 blocking(move || l.get_bytes(&key, max)).await
+            }
+        }
+    }
+
+    /// Reads up to `len` bytes from `offset`; empty at or past the end.
+    /// Lets callers stream objects of any size in bounded memory.
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+        match self {
+            Store::S3(s) => s.get_range(key, offset, len).await,
+            Store::Local(l) => {
+                let (l, key) = (l.clone(), key.to_string());
+                blocking(move || l.get_range(&key, offset, len)).await
             }
         }
     }
@@ -351,7 +365,11 @@ mod hash_tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let p = dir.path().join(format!("f{len}"));
             std::fs::write(&p, &data).unwrap();
-            assert_eq!(hash_file(&p).unwrap(), (len as u64, crate::chain::sha256(&data)), "{len}");
+            assert_eq!(
+                hash_file(&p).unwrap(),
+                (len as u64, crate::chain::sha256(&data)),
+                "{len}"
+            );
         }
     }
 }

@@ -323,6 +323,44 @@ impl S3Store {
         Ok(buf.into())
     }
 
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+        check_key(key)?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={}-{}", offset, offset + len - 1))
+            .send()
+            .await;
+        let out = match out {
+            Ok(o) => o,
+            // Past the end: S3 answers 416 InvalidRange.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Bytes::new());
+            }
+            Err(e) => {
+                return Err(match e.as_service_error() {
+                    Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
+                    _ => backend("get", key, e),
+                });
+            }
+        };
+        let mut body = out.body;
+        let mut buf = Vec::with_capacity(len.min(1 << 24) as usize);
+        while let Some(chunk) = body.try_next().await.map_err(|e| backend("get", key, e))? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() as u64 >= len {
+                break;
+            }
+        }
+        buf.truncate(len as usize);
+        Ok(buf.into())
+    }
+
     pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
         check_key(key)?;
         let out = self

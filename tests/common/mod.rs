@@ -403,7 +403,9 @@ impl GatewayProc {
 
     fn spawn(config: PathBuf, listen: String, log: PathBuf) -> GatewayProc {
         let addr_file = log.with_extension("addr");
+        let http_file = log.with_extension("http");
         let _ = std::fs::remove_file(&addr_file);
+        let _ = std::fs::remove_file(&http_file);
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -414,6 +416,8 @@ impl GatewayProc {
             .arg(&config)
             .args(["--listen", &listen, "--addr-file"])
             .arg(&addr_file)
+            .arg("--http-addr-file")
+            .arg(&http_file)
             .env("CUSTODY_LOG", "info")
             .stdout(Stdio::null())
             .stderr(logf)
@@ -459,6 +463,25 @@ impl GatewayProc {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The command center's address (the config must have `[http] listen`).
+    pub fn http_addr(&self) -> SocketAddr {
+        let f = self.log.with_extension("http");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(s) = std::fs::read_to_string(&f)
+                && let Ok(a) = s.trim().parse::<SocketAddr>()
+            {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the command center did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
