@@ -8,6 +8,7 @@ set -euo pipefail
 WANT_GARAGE=1
 for a in "$@"; do
   case "$a" in
+    # What the demo needs only: no S3 server, no browser test.
     --no-garage) WANT_GARAGE=0 ;;
     *) echo "usage: $0 [--no-garage]" >&2; exit 2 ;;
   esac
@@ -26,7 +27,9 @@ APT_PACKAGES=(
 # The wall's player (hls.js) comes from npm at build time; the browser test
 # drives Debian's chromium. A newer node already installed is kept.
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
-command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+if [ "$WANT_GARAGE" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -41,9 +44,10 @@ else
 fi
 
 # The browser test's driver (playwright-core, pinned in its lock file).
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
+BROWSER_TEST="$(dirname "$0")/../tests/browser"
+if [ "$WANT_GARAGE" = 1 ] && [ ! -d "$BROWSER_TEST/node_modules/playwright-core" ]; then
   echo "setup: npm ci in tests/browser"
-  npm ci --prefix "$(dirname "$0")/../tests/browser" --no-audit --no-fund
+  npm ci --prefix "$BROWSER_TEST" --no-audit --no-fund
 fi
 
 # Garage, the S3-compatible store the tests run against. No prebuilt binary
