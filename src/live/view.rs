@@ -201,18 +201,15 @@ impl IngestClock {
     /// its oldest bytes (the first after the previous part's input) waited.
     pub fn part(&mut self, input_end: u64) -> Option<Duration> {
         let from = self.part_from.replace(input_end);
-        while self
-            .marks
-            .front()
-            .is_some_and(|(e, _)| *e <= from.unwrap_or(0))
-        {
+        let oldest = from
+            .filter(|f| input_end > *f)
+            .and_then(|f| self.marks.iter().find(|(e, _)| *e > f))
+            .map(|(_, t)| t.elapsed());
+        // Marks of bytes this part consumed are no longer needed.
+        while self.marks.front().is_some_and(|(e, _)| *e <= input_end) {
             self.marks.pop_front();
         }
-        let from = from?;
-        if input_end <= from {
-            return None;
-        }
-        self.marks.front().map(|(_, t)| t.elapsed())
+        oldest
     }
 }
 
