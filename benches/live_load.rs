@@ -64,19 +64,20 @@ fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn last_latency(log: &str) -> Option<(u64, u64, u64)> {
-    let line = log.lines().rev().find(|l| l.contains("live latency"))?;
+/// The gateway's last latency line of `what` ("segment-close to storage"
+/// or "ingest to playable part"): (count, p50 ms, p99 ms).
+fn last_latency(log: &str, what: &str) -> Option<(u64, u64, u64)> {
+    let line = log.lines().rev().find(|l| l.contains(what))?;
     let num = |k: &str| -> Option<u64> {
-        let i = line.find(k)? + k.len();
-        let rest = &line[i..];
-        let digits: String = rest
+        let i = line.find(&format!("{k}="))? + k.len() + 1;
+        let digits: String = line[i..]
             .chars()
-            .skip_while(|c| !c.is_ascii_digit())
             .take_while(|c| c.is_ascii_digit())
             .collect();
         digits.parse().ok()
     };
-    Some((num("segments")?, num("p50_ms")?, num("p99_ms")?))
+    let count = num("segments").or_else(|| num("parts"))?;
+    Some((count, num("p50_ms")?, num("p99_ms")?))
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -93,9 +94,9 @@ async fn main() {
     let file = input(secs);
     println!("live load, {secs} s of 4 Mbit/s H.264 + AAC per stream, real-time pace");
     println!(
-        "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | gaps | reconnects | segments / expected |"
+        "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | ingest→playable p50 ms | p99 ms | gaps | reconnects | segments / expected |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in counts {
         let w = World::with_gateway_settings(
             Backend::Garage,
@@ -170,14 +171,17 @@ async fn main() {
         }
         // Let the last uploads land and the latency line be written.
         tokio::time::sleep(Duration::from_secs(6)).await;
-        let lat = last_latency(&gw.log());
+        let lat = last_latency(&gw.log(), "segment-close to storage");
+        let view = last_latency(&gw.log(), "ingest to playable part");
         let expected = n as u64 * secs / 2;
         println!(
-            "| {n} | {wall:.1} | {:.0} | {:.2} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
+            "| {n} | {wall:.1} | {:.0} | {:.2} | {} | {} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
             100.0 * cpu / wall,
             (peak.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
             lat.map(|l| l.1.to_string()).unwrap_or("-".into()),
             lat.map(|l| l.2.to_string()).unwrap_or("-".into()),
+            view.map(|l| l.1.to_string()).unwrap_or("-".into()),
+            view.map(|l| l.2.to_string()).unwrap_or("-".into()),
             if failed > 0 {
                 format!(" ({failed} streams failed)")
             } else {

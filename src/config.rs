@@ -342,6 +342,36 @@ impl Config {
         if self.gateway.ack_bytes == 0 {
             return Err(ConfigError::Invalid("gateway.ack_bytes must be > 0".into()));
         }
+        self.check_viewers()
+    }
+
+    /// Viewer accounts: unique names, well-formed token hashes, and a unit
+    /// for every operator (an operator without one would see nothing).
+    fn check_viewers(&self) -> Result<(), ConfigError> {
+        let bad =
+            |name: &str, why: &str| Err(ConfigError::Invalid(format!("viewer {name:?}: {why}")));
+        for (i, v) in self.viewers.iter().enumerate() {
+            if !crate::metadata::valid_id(&v.name) {
+                return bad(
+                    &v.name,
+                    "name must be letters, digits, . _ - (as device ids)",
+                );
+            }
+            if self.viewers[..i].iter().any(|w| w.name == v.name) {
+                return bad(&v.name, "named twice");
+            }
+            if let Some(t) = &v.token_sha256
+                && (t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return bad(
+                    &v.name,
+                    "token_sha256 must be 64 hex digits (custody viewer-token)",
+                );
+            }
+            if v.role == ViewerRole::Operator && v.unit.is_empty() {
+                return bad(&v.name, "an operator needs a unit");
+            }
+        }
         Ok(())
     }
 
@@ -353,6 +383,43 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn viewers_are_checked() {
+        let h = "ab".repeat(32);
+        // (viewers, error expected containing)
+        let table = [
+            (
+                format!("name = \"op\"\nrole = \"operator\"\nunit = \"m\"\ntoken_sha256 = \"{h}\""),
+                None,
+            ),
+            (
+                format!("name = \"op\"\nrole = \"operator\"\ntoken_sha256 = \"{h}\""),
+                Some("needs a unit"),
+            ),
+            (
+                "name = \"a\"\nrole = \"auditor\"\ntoken_sha256 = \"xyz\"".to_string(),
+                Some("64 hex digits"),
+            ),
+            (
+                "name = \"a b\"\nrole = \"auditor\"".to_string(),
+                Some("name must be"),
+            ),
+            (
+                "name = \"a\"\nrole = \"auditor\"\n[[viewer]]\nname = \"a\"\nrole = \"supervisor\""
+                    .to_string(),
+                Some("named twice"),
+            ),
+        ];
+        for (v, want) in table {
+            let cfg = Config::parse(&format!("[[viewer]]\n{v}")).unwrap();
+            match (cfg.check(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{v}: {e}"),
+                (r, w) => panic!("{v}: {r:?}, wanted {w:?}"),
+            }
+        }
+    }
 
     #[test]
     fn paths_resolve_against_the_file() {

@@ -184,16 +184,23 @@ pub struct ServerSettings<'a> {
     pub conn_window: u64,
 }
 
+/// Reads certificate revocation lists (PEM).
+pub fn load_crls(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, QuicError> {
+    paths
+        .iter()
+        .map(|p| CertificateRevocationListDer::from_pem_file(p).map_err(|e| pem_err(p, e)))
+        .collect()
+}
+
 /// Binds the gateway's QUIC endpoint. Refused client certificates are
 /// reported on the returned channel.
 pub fn server(
     s: &ServerSettings<'_>,
 ) -> Result<(quinn::Endpoint, mpsc::Receiver<CertRefusal>), QuicError> {
     let provider = provider();
-    let mut crls = Vec::new();
-    for p in s.crls {
-        crls.push(CertificateRevocationListDer::from_pem_file(p).map_err(|e| pem_err(p, e))?);
-    }
+    let crls = load_crls(s.crls)?;
     let inner =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots(s.ca)?), provider.clone())
             .with_crls(crls)

@@ -265,6 +265,18 @@ async fn roles_playlists_and_audit() {
             );
         }
     }
+    // The master playlist names the codecs (the test camera's x264
+    // constrained baseline 3.0 and AAC-LC) and a measured bandwidth.
+    let (_, b) = get(&w, http, live_master, Some("sup"));
+    let master = String::from_utf8_lossy(&b).to_string();
+    assert!(
+        master.contains("CODECS=\"avc1.42c01e,mp4a.40.2\""),
+        "{master}"
+    );
+    // Whether a live recording exists is shown only to who may watch it.
+    let ghost = "/live/bwc-1/no-such-recording/master.m3u8";
+    assert_eq!(get(&w, http, ghost, Some("sup")).0, 404);
+    assert_eq!(get(&w, http, ghost, Some("op-market")).0, 403);
     // Operators see only their unit's feeds in the list.
     let (_, b) = get(&w, http, "/api/live", Some("op-office"));
     assert_eq!(json(&b), serde_json::json!([]));

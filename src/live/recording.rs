@@ -298,11 +298,17 @@ impl LiveRecording {
         (g.attached == 0 && g.state.closed.is_none() && !g.state.log).then(|| g.last_byte.elapsed())
     }
 
-    /// Marks this recording as a gateway log.
+    /// Marks this recording as a gateway log of JSON lines. Its raw chunks
+    /// are its only content, so they are kept whatever the policy for
+    /// recorders' streams says.
     pub fn make_log(&self) -> std::io::Result<()> {
         let mut g = self.lock();
         if !g.state.log {
             g.state.log = true;
+            g.state.raw_chunks = true;
+            if g.progress.last_raw.is_none() {
+                g.state.raw_ext = "jsonl".into();
+            }
             self.save_state(&g)?;
         }
         Ok(())
@@ -540,7 +546,14 @@ impl LiveRecording {
             offset: from + g.state.skipped,
             length: n,
         });
-        entry.content_type = Some("video/mp2t".into());
+        entry.content_type = Some(
+            if g.state.log {
+                "application/x-ndjson"
+            } else {
+                "video/mp2t"
+            }
+            .into(),
+        );
         g.progress.last_raw = Some(DerivedFrom {
             index,
             key: entry.key.clone(),

@@ -56,6 +56,10 @@ pub struct LiveView {
     pub generation: u64,
     pub segments: VecDeque<ViewSegment>,
     next_msn: u64,
+    /// Discontinuities that left the window (EXT-X-DISCONTINUITY-SEQUENCE).
+    pub discontinuity_sequence: u64,
+    /// Longest segment seen, seconds: the target duration never shrinks.
+    pub max_duration: f64,
     watched_until: Option<Instant>,
     pub ended: bool,
     changed: watch::Sender<u64>,
@@ -68,6 +72,8 @@ impl Default for LiveView {
             generation: 0,
             segments: VecDeque::new(),
             next_msn: 0,
+            discontinuity_sequence: 0,
+            max_duration: 0.0,
             watched_until: None,
             ended: false,
             changed: watch::channel(0).0,
@@ -94,12 +100,22 @@ impl LiveView {
         self.generation += 1;
         self.inits
             .push_back((self.generation, Bytes::copy_from_slice(data)));
-        while self.inits.len() > 2 {
-            self.inits.pop_front();
-        }
         // Parts of the previous run end here.
         if let Some(s) = self.segments.back_mut() {
             s.complete = true;
+        }
+        self.prune_inits();
+    }
+
+    /// Keeps the initialisation segments the window still refers to, and
+    /// the newest.
+    fn prune_inits(&mut self) {
+        let oldest = self
+            .segments
+            .front()
+            .map_or(self.generation, |s| s.generation);
+        while self.inits.len() > 1 && self.inits.front().is_some_and(|(g, _)| *g < oldest) {
+            self.inits.pop_front();
         }
     }
 
@@ -112,6 +128,7 @@ impl LiveView {
         if starts {
             if let Some(s) = self.segments.back_mut() {
                 s.complete = true;
+                self.max_duration = self.max_duration.max(s.duration());
             }
             self.segments.push_back(ViewSegment {
                 msn: self.next_msn,
@@ -126,8 +143,16 @@ impl LiveView {
                 KEEP_UNWATCHED
             };
             while self.segments.iter().filter(|s| s.complete).count() > keep {
-                self.segments.pop_front();
+                let gone = self.segments.pop_front().expect("counted");
+                if self
+                    .segments
+                    .front()
+                    .is_some_and(|s| s.generation != gone.generation)
+                {
+                    self.discontinuity_sequence += 1;
+                }
             }
+            self.prune_inits();
         }
         let seg = self.segments.back_mut().expect("a segment in progress");
         seg.parts.push(ViewPart {
@@ -151,6 +176,24 @@ impl LiveView {
         self.segments
             .back()
             .map(|s| (s.msn, s.parts.len().saturating_sub(1)))
+    }
+
+    /// Media sequence numbers in the window: (oldest, newest).
+    pub fn window(&self) -> Option<(u64, u64)> {
+        Some((self.segments.front()?.msn, self.segments.back()?.msn))
+    }
+
+    /// Bits per second of the complete segments in the window (the peak,
+    /// as HLS BANDWIDTH wants), or `None` before the first one.
+    pub fn bandwidth(&self) -> Option<u64> {
+        self.segments
+            .iter()
+            .filter(|s| s.complete && s.duration() > 0.0)
+            .map(|s| {
+                let bytes: usize = s.parts.iter().map(|p| p.data.len()).sum();
+                (bytes as f64 * 8.0 / s.duration()) as u64
+            })
+            .max()
     }
 
     pub fn segment(&self, msn: u64) -> Option<&ViewSegment> {

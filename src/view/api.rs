@@ -45,7 +45,16 @@ pub struct State {
     /// Recently read manifests: a player fetching a stored recording's
     /// segments does not read locator and manifest again for each one.
     manifests: Mutex<HashMap<(String, String), CachedManifest>>,
+    /// Refusals this minute: (since, audited one by one, not audited).
+    refusals: Mutex<(Instant, u32, u64)>,
+    /// Refusals of past minutes not yet counted in an audit entry.
+    unsummed: std::sync::atomic::AtomicU64,
 }
+
+/// A viewer's repeated access to one recording is audited this often.
+const REPEAT_AUDIT: Duration = Duration::from_secs(30);
+/// Refusals audited one by one per minute.
+const REFUSALS_PER_MINUTE: u32 = 120;
 
 type CachedManifest = (Arc<Manifest>, Instant);
 
@@ -56,14 +65,51 @@ type S = Arc<State>;
 
 impl State {
     pub fn new(gw: Arc<Gateway>) -> S {
-        Arc::new(State {
+        let s = Arc::new(State {
             auth: Auth::new(gw.cfg.viewers.clone()),
             audit: AuditLog::start(gw.clone()),
             catalog: Catalog::default(),
             logged: Mutex::new(HashMap::new()),
             manifests: Mutex::new(HashMap::new()),
+            refusals: Mutex::new((Instant::now(), 0, 0)),
+            unsummed: Default::default(),
             gw,
-        })
+        });
+        // Refusals beyond the per-minute allowance are summed up once a
+        // minute, so even a flood leaves its size in the trail.
+        let weak = Arc::downgrade(&s);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                let Some(s) = weak.upgrade() else { return };
+                let skipped = {
+                    let mut r = s.refusals.lock().expect("refusals");
+                    let n = r.2;
+                    *r = (Instant::now(), 0, 0);
+                    n + s.unsummed.swap(0, std::sync::atomic::Ordering::Relaxed)
+                };
+                if skipped > 0 {
+                    let peer = Peer {
+                        addr: ([0, 0, 0, 0], 0).into(),
+                        viewer: None,
+                    };
+                    let detail = format!(
+                        "{skipped} further requests were refused in the last minute (not recorded one by one)"
+                    );
+                    s.audit(
+                        None,
+                        "refused",
+                        None,
+                        "-",
+                        StatusCode::UNAUTHORIZED,
+                        &peer,
+                        detail,
+                    )
+                    .await;
+                }
+            }
+        });
+        s
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -76,7 +122,7 @@ impl State {
         status: StatusCode,
         peer: &Peer,
         detail: String,
-    ) {
+    ) -> bool {
         self.audit
             .record(AuditEntry {
                 at: crate::time_fmt::now(),
@@ -93,40 +139,74 @@ impl State {
                 peer: peer.addr.to_string(),
                 detail,
             })
-            .await;
+            .await
     }
 
-    /// Audits a repeated access at most every 30 s per viewer and recording.
+    /// Audits a repeated access at most every 30 s per viewer and
+    /// recording; `false` if the entry could not be kept (the access is
+    /// then refused).
     async fn audit_view(
         &self,
         who: &Principal,
         action: &str,
-        recording: String,
+        recording: Option<String>,
         path: &str,
         peer: &Peer,
-    ) {
-        let key = (who.name.clone(), recording.clone(), action.to_string());
+    ) -> bool {
+        let key = (
+            who.name.clone(),
+            recording.clone().unwrap_or_default(),
+            action.to_string(),
+        );
         let due = {
             let mut l = self.logged.lock().expect("logged");
-            let due = l
-                .get(&key)
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(30));
+            let due = l.get(&key).is_none_or(|t| t.elapsed() >= REPEAT_AUDIT);
             if due {
-                l.insert(key, Instant::now());
+                if l.len() >= 10_000 {
+                    l.retain(|_, t| t.elapsed() < REPEAT_AUDIT);
+                }
+                l.insert(key.clone(), Instant::now());
             }
             due
         };
-        if due {
-            self.audit(
+        if !due {
+            return true;
+        }
+        let ok = self
+            .audit(
                 Some(who),
                 action,
-                Some(recording),
+                recording,
                 path,
                 StatusCode::OK,
                 peer,
                 String::new(),
             )
             .await;
+        if !ok {
+            // Not recorded: the next access tries again.
+            self.logged.lock().expect("logged").remove(&key);
+        }
+        ok
+    }
+
+    /// Whether a refusal is audited one by one: at most
+    /// `REFUSALS_PER_MINUTE` a minute, so requests without credentials
+    /// cannot grow the signed log without bound. The others are counted,
+    /// and the count goes into the next entry audited.
+    fn refusal_due(&self) -> bool {
+        let mut r = self.refusals.lock().expect("refusals");
+        if r.0.elapsed() >= Duration::from_secs(60) {
+            self.unsummed
+                .fetch_add(r.2, std::sync::atomic::Ordering::Relaxed);
+            *r = (Instant::now(), 0, 0);
+        }
+        if r.1 < REFUSALS_PER_MINUTE {
+            r.1 += 1;
+            true
+        } else {
+            r.2 += 1;
+            false
         }
     }
 }
@@ -151,8 +231,10 @@ async fn refuse(
     } else {
         StatusCode::UNAUTHORIZED
     };
-    s.audit(who, "refused", recording, path, status, peer, String::new())
-        .await;
+    if s.refusal_due() {
+        s.audit(who, "refused", recording, path, status, peer, String::new())
+            .await;
+    }
     json_error(
         status,
         if who.is_some() {
@@ -221,25 +303,58 @@ struct LoginBody {
     token: String,
 }
 
+/// The session cookie's attributes: `Secure` whenever the server speaks
+/// HTTPS (a browser would drop a Secure cookie over plain HTTP).
+fn cookie_attrs(s: &S) -> &'static str {
+    if s.gw.cfg.http.tls {
+        "Path=/; HttpOnly; Secure; SameSite=Strict"
+    } else {
+        "Path=/; HttpOnly; SameSite=Strict"
+    }
+}
+
+/// 503 when an access cannot be recorded: nothing is shown unaudited.
+fn audit_unavailable() -> Response {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the audit trail cannot be written; try again",
+    )
+}
+
+/// 503 for a storage failure; the details (keys included) go to the log only.
+fn storage_unavailable(what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::warn!("command center: {what}: {e}");
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage is unavailable; try again",
+    )
+}
+
 async fn login(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     Json(b): Json<LoginBody>,
 ) -> Response {
+    let path = "/api/login";
     match s.auth.login(b.token.trim()) {
         Some((id, p)) => {
-            s.audit(
-                Some(&p),
-                "login",
-                None,
-                "/api/login",
-                StatusCode::OK,
-                &peer,
-                String::new(),
-            )
-            .await;
+            if !s
+                .audit(
+                    Some(&p),
+                    "login",
+                    None,
+                    path,
+                    StatusCode::OK,
+                    &peer,
+                    String::new(),
+                )
+                .await
+            {
+                s.auth.end_session(&id);
+                return audit_unavailable();
+            }
             let mut r = Json(&p).into_response();
-            let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict");
+            let cookie = format!("{COOKIE}={id}; {}", cookie_attrs(&s));
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -248,16 +363,19 @@ async fn login(
             r
         }
         None => {
-            s.audit(
-                None,
-                "login-refused",
-                None,
-                "/api/login",
-                StatusCode::UNAUTHORIZED,
-                &peer,
-                String::new(),
-            )
-            .await;
+            if s.refusal_due() {
+                let status = StatusCode::UNAUTHORIZED;
+                s.audit(
+                    None,
+                    "login-refused",
+                    None,
+                    path,
+                    status,
+                    &peer,
+                    String::new(),
+                )
+                .await;
+            }
             json_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid, expired or revoked token",
@@ -274,11 +392,12 @@ async fn logout(
     let who = s.auth.who(&headers, &peer);
     s.auth.logout(&headers);
     if let Some(p) = &who {
+        let path = "/api/logout";
         s.audit(
             Some(p),
             "logout",
             None,
-            "/api/logout",
+            path,
             StatusCode::OK,
             &peer,
             String::new(),
@@ -286,12 +405,10 @@ async fn logout(
         .await;
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "custody_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    let cookie = format!("{COOKIE}=; {}; Max-Age=0", cookie_attrs(&s));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
     r
 }
 
@@ -329,6 +446,11 @@ fn unit_of(r: &LiveRecording) -> &str {
     &r.header.ledger.unit
 }
 
+/// A recording shown on the wall (not one of the gateway's own logs).
+fn on_wall(r: &LiveRecording) -> bool {
+    !r.recorder.starts_with('_')
+}
+
 async fn live_list(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -337,9 +459,15 @@ async fn live_list(
     let Some(who) = s.auth.who(&headers, &peer) else {
         return refuse(&s, None, None, "/api/live", &peer).await;
     };
+    if !s
+        .audit_view(&who, "list-live", None, "/api/live", &peer)
+        .await
+    {
+        return audit_unavailable();
+    }
     let mut items = Vec::new();
     for r in s.gw.live.all() {
-        if r.recorder.starts_with('_') || !who.may_watch_live(unit_of(&r)) {
+        if !on_wall(&r) || !who.may_watch_live(unit_of(&r)) {
             continue;
         }
         let st = r.status();
@@ -382,6 +510,9 @@ async fn live_list(
     r
 }
 
+/// Results of one search at most; more are cut off and the response says so.
+const MAX_RESULTS: usize = 500;
+
 async fn recordings(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -393,30 +524,49 @@ async fn recordings(
         let w = s.auth.who(&headers, &peer);
         return refuse(&s, w.as_ref(), None, "/api/recordings", &peer).await;
     };
-    match s.catalog.search(&s.gw.store, &q).await {
-        Ok(items) => {
-            s.audit(
-                Some(&who),
-                "search",
-                None,
-                "/api/recordings",
-                StatusCode::OK,
-                &peer,
-                serde_json::to_string(&serde_json::json!({
-                    "officer": q.officer, "device": q.device, "case": q.case,
-                    "category": q.category, "occasion": q.occasion, "from": q.from, "to": q.to,
-                    "results": items.len(),
-                }))
-                .unwrap_or_default(),
-            )
-            .await;
-            let mut r = Json(items).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
+    for (name, v) in [("from", &q.from), ("to", &q.to)] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
+            && crate::time_fmt::parse(v).is_none()
+        {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("{name} must be an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"),
+            );
         }
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("storage: {e}")),
     }
+    let mut items = match s.catalog.search(&s.gw.store, &q).await {
+        Ok(items) => items,
+        Err(e) => return storage_unavailable("search", e),
+    };
+    let truncated = items.len() > MAX_RESULTS;
+    items.truncate(MAX_RESULTS);
+    let detail = serde_json::json!({
+        "officer": q.officer, "device": q.device, "case": q.case,
+        "category": q.category, "occasion": q.occasion, "from": q.from, "to": q.to,
+        "results": items.len(), "truncated": truncated,
+    });
+    let path = "/api/recordings";
+    if !s
+        .audit(
+            Some(&who),
+            "search",
+            None,
+            path,
+            StatusCode::OK,
+            &peer,
+            detail.to_string(),
+        )
+        .await
+    {
+        return audit_unavailable();
+    }
+    let mut r = Json(items).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if truncated {
+        h.insert("x-custody-truncated", HeaderValue::from_static("true"));
+    }
+    r
 }
 
 #[derive(Deserialize, Default)]
@@ -451,6 +601,9 @@ async fn wait_view(
     }
 }
 
+/// Media served to viewers: cached by their browser only.
+const MEDIA_CACHE: &str = "private, max-age=60";
+
 async fn live_file(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -461,66 +614,87 @@ async fn live_file(
     let path = format!("/live/{recorder}/{id}/{file}");
     let rec_name = format!("{recorder}/{id}");
     let who = s.auth.who(&headers, &peer);
-    let Some(rec) =
-        s.gw.live
-            .get(&recorder, &id)
-            .filter(|r| !r.recorder.starts_with('_'))
-    else {
-        return match who {
-            Some(_) => json_error(StatusCode::NOT_FOUND, "no such live recording"),
-            None => refuse(&s, None, Some(rec_name), &path, &peer).await,
-        };
+    let rec = s.gw.live.get(&recorder, &id).filter(|r| on_wall(r));
+    // Whether a recording exists is itself shown only to who may watch it.
+    let allowed = match (&who, &rec) {
+        (Some(p), Some(r)) => p.may_watch_live(unit_of(r)),
+        (Some(p), None) => p.role == crate::config::ViewerRole::Supervisor,
+        (None, _) => false,
     };
-    let Some(who) = who.filter(|p| p.may_watch_live(unit_of(&rec))) else {
-        let w = s.auth.who(&headers, &peer);
-        return refuse(&s, w.as_ref(), Some(rec_name), &path, &peer).await;
+    if !allowed {
+        return refuse(&s, who.as_ref(), Some(rec_name), &path, &peer).await;
+    }
+    let (Some(who), Some(rec)) = (who, rec) else {
+        return json_error(StatusCode::NOT_FOUND, "no such live recording");
     };
     let part_target = s.gw.cfg.live.part_seconds;
+    let segment_target = s.gw.cfg.media.segment_seconds;
+    // Blocking requests wait at most three target durations (LL-HLS).
+    let block = Duration::from_secs_f64((segment_target * 3.0).max(part_target * 6.0));
     match file.as_str() {
         "master.m3u8" => {
             rec.view.lock().expect("view").watch();
-            s.audit_view(&who, "watch-live", rec_name, &path, &peer)
-                .await;
+            if !s
+                .audit_view(&who, "watch-live", Some(rec_name), &path, &peer)
+                .await
+            {
+                return audit_unavailable();
+            }
             // Wait briefly for the first initialisation segment: its codecs
             // go into the playlist so unsupported ones fail early.
             wait_view(&rec, Duration::from_secs(5), |v| !v.inits.is_empty()).await;
-            let codecs = rec
-                .view
-                .lock()
-                .expect("view")
-                .inits
-                .back()
-                .map(|(_, b)| hls::codecs(b).0)
-                .unwrap_or_default();
+            let (codecs, bandwidth) = {
+                let v = rec.view.lock().expect("view");
+                let codecs = v.inits.back().map(|(_, b)| hls::codecs(b).0);
+                (codecs.unwrap_or_default(), v.bandwidth())
+            };
             with_type(
-                hls::master(&codecs, 4_000_000, "index.m3u8", 9),
+                hls::master(&codecs, bandwidth.unwrap_or(4_000_000), "index.m3u8", 9),
                 "application/vnd.apple.mpegurl",
                 "no-cache",
             )
         }
         "index.m3u8" => {
             rec.view.lock().expect("view").watch();
-            s.audit_view(&who, "watch-live", rec_name, &path, &peer)
-                .await;
-            // Blocking playlist reload: wait for the part asked for.
+            if !s
+                .audit_view(&who, "watch-live", Some(rec_name), &path, &peer)
+                .await
+            {
+                return audit_unavailable();
+            }
             if let Some(msn) = q.msn {
-                let part = q.part.unwrap_or(0);
-                let limit = Duration::from_secs_f64(part_target * 6.0 + 1.0);
-                wait_view(&rec, limit, |v| {
-                    v.head()
-                        .is_some_and(|(m, p)| m > msn || (m == msn && p >= part))
+                // Blocking playlist reload: hold until the segment (or the
+                // part) asked for is in the playlist.
+                let newest = rec.view.lock().expect("view").window().map(|w| w.1);
+                if newest.is_some_and(|n| msn > n + 2) {
+                    return json_error(StatusCode::BAD_REQUEST, "_HLS_msn is too far ahead");
+                }
+                let ready = wait_view(&rec, block, |v| match q.part {
+                    Some(part) => v
+                        .head()
+                        .is_some_and(|(m, p)| m > msn || (m == msn && p >= part)),
+                    None => {
+                        v.segment(msn).is_some_and(|s| s.complete)
+                            || v.head().is_some_and(|(m, _)| m > msn)
+                    }
                 })
                 .await;
+                if !ready {
+                    return json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the part asked for did not come in time",
+                    );
+                }
             } else {
                 wait_view(&rec, Duration::from_secs(5), |v| v.head().is_some()).await;
             }
-            let body = hls::live(&rec.view.lock().expect("view"), part_target);
+            let body = hls::live(&rec.view.lock().expect("view"), part_target, segment_target);
             with_type(body, "application/vnd.apple.mpegurl", "no-cache")
         }
         f if f.starts_with("init-") && f.ends_with(".mp4") => {
             let g: Option<u64> = f[5..f.len() - 4].parse().ok();
             match g.and_then(|g| rec.view.lock().expect("view").init_data(g)) {
-                Some(b) => with_type(b, "video/mp4", "max-age=3600"),
+                Some(b) => with_type(b, "video/mp4", MEDIA_CACHE),
                 None => json_error(StatusCode::NOT_FOUND, "no such initialisation segment"),
             }
         }
@@ -528,10 +702,10 @@ async fn live_file(
             let Some(msn) = f[4..f.len() - 4].parse::<u64>().ok() else {
                 return json_error(StatusCode::NOT_FOUND, "bad segment name");
             };
-            wait_view(&rec, Duration::from_secs(6), |v| {
-                v.segment(msn).is_some_and(|s| s.complete)
-            })
-            .await;
+            if !coming(&rec, msn) {
+                return json_error(StatusCode::NOT_FOUND, "segment not available");
+            }
+            wait_view(&rec, block, |v| v.segment(msn).is_some_and(|s| s.complete)).await;
             match rec
                 .view
                 .lock()
@@ -539,7 +713,7 @@ async fn live_file(
                 .segment(msn)
                 .filter(|s| s.complete)
             {
-                Some(seg) => with_type(seg.bytes(), "video/mp4", "max-age=60"),
+                Some(seg) => with_type(seg.bytes(), "video/mp4", MEDIA_CACHE),
                 None => json_error(StatusCode::NOT_FOUND, "segment not available"),
             }
         }
@@ -551,8 +725,10 @@ async fn live_file(
             let Some((msn, k)) = parsed else {
                 return json_error(StatusCode::NOT_FOUND, "bad part name");
             };
-            let limit = Duration::from_secs_f64(part_target * 6.0 + 1.0);
-            wait_view(&rec, limit, |v| match v.segment(msn) {
+            if !coming(&rec, msn) {
+                return json_error(StatusCode::NOT_FOUND, "part not available");
+            }
+            wait_view(&rec, block, |v| match v.segment(msn) {
                 Some(seg) => seg.parts.len() > k || seg.complete,
                 None => v.head().is_some_and(|(m, _)| m > msn),
             })
@@ -564,11 +740,21 @@ async fn live_file(
                 .segment(msn)
                 .and_then(|seg| seg.parts.get(k).map(|p| p.data.clone()));
             match data {
-                Some(b) => with_type(b, "video/mp4", "max-age=60"),
+                Some(b) => with_type(b, "video/mp4", MEDIA_CACHE),
                 None => json_error(StatusCode::NOT_FOUND, "part not available"),
             }
         }
         _ => json_error(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+/// Whether segment `msn` is in the window or about to be: a request for
+/// one that left it (or lies far ahead) is answered at once.
+fn coming(rec: &LiveRecording, msn: u64) -> bool {
+    let v = rec.view.lock().expect("view");
+    match v.window() {
+        Some((oldest, newest)) => msn >= oldest && msn <= newest + 1,
+        None => msn <= 1,
     }
 }
 
@@ -604,6 +790,19 @@ async fn read_manifest(s: &S, recorder: &str, id: &str) -> Option<Manifest> {
     serde_json::from_slice(&mb).ok()
 }
 
+/// Bits per second of a stored recording's derivative at its peak segment.
+fn vod_bandwidth(m: &Manifest) -> Option<u64> {
+    m.objects
+        .iter()
+        .filter(|o| o.role == Role::Segment)
+        .filter_map(|o| {
+            let r = o.media.as_ref()?;
+            let d = r.end - r.start;
+            (d > 0.0).then(|| (o.size as f64 * 8.0 / d) as u64)
+        })
+        .max()
+}
+
 async fn stored_file(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -621,12 +820,16 @@ async fn stored_file(
     };
     match file.as_str() {
         "master.m3u8" => {
-            s.audit_view(&who, "open-stored", rec_name, &path, &peer)
-                .await;
+            if !s
+                .audit_view(&who, "open-stored", Some(rec_name), &path, &peer)
+                .await
+            {
+                return audit_unavailable();
+            }
             let codecs = match m.objects.iter().find(|o| o.role == Role::Init) {
                 Some(init) => match s.gw.store.get_bytes(&init.key, 1 << 20).await {
                     Ok(b) => hls::codecs(&b).0,
-                    Err(_) => String::new(),
+                    Err(e) => return storage_unavailable("init segment", e),
                 },
                 None => {
                     return json_error(
@@ -636,14 +839,23 @@ async fn stored_file(
                 }
             };
             with_type(
-                hls::master(&codecs, 4_000_000, "index.m3u8", 7),
+                hls::master(
+                    &codecs,
+                    vod_bandwidth(&m).unwrap_or(4_000_000),
+                    "index.m3u8",
+                    7,
+                ),
                 "application/vnd.apple.mpegurl",
                 "no-cache",
             )
         }
         "index.m3u8" => {
-            s.audit_view(&who, "open-stored", rec_name, &path, &peer)
-                .await;
+            if !s
+                .audit_view(&who, "open-stored", Some(rec_name), &path, &peer)
+                .await
+            {
+                return audit_unavailable();
+            }
             match hls::vod(&m) {
                 Some(p) => with_type(p, "application/vnd.apple.mpegurl", "no-cache"),
                 None => json_error(
@@ -653,70 +865,95 @@ async fn stored_file(
             }
         }
         "original" => {
-            s.audit(
-                Some(&who),
-                "download",
-                Some(rec_name),
-                &path,
-                StatusCode::OK,
-                &peer,
-                String::new(),
-            )
-            .await;
-            let originals: Vec<String> = m
-                .objects
-                .iter()
-                .filter(|o| matches!(o.role, Role::Original | Role::RawChunk))
-                .map(|o| o.key.clone())
-                .collect();
-            let name = m
-                .objects
-                .iter()
-                .find(|o| o.role == Role::Original)
-                .and_then(|o| o.key.rsplit('.').next().map(|e| format!("{id}.{e}")))
-                .unwrap_or_else(|| format!("{id}.ts"));
-            let store = s.gw.store.clone();
-            // Originals may be gigabytes: streamed in ranges of 4 MiB, so a
-            // download holds at most one range in memory.
-            const RANGE: u64 = 4 << 20;
-            let state = (store, originals.into_iter(), None::<(String, u64)>);
-            let stream =
-                futures_util::stream::unfold(state, |(store, mut keys, mut cur)| async move {
-                    loop {
-                        let (key, off) = match cur.take() {
-                            Some(c) => c,
-                            None => (keys.next()?, 0),
-                        };
-                        match store.get_range(&key, off, RANGE).await {
-                            Ok(b) if b.is_empty() => continue,
-                            Ok(b) => {
-                                let next = off + b.len() as u64;
-                                let more = b.len() as u64 == RANGE;
-                                let cur = more.then_some((key, next));
-                                return Some((Ok(b), (store, keys, cur)));
-                            }
-                            Err(e) => {
-                                // End the body early: the client sees a truncated
-                                // download rather than a silently short file.
-                                let err = std::io::Error::other(e.to_string());
-                                return Some((Err(err), (store, Vec::new().into_iter(), None)));
-                            }
-                        }
-                    }
-                });
-            let mut r = Response::new(Body::from_stream(stream));
-            let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-                h.insert(header::CONTENT_DISPOSITION, v);
+            let status = StatusCode::OK;
+            let detail = String::new();
+            if !s
+                .audit(
+                    Some(&who),
+                    "download",
+                    Some(rec_name),
+                    &path,
+                    status,
+                    &peer,
+                    detail,
+                )
+                .await
+            {
+                return audit_unavailable();
             }
-            r
+            download(&s, &m, &id)
         }
         _ => json_error(StatusCode::NOT_FOUND, "not found"),
     }
+}
+
+/// The original as one file: a docked recording's object, or a live
+/// recording's raw chunks in order. Streamed from storage in ranges of
+/// 4 MiB, so a download holds at most one range in memory whatever its size.
+fn download(s: &S, m: &Manifest, id: &str) -> Response {
+    let originals: Vec<String> = m
+        .objects
+        .iter()
+        .filter(|o| matches!(o.role, Role::Original | Role::RawChunk))
+        .map(|o| o.key.clone())
+        .collect();
+    let name = m
+        .objects
+        .iter()
+        .find(|o| matches!(o.role, Role::Original | Role::RawChunk))
+        .and_then(|o| o.key.rsplit('.').next().map(|e| format!("{id}.{e}")))
+        .unwrap_or_else(|| format!("{id}.bin"));
+    let size: u64 = m
+        .objects
+        .iter()
+        .filter(|o| matches!(o.role, Role::Original | Role::RawChunk))
+        .map(|o| o.size)
+        .sum();
+    const RANGE: u64 = 4 << 20;
+    let state = (
+        s.gw.store.clone(),
+        originals.into_iter(),
+        None::<(String, u64)>,
+    );
+    let stream = futures_util::stream::unfold(state, |(store, mut keys, mut cur)| async move {
+        loop {
+            let (key, off) = match cur.take() {
+                Some(c) => c,
+                None => (keys.next()?, 0),
+            };
+            match store.get_range(&key, off, RANGE).await {
+                Ok(b) if b.is_empty() => continue,
+                Ok(b) => {
+                    let next = off + b.len() as u64;
+                    let cur = (b.len() as u64 == RANGE).then_some((key, next));
+                    return Some((Ok(b), (store, keys, cur)));
+                }
+                Err(e) => {
+                    // End the body early: with Content-Length set, the
+                    // client sees a truncated download, never a short file
+                    // that looks whole.
+                    tracing::warn!(key, "download interrupted: {e}");
+                    let err = std::io::Error::other("storage failed during the download");
+                    return Some((Err(err), (store, Vec::new().into_iter(), None)));
+                }
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
 }
 
 async fn stored_object(
@@ -754,7 +991,7 @@ async fn stored_object(
         return json_error(StatusCode::NOT_FOUND, "no such segment");
     };
     match s.gw.store.get_bytes(&o.key, 1 << 30).await {
-        Ok(b) => with_type(b, "video/mp4", "max-age=3600"),
-        Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("storage: {e}")),
+        Ok(b) => with_type(b, "video/mp4", "private, max-age=3600"),
+        Err(e) => storage_unavailable("segment", e),
     }
 }

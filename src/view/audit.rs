@@ -48,15 +48,32 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// Hands entries to the audit writer; never blocks a request for long.
+/// What the writer thread is asked to do.
+enum Msg {
+    /// Append an entry; answer once it is durable in the spool.
+    Entry(Box<AuditEntry>, tokio::sync::oneshot::Sender<()>),
+    /// The clock moved on: a new day closes yesterday's log.
+    Tick,
+}
+
+/// Hands entries to the audit writer.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<AuditEntry>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl AuditLog {
     pub fn start(gw: Arc<Gateway>) -> AuditLog {
         let (tx, rx) = mpsc::channel(4096);
+        let ticks = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                if ticks.send(Msg::Tick).await.is_err() {
+                    return;
+                }
+            }
+        });
         let handle = tokio::runtime::Handle::current();
         std::thread::Builder::new()
             .name("audit".into())
@@ -68,7 +85,9 @@ impl AuditLog {
         AuditLog { tx }
     }
 
-    pub async fn record(&self, e: AuditEntry) {
+    /// Appends an entry and waits until it is durable: `false` if it could
+    /// not be written (the caller then refuses what it was about to allow).
+    pub async fn record(&self, e: AuditEntry) -> bool {
         tracing::info!(
             viewer = %e.viewer,
             action = %e.action,
@@ -77,9 +96,12 @@ impl AuditLog {
             "audit {}",
             e.path
         );
-        if self.tx.send(e).await.is_err() {
+        let (done, durable) = tokio::sync::oneshot::channel();
+        if self.tx.send(Msg::Entry(Box::new(e), done)).await.is_err() {
             tracing::error!("audit log writer stopped");
+            return false;
         }
+        durable.await.is_ok()
     }
 }
 
@@ -191,11 +213,13 @@ fn close_stale(gw: &Gateway, today: &str) {
 
 /// The writer: a thread of its own, since every batch of entries is
 /// fsynced before the next request is answered with certainty.
-fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<AuditEntry>) {
+fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
     let mut current: Option<(String, Arc<LiveRecording>, OriginalWriter)> = None;
     let mut last_sync = Instant::now();
+    // Requests waiting for their entries to be durable.
+    let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     close_stale(&gw, &day_id(&gw, OffsetDateTime::now_utc()));
-    while let Some(e) = rx.blocking_recv() {
+    while let Some(msg) = rx.blocking_recv() {
         let id = day_id(&gw, OffsetDateTime::now_utc());
         // A new day: close yesterday's log, start today's.
         if current.as_ref().is_some_and(|(d, _, _)| *d != id) {
@@ -207,6 +231,9 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<AuditEntry>) {
                 tracing::error!(id = %rec.id, "closing the audit log: {e}");
             }
         }
+        let Msg::Entry(e, done) = msg else {
+            continue;
+        };
         if current.is_none() {
             let opened = open(&gw, &id).and_then(|rec| {
                 let w = OriginalWriter::open_unhashed(&rec.entry)?;
@@ -226,15 +253,25 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<AuditEntry>) {
         let (_, rec, w) = current.as_mut().expect("opened");
         let mut line = serde_json::to_vec(&e).expect("audit entry serialises");
         line.push(b'\n');
-        if let Err(err) = w.append(&line) {
-            tracing::error!("audit entry not written: {err}");
+        match w.append(&line) {
+            Ok(()) => waiting.push(done),
+            // `done` is dropped: the request learns the entry was not kept.
+            Err(err) => tracing::error!("audit entry not written: {err}"),
         }
         // Entries become durable at once when they trickle in, at least
-        // every 200 ms when they pour in.
+        // every 200 ms when they pour in; only then are requests answered.
         if rx.is_empty() || last_sync.elapsed() > Duration::from_millis(200) {
             match w.sync() {
-                Ok(d) => rec.on_durable(d),
-                Err(err) => tracing::error!("audit log sync: {err}"),
+                Ok(d) => {
+                    rec.on_durable(d);
+                    for d in waiting.drain(..) {
+                        let _ = d.send(());
+                    }
+                }
+                Err(err) => {
+                    tracing::error!("audit log sync: {err}");
+                    waiting.clear();
+                }
             }
             last_sync = Instant::now();
         }

@@ -69,9 +69,11 @@ impl Auth {
 
     fn by_token(&self, token: &str) -> Option<&ViewerConfig> {
         let h = hex::encode(crate::chain::sha256(token.as_bytes()));
-        self.viewers
-            .iter()
-            .find(|v| v.token_sha256.as_deref().is_some_and(|t| same(t, &h)))
+        self.viewers.iter().find(|v| {
+            v.token_sha256
+                .as_deref()
+                .is_some_and(|t| same(&t.to_ascii_lowercase(), &h))
+        })
     }
 
     /// A token login: a new session id, or `None`.
@@ -82,6 +84,11 @@ impl Auth {
         s.retain(|_, (_, t)| t.elapsed() < SESSION_LIFETIME);
         s.insert(id.clone(), (v.name.clone(), Instant::now()));
         Some((id, Self::principal(v)))
+    }
+
+    /// Ends a session by its id.
+    pub fn end_session(&self, id: &str) {
+        self.sessions.lock().expect("sessions").remove(id);
     }
 
     pub fn logout(&self, headers: &HeaderMap) {

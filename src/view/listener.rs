@@ -120,11 +120,15 @@ fn viewer_of(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<String> {
 }
 
 /// TLS for viewers: the gateway certificate; client certificates from the
-/// device CA are accepted (not required) and identify viewers.
+/// device CA are accepted (not required), checked against the CRLs, and
+/// identify viewers. HTTP/2 is offered so that a wall of players, each
+/// holding a blocking playlist request, shares one connection instead of
+/// queueing behind the browser's six per origin.
 pub fn tls_config(
     ca: &std::path::Path,
     cert: &std::path::Path,
     key: &std::path::Path,
+    crls: &[std::path::PathBuf],
 ) -> Result<Arc<rustls::ServerConfig>, QuicError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -132,13 +136,15 @@ pub fn tls_config(
         roots.add(c)?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .with_crls(quic::load_crls(crls)?)
+        .only_check_end_entity_revocation()
         .allow_unauthenticated()
         .build()?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(quic::load_certs(cert)?, quic::load_key(key)?)?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
 

@@ -36,6 +36,7 @@ pub async fn start(gw: Arc<Gateway>) -> Result<Option<SocketAddr>, ViewError> {
             &gw.cfg.tls.ca,
             &gw.cfg.tls.cert,
             &gw.cfg.tls.key,
+            &gw.cfg.tls.crls,
         )?)
     } else {
         None
