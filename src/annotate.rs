@@ -87,6 +87,57 @@ pub async fn last_checkpoint(
         .map(|c| (bytes.to_vec(), c)))
 }
 
+/// The recording's locator with the manifest's chain head: size and hash
+/// of the original from the existing locator.
+async fn updated_locator(
+    store: &Store,
+    m: &Manifest,
+    manifest_key: &str,
+) -> Result<Locator, StoreError> {
+    let old: Option<Locator> = match store
+        .get_bytes(
+            &layout::locator_key(&m.recorder, &m.recording_id),
+            MAX_DOC_BYTES,
+        )
+        .await
+    {
+        Ok(b) => serde_json::from_slice(&b).ok(),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    let (size, sha256) = old
+        .filter(|l| l.prefix == m.prefix)
+        .map(|l| (l.size, l.sha256))
+        .unwrap_or_default();
+    Ok(Locator {
+        recorder: m.recorder.clone(),
+        recording_id: m.recording_id.clone(),
+        prefix: m.prefix.clone(),
+        manifest_key: manifest_key.to_string(),
+        size,
+        sha256,
+        chain_head: m.chain_head.clone(),
+    })
+}
+
+/// Writes an index entry unless one exists for another recording under
+/// the same id (index entries are never repointed).
+async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreError> {
+    match store.get_bytes(key, MAX_DOC_BYTES).await {
+        Ok(b) => {
+            if serde_json::from_slice::<Locator>(&b).is_ok_and(|l| l.prefix != loc.prefix) {
+                tracing::warn!(key, "index entry names another recording; left as it is");
+                return Ok(());
+            }
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e),
+    }
+    let b = Bytes::from(serde_json::to_vec_pretty(loc).expect("locator serialises"));
+    let h = chain::sha256(&b);
+    store.put_bytes(key, b, &h).await
+}
+
 /// Appends `fact` to the closed recording at `manifest_key`.
 pub async fn annotate(
     store: &Store,
@@ -195,30 +246,40 @@ pub async fn annotate(
         }
         Fact::Case(case) => {
             m.summary.case_id = Some(case.clone());
-            let loc = Locator {
-                recorder: m.recorder.clone(),
-                recording_id: m.recording_id.clone(),
-                prefix: m.prefix.clone(),
-                manifest_key: manifest_key.to_string(),
-                size: 0,
-                sha256: String::new(),
-                chain_head: m.chain_head.clone(),
-            };
-            let lb = Bytes::from(serde_json::to_vec_pretty(&loc).expect("locator serialises"));
-            store
-                .put_bytes(
-                    &layout::case_key(case, &m.recorder, &m.recording_id),
-                    lb.clone(),
-                    &chain::sha256(&lb),
-                )
-                .await?;
+            let loc = updated_locator(store, &m, manifest_key).await?;
+            put_index(
+                store,
+                &layout::case_key(case, &m.recorder, &m.recording_id),
+                &loc,
+            )
+            .await?;
         }
+        Fact::DockedCopy {
+            manifest_key,
+            recording_id,
+            gaps_covered,
+            ..
+        } => m.links.push(crate::manifest::Link {
+            relation: crate::link::HAS_COPY.into(),
+            recorder: m.recorder.clone(),
+            recording_id: recording_id.clone(),
+            manifest_key: Some(manifest_key.clone()),
+            gaps_filled: gaps_covered.clone(),
+        }),
         _ => {}
     }
     let mb = Bytes::from(m.to_bytes());
     store
         .put_bytes(manifest_key, mb.clone(), &chain::sha256(&mb))
         .await?;
+    // The locator follows the chain head (its prefix never changes).
+    let loc = updated_locator(store, &m, manifest_key).await?;
+    put_index(
+        store,
+        &layout::locator_key(&m.recorder, &m.recording_id),
+        &loc,
+    )
+    .await?;
     let signed = checkpoint::sign(
         signer,
         &m.recorder,

@@ -98,20 +98,37 @@ struct Worker {
     usage: UsageLog,
     gateway: String,
     events: broadcast::Sender<Archived>,
+    linker: Arc<crate::link::Linker>,
+}
+
+/// What the archiver works with.
+pub struct ArchiverParts {
+    pub spool: Spool,
+    pub store: Store,
+    pub usage: UsageLog,
+    /// Pipelines for deriving CMAF; `None` when turned off.
+    pub media: Option<Media>,
+    /// Signs each recording's final checkpoint.
+    pub signer: Arc<SigningKey>,
+    /// The gateway's name, in manifests.
+    pub gateway: String,
+    /// Links docked copies to their live recordings.
+    pub linker: Arc<crate::link::Linker>,
 }
 
 impl Archiver {
     /// Starts `workers` archiving tasks and queues everything the spool
     /// holds that is finished but not yet archived.
-    pub fn start(
-        spool: Spool,
-        store: Store,
-        usage: UsageLog,
-        media: Option<Media>,
-        signer: Arc<SigningKey>,
-        gateway: String,
-        workers: usize,
-    ) -> std::io::Result<Archiver> {
+    pub fn start(parts: ArchiverParts, workers: usize) -> std::io::Result<Archiver> {
+        let ArchiverParts {
+            spool,
+            store,
+            usage,
+            media,
+            signer,
+            gateway,
+            linker,
+        } = parts;
         let (tx, rx) = mpsc::unbounded_channel::<Key>();
         let (events, _) = broadcast::channel(1024);
         let rx = Arc::new(Mutex::new(rx));
@@ -124,6 +141,7 @@ impl Archiver {
             usage,
             gateway,
             events: events.clone(),
+            linker,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
@@ -344,6 +362,22 @@ impl Worker {
             }
         }
 
+        // A docked copy of a live recording: the live recording is to name
+        // it. Recorded before the entry counts as archived, so a crash here
+        // only repeats this step.
+        if let Some(c) = &header.copy_of {
+            let pending = crate::link::PendingLink {
+                recorder: recorder.to_string(),
+                live_id: c.recording_id.clone(),
+                docked_id: id.to_string(),
+                docked_manifest_key: st.manifest_key.clone(),
+                original_sha256: hex::encode(sha),
+            };
+            let linker = self.linker.clone();
+            tokio::task::spawn_blocking(move || linker.queue(&pending))
+                .await
+                .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
+        }
         let manifest_key = st.manifest_key.clone();
         st.status = RecordingState::Archived;
         st.chain_head = Some(manifest.chain_head.clone());
@@ -538,6 +572,17 @@ impl Worker {
             gateway: self.gateway.clone(),
             derivation: Some(summary),
             live: None,
+            links: header
+                .copy_of
+                .iter()
+                .map(|c| crate::manifest::Link {
+                    relation: c.relation.clone(),
+                    recorder: c.recorder.clone(),
+                    recording_id: c.recording_id.clone(),
+                    manifest_key: None,
+                    gaps_filled: Vec::new(),
+                })
+                .collect(),
         }
     }
 }

@@ -210,13 +210,19 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     } else {
         None
     };
+    let linker =
+        crate::link::Linker::new(spool.root(), store.clone(), signer.clone(), &cfg.gateway.id);
+    tokio::spawn(linker.clone().run());
     let archiver = Archiver::start(
-        spool.clone(),
-        store.clone(),
-        usage.clone(),
-        media.clone(),
-        signer.clone(),
-        cfg.gateway.id.clone(),
+        crate::archive::ArchiverParts {
+            spool: spool.clone(),
+            store: store.clone(),
+            usage: usage.clone(),
+            media: media.clone(),
+            signer: signer.clone(),
+            gateway: cfg.gateway.id.clone(),
+            linker,
+        },
         2,
     )
     .map_err(|source| GatewayError::Spool {

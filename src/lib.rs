@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod identity;
 pub mod ledger;
 pub mod limits;
+pub mod link;
 pub mod live;
 pub mod manifest;
 pub mod metadata;

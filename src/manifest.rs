@@ -62,6 +62,36 @@ pub struct HeaderDoc {
     /// The gateway's Ed25519 public key (raw, hex) that signs this
     /// recording's checkpoints.
     pub signing_key: String,
+    /// Another recording this one is a copy of: a recorder's full-quality
+    /// local file docked after it streamed the same recording live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<CopyOf>,
+}
+
+/// The recording a docked copy duplicates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyOf {
+    /// `docked-copy-of`.
+    pub relation: String,
+    pub recorder: String,
+    pub recording_id: String,
+}
+
+/// A link between two recordings of the same event, listed in the
+/// manifest: the docked copy names the live recording (`docked-copy-of`,
+/// from its header) and the live recording names its copy (`docked-copy`,
+/// from a signed annotation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub relation: String,
+    pub recorder: String,
+    pub recording_id: String,
+    /// The other recording's manifest, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_key: Option<String>,
+    /// For `docked-copy`: indexes of the live gaps the copy covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps_filled: Vec<usize>,
 }
 
 impl HeaderDoc {
@@ -235,6 +265,10 @@ pub struct Manifest {
     /// Present for live recordings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSummary>,
+    /// Other recordings of the same event (a live recording and its
+    /// docked copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
 }
 
 /// What became of the original in the remux stage.

@@ -47,6 +47,10 @@ pub struct Report {
     /// Whether that key was given by the verifier (`--public-key`) rather
     /// than read from the recording itself.
     pub key_pinned: bool,
+    /// Other recordings of the same event the manifest names, each checked
+    /// against the chain (the header, or a signed annotation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<crate::manifest::Link>,
     /// Who made the recording, from its (chained, signed) header.
     pub officer: Option<String>,
     pub uploader: Option<String>,
@@ -122,6 +126,52 @@ impl Checker {
             reason: reason.into(),
         });
     }
+}
+
+/// The manifest's links must be backed by the chain: `docked-copy-of` by
+/// the header, `docked-copy` by a signed annotation naming the copy and
+/// the gaps it fills.
+async fn check_links(
+    store: &Store,
+    m: &Manifest,
+    header: Option<&crate::manifest::HeaderDoc>,
+    entries: &[ObjectEntry],
+    c: &mut Checker,
+) -> Result<(), VerifyError> {
+    let mut facts = Vec::new();
+    if m.links.iter().any(|l| l.relation == crate::link::HAS_COPY) {
+        for e in entries.iter().filter(|e| e.role == Role::Annotation) {
+            if let Ok(b) = store.get_bytes(&e.key, MAX_DOC_BYTES).await
+                && let Ok(a) = serde_json::from_slice::<crate::annotate::Annotation>(&b)
+            {
+                facts.push(a.fact);
+            }
+        }
+    }
+    for l in &m.links {
+        let backed = match l.relation.as_str() {
+            crate::link::COPY_OF => header
+                .and_then(|h| h.copy_of.as_ref())
+                .is_some_and(|c| c.recorder == l.recorder && c.recording_id == l.recording_id),
+            crate::link::HAS_COPY => facts.iter().any(|f| {
+                matches!(f, crate::annotate::Fact::DockedCopy { recording_id, gaps_covered, .. }
+                    if *recording_id == l.recording_id && *gaps_covered == l.gaps_filled)
+            }),
+            _ => false,
+        };
+        if !backed {
+            c.fail(
+                None,
+                &m.prefix,
+                format!(
+                    "the manifest links {} {}/{} but nothing in the chain says so",
+                    l.relation, l.recorder, l.recording_id
+                ),
+            );
+        }
+    }
+    c.report.links = m.links.clone();
+    Ok(())
 }
 
 /// Reads every journal chunk under `prefix`, in order.
@@ -203,6 +253,7 @@ pub async fn verify_with(
             signed_objects: 0,
             public_key: None,
             key_pinned: opts.trusted_key.is_some(),
+            links: Vec::new(),
             officer: None,
             uploader: None,
             ok: false,
@@ -383,6 +434,9 @@ pub async fn verify_with(
         manifest_key,
     );
     check_raw_contiguity(&entries, &c.report.gaps.clone(), &mut c);
+    if let Some(m) = &manifest {
+        check_links(store, m, header.as_ref(), &entries, &mut c).await?;
+    }
 
     // Nothing else may sit under the prefix. An open recording may have
     // objects in storage whose journal chunk is still on its way.

@@ -101,11 +101,25 @@ pub fn print_report(r: &verify::Report) {
             },
             r.public_key.as_deref().unwrap_or("-")
         );
-        for g in &r.gaps {
+        for (i, g) in r.gaps.iter().enumerate() {
+            let filled = r
+                .links
+                .iter()
+                .find(|l| l.gaps_filled.contains(&i))
+                .map(|l| {
+                    format!(
+                        " [filled by the docked copy {}/{}]",
+                        l.recorder, l.recording_id
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "  gap ({}): {} to {}, media {:.1} s: {}",
+                "  gap ({}): {} to {}, media {:.1} s: {}{filled}",
                 g.kind, g.wall_from, g.wall_to, g.media_from, g.reason
             );
+        }
+        for l in &r.links {
+            println!("  {} {}/{}", l.relation, l.recorder, l.recording_id);
         }
     } else {
         println!("FAILED {} ({who})", r.manifest_key);

@@ -778,6 +778,7 @@ impl LiveRecording {
                 journal_chunks: chunks,
                 raw_chunks: g.state.raw_chunks,
             }),
+            links: Vec::new(),
         })
     }
 

@@ -20,7 +20,7 @@ use super::stream::{Failure, decode_finish, fail, next_frame, reply};
 use crate::chain::Hash;
 use crate::derive;
 use crate::limits;
-use crate::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
+use crate::manifest::{CopyOf, HEADER_FORMAT, HeaderDoc, Method, Uploader};
 use crate::metadata::RecordingMeta;
 use crate::protocol::frame::Frame;
 use crate::protocol::{RecordingState, Reply, StreamError};
@@ -69,7 +69,19 @@ pub async fn run(
             return Err(f);
         }
     };
-    let id = meta.recording_id.clone();
+    // A docked file naming a live recording is that recording's local
+    // copy: stored beside it as a recording of its own, linked to it, and
+    // never appended to the live original.
+    let (id, copy_of) = if live_recording_exists(&s.gw, &recorder, &meta.recording_id).await {
+        let copy_of = CopyOf {
+            relation: crate::link::COPY_OF.into(),
+            recorder: recorder.clone(),
+            recording_id: meta.recording_id.clone(),
+        };
+        (crate::link::docked_id(&meta.recording_id), Some(copy_of))
+    } else {
+        (meta.recording_id.clone(), None)
+    };
     let Some(lock) = s.gw.claim_recording(&recorder, &id, s.device()).await else {
         let f = fail(
             StreamError::RecordingBusy,
@@ -79,7 +91,12 @@ pub async fn run(
         return Err(f);
     };
     let entry = s.gw.spool.entry(&recorder, &id);
-    let (st, offset) = match open_entry(s, &entry, &recorder, &meta, size).await {
+    let target = Target {
+        recorder: &recorder,
+        id: &id,
+        copy_of,
+    };
+    let (st, offset) = match open_entry(s, &entry, target, &meta, size).await {
         Ok(v) => v,
         Err(f) => {
             stop(&mut recv, &f);
@@ -229,14 +246,54 @@ pub async fn run(
     }
 }
 
+/// Whether `recorder/id` is a live recording the gateway holds, or one
+/// already stored.
+async fn live_recording_exists(
+    gw: &Arc<crate::gateway::Gateway>,
+    recorder: &str,
+    id: &str,
+) -> bool {
+    if gw.live.get(recorder, id).is_some() {
+        return true;
+    }
+    let entry = gw.spool.entry(recorder, id);
+    let in_spool = blocking(move || crate::live::LiveRecording::load_state(&entry)).await;
+    if matches!(in_spool, Ok(Some(_))) {
+        return true;
+    }
+    let Some(loc) = gw.find_archived(recorder, id).await else {
+        return false;
+    };
+    match gw
+        .store
+        .get_bytes(&loc.manifest_key, crate::archive::MAX_DOC_BYTES)
+        .await
+    {
+        Ok(b) => {
+            serde_json::from_slice::<crate::manifest::Manifest>(&b).is_ok_and(|m| m.live.is_some())
+        }
+        Err(_) => false,
+    }
+}
+
+/// The recording an upload goes to.
+struct Target<'a> {
+    recorder: &'a str,
+    /// The recording id it is stored under (the device's, or `<id>.docked`
+    /// for the copy of a live recording).
+    id: &'a str,
+    copy_of: Option<CopyOf>,
+}
+
 /// Finds or creates the spool entry; returns it with the offset to resume from.
 async fn open_entry(
     s: &Arc<Session>,
     entry: &EntryDir,
-    recorder: &str,
+    target: Target<'_>,
     meta: &RecordingMeta,
     size: Option<u64>,
 ) -> Result<(EntryState, u64), Failure> {
+    let recorder = target.recorder;
     let e = entry.clone();
     let existing = blocking(move || {
         let st = e.load_state()?;
@@ -270,7 +327,7 @@ async fn open_entry(
             }
         },
         (None, _) => {
-            if let Some(loc) = s.gw.find_archived(recorder, &meta.recording_id).await {
+            if let Some(loc) = s.gw.find_archived(recorder, target.id).await {
                 let st = EntryState {
                     status: RecordingState::Archived,
                     prefix: loc.prefix,
@@ -285,12 +342,14 @@ async fn open_entry(
                 return Ok((st, n));
             }
             let now = OffsetDateTime::now_utc();
-            let header = build_header(s, recorder, meta, size, now)?;
+            let mut header = build_header(s, recorder, meta, size, now)?;
+            header.recording_id = target.id.to_string();
+            header.copy_of = target.copy_of;
             let prefix = layout::recording_prefix(
                 meta.category.as_deref(),
                 now.to_offset(s.gw.offset),
                 recorder,
-                &meta.recording_id,
+                target.id,
             );
             let st = EntryState {
                 status: RecordingState::Receiving,
@@ -371,6 +430,7 @@ pub(super) fn build_header(
             .map(str::to_string)
             .collect(),
         discrepancies,
+        copy_of: None,
         signing_key: hex::encode(s.gw.signer.public_raw()),
     })
 }

@@ -162,6 +162,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
             declared_size: None,
             missing: Vec::new(),
             discrepancies: Vec::new(),
+            copy_of: None,
             signing_key: hex::encode(gw.signer.public_raw()),
         };
         let prefix = layout::recording_prefix(

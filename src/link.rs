@@ -1,0 +1,308 @@
+//! One recording, two copies. A recorder streams live and keeps a
+//! full-quality local file that is docked later under the same recording
+//! id. The docked copy is stored as a recording of its own,
+//! `<id>.docked`, whose (chained) header names the live recording; once
+//! both are stored, the live recording gets a signed annotation naming the
+//! copy and the live gaps it covers. Both manifests list the link.
+//!
+//! The link is made by a background task from a pending record in the
+//! spool, so a gateway restart between storing the copy and annotating the
+//! live recording (or a live recording still open when the copy arrives)
+//! only delays it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::annotate::{self, AnnotateError, Fact};
+use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::manifest::{Gap, Manifest, Role};
+use crate::signing::SigningKey;
+use crate::store::{Store, StoreError, layout};
+
+/// Appended to a live recording's id to name its docked copy.
+pub const DOCKED_SUFFIX: &str = ".docked";
+
+/// `relation` of the link in the docked copy's header and manifest.
+pub const COPY_OF: &str = "docked-copy-of";
+/// `relation` of the link in the live recording's manifest.
+pub const HAS_COPY: &str = "docked-copy";
+
+/// How far past the copy's end a gap may reach and still count as covered
+/// (the two copies' clocks and cut points differ by a frame or two).
+const TOLERANCE_SECONDS: f64 = 1.0;
+
+pub fn docked_id(live_id: &str) -> String {
+    format!("{live_id}{DOCKED_SUFFIX}")
+}
+
+/// The gaps (their indexes) of a live recording that a docked copy of
+/// `copy_duration` seconds covers. The copy is the same recording made on
+/// the device, so its media time runs from the same start as the live
+/// recording's: a gap is covered when it ends within the copy.
+pub fn covered_gaps(gaps: &[Gap], copy_duration: f64) -> Vec<usize> {
+    gaps.iter()
+        .enumerate()
+        .filter(|(_, g)| gap_end(g).is_some_and(|end| end <= copy_duration + TOLERANCE_SECONDS))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Where media resumes after a gap (for a tail gap: where the recorder
+/// stopped plus the silence until the close), in recording media time.
+fn gap_end(g: &Gap) -> Option<f64> {
+    if let Some(to) = g.media_to {
+        return Some(to);
+    }
+    let from = crate::time_fmt::parse(&g.wall_from)?;
+    let to = crate::time_fmt::parse(&g.wall_to)?;
+    Some(g.media_from + (to - from).as_seconds_f64().max(0.0))
+}
+
+/// Seconds of media in a stored recording's derivative, if it has one.
+pub fn media_duration(m: &Manifest) -> Option<f64> {
+    m.objects
+        .iter()
+        .filter(|o| o.role == Role::Segment)
+        .filter_map(|o| o.media.as_ref().map(|r| r.end))
+        .fold(None, |acc: Option<f64>, e| {
+            Some(acc.map_or(e, |a| a.max(e)))
+        })
+}
+
+/// A link still to be made, kept in the spool until it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingLink {
+    pub recorder: String,
+    pub live_id: String,
+    pub docked_id: String,
+    pub docked_manifest_key: String,
+    pub original_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Annotate(#[from] AnnotateError),
+    #[error("{0}")]
+    Damaged(String),
+}
+
+/// What happened to a pending link.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The live recording is annotated (now or before).
+    Linked { gaps_covered: Vec<usize> },
+    /// The live recording is not closed and stored yet.
+    Waiting,
+}
+
+/// Makes pending links, now and whenever woken.
+pub struct Linker {
+    dir: PathBuf,
+    store: Store,
+    signer: Arc<SigningKey>,
+    by: String,
+    wake: tokio::sync::Notify,
+    /// Last error per pending link, so a persistent one is logged once.
+    errors: Mutex<HashMap<String, String>>,
+}
+
+impl Linker {
+    pub fn new(
+        spool_root: &std::path::Path,
+        store: Store,
+        signer: Arc<SigningKey>,
+        gateway: &str,
+    ) -> Arc<Linker> {
+        Arc::new(Linker {
+            dir: spool_root.join("links"),
+            store,
+            signer,
+            by: format!("gateway {gateway}"),
+            wake: tokio::sync::Notify::new(),
+            errors: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn path(&self, recorder: &str, docked_id: &str) -> PathBuf {
+        // Ids are validated (no separators), so this name is unambiguous.
+        self.dir.join(format!("{recorder}@{docked_id}.json"))
+    }
+
+    /// Records a link to make, durably, and wakes the task.
+    pub fn queue(&self, p: &PendingLink) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let b = serde_json::to_vec_pretty(p).expect("pending link serialises");
+        crate::spool::write_atomic(&self.path(&p.recorder, &p.docked_id), &b)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Wakes the task (a live recording was closed and stored).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn pending(&self) -> Vec<(PathBuf, PendingLink)> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| {
+                let b = std::fs::read(&p).ok()?;
+                Some((p, serde_json::from_slice(&b).ok()?))
+            })
+            .collect()
+    }
+
+    /// Runs until the process ends: every pending link is tried when woken
+    /// and every 10 s.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            for (path, p) in self.pending() {
+                let name = format!("{}/{}", p.recorder, p.docked_id);
+                match self.make(&p).await {
+                    Ok(Outcome::Linked { gaps_covered }) => {
+                        tracing::info!(
+                            recorder = %p.recorder,
+                            live = %p.live_id,
+                            docked = %p.docked_id,
+                            ?gaps_covered,
+                            "docked copy linked to its live recording"
+                        );
+                        let _ = std::fs::remove_file(&path);
+                        self.errors.lock().expect("errors").remove(&name);
+                    }
+                    Ok(Outcome::Waiting) => {}
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let mut errs = self.errors.lock().expect("errors");
+                        if errs.get(&name) != Some(&msg) {
+                            tracing::warn!(link = %name, "docked copy not linked yet: {msg}");
+                            errs.insert(name, msg);
+                        }
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), self.wake.notified()).await;
+        }
+    }
+
+    /// Annotates the live recording with its docked copy, unless it already
+    /// names it.
+    pub async fn make(&self, p: &PendingLink) -> Result<Outcome, LinkError> {
+        let locator = match self
+            .store
+            .get_bytes(&layout::locator_key(&p.recorder, &p.live_id), MAX_DOC_BYTES)
+            .await
+        {
+            Ok(b) => serde_json::from_slice::<Locator>(&b)
+                .map_err(|e| LinkError::Damaged(format!("live recording's locator: {e}")))?,
+            // Still open (a live recording's locator is written at its close).
+            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
+            Err(e) => return Err(e.into()),
+        };
+        let live: Manifest = match self
+            .store
+            .get_bytes(&locator.manifest_key, MAX_DOC_BYTES)
+            .await
+        {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| LinkError::Damaged(format!("live recording's manifest: {e}")))?,
+            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(l) = live
+            .links
+            .iter()
+            .find(|l| l.relation == HAS_COPY && l.recording_id == p.docked_id)
+        {
+            return Ok(Outcome::Linked {
+                gaps_covered: l.gaps_filled.clone(),
+            });
+        }
+        let docked: Manifest = serde_json::from_slice(
+            &self
+                .store
+                .get_bytes(&p.docked_manifest_key, MAX_DOC_BYTES)
+                .await?,
+        )
+        .map_err(|e| LinkError::Damaged(format!("docked copy's manifest: {e}")))?;
+        let gaps = live.live.as_ref().map(|l| l.gaps.as_slice()).unwrap_or(&[]);
+        let gaps_covered = media_duration(&docked)
+            .map(|d| covered_gaps(gaps, d))
+            .unwrap_or_default();
+        annotate::annotate(
+            &self.store,
+            &self.signer,
+            &locator.manifest_key,
+            Fact::DockedCopy {
+                manifest_key: p.docked_manifest_key.clone(),
+                recording_id: p.docked_id.clone(),
+                original_sha256: p.original_sha256.clone(),
+                gaps_covered: gaps_covered.clone(),
+            },
+            &self.by,
+            Some("the recorder's full-quality copy of this recording was docked".into()),
+        )
+        .await?;
+        Ok(Outcome::Linked { gaps_covered })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(kind: &str, media_from: f64, media_to: Option<f64>, wall: (&str, &str)) -> Gap {
+        Gap {
+            kind: kind.into(),
+            wall_from: wall.0.into(),
+            wall_to: wall.1.into(),
+            media_from,
+            media_to,
+            bytes: None,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_copy_covers_the_gaps_that_end_within_it() {
+        let gaps = [
+            gap("lost-bytes", 10.0, Some(14.0), ("", "")),
+            gap("source-restart", 30.0, Some(31.0), ("", "")),
+            // A tail gap: 20 s of silence after media 50 s.
+            gap(
+                "tail",
+                50.0,
+                None,
+                ("2026-11-30T10:00:50Z", "2026-11-30T10:01:10Z"),
+            ),
+        ];
+        // (copy duration, gaps covered)
+        let table: &[(f64, &[usize])] = &[
+            (5.0, &[]),
+            (13.5, &[0]),
+            (40.0, &[0, 1]),
+            (69.2, &[0, 1, 2]),
+            (200.0, &[0, 1, 2]),
+        ];
+        for (d, want) in table {
+            assert_eq!(covered_gaps(&gaps, *d), want.to_vec(), "copy of {d} s");
+        }
+    }
+
+    #[test]
+    fn docked_ids_are_distinct_from_live_ones() {
+        assert_eq!(docked_id("bwc-1-0900"), "bwc-1-0900.docked");
+        assert!(crate::metadata::valid_id(&docked_id("bwc-1-0900")));
+    }
+}
