@@ -291,6 +291,14 @@ pub async fn annotate(
         true,
     );
     checkpoint::store(store, &m.prefix, &signed).await?;
+    // The catalog is derived data: a failure here is repaired by the next
+    // update or by `custody index rebuild`, never by failing the annotation.
+    if let Err(e) = crate::catalog::update(store, manifest_key).await {
+        tracing::warn!(
+            manifest_key,
+            "catalog not updated after the annotation: {e}"
+        );
+    }
     Ok(entry)
 }
 

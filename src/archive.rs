@@ -99,6 +99,7 @@ struct Worker {
     gateway: String,
     events: broadcast::Sender<Archived>,
     linker: Arc<crate::link::Linker>,
+    catalog: Arc<crate::catalog::Catalog>,
 }
 
 /// What the archiver works with.
@@ -114,6 +115,8 @@ pub struct ArchiverParts {
     pub gateway: String,
     /// Links docked copies to their live recordings.
     pub linker: Arc<crate::link::Linker>,
+    /// Lists stored recordings.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 impl Archiver {
@@ -128,6 +131,7 @@ impl Archiver {
             signer,
             gateway,
             linker,
+            catalog,
         } = parts;
         let (tx, rx) = mpsc::unbounded_channel::<Key>();
         let (events, _) = broadcast::channel(1024);
@@ -142,6 +146,7 @@ impl Archiver {
             gateway,
             events: events.clone(),
             linker,
+            catalog,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
@@ -378,6 +383,7 @@ impl Worker {
                 .await
                 .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
         }
+        self.catalog.changed(&st.manifest_key).await;
         let manifest_key = st.manifest_key.clone();
         st.status = RecordingState::Archived;
         st.chain_head = Some(manifest.chain_head.clone());

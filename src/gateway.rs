@@ -210,6 +210,8 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     } else {
         None
     };
+    let catalog = crate::catalog::Catalog::new(spool.root(), store.clone());
+    tokio::spawn(catalog.clone().run());
     let linker =
         crate::link::Linker::new(spool.root(), store.clone(), signer.clone(), &cfg.gateway.id);
     tokio::spawn(linker.clone().run());
@@ -222,6 +224,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             signer: signer.clone(),
             gateway: cfg.gateway.id.clone(),
             linker,
+            catalog: catalog.clone(),
         },
         2,
     )
@@ -233,6 +236,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         spool.clone(),
         store.clone(),
         usage.clone(),
+        catalog,
         crate::live::LiveOptions {
             media: media.clone(),
             part: Duration::from_secs_f64(cfg.live.part_seconds),

@@ -8,6 +8,7 @@
 
 pub mod annotate;
 pub mod archive;
+pub mod catalog;
 pub mod chain;
 pub mod checkpoint;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod pipeline;
 pub mod pki;
+pub mod policy;
 pub mod protocol;
 pub mod quic;
 pub mod session;

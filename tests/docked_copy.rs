@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -31,8 +31,8 @@ fn local_file(w: &World) -> std::path::PathBuf {
 }
 
 /// Streams `file` live at its own pace as `bwc-1`'s recording `id`.
-fn stream(w: &World, gw: &GatewayProc, file: &Path, id: &str) -> Child {
-    Command::new(BIN)
+fn stream(w: &World, gw: &GatewayProc, file: &Path, id: &str) -> KillOnDrop {
+    let child = Command::new(BIN)
         .arg("record")
         .args(["--gateway", &gw.addr.to_string(), "--ca"])
         .arg(w.certs.ca_cert())
@@ -49,7 +49,8 @@ fn stream(w: &World, gw: &GatewayProc, file: &Path, id: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    KillOnDrop(child)
 }
 
 /// Docks `file` from the rack as `bwc-1`'s recording `id`: the outcome.
@@ -181,21 +182,19 @@ async fn docked_copy_is_linked_and_fills_the_live_gap() {
 
     // A: the recorder dies 7 s in; the live recording closes by timeout;
     // then the rack docks the recorder's file.
-    let mut a = stream(&w, &gw, &file, "two-a");
+    let a = stream(&w, &gw, &file, "two-a");
     // B: streamed at the same time; its copy is docked while it is still
     // open, and linked once it closes.
-    let mut b = stream(&w, &gw, &file, "two-b");
+    let b = stream(&w, &gw, &file, "two-b");
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let _ = a.kill();
-    let _ = a.wait();
+    drop(a);
     let docked_b = dock(&w, &gw, &file, "two-b");
     let (_, open) = w.verify_json("bwc-1/two-b");
     assert_eq!(
         open["state"], "open",
         "B is still live while its copy is stored"
     );
-    let _ = b.kill();
-    let _ = b.wait();
+    drop(b);
 
     eventually(60, "A closed by timeout", || {
         let (_, r) = w.verify_json("bwc-1/two-a");

@@ -8,7 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -77,8 +77,8 @@ fn dock_stored(w: &World, gw: &GatewayProc) -> PathBuf {
 }
 
 /// `custody record --test-source` as `bwc-1`.
-fn record(w: &World, gw: &GatewayProc, id: &str, secs: u32) -> Child {
-    Command::new(BIN)
+fn record(w: &World, gw: &GatewayProc, id: &str, secs: u32) -> KillOnDrop {
+    let child = Command::new(BIN)
         .arg("record")
         .args(["--gateway", &gw.addr.to_string(), "--ca"])
         .arg(w.certs.ca_cert())
@@ -95,7 +95,8 @@ fn record(w: &World, gw: &GatewayProc, id: &str, secs: u32) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    KillOnDrop(child)
 }
 
 /// An HTTPS request with curl, checking the gateway's certificate against
@@ -211,7 +212,7 @@ async fn roles_playlists_and_audit() {
     let gw = w.gateway();
     let http = gw.http_addr();
     let original = dock_stored(&w, &gw);
-    let mut rec = record(&w, &gw, "live-auth", 40);
+    let rec = record(&w, &gw, "live-auth", 40);
     wait_live(&w, http, "live-auth");
 
     let live_master = "/live/bwc-1/live-auth/master.m3u8";
@@ -391,8 +392,7 @@ async fn roles_playlists_and_audit() {
         .unwrap();
     assert_eq!(stdout(&out), "401");
 
-    let _ = rec.kill();
-    let _ = rec.wait();
+    drop(rec);
 
     // Everything above is in the audit trail in storage, which verifies.
     let entries = eventually(60, "the audit trail in storage", || {
@@ -463,7 +463,7 @@ async fn wall_in_chromium_plays_live_and_stored() {
     let gw = w.gateway();
     let http = gw.http_addr();
     dock_stored(&w, &gw);
-    let mut rec = record(&w, &gw, "live-wall", 180);
+    let rec = record(&w, &gw, "live-wall", 180);
     wait_live(&w, http, "live-wall");
 
     let out_dir = artifacts();
@@ -475,8 +475,7 @@ async fn wall_in_chromium_plays_live_and_stored() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    let _ = rec.kill();
-    let _ = rec.wait();
+    drop(rec);
     let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_else(|e| {
         panic!(
             "wall.mjs printed no result ({e}): {}\n{}",

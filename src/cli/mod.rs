@@ -5,6 +5,7 @@ mod audit;
 mod certs;
 mod dock;
 mod export;
+mod list;
 mod record;
 mod remux;
 mod serve;
@@ -48,6 +49,11 @@ pub enum Command {
     ExportProof(export::Args),
     /// Upload every file in the given folders, as a docking rack does.
     Dock(dock::Args),
+    /// Find stored recordings by case, category, officer, device, occasion and time.
+    List(list::Args),
+    /// Maintain the catalog of stored recordings.
+    #[command(subcommand)]
+    Index(list::IndexCommand),
     /// Stream a live recording, as a body-worn recorder does.
     Record(record::Args),
     /// Verify a recording from storage alone.
@@ -83,6 +89,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(c) => audit::run(c).await,
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
+        Command::List(a) => list::run(a).await,
+        Command::Index(c) => list::index(c).await,
         Command::ExportProof(a) => export::run(a).await,
         Command::Record(a) => record::run(a).await,
         Command::Verify(a) => verify::run(a).await,

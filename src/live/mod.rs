@@ -28,6 +28,7 @@ pub struct Live {
     spool: Spool,
     store: Store,
     usage: UsageLog,
+    catalog: Arc<crate::catalog::Catalog>,
     pub opts: LiveOptions,
 }
 
@@ -54,6 +55,7 @@ impl Live {
         spool: Spool,
         store: Store,
         usage: UsageLog,
+        catalog: Arc<crate::catalog::Catalog>,
         opts: LiveOptions,
     ) -> std::io::Result<Arc<Live>> {
         let live = Arc::new(Live {
@@ -62,6 +64,7 @@ impl Live {
             spool: spool.clone(),
             store,
             usage,
+            catalog,
             opts,
         });
         for (recorder, id, st) in spool.scan()? {
@@ -133,7 +136,13 @@ impl Live {
             .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
         let live = self.clone();
         tokio::spawn(async move {
-            upload::run(live.store.clone(), rec.clone(), live.usage.clone()).await;
+            upload::run(
+                live.store.clone(),
+                rec.clone(),
+                live.usage.clone(),
+                live.catalog.clone(),
+            )
+            .await;
             live.recordings
                 .lock()
                 .expect("recordings")

@@ -90,7 +90,11 @@ async fn upload_chunk(
     Ok(chunk)
 }
 
-async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadError> {
+async fn finish(
+    store: &Store,
+    rec: &Arc<LiveRecording>,
+    catalog: &crate::catalog::Catalog,
+) -> Result<(), UploadError> {
     let mbytes = tokio::fs::read(rec.entry.manifest()).await?;
     let manifest: crate::manifest::Manifest = serde_json::from_slice(&mbytes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
@@ -130,6 +134,8 @@ async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadErr
             _ => store.put_bytes(&key, lb.clone().into(), &lh).await?,
         }
     }
+    // The catalog lists it (gateway logs excepted), now or on a retry.
+    catalog.changed(&mkey).await;
     // Storage has everything: the spool keeps only the small files.
     let entry = rec.entry.clone();
     let mut st = entry
@@ -154,7 +160,12 @@ async fn finish(store: &Store, rec: &Arc<LiveRecording>) -> Result<(), UploadErr
 /// Seconds between signed checkpoints of a growing recording.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
-pub async fn run(store: Store, rec: Arc<LiveRecording>, usage: UsageLog) {
+pub async fn run(
+    store: Store,
+    rec: Arc<LiveRecording>,
+    usage: UsageLog,
+    catalog: Arc<crate::catalog::Catalog>,
+) {
     let mut backoff = Duration::from_millis(250);
     let mut last_checkpoint: Option<std::time::Instant> = None;
     loop {
@@ -194,7 +205,7 @@ pub async fn run(store: Store, rec: Arc<LiveRecording>, usage: UsageLog) {
                 Err(e) => Err(e),
             }
         } else if rec.is_closed() {
-            match finish(&store, &rec).await {
+            match finish(&store, &rec, &catalog).await {
                 Ok(()) => {
                     usage
                         .record(Usage {

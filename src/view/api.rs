@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditEntry, AuditLog};
 use super::auth::{Auth, COOKIE, Principal};
-use super::catalog::{Catalog, Query as SearchQuery};
 use super::hls;
 use super::listener::Peer;
 use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::catalog::Filter as SearchQuery;
 use crate::gateway::Gateway;
 use crate::live::LiveRecording;
 use crate::manifest::{Manifest, Role};
@@ -38,7 +38,6 @@ pub struct State {
     gw: Arc<Gateway>,
     auth: Auth,
     audit: AuditLog,
-    catalog: Catalog,
     /// Last audit entry per (viewer, recording, action), to log a watcher's
     /// repeated playlist reloads once every 30 s rather than twice a second.
     logged: Mutex<HashMap<(String, String, String), Instant>>,
@@ -68,7 +67,6 @@ impl State {
         let s = Arc::new(State {
             auth: Auth::new(gw.cfg.viewers.clone()),
             audit: AuditLog::start(gw.clone()),
-            catalog: Catalog::default(),
             logged: Mutex::new(HashMap::new()),
             manifests: Mutex::new(HashMap::new()),
             refusals: Mutex::new((Instant::now(), 0, 0)),
@@ -534,7 +532,7 @@ async fn recordings(
             );
         }
     }
-    let mut items = match s.catalog.search(&s.gw.store, &q).await {
+    let mut items = match super::catalog::search(&s.gw.store, &q).await {
         Ok(items) => items,
         Err(e) => return storage_unavailable("search", e),
     };

@@ -637,3 +637,14 @@ impl Drop for UdpProxy {
         self.task.abort();
     }
 }
+
+/// A child process that is killed when dropped, so a failing test leaves
+/// nothing running behind it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

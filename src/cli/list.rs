@@ -1,0 +1,142 @@
+//! `custody list` finds stored recordings in the catalog; `custody index
+//! rebuild` makes the catalog again from storage alone.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use custody::catalog::{self, Filter};
+use custody::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
+    #[arg(long)]
+    pub officer: Option<String>,
+    /// The recorder.
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long = "case")]
+    pub case_id: Option<String>,
+    #[arg(long)]
+    pub category: Option<String>,
+    #[arg(long)]
+    pub occasion: Option<String>,
+    /// Started at or after (RFC 3339, or YYYY-MM-DD for the start of that day, UTC).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Started at or before (RFC 3339, or YYYY-MM-DD for the end of that day, UTC).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only mandatory full-process recordings with gaps no copy fills.
+    #[arg(long)]
+    pub violations: bool,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum IndexCommand {
+    /// Make the catalog again from the locators and manifests in storage.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RebuildArgs {
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
+}
+
+/// A day alone means its first (or, for `to`, last) instant in UTC.
+fn bound(s: &Option<String>, end: bool) -> anyhow::Result<Option<String>> {
+    let Some(s) = s else { return Ok(None) };
+    if custody::time_fmt::parse(s).is_some() {
+        return Ok(Some(s.clone()));
+    }
+    let full = if end {
+        format!("{s}T23:59:59.999999999Z")
+    } else {
+        format!("{s}T00:00:00Z")
+    };
+    anyhow::ensure!(
+        custody::time_fmt::parse(&full).is_some(),
+        "{s:?} is neither an RFC 3339 time nor a day (YYYY-MM-DD)"
+    );
+    Ok(Some(full))
+}
+
+async fn open(config: Option<&std::path::Path>, store: &super::StoreArgs) -> anyhow::Result<Store> {
+    let mut cfg = super::load_config(config)?;
+    store.apply(&mut cfg);
+    Ok(Store::open(&cfg.store).await?)
+}
+
+pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let store = open(a.config.as_deref(), &a.store).await?;
+    let f = Filter {
+        officer: a.officer,
+        device: a.device,
+        case: a.case_id,
+        category: a.category,
+        occasion: a.occasion,
+        from: bound(&a.from, false)?,
+        to: bound(&a.to, true)?,
+    };
+    let t0 = std::time::Instant::now();
+    let found: Vec<_> = catalog::search(&store, &f)
+        .await?
+        .into_iter()
+        .filter(|e| !a.violations || e.full_process_violation())
+        .collect();
+    for e in &found {
+        if a.json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            let status = if e.gaps > e.gaps_filled {
+                format!("{} gaps", e.gaps - e.gaps_filled)
+            } else if e.missing.is_empty() {
+                "complete".into()
+            } else {
+                format!("missing {}", e.missing.join(","))
+            };
+            println!(
+                "{:<25} {:<40} {:<10} {:<16} {:<14} {:>7} {}",
+                e.started_at.as_deref().unwrap_or(&e.received_at),
+                format!("{}/{}", e.recorder, e.recording_id),
+                e.officer.as_deref().unwrap_or("-"),
+                e.category.as_deref().unwrap_or("-"),
+                e.case_id.as_deref().unwrap_or("-"),
+                e.duration.map(|d| format!("{d:.0}s")).unwrap_or("-".into()),
+                status
+            );
+        }
+    }
+    if !a.json {
+        eprintln!(
+            "{} recordings ({:.2} s)",
+            found.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn index(c: IndexCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        IndexCommand::Rebuild(a) => {
+            let store = open(a.config.as_deref(), &a.store).await?;
+            let t0 = std::time::Instant::now();
+            let n = catalog::rebuild(&store).await?;
+            println!(
+                "catalog rebuilt from storage: {n} recordings ({:.1} s)",
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
