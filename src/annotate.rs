@@ -138,6 +138,56 @@ async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreE
     store.put_bytes(key, b, &h).await
 }
 
+/// Finishes an annotation that stopped after the manifest was rewritten
+/// but before its checkpoint was signed: when every object past the last
+/// final checkpoint is an annotation that is in storage with its recorded
+/// hash, they are signed now. Returns whether it signed.
+pub async fn repair(
+    store: &Store,
+    signer: &SigningKey,
+    m: &Manifest,
+) -> Result<bool, AnnotateError> {
+    let Some((cp_bytes, cp)) = last_checkpoint(store, &m.prefix).await? else {
+        return Ok(false);
+    };
+    if !cp.is_final
+        || cp.object_count >= m.object_count
+        || cp.public_key != hex::encode(signer.public_raw())
+    {
+        return Ok(false);
+    }
+    // The signed prefix must be this manifest's prefix.
+    let signed_head = m
+        .objects
+        .get(cp.object_count as usize - 1)
+        .map(|o| o.chain.as_str());
+    if cp.object_count == 0 || signed_head != Some(cp.chain_head.as_str()) {
+        return Ok(false);
+    }
+    for o in &m.objects[cp.object_count as usize..] {
+        if o.role != Role::Annotation {
+            return Ok(false);
+        }
+        let (size, h) = store.read_hash(&o.key).await?;
+        if size != o.size || hex::encode(h) != o.sha256 {
+            return Ok(false);
+        }
+    }
+    let signed = checkpoint::sign(
+        signer,
+        &m.recorder,
+        &m.recording_id,
+        cp.seq + 1,
+        m.object_count,
+        &m.chain_head,
+        Some(hex::encode(chain::sha256(&cp_bytes))),
+        true,
+    );
+    checkpoint::store(store, &m.prefix, &signed).await?;
+    tracing::info!(prefix = %m.prefix, "an interrupted annotation's checkpoint was signed");
+    Ok(true)
+}
+
 /// Appends `fact` to the closed recording at `manifest_key`.
 pub async fn annotate(
     store: &Store,
@@ -158,6 +208,9 @@ pub async fn annotate(
         }
         Err(e) => return Err(e.into()),
     };
+    // An earlier annotation interrupted before its checkpoint is finished
+    // first (its objects are in storage; only the signature is missing).
+    repair(store, signer, &m).await?;
     // Only a recording whose signed end matches its manifest is extended.
     let (cp_bytes, cp) = last_checkpoint(store, &m.prefix)
         .await?

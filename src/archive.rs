@@ -100,6 +100,7 @@ struct Worker {
     events: broadcast::Sender<Archived>,
     linker: Arc<crate::link::Linker>,
     catalog: Arc<crate::catalog::Catalog>,
+    policy: crate::policy::Policy,
 }
 
 /// What the archiver works with.
@@ -117,6 +118,8 @@ pub struct ArchiverParts {
     pub linker: Arc<crate::link::Linker>,
     /// Lists stored recordings.
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// The storage deadline's calendar.
+    pub policy: crate::policy::Policy,
 }
 
 impl Archiver {
@@ -132,6 +135,7 @@ impl Archiver {
             gateway,
             linker,
             catalog,
+            policy,
         } = parts;
         let (tx, rx) = mpsc::unbounded_channel::<Key>();
         let (events, _) = broadcast::channel(1024);
@@ -147,6 +151,7 @@ impl Archiver {
             events: events.clone(),
             linker,
             catalog,
+            policy,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
@@ -547,6 +552,9 @@ impl Worker {
         };
         let chain_head = b.head_hex();
         let objects = b.into_entries();
+        // The recording is whole in the gateway's custody (durable in its
+        // spool) from now: that is when it counts as stored.
+        let now = time::OffsetDateTime::now_utc();
         Manifest {
             format: MANIFEST_FORMAT.into(),
             recorder: header.recorder.clone(),
@@ -570,14 +578,22 @@ impl Worker {
                 started_at: header.meta.started_at.clone(),
                 received_at: header.received_at.clone(),
                 method: header.method.clone(),
+                unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
+                officer_name: header.ledger.officer_name.clone(),
             },
             object_count: objects.len() as u64,
             objects,
             chain_head,
-            finalized_at: crate::time_fmt::now(),
+            finalized_at: crate::time_fmt::rfc3339(now),
             gateway: self.gateway.clone(),
             derivation: Some(summary),
             live: None,
+            deadline: Some(crate::policy::deadline::assess(
+                &self.policy,
+                header,
+                None,
+                now,
+            )),
             links: header
                 .copy_of
                 .iter()

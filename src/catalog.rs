@@ -38,6 +38,11 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub officer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_name: Option<String>,
+    /// The recorder's unit in the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_id: Option<String>,
@@ -76,6 +81,14 @@ pub struct Entry {
     pub codecs: Option<String>,
     pub playable: bool,
     pub chain_head: String,
+    /// The storage deadline (R4): due instant, and `met`, `late` or
+    /// `unknown` (with why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_due: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_reason: Option<String>,
 }
 
 impl Entry {
@@ -120,6 +133,8 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
         recording_id: m.recording_id.clone(),
         manifest_key: layout::manifest_key(&m.prefix),
         officer: m.summary.officer.clone(),
+        officer_name: m.summary.officer_name.clone(),
+        unit: m.summary.unit.clone(),
         category: m.summary.category.clone(),
         case_id: m.summary.case_id.clone(),
         occasion: m.summary.occasion.and_then(|o| name(&o)),
@@ -147,6 +162,12 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
         playable: playable_media && codecs.as_ref().is_some_and(|c| c.1),
         codecs: codecs.map(|c| c.0),
         chain_head: m.chain_head.clone(),
+        deadline_due: m
+            .deadline
+            .as_ref()
+            .and_then(|d| d.deadline.as_ref().map(|x| x.due.clone())),
+        deadline_status: m.deadline.as_ref().map(|d| d.status.clone()),
+        deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
     }
 }
 
@@ -231,6 +252,8 @@ pub struct Filter {
     pub case: Option<String>,
     pub category: Option<String>,
     pub occasion: Option<String>,
+    /// The recorder's unit.
+    pub unit: Option<String>,
     /// RFC 3339: recordings that started (or, without a device time, were
     /// received) at or after / at or before.
     pub from: Option<String>,
@@ -264,12 +287,13 @@ impl Filter {
             && eq(&self.case, e.case_id.as_deref())
             && eq(&self.category, e.category.as_deref())
             && eq(&self.occasion, e.occasion.as_deref())
+            && eq(&self.unit, e.unit.as_deref())
             && in_range
     }
 
     /// The storage days worth reading: recordings are filed by the day
-    /// they were received, which is never before they started; a day's
-    /// margin covers time zones.
+    /// they were received, which is never before they started; a week's
+    /// margin covers time zones and device clocks that run ahead.
     pub fn days(&self) -> (Option<String>, Option<String>) {
         let day = |s: &Option<String>, shift: i64| {
             s.as_deref()
@@ -282,7 +306,7 @@ impl Filter {
         };
         // Received on or after the start; a recording may be docked long
         // after it was made, so no upper bound from `to`.
-        (day(&self.from, -1), None)
+        (day(&self.from, -7), None)
     }
 }
 
@@ -294,14 +318,14 @@ pub async fn search(store: &Store, f: &Filter) -> Result<Vec<Entry>, StoreError>
         .into_iter()
         .filter(|e| f.matches(e))
         .collect();
-    out.sort_by(|a, b| {
-        let t = |e: &Entry| {
-            e.started_at
-                .clone()
-                .unwrap_or_else(|| e.received_at.clone())
-        };
-        t(b).cmp(&t(a))
-    });
+    // By instant, not by text: offsets differ between devices.
+    let t = |e: &Entry| {
+        e.started_at
+            .as_deref()
+            .and_then(crate::time_fmt::parse)
+            .or_else(|| crate::time_fmt::parse(&e.received_at))
+    };
+    out.sort_by_cached_key(|e| std::cmp::Reverse(t(e)));
     Ok(out)
 }
 
@@ -516,6 +540,8 @@ mod tests {
             recording_id: id.into(),
             manifest_key: format!("records/x/2026/11/30/bwc-1/{id}/manifest.json"),
             officer: Some(officer.into()),
+            officer_name: None,
+            unit: Some("market".into()),
             category: Some("market".into()),
             case_id: case.map(str::to_string),
             occasion: Some("on-site-inspection".into()),
@@ -534,6 +560,9 @@ mod tests {
             codecs: None,
             playable: false,
             chain_head: String::new(),
+            deadline_due: None,
+            deadline_status: None,
+            deadline_reason: None,
         }
     }
 

@@ -26,9 +26,31 @@ pub struct Config {
     pub live: LiveConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
     /// Command-center accounts (`[[viewer]]`).
     #[serde(default, rename = "viewer")]
     pub viewers: Vec<ViewerConfig>,
+}
+
+/// The records regulation's parameters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Working days after its end by which a recording must be stored (R4).
+    pub working_days: u32,
+    /// Holiday schedules for years published after this build
+    /// (`<year>.json`, the format of the built-in ones).
+    pub calendar_dir: Option<PathBuf>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            working_days: 2,
+            calendar_dir: None,
+        }
+    }
 }
 
 /// The command-center server (the wall, live and stored playback).
@@ -325,6 +347,9 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.media.pipelines);
+        if let Some(d) = &mut self.policy.calendar_dir {
+            fix(d);
+        }
     }
 
     fn check(&self) -> Result<(), ConfigError> {

@@ -34,6 +34,8 @@ pub enum GatewayError {
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error("command center: {0}")]
     View(#[from] crate::view::ViewError),
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::calendar::CalendarError),
     #[error("signing key {path}: {reason}")]
     SigningKey { path: String, reason: String },
 }
@@ -210,6 +212,12 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     } else {
         None
     };
+    let policy = crate::policy::Policy::from_config(&cfg)?;
+    tracing::info!(
+        calendar = policy.calendar.version(),
+        working_days = policy.working_days,
+        "storage deadline policy"
+    );
     let catalog = crate::catalog::Catalog::new(spool.root(), store.clone());
     tokio::spawn(catalog.clone().run());
     let linker =
@@ -225,6 +233,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             gateway: cfg.gateway.id.clone(),
             linker,
             catalog: catalog.clone(),
+            policy: policy.clone(),
         },
         2,
     )
@@ -245,6 +254,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             view_latencies: Default::default(),
             signer: signer.clone(),
             raw_chunks: cfg.live.raw_chunks,
+            policy: Some(policy.clone()),
         },
     )
     .map_err(|source| GatewayError::Spool {

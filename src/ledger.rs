@@ -197,6 +197,10 @@ impl Ledger {
         self.officers.iter().find(|o| o.id == id)
     }
 
+    pub fn devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.iter()
+    }
+
     pub fn device(&self, id: &str) -> Option<&Device> {
         self.devices.iter().find(|d| d.id == id)
     }

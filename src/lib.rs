@@ -17,6 +17,7 @@ pub mod derive;
 pub mod export;
 pub mod gateway;
 pub mod identity;
+pub mod inventory;
 pub mod ledger;
 pub mod limits;
 pub mod link;

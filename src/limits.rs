@@ -17,3 +17,8 @@ pub const MAX_FILE_SIZE: u64 = 1 << 40;
 pub const MAX_CONCURRENT_STREAMS: u32 = 64;
 /// Longest a stream may stay silent before the gateway gives up on it.
 pub const STREAM_IDLE_SECS: u64 = 60;
+
+/// Recordings in one inventory page (a page stays under `MAX_MSG_LEN`).
+pub const MAX_INVENTORY_ITEMS: usize = 256;
+/// Pages in one inventory.
+pub const MAX_INVENTORY_PAGES: u32 = 4096;

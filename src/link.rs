@@ -225,6 +225,9 @@ impl Linker {
             .iter()
             .find(|l| l.relation == HAS_COPY && l.recording_id == p.docked_id)
         {
+            // Linked before, perhaps by an annotation interrupted before
+            // its checkpoint: make sure the end is signed.
+            annotate::repair(&self.store, &self.signer, &live).await?;
             return Ok(Outcome::Linked {
                 gaps_covered: l.gaps_filled.clone(),
             });

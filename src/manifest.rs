@@ -236,6 +236,12 @@ pub struct Summary {
     pub started_at: Option<String>,
     pub received_at: String,
     pub method: Method,
+    /// The recorder's unit in the ledger when it was made (from the header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The officer's name in the ledger (from the header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -269,6 +275,9 @@ pub struct Manifest {
     /// docked copy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
+    /// The storage deadline (R4) and whether it was met.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<crate::policy::deadline::DeadlineRecord>,
 }
 
 /// What became of the original in the remux stage.

@@ -27,6 +27,8 @@ pub enum UsageEvent {
     UploadVerified,
     UploadFailed,
     Archived,
+    /// A docking rack reported what a recorder holds.
+    InventoryReported,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +67,11 @@ pub struct Usage<'a> {
 }
 
 impl UsageLog {
+    /// The durable queue of small objects for storage.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     pub fn new(outbox: Outbox, offset: UtcOffset, gateway: String) -> Self {
         UsageLog {
             outbox,

@@ -65,6 +65,13 @@ pub struct Args {
     /// Print one JSON object per file instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Do not report the recorder's inventory (the files found) first.
+    #[arg(long, conflicts_with = "inventory_only")]
+    pub no_inventory: bool,
+    /// Only report the inventory; upload nothing (the compliance report
+    /// then lists the recordings as not yet uploaded).
+    #[arg(long)]
+    pub inventory_only: bool,
     /// Folders (or files) to upload.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -260,6 +267,38 @@ async fn upload_with_retry(
     }
 }
 
+/// Tells the gateway which recordings each recorder holds, as found in the
+/// folders. A failure is reported and the uploads go ahead regardless.
+async fn report_inventory(link: &Link, jobs: &[(UploadJob, Vec<String>)]) {
+    let mut by_recorder: std::collections::BTreeMap<
+        Option<String>,
+        Vec<custody::protocol::InventoryItem>,
+    > = Default::default();
+    for (j, _) in jobs {
+        by_recorder
+            .entry(j.meta.recorder.clone())
+            .or_default()
+            .push(custody::protocol::InventoryItem {
+                recording_id: j.meta.recording_id.clone(),
+                size: j.size,
+                started_at: j.meta.started_at.clone(),
+            });
+    }
+    let taken_at = custody::time_fmt::now();
+    for (recorder, items) in by_recorder {
+        let who = recorder.clone().unwrap_or_else(|| "this device".into());
+        let r = async {
+            let conn = link.get().await?;
+            custody::client::upload::inventory(&conn, recorder.as_deref(), &taken_at, &items).await
+        }
+        .await;
+        match r {
+            Ok(n) => eprintln!("inventory of {who}: {n} recordings reported"),
+            Err(e) => eprintln!("warning: inventory of {who} not reported: {e}"),
+        }
+    }
+}
+
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = super::load_config(a.config.as_deref())?;
     let c = &mut cfg.client;
@@ -312,6 +351,12 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         client: Client::new(&cfg.client)?,
         conn: Mutex::new(None),
     });
+    if !a.no_inventory {
+        report_inventory(&link, &jobs).await;
+    }
+    if a.inventory_only {
+        return Ok(ExitCode::SUCCESS);
+    }
     let sem = Arc::new(Semaphore::new(a.concurrency.max(1)));
     let retry_for = Duration::from_secs(a.retry_for_secs);
     let mut tasks = Vec::new();

@@ -24,6 +24,9 @@ pub struct Args {
     pub category: Option<String>,
     #[arg(long)]
     pub occasion: Option<String>,
+    /// The recorder's unit (in the ledger when the recording was made).
+    #[arg(long)]
+    pub unit: Option<String>,
     /// Started at or after (RFC 3339, or YYYY-MM-DD for the start of that day, UTC).
     #[arg(long)]
     pub from: Option<String>,
@@ -53,7 +56,7 @@ pub struct RebuildArgs {
 }
 
 /// A day alone means its first (or, for `to`, last) instant in UTC.
-fn bound(s: &Option<String>, end: bool) -> anyhow::Result<Option<String>> {
+pub fn bound(s: &Option<String>, end: bool) -> anyhow::Result<Option<String>> {
     let Some(s) = s else { return Ok(None) };
     if custody::time_fmt::parse(s).is_some() {
         return Ok(Some(s.clone()));
@@ -84,6 +87,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         case: a.case_id,
         category: a.category,
         occasion: a.occasion,
+        unit: a.unit,
         from: bound(&a.from, false)?,
         to: bound(&a.to, true)?,
     };

@@ -3,6 +3,7 @@
 mod annotate;
 mod audit;
 mod certs;
+mod compliance;
 mod dock;
 mod export;
 mod list;
@@ -49,6 +50,8 @@ pub enum Command {
     ExportProof(export::Args),
     /// Upload every file in the given folders, as a docking rack does.
     Dock(dock::Args),
+    /// The records compliance report: late, incomplete, gaps, not uploaded.
+    Compliance(compliance::Args),
     /// Find stored recordings by case, category, officer, device, occasion and time.
     List(list::Args),
     /// Maintain the catalog of stored recordings.
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
         Command::List(a) => list::run(a).await,
+        Command::Compliance(a) => compliance::run(a).await,
         Command::Index(c) => list::index(c).await,
         Command::ExportProof(a) => export::run(a).await,
         Command::Record(a) => record::run(a).await,

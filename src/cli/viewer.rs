@@ -24,6 +24,15 @@ fn parse_role(s: &str) -> Result<ViewerRole, String> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        custody::metadata::valid_id(&a.name),
+        "viewer name {:?}: letters, digits, . _ - (as device ids)",
+        a.name
+    );
+    anyhow::ensure!(
+        a.role != ViewerRole::Operator || !a.unit.is_empty(),
+        "an operator watches their unit's feeds: give --unit"
+    );
     let mut b = [0u8; 24];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
         .map_err(|_| anyhow::anyhow!("no system randomness"))?;

@@ -288,3 +288,46 @@ pub async fn status(
         .await?
         .ok_or_else(|| ClientError::Protocol("no status reply".into()))
 }
+
+/// Reports what a recorder holds, in pages the gateway accepts; returns
+/// how many recordings it noted.
+pub async fn inventory(
+    conn: &quinn::Connection,
+    recorder: Option<&str>,
+    taken_at: &str,
+    items: &[crate::protocol::InventoryItem],
+) -> Result<u64, ClientError> {
+    let pages: Vec<&[crate::protocol::InventoryItem]> = if items.is_empty() {
+        vec![&[]]
+    } else {
+        items.chunks(crate::limits::MAX_INVENTORY_ITEMS).collect()
+    };
+    let mut noted = 0;
+    let n = pages.len();
+    for (i, page) in pages.into_iter().enumerate() {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(conn_err)?;
+        frame::write_msg(
+            &mut send,
+            &Request::Inventory {
+                recorder: recorder.map(str::to_string),
+                taken_at: taken_at.to_string(),
+                page: i as u32,
+                last: i + 1 == n,
+                items: page.to_vec(),
+            },
+        )
+        .await
+        .map_err(frame_err)?;
+        send.finish()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        match read_reply(&mut recv).await? {
+            Some(Reply::Noted { items }) => noted += items,
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "expected noted, got {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(noted)
+}

@@ -91,6 +91,8 @@ pub struct LiveOptions {
     pub part: Duration,
     pub close_after: Duration,
     pub raw_chunks: bool,
+    /// The storage deadline's calendar (none: not assessed).
+    pub policy: Option<crate::policy::Policy>,
 }
 
 struct Run {
@@ -759,6 +761,8 @@ impl LiveRecording {
                 started_at: h.meta.started_at.clone(),
                 received_at: h.received_at.clone(),
                 method: h.method.clone(),
+                unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
+                officer_name: h.ledger.officer_name.clone(),
             },
             object_count: objects.len() as u64,
             chain_head: g.progress.chain_head.clone(),
@@ -766,6 +770,12 @@ impl LiveRecording {
             finalized_at: closed.at.clone(),
             gateway: h.gateway.clone(),
             derivation: Some(self.derivation_summary(g)),
+            deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {
+                (Some(p), Some(at)) if !g.state.log => {
+                    Some(crate::policy::deadline::assess(p, h, Some(at), at))
+                }
+                _ => None,
+            },
             live: Some(LiveSummary {
                 closed_by: closed.by,
                 started_at: g.state.started_at.clone(),

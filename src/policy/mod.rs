@@ -4,3 +4,31 @@
 //! report a records officer hands in.
 
 pub mod calendar;
+pub mod compliance;
+pub mod deadline;
+
+use std::sync::Arc;
+
+/// The policy a gateway applies, loaded once at start.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub calendar: Arc<calendar::Calendar>,
+    /// The unit's offset: working days are local days.
+    pub offset: time::UtcOffset,
+    /// Working days after the recording's end by which it must be stored (R4: 2).
+    pub working_days: u32,
+}
+
+impl Policy {
+    pub fn from_config(cfg: &crate::config::Config) -> Result<Policy, calendar::CalendarError> {
+        let calendar = match &cfg.policy.calendar_dir {
+            Some(d) => calendar::Calendar::with_dir(d)?,
+            None => calendar::Calendar::builtin(),
+        };
+        Ok(Policy {
+            calendar: Arc::new(calendar),
+            offset: cfg.utc_offset(),
+            working_days: cfg.policy.working_days,
+        })
+    }
+}

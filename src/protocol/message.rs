@@ -26,6 +26,31 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recorder: Option<String>,
     },
+    /// What a recorder holds, as a docking rack found it: one page of at
+    /// most `MAX_INVENTORY_ITEMS` recordings. The gateway keeps every page;
+    /// the compliance report lists recordings reported here but never
+    /// uploaded.
+    Inventory {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recorder: Option<String>,
+        /// When the rack read the recorder (its clock, RFC 3339): names
+        /// the inventory; its pages share it.
+        taken_at: String,
+        page: u32,
+        /// The inventory's last page.
+        last: bool,
+        items: Vec<InventoryItem>,
+    },
+}
+
+/// A recording a recorder holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryItem {
+    pub recording_id: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 /// Sent by the device after the last data frame of an upload.
@@ -129,6 +154,10 @@ pub enum Reply {
         gap_count: u64,
         gaps: Vec<crate::manifest::Gap>,
         derivation: DerivationNote,
+    },
+    /// An inventory page is durable at the gateway.
+    Noted {
+        items: u64,
     },
     /// Answer to `status`.
     Status {

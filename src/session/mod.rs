@@ -2,6 +2,7 @@
 //! it against the ledger, record the session in its usage record, then
 //! serve each stream it opens (one recording or query per stream).
 
+mod inventory;
 mod live;
 mod status;
 mod stream;

@@ -175,5 +175,20 @@ async fn dispatch(
             recording_id,
             recorder,
         } => super::status::run(s, send, &recording_id, recorder.as_deref()).await,
+        Request::Inventory {
+            recorder,
+            taken_at,
+            page,
+            last,
+            items,
+        } => {
+            let page = super::inventory::Page {
+                taken_at,
+                page,
+                last,
+                items,
+            };
+            super::inventory::run(s, send, recorder.as_deref(), page).await
+        }
     }
 }

@@ -72,13 +72,34 @@ pub async fn run(
     // A docked file naming a live recording is that recording's local
     // copy: stored beside it as a recording of its own, linked to it, and
     // never appended to the live original.
-    let (id, copy_of) = if live_recording_exists(&s.gw, &recorder, &meta.recording_id).await {
+    let is_copy = match live_recording_exists(&s.gw, &recorder, &meta.recording_id).await {
+        Ok(v) => v,
+        Err(f) => {
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+    };
+    let (id, copy_of) = if is_copy {
         let copy_of = CopyOf {
             relation: crate::link::COPY_OF.into(),
             recorder: recorder.clone(),
             recording_id: meta.recording_id.clone(),
         };
-        (crate::link::docked_id(&meta.recording_id), Some(copy_of))
+        let docked = crate::link::docked_id(&meta.recording_id);
+        if !crate::metadata::valid_id(&docked) {
+            let f = fail(
+                StreamError::InvalidMetadata,
+                format!(
+                    "recording_id: {} is streamed live; its docked copy needs an id of at most {} characters with {:?} added",
+                    meta.recording_id,
+                    limits::MAX_ID_LEN,
+                    crate::link::DOCKED_SUFFIX
+                ),
+            );
+            stop(&mut recv, &f);
+            return Err(f);
+        }
+        (docked, Some(copy_of))
     } else {
         (meta.recording_id.clone(), None)
     };
@@ -247,22 +268,43 @@ pub async fn run(
 }
 
 /// Whether `recorder/id` is a live recording the gateway holds, or one
-/// already stored.
+/// already stored. When storage cannot tell, the upload waits (the device
+/// retries) rather than guess and store the copy under the live id.
 async fn live_recording_exists(
     gw: &Arc<crate::gateway::Gateway>,
     recorder: &str,
     id: &str,
-) -> bool {
+) -> Result<bool, Failure> {
+    let storage = |e: crate::store::StoreError| {
+        fail(
+            StreamError::StorageFailure,
+            format!(
+                "storage cannot be read to tell whether {recorder}/{id} was streamed live: {e}"
+            ),
+        )
+    };
     if gw.live.get(recorder, id).is_some() {
-        return true;
+        return Ok(true);
     }
     let entry = gw.spool.entry(recorder, id);
-    let in_spool = blocking(move || crate::live::LiveRecording::load_state(&entry)).await;
-    if matches!(in_spool, Ok(Some(_))) {
-        return true;
+    let in_spool = blocking(move || crate::live::LiveRecording::load_state(&entry)).await?;
+    if in_spool.is_some() {
+        return Ok(true);
     }
-    let Some(loc) = gw.find_archived(recorder, id).await else {
-        return false;
+    let loc = match gw
+        .store
+        .get_bytes(
+            &layout::locator_key(recorder, id),
+            crate::archive::MAX_DOC_BYTES,
+        )
+        .await
+    {
+        Ok(b) => match serde_json::from_slice::<crate::archive::Locator>(&b) {
+            Ok(l) => l,
+            Err(_) => return Ok(false),
+        },
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(storage(e)),
     };
     match gw
         .store
@@ -270,9 +312,11 @@ async fn live_recording_exists(
         .await
     {
         Ok(b) => {
-            serde_json::from_slice::<crate::manifest::Manifest>(&b).is_ok_and(|m| m.live.is_some())
+            Ok(serde_json::from_slice::<crate::manifest::Manifest>(&b)
+                .is_ok_and(|m| m.live.is_some()))
         }
-        Err(_) => false,
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(storage(e)),
     }
 }
 

@@ -756,36 +756,55 @@ fn coming(rec: &LiveRecording, msn: u64) -> bool {
     }
 }
 
-/// A stored recording's manifest, found by its locator.
-async fn stored_manifest(s: &S, recorder: &str, id: &str) -> Option<Arc<Manifest>> {
+/// A stored recording's manifest, found by its locator: `Ok(None)` when
+/// there is no such recording.
+async fn stored_manifest(
+    s: &S,
+    recorder: &str,
+    id: &str,
+) -> Result<Option<Arc<Manifest>>, crate::store::StoreError> {
     let key = (recorder.to_string(), id.to_string());
     if let Some((m, t)) = s.manifests.lock().expect("manifests").get(&key)
         && t.elapsed() < MANIFEST_TTL
     {
-        return Some(m.clone());
+        return Ok(Some(m.clone()));
     }
-    let m = Arc::new(read_manifest(s, recorder, id).await?);
+    let Some(m) = read_manifest(s, recorder, id).await? else {
+        return Ok(None);
+    };
+    let m = Arc::new(m);
     let mut c = s.manifests.lock().expect("manifests");
     c.retain(|_, (_, t)| t.elapsed() < MANIFEST_TTL);
     if c.len() < 1024 {
         c.insert(key, (m.clone(), Instant::now()));
     }
-    Some(m)
+    Ok(Some(m))
 }
 
-async fn read_manifest(s: &S, recorder: &str, id: &str) -> Option<Manifest> {
-    let lb =
-        s.gw.store
-            .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
-            .await
-            .ok()?;
-    let loc: Locator = serde_json::from_slice(&lb).ok()?;
-    let mb =
-        s.gw.store
-            .get_bytes(&loc.manifest_key, MAX_DOC_BYTES)
-            .await
-            .ok()?;
-    serde_json::from_slice(&mb).ok()
+async fn read_manifest(
+    s: &S,
+    recorder: &str,
+    id: &str,
+) -> Result<Option<Manifest>, crate::store::StoreError> {
+    let doc = |r: Result<bytes::Bytes, crate::store::StoreError>| match r {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    };
+    let store = &s.gw.store;
+    let Some(lb) = doc(store
+        .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
+        .await)?
+    else {
+        return Ok(None);
+    };
+    let Ok(loc) = serde_json::from_slice::<Locator>(&lb) else {
+        return Ok(None);
+    };
+    let Some(mb) = doc(store.get_bytes(&loc.manifest_key, MAX_DOC_BYTES).await)? else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_slice(&mb).ok())
 }
 
 /// Bits per second of a stored recording's derivative at its peak segment.
@@ -813,8 +832,10 @@ async fn stored_file(
         let w = s.auth.who(&headers, &peer);
         return refuse(&s, w.as_ref(), Some(rec_name), &path, &peer).await;
     };
-    let Some(m) = stored_manifest(&s, &recorder, &id).await else {
-        return json_error(StatusCode::NOT_FOUND, "no such stored recording");
+    let m = match stored_manifest(&s, &recorder, &id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
+        Err(e) => return storage_unavailable("manifest", e),
     };
     match file.as_str() {
         "master.m3u8" => {
@@ -978,8 +999,10 @@ async fn stored_object(
         )
         .await;
     };
-    let Some(m) = stored_manifest(&s, &recorder, &id).await else {
-        return json_error(StatusCode::NOT_FOUND, "no such stored recording");
+    let m = match stored_manifest(&s, &recorder, &id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
+        Err(e) => return storage_unavailable("manifest", e),
     };
     let Some(o) = m
         .objects

@@ -193,8 +193,9 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
     opts.media = None;
     let rec = LiveRecording::open(AUDIT_RECORDER, id, entry, st.prefix, header, opts)?;
     // Object 0 is the header exactly as stored.
-    rec.start_chain(&rec.entry.read_header()?)?;
+    // A log before its first chunk, so the journal says so from chunk 0.
     rec.make_log()?;
+    rec.start_chain(&rec.entry.read_header()?)?;
     gw.live.adopt(rec.clone());
     Ok(rec)
 }
@@ -208,6 +209,27 @@ fn close_stale(gw: &Gateway, today: &str) {
             && let Err(e) = r.close("device")
         {
             tracing::error!(id = %r.id, "closing an earlier audit log: {e}");
+        }
+    }
+}
+
+/// Makes what was appended durable and answers the requests waiting for it
+/// (dropping them unanswered if the sync fails: they are refused).
+fn flush(
+    rec: &Arc<LiveRecording>,
+    w: &mut OriginalWriter,
+    waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    match w.sync() {
+        Ok(d) => {
+            rec.on_durable(d);
+            for d in waiting.drain(..) {
+                let _ = d.send(());
+            }
+        }
+        Err(err) => {
+            tracing::error!("audit log sync: {err}");
+            waiting.clear();
         }
     }
 }
@@ -233,6 +255,15 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         let Msg::Entry(e, done) = msg else {
+            // A tick: close any earlier day's log (one reopened after a
+            // restart included), and make pending entries durable.
+            close_stale(&gw, &id);
+            if let Some((_, rec, w)) = current.as_mut()
+                && !waiting.is_empty()
+            {
+                flush(rec, w, &mut waiting);
+                last_sync = Instant::now();
+            }
             continue;
         };
         if current.is_none() {
@@ -262,18 +293,7 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
         // Entries become durable at once when they trickle in, at least
         // every 200 ms when they pour in; only then are requests answered.
         if rx.is_empty() || last_sync.elapsed() > Duration::from_millis(200) {
-            match w.sync() {
-                Ok(d) => {
-                    rec.on_durable(d);
-                    for d in waiting.drain(..) {
-                        let _ = d.send(());
-                    }
-                }
-                Err(err) => {
-                    tracing::error!("audit log sync: {err}");
-                    waiting.clear();
-                }
-            }
+            flush(rec, w, &mut waiting);
             last_sync = Instant::now();
         }
     }

@@ -1,0 +1,236 @@
+//! The compliance report a records officer hands in: recordings stored
+//! after their deadline (R4), with required metadata missing (R4),
+//! mandatory full-process recordings with gaps (R2), and recordings a
+//! docking rack reported on a device but never uploaded (R4).
+
+use serde::Serialize;
+
+use crate::catalog::Entry;
+
+/// One recording a section lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub recording: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub officer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    pub detail: String,
+}
+
+/// A recording a device holds that storage does not.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotUploaded {
+    pub recorder: String,
+    pub recording_id: String,
+    /// Which docking rack reported it, and when.
+    pub reported_by: String,
+    pub reported_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub title: String,
+    pub generated_at: String,
+    pub calendar: String,
+    pub working_days: u32,
+    pub recordings: usize,
+    pub live: usize,
+    pub docked: usize,
+    pub late: Vec<Line>,
+    pub deadline_unknown: Vec<Line>,
+    pub metadata_missing: Vec<Line>,
+    pub full_process_gaps: Vec<Line>,
+    pub not_uploaded: Vec<NotUploaded>,
+}
+
+fn line(e: &Entry, detail: String) -> Line {
+    Line {
+        recording: format!("{}/{}", e.recorder, e.recording_id),
+        officer: e.officer.clone(),
+        unit: e.unit.clone(),
+        detail,
+    }
+}
+
+/// How late, in days and hours, from the due instant to the storing.
+fn lateness(due: &str, stored: &str) -> String {
+    match (crate::time_fmt::parse(due), crate::time_fmt::parse(stored)) {
+        (Some(d), Some(s)) if s > d => {
+            let h = (s - d).whole_hours();
+            format!("{} d {} h late", h / 24, h % 24)
+        }
+        _ => "late".into(),
+    }
+}
+
+/// Builds the report over catalog entries (already filtered to the period
+/// and unit) and the docked inventories' missing recordings.
+pub fn build(
+    title: String,
+    calendar: String,
+    working_days: u32,
+    entries: &[Entry],
+    not_uploaded: Vec<NotUploaded>,
+) -> Report {
+    let mut r = Report {
+        title,
+        generated_at: crate::time_fmt::now(),
+        calendar,
+        working_days,
+        recordings: entries.len(),
+        live: entries
+            .iter()
+            .filter(|e| e.mode.as_deref() == Some("live"))
+            .count(),
+        docked: entries
+            .iter()
+            .filter(|e| e.mode.as_deref() != Some("live"))
+            .count(),
+        late: Vec::new(),
+        deadline_unknown: Vec::new(),
+        metadata_missing: Vec::new(),
+        full_process_gaps: Vec::new(),
+        not_uploaded,
+    };
+    for e in entries {
+        match e.deadline_status.as_deref() {
+            Some("late") => {
+                let due = e.deadline_due.clone().unwrap_or_default();
+                let detail = format!(
+                    "due {due}, stored {} ({})",
+                    e.stored_at,
+                    lateness(&due, &e.stored_at)
+                );
+                r.late.push(line(e, detail));
+            }
+            Some("met") => {}
+            _ => r.deadline_unknown.push(line(
+                e,
+                e.deadline_reason
+                    .clone()
+                    .unwrap_or_else(|| "stored before deadlines were recorded".into()),
+            )),
+        }
+        if !e.missing.is_empty() {
+            r.metadata_missing
+                .push(line(e, format!("missing {}", e.missing.join(", "))));
+        }
+        if e.full_process_violation() {
+            r.full_process_gaps.push(line(
+                e,
+                format!(
+                    "{} of {} gaps not filled by a docked copy; occasion {}",
+                    e.gaps - e.gaps_filled,
+                    e.gaps,
+                    e.occasion.as_deref().unwrap_or("not declared")
+                ),
+            ));
+        }
+    }
+    r
+}
+
+impl Report {
+    /// Plain text, to print or hand in.
+    pub fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "{}", self.title);
+        let _ = writeln!(s, "{}", "=".repeat(self.title.chars().count()));
+        let _ = writeln!(
+            s,
+            "Generated {}. Deadline: stored within {} working days of the recording's end \
+             (calendar {}).\n",
+            self.generated_at, self.working_days, self.calendar
+        );
+        let _ = writeln!(
+            s,
+            "Recordings stored: {} ({} live, {} docked)",
+            self.recordings, self.live, self.docked
+        );
+        let _ = writeln!(s, "Stored late: {}", self.late.len());
+        let _ = writeln!(
+            s,
+            "Deadline not assessable: {}",
+            self.deadline_unknown.len()
+        );
+        let _ = writeln!(
+            s,
+            "Required metadata missing: {}",
+            self.metadata_missing.len()
+        );
+        let _ = writeln!(
+            s,
+            "Mandatory full-process recordings with gaps: {}",
+            self.full_process_gaps.len()
+        );
+        let _ = writeln!(s, "On devices, not uploaded: {}", self.not_uploaded.len());
+        let section = |s: &mut String, title: &str, lines: &[Line]| {
+            let _ = writeln!(s, "\n{title}\n{}", "-".repeat(title.chars().count()));
+            if lines.is_empty() {
+                let _ = writeln!(s, "none");
+            }
+            for l in lines {
+                let _ = writeln!(
+                    s,
+                    "{}  officer {}  unit {}  {}",
+                    l.recording,
+                    l.officer.as_deref().unwrap_or("-"),
+                    l.unit.as_deref().unwrap_or("-"),
+                    l.detail
+                );
+            }
+        };
+        section(&mut s, "1. Stored after the deadline (R4)", &self.late);
+        section(&mut s, "2. Deadline not assessable", &self.deadline_unknown);
+        section(
+            &mut s,
+            "3. Required metadata missing (R4)",
+            &self.metadata_missing,
+        );
+        section(
+            &mut s,
+            "4. Mandatory full-process recordings with gaps (R2)",
+            &self.full_process_gaps,
+        );
+        let title = "5. Recorded on a device, not uploaded (R4)";
+        let _ = writeln!(s, "\n{title}\n{}", "-".repeat(title.chars().count()));
+        if self.not_uploaded.is_empty() {
+            let _ = writeln!(s, "none");
+        }
+        for n in &self.not_uploaded {
+            let _ = writeln!(
+                s,
+                "{}/{}  reported by {} at {}",
+                n.recorder, n.recording_id, n.reported_by, n.reported_at
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_in_days_and_hours() {
+        let table = [
+            (
+                "2026-12-02T00:00:00+08:00",
+                "2026-12-03T03:00:00+08:00",
+                "1 d 3 h late",
+            ),
+            (
+                "2026-12-02T00:00:00+08:00",
+                "2026-12-01T16:30:00Z",
+                "0 d 0 h late",
+            ),
+            ("x", "y", "late"),
+        ];
+        for (due, stored, want) in table {
+            assert_eq!(lateness(due, stored), want, "{due} {stored}");
+        }
+    }
+}
