@@ -398,4 +398,46 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
         "{}",
         stdout(&o)
     );
+
+    // An annotation interrupted after the manifest was rewritten but before
+    // its checkpoint was signed: the end is unsigned and verify says so…
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "records-office",
+        "--note",
+        "reviewed",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let newest = store
+        .list(&format!("{}/checkpoints/", after.prefix))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .max()
+        .unwrap();
+    let stem = newest
+        .trim_end_matches(".json")
+        .trim_end_matches(".sig")
+        .to_string();
+    for ext in ["json", "sig"] {
+        store.delete(&format!("{stem}.{ext}")).await.unwrap();
+    }
+    let (ok, r) = w.verify_json(&key);
+    assert!(!ok, "an unsigned end must not verify: {r}");
+    // …and the next annotation signs it first, then itself.
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "records-office",
+        "--note",
+        "again",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["signed_objects"], r["objects"], "{r}");
 }
