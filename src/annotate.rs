@@ -36,6 +36,10 @@ pub enum Fact {
     },
     /// Free text from the records office.
     Note(String),
+    /// The retention class raised (R5): more years, or permanent.
+    Retention(crate::policy::retention::Retention),
+    /// A confidentiality mark (R6).
+    Confidentiality(crate::policy::confidentiality::Mark),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +229,27 @@ pub async fn annotate(
             "the recording was signed with another key than this gateway's".into(),
         ));
     }
+    // Retention is raised, never lowered.
+    let raised = match &fact {
+        Fact::Retention(to) => {
+            let from = m.retention.as_ref().map(|r| r.retention).unwrap_or(
+                crate::policy::retention::Retention::Standard {
+                    years: crate::policy::retention::MIN_YEARS,
+                },
+            );
+            let to = from
+                .raise_to(*to)
+                .map_err(|e| AnnotateError::Refused(e.to_string()))?;
+            let end = m
+                .retention
+                .as_ref()
+                .and_then(|r| crate::time_fmt::parse(&r.from))
+                .or_else(|| crate::time_fmt::parse(&m.finalized_at))
+                .unwrap_or_else(time::OffsetDateTime::now_utc);
+            Some(crate::policy::retention::RetentionState::new(to, end))
+        }
+        _ => None,
+    };
     let a = Annotation {
         format: ANNOTATION_FORMAT.into(),
         recorder: m.recorder.clone(),
@@ -306,6 +331,13 @@ pub async fn annotate(
                 &loc,
             )
             .await?;
+        }
+        Fact::Retention(_) => m.retention = raised,
+        Fact::Confidentiality(mark) => {
+            if !m.confidentiality.contains(mark) {
+                m.confidentiality.push(*mark);
+                m.confidentiality.sort();
+            }
         }
         Fact::DockedCopy {
             manifest_key,

@@ -588,6 +588,13 @@ impl Worker {
             gateway: self.gateway.clone(),
             derivation: Some(summary),
             live: None,
+            confidentiality: Vec::new(),
+            retention: header.retention.map(|r| {
+                crate::policy::retention::RetentionState::new(
+                    r,
+                    crate::policy::retention::end_of_recording(header, None),
+                )
+            }),
             deadline: Some(crate::policy::deadline::assess(
                 &self.policy,
                 header,

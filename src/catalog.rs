@@ -89,6 +89,14 @@ pub struct Entry {
     pub deadline_status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_reason: Option<String>,
+    /// Retention (R5): `standard` or `permanent`, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<String>,
+    /// Confidentiality marks (R6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confidentiality: Vec<crate::policy::confidentiality::Mark>,
 }
 
 impl Entry {
@@ -168,6 +176,9 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
             .and_then(|d| d.deadline.as_ref().map(|x| x.due.clone())),
         deadline_status: m.deadline.as_ref().map(|d| d.status.clone()),
         deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
+        retention: m.retention.as_ref().map(|r| r.retention.describe()),
+        retain_until: m.retention.as_ref().and_then(|r| r.until.clone()),
+        confidentiality: m.confidentiality.clone(),
     }
 }
 
@@ -563,6 +574,9 @@ mod tests {
             deadline_due: None,
             deadline_status: None,
             deadline_reason: None,
+            retention: None,
+            retain_until: None,
+            confidentiality: Vec::new(),
         }
     }
 

@@ -42,6 +42,18 @@ pub struct PolicyConfig {
     /// Holiday schedules for years published after this build
     /// (`<year>.json`, the format of the built-in ones).
     pub calendar_dir: Option<PathBuf>,
+    /// Standard retention from the end of recording, years (at least 2).
+    pub standard_years: u32,
+    /// `auto`: write with S3 Object Lock when the bucket enforces it (probed
+    /// at start); `off`: never (the gateway alone refuses early deletion).
+    pub object_lock: ObjectLockMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectLockMode {
+    Auto,
+    Off,
 }
 
 impl Default for PolicyConfig {
@@ -49,6 +61,8 @@ impl Default for PolicyConfig {
         PolicyConfig {
             working_days: 2,
             calendar_dir: None,
+            standard_years: 2,
+            object_lock: ObjectLockMode::Auto,
         }
     }
 }
@@ -366,6 +380,12 @@ impl Config {
         }
         if self.gateway.ack_bytes == 0 {
             return Err(ConfigError::Invalid("gateway.ack_bytes must be > 0".into()));
+        }
+        if self.policy.standard_years < crate::policy::retention::MIN_YEARS {
+            return Err(ConfigError::Invalid(format!(
+                "policy.standard_years must be at least {} (the regulation's minimum)",
+                crate::policy::retention::MIN_YEARS
+            )));
         }
         self.check_viewers()
     }

@@ -52,6 +52,8 @@ pub struct Gateway {
     pub live: Arc<crate::live::Live>,
     /// Signs checkpoints; its public key goes into every header.
     pub signer: Arc<crate::signing::SigningKey>,
+    /// Whether storage enforces retention (probed at start).
+    pub retention: crate::policy::retention::Enforcement,
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
 }
@@ -179,6 +181,25 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             "store {} unreachable at startup ({e}); receiving into the spool and retrying",
             store.describe()
         ),
+    }
+    let retention = match cfg.policy.object_lock {
+        crate::config::ObjectLockMode::Auto => {
+            // The standard period plus a week: objects are written before
+            // the recording ends, and the period runs from its end.
+            let years = cfg.policy.standard_years as f64;
+            let retain =
+                time::Duration::seconds_f64(years * 365.25 * 86400.0) + time::Duration::days(7);
+            store.set_up_retention(Some(retain)).await
+        }
+        crate::config::ObjectLockMode::Off => crate::policy::retention::Enforcement::Gateway {
+            why: "policy.object_lock = \"off\" in the configuration".into(),
+        },
+    };
+    match &retention {
+        crate::policy::retention::Enforcement::ObjectLock => {
+            tracing::info!("retention: {}", retention.describe())
+        }
+        _ => tracing::warn!("retention: {}", retention.describe()),
     }
     let offset = cfg.utc_offset();
     let key_err = |reason: String| GatewayError::SigningKey {
@@ -370,6 +391,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         media,
         live,
         signer,
+        retention,
         offset,
         busy: Mutex::new(HashMap::new()),
     });

@@ -62,6 +62,10 @@ pub struct HeaderDoc {
     /// The gateway's Ed25519 public key (raw, hex) that signs this
     /// recording's checkpoints.
     pub signing_key: String,
+    /// The retention class it was received under (R5); raised later by
+    /// signed annotations, never lowered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::policy::retention::Retention>,
     /// Another recording this one is a copy of: a recorder's full-quality
     /// local file docked after it streamed the same recording live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -278,6 +282,12 @@ pub struct Manifest {
     /// The storage deadline (R4) and whether it was met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<crate::policy::deadline::DeadlineRecord>,
+    /// How long it is kept (R5), from its header and retention annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::policy::retention::RetentionState>,
+    /// Confidentiality marks (R6), from signed annotations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confidentiality: Vec<crate::policy::confidentiality::Mark>,
 }
 
 /// What became of the original in the remux stage.

@@ -770,6 +770,14 @@ impl LiveRecording {
             finalized_at: closed.at.clone(),
             gateway: h.gateway.clone(),
             derivation: Some(self.derivation_summary(g)),
+            confidentiality: Vec::new(),
+            retention: h.retention.map(|r| {
+                let end = crate::time_fmt::parse(&closed.at);
+                crate::policy::retention::RetentionState::new(
+                    r,
+                    crate::policy::retention::end_of_recording(h, end),
+                )
+            }),
             deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {
                 (Some(p), Some(at)) if !g.state.log => {
                     Some(crate::policy::deadline::assess(p, h, Some(at), at))

@@ -5,7 +5,9 @@
 
 pub mod calendar;
 pub mod compliance;
+pub mod confidentiality;
 pub mod deadline;
+pub mod retention;
 
 use std::sync::Arc;
 

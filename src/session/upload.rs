@@ -475,6 +475,9 @@ pub(super) fn build_header(
             .collect(),
         discrepancies,
         copy_of: None,
+        retention: Some(crate::policy::retention::Retention::Standard {
+            years: s.gw.cfg.policy.standard_years,
+        }),
         signing_key: hex::encode(s.gw.signer.public_raw()),
     })
 }

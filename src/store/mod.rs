@@ -212,6 +212,50 @@ impl Store {
         }
     }
 
+    /// Whether this store enforces retention itself (S3 Object Lock,
+    /// probed), and if so, writes from now on are locked for `retain`.
+    pub async fn set_up_retention(
+        &self,
+        retain: Option<time::Duration>,
+    ) -> crate::policy::retention::Enforcement {
+        use crate::policy::retention::Enforcement;
+        match self {
+            Store::Local(_) => Enforcement::Gateway {
+                why: "a local directory has no retention lock".into(),
+            },
+            Store::S3(s) => match s.probe_lock().await {
+                Ok(()) => {
+                    if let Some(r) = retain {
+                        s.enable_lock(r);
+                    }
+                    Enforcement::ObjectLock
+                }
+                Err(why) => Enforcement::Gateway { why },
+            },
+        }
+    }
+
+    /// Keeps the latest version of `key` at least until `until` (Object
+    /// Lock; nothing to do where storage does not enforce it).
+    pub async fn extend_retention(
+        &self,
+        key: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.extend_retention(key, until).await,
+            Store::Local(_) => Ok(()),
+        }
+    }
+
+    /// Puts `key` under legal hold (Object Lock; nothing to do elsewhere).
+    pub async fn legal_hold(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.legal_hold(key).await,
+            Store::Local(_) => Ok(()),
+        }
+    }
+
     /// Reads up to `len` bytes from `offset`; empty at or past the end.
     /// Lets callers stream objects of any size in bounded memory.
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {

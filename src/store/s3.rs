@@ -3,6 +3,7 @@
 //! itself refuses bytes that were damaged on the way.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
@@ -23,6 +24,18 @@ pub struct S3Store {
     bucket: String,
     part_size: usize,
     concurrency: usize,
+    /// With Object Lock: how long each write-once object is retained from
+    /// its write (the standard period plus a margin).
+    lock: Arc<std::sync::RwLock<Option<time::Duration>>>,
+}
+
+/// Areas written once and kept as evidence: Object Lock applies there.
+/// Index objects (locators, the catalog) are rewritten and derived, so
+/// locking their old versions would only pile them up.
+const LOCKED_AREAS: &[&str] = &["records/", "usage/", "inventory/"];
+
+fn s3_time(t: time::OffsetDateTime) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(t.unix_timestamp())
 }
 
 fn b64(h: &Hash) -> String {
@@ -80,7 +93,156 @@ impl S3Store {
             bucket: bucket.to_string(),
             part_size: (cfg.part_size_mib.max(5) as usize) << 20,
             concurrency: cfg.concurrency.max(1),
+            lock: Arc::new(std::sync::RwLock::new(None)),
         })
+    }
+
+    /// Writes from now on carry a COMPLIANCE retain-until `retain` after
+    /// the write (in the write-once areas).
+    pub fn enable_lock(&self, retain: time::Duration) {
+        *self.lock.write().expect("lock settings") = Some(retain);
+    }
+
+    /// The retain-until date for a new object at `key`, if locked.
+    fn lock_until(&self, key: &str) -> Option<time::OffsetDateTime> {
+        let retain = (*self.lock.read().expect("lock settings"))?;
+        LOCKED_AREAS
+            .iter()
+            .any(|a| key.starts_with(a))
+            .then(|| time::OffsetDateTime::now_utc() + retain)
+    }
+
+    /// Whether the bucket really enforces Object Lock: its configuration
+    /// says so, and a locked probe object cannot be deleted.
+    pub async fn probe_lock(&self) -> Result<(), String> {
+        let cfg = self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "the bucket reports no Object Lock configuration ({})",
+                    DisplayErrorContext(e)
+                )
+            })?;
+        let enabled = cfg
+            .object_lock_configuration()
+            .and_then(|c| c.object_lock_enabled())
+            .is_some_and(|e| e.as_str() == "Enabled");
+        if !enabled {
+            return Err("Object Lock is not enabled on the bucket".into());
+        }
+        let key = format!(
+            "_probe/object-lock/{}",
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+        );
+        let until = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+            .object_lock_retain_until_date(s3_time(until))
+            .checksum_sha256(b64(&chain::sha256(b"probe")))
+            .body(ByteStream::from_static(b"probe"))
+            .send()
+            .await
+            .map_err(|e| format!("a locked write failed ({})", DisplayErrorContext(e)))?;
+        let Some(version) = put.version_id().map(str::to_string) else {
+            return Err("the bucket keeps no object versions".into());
+        };
+        let deleted = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .version_id(&version)
+            .send()
+            .await;
+        // Remove the probe once its lock has expired.
+        let (client, bucket) = (self.client.clone(), self.bucket.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            let _ = client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .version_id(version)
+                .send()
+                .await;
+        });
+        match deleted {
+            Ok(_) => Err("a locked object could be deleted at once".into()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Extends the COMPLIANCE retention of the latest version of `key`.
+    pub async fn extend_retention(
+        &self,
+        key: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .put_object_retention()
+            .bucket(&self.bucket)
+            .key(key)
+            .retention(
+                aws_sdk_s3::types::ObjectLockRetention::builder()
+                    .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+                    .retain_until_date(s3_time(until))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| backend("put object retention", key, e))?;
+        Ok(())
+    }
+
+    /// Puts the latest version of `key` under legal hold.
+    pub async fn legal_hold(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client
+            .put_object_legal_hold()
+            .bucket(&self.bucket)
+            .key(key)
+            .legal_hold(
+                aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                    .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| backend("put object legal hold", key, e))?;
+        Ok(())
+    }
+
+    /// The Object Lock state of the latest version of `key`: (mode,
+    /// retain-until, legal hold).
+    pub async fn lock_state(
+        &self,
+        key: &str,
+    ) -> Result<(Option<String>, Option<time::OffsetDateTime>, bool), StoreError> {
+        check_key(key)?;
+        let h = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("head", key, e))?;
+        Ok((
+            h.object_lock_mode().map(|m| m.as_str().to_string()),
+            h.object_lock_retain_until_date()
+                .and_then(|d| time::OffsetDateTime::from_unix_timestamp(d.secs()).ok()),
+            h.object_lock_legal_hold_status()
+                .is_some_and(|s| s.as_str() == "ON"),
+        ))
     }
 
     pub fn bucket(&self) -> &str {
@@ -89,15 +251,19 @@ impl S3Store {
 
     pub async fn put_bytes(&self, key: &str, body: Bytes, sha256: &Hash) -> Result<(), StoreError> {
         check_key(key)?;
-        self.client
+        let mut put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .checksum_sha256(b64(sha256))
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| backend("put", key, e))?;
+            .body(ByteStream::from(body));
+        if let Some(until) = self.lock_until(key) {
+            put = put
+                .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(s3_time(until));
+        }
+        put.send().await.map_err(|e| backend("put", key, e))?;
         Ok(())
     }
 
@@ -129,12 +295,19 @@ impl S3Store {
             }
             return self.put_bytes(key, body.into(), sha256).await;
         }
-        let created = self
+        let until = self.lock_until(key);
+        let mut create = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        if let Some(u) = until {
+            create = create
+                .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(s3_time(u));
+        }
+        let created = create
             .send()
             .await
             .map_err(|e| backend("create multipart upload", key, e))?;
@@ -152,6 +325,11 @@ impl S3Store {
             Ok(()) => {
                 if let Some(j) = journal {
                     let _ = tokio::fs::remove_file(j).await;
+                }
+                // Some servers ignore the lock given at creation of a
+                // multipart upload: set it on the object again.
+                if let Some(u) = until {
+                    self.extend_retention(key, u).await?;
                 }
                 Ok(())
             }

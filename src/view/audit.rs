@@ -163,6 +163,9 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
             missing: Vec::new(),
             discrepancies: Vec::new(),
             copy_of: None,
+            retention: Some(crate::policy::retention::Retention::Standard {
+                years: gw.cfg.policy.standard_years,
+            }),
             signing_key: hex::encode(gw.signer.public_raw()),
         };
         let prefix = layout::recording_prefix(
