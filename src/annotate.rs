@@ -333,11 +333,9 @@ pub async fn annotate(
             .await?;
         }
         Fact::Retention(_) => m.retention = raised,
-        Fact::Confidentiality(mark) => {
-            if !m.confidentiality.contains(mark) {
-                m.confidentiality.push(*mark);
-                m.confidentiality.sort();
-            }
+        Fact::Confidentiality(mark) if !m.confidentiality.contains(mark) => {
+            m.confidentiality.push(*mark);
+            m.confidentiality.sort();
         }
         Fact::DockedCopy {
             manifest_key,

@@ -174,6 +174,29 @@ impl Enforcement {
     }
 }
 
+/// Makes storage hold a recording as its retention now says: a legal
+/// hold on every object of a permanent recording, or every object's
+/// retain-until extended to the (raised) standard period. Only where
+/// storage enforces Object Lock; returns how many objects it touched.
+pub async fn lock_recording(
+    store: &crate::store::Store,
+    prefix: &str,
+    state: &RetentionState,
+) -> Result<usize, crate::store::StoreError> {
+    let objects = store.list(&format!("{prefix}/")).await?;
+    let until = state.until.as_deref().and_then(crate::time_fmt::parse);
+    for o in &objects {
+        match (state.retention, until) {
+            (Retention::Permanent { .. }, _) => store.legal_hold(&o.key).await?,
+            (Retention::Standard { .. }, Some(u)) if u > OffsetDateTime::now_utc() => {
+                store.extend_retention(&o.key, u).await?
+            }
+            _ => {}
+        }
+    }
+    Ok(objects.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,27 +257,4 @@ mod tests {
         assert_eq!(j["class"], "permanent");
         assert_eq!(j["reason"], "major-emergency");
     }
-}
-
-/// Makes storage hold a recording as its retention now says: a legal
-/// hold on every object of a permanent recording, or every object's
-/// retain-until extended to the (raised) standard period. Only where
-/// storage enforces Object Lock; returns how many objects it touched.
-pub async fn lock_recording(
-    store: &crate::store::Store,
-    prefix: &str,
-    state: &RetentionState,
-) -> Result<usize, crate::store::StoreError> {
-    let objects = store.list(&format!("{prefix}/")).await?;
-    let until = state.until.as_deref().and_then(crate::time_fmt::parse);
-    for o in &objects {
-        match (state.retention, until) {
-            (Retention::Permanent { .. }, _) => store.legal_hold(&o.key).await?,
-            (Retention::Standard { .. }, Some(u)) if u > OffsetDateTime::now_utc() => {
-                store.extend_retention(&o.key, u).await?
-            }
-            _ => {}
-        }
-    }
-    Ok(objects.len())
 }
