@@ -29,6 +29,9 @@ APT_PACKAGES=(
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 if [ "$WANT_GARAGE" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+  # moto (S3 with Object Lock, for the retention conformance test) lives
+  # in a Python virtual environment.
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
 fi
 
 missing=()
@@ -48,6 +51,17 @@ BROWSER_TEST="$(dirname "$0")/../tests/browser"
 if [ "$WANT_GARAGE" = 1 ] && [ ! -d "$BROWSER_TEST/node_modules/playwright-core" ]; then
   echo "setup: npm ci in tests/browser"
   npm ci --prefix "$BROWSER_TEST" --no-audit --no-fund
+fi
+
+# moto in server mode: an S3 that enforces Object Lock (Garage does not), so
+# the retention path is tested against a server that refuses early deletes.
+MOTO_VERSION=5.2.5
+MOTO_VENV="$HOME/.cache/custody/moto"
+if [ "$WANT_GARAGE" = 1 ] && ! "$MOTO_VENV/bin/moto_server" --help >/dev/null 2>&1; then
+  echo "setup: installing moto[server] ${MOTO_VERSION} in ${MOTO_VENV}"
+  mkdir -p "$(dirname "$MOTO_VENV")"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q "moto[server]==${MOTO_VERSION}"
 fi
 
 # Garage, the S3-compatible store the tests run against. No prebuilt binary

@@ -420,22 +420,23 @@ pub async fn update(store: &Store, manifest_key: &str) -> Result<(), StoreError>
     let Some(shard) = shard_key(manifest_key) else {
         return Ok(());
     };
-    let Some(entry) = entry_in_storage(store, manifest_key).await? else {
-        return Ok(());
-    };
+    // No manifest (any more): the recording was deleted; its line goes.
+    let entry = entry_in_storage(store, manifest_key).await?;
     let _w = WRITE.lock().await;
     let mut entries = match store.get_bytes(&shard, u64::MAX).await {
         Ok(b) => parse_shard(&b),
         Err(e) if e.is_not_found() => Vec::new(),
         Err(e) => return Err(e),
     };
-    match entries
-        .iter_mut()
-        .find(|e| e.manifest_key == entry.manifest_key)
-    {
-        Some(old) if *old == entry => return Ok(()),
-        Some(old) => *old = entry,
-        None => entries.push(entry),
+    let at = entries.iter().position(|e| e.manifest_key == manifest_key);
+    match (at, entry) {
+        (Some(i), Some(new)) if entries[i] == new => return Ok(()),
+        (Some(i), Some(new)) => entries[i] = new,
+        (None, Some(new)) => entries.push(new),
+        (Some(i), None) => {
+            entries.remove(i);
+        }
+        (None, None) => return Ok(()),
     }
     put_shard(store, &shard, &entries).await
 }

@@ -109,6 +109,10 @@ pub struct ViewerConfig {
     /// never stored (`custody viewer-token` makes a pair).
     #[serde(default)]
     pub token_sha256: Option<String>,
+    /// Confidentiality marks the viewer may see recordings under (R6):
+    /// `state-secret`, `trade-secret`, `personal-privacy`.
+    #[serde(default)]
+    pub clearances: Vec<crate::policy::confidentiality::Mark>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod annotate;
+mod api_client;
 mod audit;
 mod certs;
 mod compliance;
@@ -8,6 +9,7 @@ mod dock;
 mod export;
 mod list;
 mod record;
+mod records;
 mod remux;
 mod serve;
 mod verify;
@@ -52,6 +54,14 @@ pub enum Command {
     Dock(dock::Args),
     /// The records compliance report: late, incomplete, gaps, not uploaded.
     Compliance(compliance::Args),
+    /// Retention (R5): list, and raise (through the gateway, as a viewer).
+    #[command(subcommand)]
+    Retention(records::Retention),
+    /// Mark a recording confidential (R6), through the gateway, as a viewer.
+    Mark(records::MarkArgs),
+    /// Two-person requests to export or delete a recording (R5, R6).
+    #[command(subcommand)]
+    Request(records::Request),
     /// Find stored recordings by case, category, officer, device, occasion and time.
     List(list::Args),
     /// Maintain the catalog of stored recordings.
@@ -93,6 +103,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
         Command::List(a) => list::run(a).await,
+        Command::Retention(c) => records::retention(c).await,
+        Command::Mark(a) => records::mark(a).await,
+        Command::Request(c) => records::request(c).await,
         Command::Compliance(a) => compliance::run(a).await,
         Command::Index(c) => list::index(c).await,
         Command::ExportProof(a) => export::run(a).await,

@@ -146,6 +146,7 @@ impl S3Store {
             .key(&key)
             .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
             .object_lock_retain_until_date(s3_time(until))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(b64(&chain::sha256(b"probe")))
             .body(ByteStream::from_static(b"probe"))
             .send()
@@ -259,7 +260,10 @@ impl S3Store {
             .checksum_sha256(b64(sha256))
             .body(ByteStream::from(body));
         if let Some(until) = self.lock_until(key) {
+            // Locked writes must name their checksum algorithm (the value
+            // is the one given above, not computed again).
             put = put
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
                 .object_lock_retain_until_date(s3_time(until));
         }

@@ -35,8 +35,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
      base-uri 'none'; form-action 'self'";
 
 pub struct State {
-    gw: Arc<Gateway>,
-    auth: Auth,
+    pub(super) gw: Arc<Gateway>,
+    pub(super) auth: Auth,
     audit: AuditLog,
     /// Last audit entry per (viewer, recording, action), to log a watcher's
     /// repeated playlist reloads once every 30 s rather than twice a second.
@@ -60,7 +60,7 @@ type CachedManifest = (Arc<Manifest>, Instant);
 /// How long a cached manifest is used (annotations append to manifests).
 const MANIFEST_TTL: Duration = Duration::from_secs(30);
 
-type S = Arc<State>;
+pub(super) type S = Arc<State>;
 
 impl State {
     pub fn new(gw: Arc<Gateway>) -> S {
@@ -140,6 +140,29 @@ impl State {
             .await
     }
 
+    /// Audits an action a viewer takes (status 200): `false` if the entry
+    /// could not be kept, and the action must not go ahead.
+    pub(super) async fn audit_as(
+        &self,
+        who: &Principal,
+        action: &str,
+        recording: Option<String>,
+        path: &str,
+        peer: &Peer,
+        detail: String,
+    ) -> bool {
+        self.audit(
+            Some(who),
+            action,
+            recording,
+            path,
+            StatusCode::OK,
+            peer,
+            detail,
+        )
+        .await
+    }
+
     /// Audits a repeated access at most every 30 s per viewer and
     /// recording; `false` if the entry could not be kept (the access is
     /// then refused).
@@ -209,11 +232,22 @@ impl State {
     }
 }
 
-fn json_error(status: StatusCode, msg: &str) -> Response {
+pub(super) fn json_error(status: StatusCode, msg: &str) -> Response {
     let mut r = (status, Json(serde_json::json!({ "error": msg }))).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// [`refuse`] for the other route modules.
+pub(super) async fn refuse_as(
+    s: &S,
+    who: Option<&Principal>,
+    recording: Option<String>,
+    path: &str,
+    peer: &Peer,
+) -> Response {
+    refuse(s, who, recording, path, peer).await
 }
 
 /// Refuses a request (401 with nobody logged in, else 403) and audits it.
@@ -277,6 +311,7 @@ pub fn router(state: S) -> axum::Router {
         .route("/live/{recorder}/{id}/{file}", get(live_file))
         .route("/rec/{recorder}/{id}/{file}", get(stored_file))
         .route("/rec/{recorder}/{id}/obj/{file}", get(stored_object))
+        .merge(super::policy::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -312,7 +347,7 @@ fn cookie_attrs(s: &S) -> &'static str {
 }
 
 /// 503 when an access cannot be recorded: nothing is shown unaudited.
-fn audit_unavailable() -> Response {
+pub(super) fn audit_unavailable() -> Response {
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "the audit trail cannot be written; try again",
@@ -320,7 +355,7 @@ fn audit_unavailable() -> Response {
 }
 
 /// 503 for a storage failure; the details (keys included) go to the log only.
-fn storage_unavailable(what: &str, e: impl std::fmt::Display) -> Response {
+pub(super) fn storage_unavailable(what: &str, e: impl std::fmt::Display) -> Response {
     tracing::warn!("command center: {what}: {e}");
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -532,7 +567,7 @@ async fn recordings(
             );
         }
     }
-    let mut items = match super::catalog::search(&s.gw.store, &q).await {
+    let mut items = match super::catalog::search(&s.gw.store, &q, &who.clearances).await {
         Ok(items) => items,
         Err(e) => return storage_unavailable("search", e),
     };
@@ -837,6 +872,17 @@ async fn stored_file(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
         Err(e) => return storage_unavailable("manifest", e),
     };
+    if !who.cleared_for(&m.confidentiality) {
+        let path = path.clone();
+        return refuse(
+            &s,
+            Some(&who),
+            Some(format!("{recorder}/{id}")),
+            &path,
+            &peer,
+        )
+        .await;
+    }
     match file.as_str() {
         "master.m3u8" => {
             if !s
@@ -988,7 +1034,7 @@ async fn stored_object(
         .or_else(|| file.strip_suffix(".m4s"))
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(u64::MAX);
-    let Some(_who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
+    let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
         let w = s.auth.who(&headers, &peer);
         return refuse(
             &s,
@@ -1004,6 +1050,17 @@ async fn stored_object(
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
         Err(e) => return storage_unavailable("manifest", e),
     };
+    if !who.cleared_for(&m.confidentiality) {
+        let path = path.clone();
+        return refuse(
+            &s,
+            Some(&who),
+            Some(format!("{recorder}/{id}")),
+            &path,
+            &peer,
+        )
+        .await;
+    }
     let Some(o) = m
         .objects
         .get(index as usize)

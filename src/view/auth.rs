@@ -20,6 +20,9 @@ pub struct Principal {
     pub name: String,
     pub role: ViewerRole,
     pub unit: String,
+    /// Confidentiality marks this viewer is cleared for (R6).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clearances: Vec<crate::policy::confidentiality::Mark>,
 }
 
 pub struct Auth {
@@ -64,6 +67,7 @@ impl Auth {
             name: v.name.clone(),
             role: v.role,
             unit: v.unit.clone(),
+            clearances: v.clearances.clone(),
         }
     }
 
@@ -155,6 +159,16 @@ impl Principal {
     pub fn may_open_stored(&self) -> bool {
         matches!(self.role, ViewerRole::Supervisor | ViewerRole::Auditor)
     }
+
+    /// A recording with these confidentiality marks (R6).
+    pub fn cleared_for(&self, marks: &[crate::policy::confidentiality::Mark]) -> bool {
+        crate::policy::confidentiality::cleared(&self.clearances, marks)
+    }
+
+    /// Raising retention, marking recordings, approving requests.
+    pub fn may_decide(&self) -> bool {
+        self.role == ViewerRole::Supervisor
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +181,7 @@ mod tests {
             role,
             unit: unit.into(),
             token_sha256: Some(hex::encode(crate::chain::sha256(token.as_bytes()))),
+            clearances: Vec::new(),
         }
     }
 

@@ -55,11 +55,17 @@ fn item(e: Entry) -> Item {
     }
 }
 
-/// The recordings matching `f`, newest first.
-pub async fn search(store: &Store, f: &Filter) -> Result<Vec<Item>, StoreError> {
+/// The recordings matching `f` that a viewer cleared for `clearances` may
+/// see (R6), newest first.
+pub async fn search(
+    store: &Store,
+    f: &Filter,
+    clearances: &[crate::policy::confidentiality::Mark],
+) -> Result<Vec<Item>, StoreError> {
     Ok(crate::catalog::search(store, f)
         .await?
         .into_iter()
+        .filter(|e| crate::policy::confidentiality::cleared(clearances, &e.confidentiality))
         .map(item)
         .collect())
 }

@@ -10,6 +10,7 @@ pub mod auth;
 mod catalog;
 pub mod hls;
 pub mod listener;
+mod policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

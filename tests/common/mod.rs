@@ -141,6 +141,77 @@ impl Drop for Garage {
     }
 }
 
+fn moto_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return p.into();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    Path::new(&home).join(".cache/custody/moto/bin/moto_server")
+}
+
+/// moto in server mode: an S3 that enforces Object Lock, to check the
+/// retention path against (Garage has no Object Lock).
+pub struct Moto {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl Moto {
+    pub fn start(root: &Path) -> Moto {
+        let port = free_tcp_port();
+        let log = std::fs::File::create(root.join("moto.log")).unwrap();
+        let child = Command::new(moto_bin())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("moto_server (scripts/setup.sh installs it in ~/.cache/custody/moto, or set MOTO_SERVER)");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let bucket = "custody-locked".to_string();
+        // A bucket with Object Lock (moto checks no signatures).
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nx-amz-bucket-object-lock-enabled: true\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut resp = String::new();
+        std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "moto bucket: {resp}");
+        Moto {
+            child: Some(child),
+            endpoint: format!("http://{addr}"),
+            bucket,
+        }
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            bucket: Some(self.bucket.clone()),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("moto".into()),
+            secret_access_key: Some("moto".into()),
+            ..StoreConfig::default()
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn http_ok(addr: &str, path: &str) -> bool {
     use std::io::Read;
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
@@ -211,12 +282,15 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub certs: CertDir,
     pub garage: Option<Garage>,
+    pub moto: Option<Moto>,
     pub config: PathBuf,
 }
 
 pub enum Backend {
     Garage,
     Local,
+    /// moto's S3, enforcing Object Lock.
+    Moto,
 }
 
 impl World {
@@ -245,14 +319,22 @@ impl World {
         std::fs::write(dir.path().join("ledger.toml"), LEDGER).unwrap();
         let garage = match backend {
             Backend::Garage => Some(Garage::start(dir.path())),
-            Backend::Local => None,
+            _ => None,
         };
-        let store = match &garage {
-            Some(g) => format!(
+        let moto = match backend {
+            Backend::Moto => Some(Moto::start(dir.path())),
+            _ => None,
+        };
+        let store = match (&garage, &moto) {
+            (Some(g), _) => format!(
                 "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\npart_size_mib = 8\n",
                 g.bucket, g.endpoint, g.access_key, g.secret_key
             ),
-            None => "local_dir = \"store\"\n".into(),
+            (None, Some(m)) => format!(
+                "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"moto\"\nsecret_access_key = \"moto\"\npart_size_mib = 8\n",
+                m.bucket, m.endpoint
+            ),
+            (None, None) => "local_dir = \"store\"\n".into(),
         };
         let config = dir.path().join("custody.toml");
         let wait = if extra.contains("archive_wait_secs") {
@@ -272,6 +354,7 @@ impl World {
             dir,
             certs,
             garage,
+            moto,
             config,
         }
     }
@@ -281,9 +364,10 @@ impl World {
     }
 
     pub fn store_config(&self) -> StoreConfig {
-        match &self.garage {
-            Some(g) => g.store_config(),
-            None => StoreConfig {
+        match (&self.garage, &self.moto) {
+            (Some(g), _) => g.store_config(),
+            (None, Some(m)) => m.store_config(),
+            (None, None) => StoreConfig {
                 local_dir: self.path("store"),
                 ..StoreConfig::default()
             },

@@ -1,0 +1,773 @@
+//! Records-office actions over the command center's API, each by an
+//! authenticated viewer and each in the audit trail: raising retention,
+//! marking confidentiality, and two-person requests — export (a
+//! verification bundle, R6) and deletion of an expired recording (R5) —
+//! made by one viewer and approved by a second.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::api::{S, audit_unavailable, json_error, refuse_as, storage_unavailable};
+use super::auth::Principal;
+use super::listener::Peer;
+use crate::annotate::{self, AnnotateError, Fact};
+use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::manifest::Manifest;
+use crate::policy::confidentiality::Mark;
+use crate::policy::retention::{self, Enforcement, Retention};
+use crate::store::{StoreError, layout};
+
+pub const REQUESTS: &str = "policy/requests/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Give the recording out as a verification bundle.
+    Export,
+    /// Delete a recording whose retention has expired.
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pending,
+    /// Approved and carried out.
+    Done,
+    Rejected,
+    /// Approved, but carrying it out failed (see `result`).
+    Failed,
+}
+
+/// A request as storage keeps it (`policy/requests/<id>.json`); every
+/// change is also in the audit trail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestDoc {
+    pub id: String,
+    pub kind: Kind,
+    pub recorder: String,
+    pub recording_id: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+}
+
+fn request_key(id: &str) -> String {
+    format!("{REQUESTS}{id}.json")
+}
+
+async fn save(s: &S, r: &RequestDoc) -> Result<(), StoreError> {
+    let b = bytes::Bytes::from(serde_json::to_vec_pretty(r).expect("request serialises"));
+    let h = crate::chain::sha256(&b);
+    s.gw.store.put_bytes(&request_key(&r.id), b, &h).await
+}
+
+async fn load(s: &S, id: &str) -> Result<Option<RequestDoc>, StoreError> {
+    if !crate::metadata::valid_id(id) {
+        return Ok(None);
+    }
+    match s.gw.store.get_bytes(&request_key(id), MAX_DOC_BYTES).await {
+        Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where a stored recording's manifest is, and the manifest.
+async fn recording(
+    s: &S,
+    recorder: &str,
+    id: &str,
+) -> Result<Option<(String, Manifest)>, StoreError> {
+    if !crate::metadata::valid_id(recorder) || !crate::metadata::valid_id(id) {
+        return Ok(None);
+    }
+    let loc: Locator = match s
+        .gw
+        .store
+        .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
+        .await
+    {
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(l) => l,
+            Err(_) => return Ok(None),
+        },
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match s.gw.store.get_bytes(&loc.manifest_key, MAX_DOC_BYTES).await {
+        Ok(b) => Ok(serde_json::from_slice(&b)
+            .ok()
+            .map(|m| (loc.manifest_key, m))),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn annotate_error(e: AnnotateError) -> Response {
+    match e {
+        AnnotateError::Refused(m) => json_error(StatusCode::CONFLICT, &m),
+        AnnotateError::Store(e) => storage_unavailable("annotation", e),
+    }
+}
+
+/// Who may act, and whether the act was recorded: the viewer, or the
+/// response that refuses.
+async fn decider(
+    s: &S,
+    headers: &HeaderMap,
+    peer: &Peer,
+    path: &str,
+    rec: Option<String>,
+) -> Result<Principal, Response> {
+    match s.auth.who(headers, peer) {
+        Some(p) if p.may_decide() => Ok(p),
+        w => Err(refuse_as(s, w.as_ref(), rec, path, peer).await),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RetentionBody {
+    #[serde(flatten)]
+    retention: Retention,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// POST /api/recordings/{recorder}/{id}/retention — supervisors.
+pub async fn raise_retention(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path((recorder, id)): Path<(String, String)>,
+    Json(b): Json<RetentionBody>,
+) -> Response {
+    let path = format!("/api/recordings/{recorder}/{id}/retention");
+    let name = format!("{recorder}/{id}");
+    let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (key, m) = match recording(&s, &recorder, &id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
+        Err(e) => return storage_unavailable("manifest", e),
+    };
+    if !who.cleared_for(&m.confidentiality) {
+        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
+    }
+    let detail = format!(
+        "{}: {}",
+        b.retention.describe(),
+        b.note.clone().unwrap_or_default()
+    );
+    if !s
+        .audit_as(&who, "retention", Some(name), &path, &peer, detail)
+        .await
+    {
+        return audit_unavailable();
+    }
+    let signer = s.gw.signer.clone();
+    if let Err(e) = annotate::annotate(
+        &s.gw.store,
+        &signer,
+        &key,
+        Fact::Retention(b.retention),
+        &who.name,
+        b.note,
+    )
+    .await
+    {
+        return annotate_error(e);
+    }
+    // The manifest now says how long; storage is made to hold it so.
+    let m: Manifest = match s
+        .gw
+        .store
+        .get_bytes(&key, MAX_DOC_BYTES)
+        .await
+        .map(|b| serde_json::from_slice(&b))
+    {
+        Ok(Ok(m)) => m,
+        Ok(Err(_)) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "manifest not readable after the annotation",
+            );
+        }
+        Err(e) => return storage_unavailable("manifest", e),
+    };
+    let state = m.retention.clone();
+    if let (Enforcement::ObjectLock, Some(st)) = (&s.gw.retention, &state)
+        && let Err(e) = retention::lock_recording(&s.gw.store, &m.prefix, st).await
+    {
+        return storage_unavailable("object lock", e);
+    }
+    Json(serde_json::json!({
+        "retention": state,
+        "storage": s.gw.retention,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct MarkBody {
+    mark: Mark,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// POST /api/recordings/{recorder}/{id}/confidentiality — supervisors.
+pub async fn mark(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path((recorder, id)): Path<(String, String)>,
+    Json(b): Json<MarkBody>,
+) -> Response {
+    let path = format!("/api/recordings/{recorder}/{id}/confidentiality");
+    let name = format!("{recorder}/{id}");
+    let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let key = match recording(&s, &recorder, &id).await {
+        Ok(Some((k, m))) if who.cleared_for(&m.confidentiality) => k,
+        Ok(Some(_)) => return refuse_as(&s, Some(&who), Some(name), &path, &peer).await,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
+        Err(e) => return storage_unavailable("manifest", e),
+    };
+    if !s
+        .audit_as(
+            &who,
+            "mark",
+            Some(name),
+            &path,
+            &peer,
+            b.mark.describe().to_string(),
+        )
+        .await
+    {
+        return audit_unavailable();
+    }
+    match annotate::annotate(
+        &s.gw.store,
+        &s.gw.signer.clone(),
+        &key,
+        Fact::Confidentiality(b.mark),
+        &who.name,
+        b.note,
+    )
+    .await
+    {
+        Ok(_) => Json(serde_json::json!({ "marked": b.mark })).into_response(),
+        Err(e) => annotate_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewRequest {
+    kind: Kind,
+    /// RECORDER/RECORDING-ID.
+    recording: String,
+    reason: String,
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        hex::encode(b)
+    )
+}
+
+/// POST /api/requests — supervisors and auditors.
+pub async fn create(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Json(b): Json<NewRequest>,
+) -> Response {
+    let path = "/api/requests";
+    let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
+        let w = s.auth.who(&headers, &peer);
+        return refuse_as(&s, w.as_ref(), Some(b.recording), path, &peer).await;
+    };
+    let Some((recorder, id)) = b.recording.split_once('/') else {
+        return json_error(StatusCode::BAD_REQUEST, "recording: RECORDER/RECORDING-ID");
+    };
+    if b.reason.trim().is_empty() || b.reason.len() > crate::limits::MAX_TEXT_LEN {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "reason: say why (at most 4096 bytes)",
+        );
+    }
+    let m = match recording(&s, recorder, id).await {
+        Ok(Some((_, m))) => m,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
+        Err(e) => return storage_unavailable("manifest", e),
+    };
+    if !who.cleared_for(&m.confidentiality) {
+        return refuse_as(&s, Some(&who), Some(b.recording), path, &peer).await;
+    }
+    if b.kind == Kind::Delete
+        && let Some(why) = not_deletable(&m)
+    {
+        return json_error(StatusCode::CONFLICT, &why);
+    }
+    let r = RequestDoc {
+        id: new_id(),
+        kind: b.kind,
+        recorder: recorder.to_string(),
+        recording_id: id.to_string(),
+        reason: b.reason,
+        requested_by: who.name.clone(),
+        requested_at: crate::time_fmt::now(),
+        status: Status::Pending,
+        decided_by: None,
+        decided_at: None,
+        note: None,
+        result: None,
+    };
+    let action = match r.kind {
+        Kind::Export => "request-export",
+        Kind::Delete => "request-delete",
+    };
+    if !s
+        .audit_as(
+            &who,
+            action,
+            Some(b.recording),
+            path,
+            &peer,
+            format!("request {}: {}", r.id, r.reason),
+        )
+        .await
+    {
+        return audit_unavailable();
+    }
+    if let Err(e) = save(&s, &r).await {
+        return storage_unavailable("request", e);
+    }
+    (StatusCode::CREATED, Json(r)).into_response()
+}
+
+/// Why a recording may not be deleted yet, if so.
+fn not_deletable(m: &Manifest) -> Option<String> {
+    match &m.retention {
+        None => Some("the recording has no retention record; it is kept".into()),
+        Some(r) if !r.expired(time::OffsetDateTime::now_utc()) => Some(match &r.until {
+            Some(u) => format!("retained until {u} ({})", r.retention.describe()),
+            None => format!("retained for ever ({})", r.retention.describe()),
+        }),
+        Some(_) => None,
+    }
+}
+
+/// GET /api/requests — supervisors and auditors.
+pub async fn list(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(_who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
+        let w = s.auth.who(&headers, &peer);
+        return refuse_as(&s, w.as_ref(), None, "/api/requests", &peer).await;
+    };
+    let keys = match s.gw.store.list(REQUESTS).await {
+        Ok(k) => k,
+        Err(e) => return storage_unavailable("requests", e),
+    };
+    let mut out = Vec::new();
+    for o in keys {
+        if let Ok(b) = s.gw.store.get_bytes(&o.key, MAX_DOC_BYTES).await
+            && let Ok(r) = serde_json::from_slice::<RequestDoc>(&b)
+        {
+            out.push(r);
+        }
+    }
+    out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+    Json(out).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct Decision {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Where an approved export's bundle is kept for its requester.
+fn bundle_dir(s: &S, id: &str) -> PathBuf {
+    s.gw.spool.root().join("exports").join(id)
+}
+
+/// POST /api/requests/{id}/approve — a supervisor other than the requester.
+pub async fn approve(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(
+        s,
+        peer,
+        headers,
+        id,
+        body.map(|b| b.0).unwrap_or_default(),
+        true,
+    )
+    .await
+}
+
+/// POST /api/requests/{id}/reject — a supervisor.
+pub async fn reject(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(
+        s,
+        peer,
+        headers,
+        id,
+        body.map(|b| b.0).unwrap_or_default(),
+        false,
+    )
+    .await
+}
+
+async fn decide(
+    s: S,
+    peer: Peer,
+    headers: HeaderMap,
+    id: String,
+    d: Decision,
+    approve: bool,
+) -> Response {
+    let path = format!(
+        "/api/requests/{id}/{}",
+        if approve { "approve" } else { "reject" }
+    );
+    let who = match decider(&s, &headers, &peer, &path, None).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut r = match load(&s, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
+        Err(e) => return storage_unavailable("request", e),
+    };
+    let name = format!("{}/{}", r.recorder, r.recording_id);
+    if r.status != Status::Pending {
+        return json_error(StatusCode::CONFLICT, "the request was decided already");
+    }
+    if approve && r.requested_by == who.name {
+        // Two people: the one who asks cannot also approve.
+        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
+    }
+    let m = match recording(&s, &r.recorder, &r.recording_id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "the recording is no longer stored"),
+        Err(e) => return storage_unavailable("manifest", e),
+    };
+    if !who.cleared_for(&m.1.confidentiality) {
+        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
+    }
+    let action = match (approve, r.kind) {
+        (false, _) => "reject",
+        (true, Kind::Export) => "approve-export",
+        (true, Kind::Delete) => "approve-delete",
+    };
+    let detail = format!(
+        "request {id} by {}: {}",
+        r.requested_by,
+        d.note.clone().unwrap_or_default()
+    );
+    if !s
+        .audit_as(&who, action, Some(name.clone()), &path, &peer, detail)
+        .await
+    {
+        return audit_unavailable();
+    }
+    r.decided_by = Some(who.name.clone());
+    r.decided_at = Some(crate::time_fmt::now());
+    r.note = d.note;
+    if !approve {
+        r.status = Status::Rejected;
+    } else {
+        let outcome = match r.kind {
+            Kind::Export => export(&s, &r, &m.0).await,
+            Kind::Delete => delete(&s, &r, &m.0, &m.1, &who).await,
+        };
+        match outcome {
+            Ok(result) => {
+                r.status = Status::Done;
+                r.result = Some(result);
+            }
+            Err(e) => {
+                r.status = Status::Failed;
+                r.result = Some(e);
+            }
+        }
+        let detail = format!("request {id}: {}", r.result.clone().unwrap_or_default());
+        s.audit_as(
+            &who,
+            &format!("{action}-result"),
+            Some(name),
+            &path,
+            &peer,
+            detail,
+        )
+        .await;
+    }
+    if let Err(e) = save(&s, &r).await {
+        return storage_unavailable("request", e);
+    }
+    Json(r).into_response()
+}
+
+/// Makes the verification bundle of an approved export.
+async fn export(s: &S, r: &RequestDoc, manifest_key: &str) -> Result<String, String> {
+    let dir = bundle_dir(s, &r.id);
+    let pem = s.gw.signer.public_key_pem();
+    let b = crate::export::export(&s.gw.store, manifest_key, &pem, &dir, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "bundle of {} objects ({} bytes) and {} checkpoints ready for {}",
+        b.objects, b.bytes, b.checkpoints, r.requested_by
+    ))
+}
+
+/// Deletes an expired recording, leaving a signed record of the deletion
+/// at its place.
+async fn delete(
+    s: &S,
+    r: &RequestDoc,
+    manifest_key: &str,
+    m: &Manifest,
+    who: &Principal,
+) -> Result<String, String> {
+    if let Some(why) = not_deletable(m) {
+        return Err(why);
+    }
+    let store = &s.gw.store;
+    let objects = store
+        .list(&format!("{}/", m.prefix))
+        .await
+        .map_err(|e| e.to_string())?;
+    let record = serde_json::json!({
+        "format": "custody-deletion/1",
+        "recorder": m.recorder,
+        "recording_id": m.recording_id,
+        "manifest_key": manifest_key,
+        "object_count": m.object_count,
+        "chain_head": m.chain_head,
+        "retention": m.retention,
+        "request": r.id,
+        "requested_by": r.requested_by,
+        "reason": r.reason,
+        "approved_by": who.name,
+        "deleted_at": crate::time_fmt::now(),
+        "objects_deleted": objects.len(),
+    });
+    let body = serde_json::to_vec_pretty(&record).expect("deletion record serialises");
+    let sig = s.gw.signer.sign(&body);
+    // The record first: a deletion interrupted halfway is still explained.
+    let put = |key: String, b: Vec<u8>| async move {
+        let h = crate::chain::sha256(&b);
+        store.put_bytes(&key, b.into(), &h).await
+    };
+    put(format!("{}/deleted.json", m.prefix), body)
+        .await
+        .map_err(|e| e.to_string())?;
+    put(format!("{}/deleted.sig", m.prefix), sig)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut refused = 0;
+    for o in &objects {
+        if let Err(e) = store.delete(&o.key).await {
+            tracing::warn!(key = %o.key, "deletion refused: {e}");
+            refused += 1;
+        }
+    }
+    if let Err(e) = crate::catalog::update(store, manifest_key).await {
+        tracing::warn!("catalog after a deletion: {e}");
+    }
+    if refused > 0 {
+        return Err(format!(
+            "{refused} of {} objects could not be deleted (storage refused)",
+            objects.len()
+        ));
+    }
+    Ok(format!(
+        "{} objects deleted; deletion record at {}/deleted.json",
+        objects.len(),
+        m.prefix
+    ))
+}
+
+/// The files of an approved export's bundle, relative to it.
+fn bundle_files(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, d: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if let Ok(rel) = p.strip_prefix(base) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// GET /api/requests/{id}/bundle[/{file}] — the requester and the approver
+/// of a done export: the file list, or one file.
+pub async fn bundle(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(p): Path<Vec<String>>,
+) -> Response {
+    let (id, file) = match p.as_slice() {
+        [id] => (id.clone(), None),
+        [id, file] => (id.clone(), Some(file.clone())),
+        _ => return json_error(StatusCode::NOT_FOUND, "not found"),
+    };
+    let path = format!("/api/requests/{id}/bundle");
+    let who = s.auth.who(&headers, &peer);
+    let r = match load(&s, &id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
+        Err(e) => return storage_unavailable("request", e),
+    };
+    let name = format!("{}/{}", r.recorder, r.recording_id);
+    let allowed = who.as_ref().is_some_and(|w| {
+        r.kind == Kind::Export
+            && r.status == Status::Done
+            && (w.name == r.requested_by || Some(&w.name) == r.decided_by.as_ref())
+    });
+    let Some(who) = who.filter(|_| allowed) else {
+        let w = s.auth.who(&headers, &peer);
+        return refuse_as(&s, w.as_ref(), Some(name), &path, &peer).await;
+    };
+    let dir = bundle_dir(&s, &id);
+    let files = bundle_files(&dir);
+    match file {
+        None => {
+            if !s
+                .audit_as(
+                    &who,
+                    "export-list",
+                    Some(name),
+                    &path,
+                    &peer,
+                    format!("request {id}"),
+                )
+                .await
+            {
+                return audit_unavailable();
+            }
+            Json(files).into_response()
+        }
+        Some(f) => {
+            // Only the files the bundle holds: no path from the request
+            // reaches the file system.
+            let Some(rel) = files.iter().find(|x| x.replace('/', "|") == f) else {
+                return json_error(StatusCode::NOT_FOUND, "no such file in the bundle");
+            };
+            if !s
+                .audit_as(
+                    &who,
+                    "export-download",
+                    Some(name),
+                    &path,
+                    &peer,
+                    format!("request {id}: {rel}"),
+                )
+                .await
+            {
+                return audit_unavailable();
+            }
+            match tokio::fs::read(dir.join(rel)).await {
+                Ok(b) => {
+                    let mut r = Response::new(axum::body::Body::from(b));
+                    r.headers_mut().insert(
+                        axum::http::header::CONTENT_TYPE,
+                        axum::http::HeaderValue::from_static("application/octet-stream"),
+                    );
+                    r
+                }
+                Err(_) => json_error(StatusCode::NOT_FOUND, "no such file in the bundle"),
+            }
+        }
+    }
+}
+
+/// The routes.
+pub fn routes() -> axum::Router<S> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/api/recordings/{recorder}/{id}/retention",
+            post(raise_retention),
+        )
+        .route(
+            "/api/recordings/{recorder}/{id}/confidentiality",
+            post(mark),
+        )
+        .route("/api/requests", post(create).get(list))
+        .route("/api/requests/{id}/approve", post(approve))
+        .route("/api/requests/{id}/reject", post(reject))
+        .route("/api/requests/{id}/bundle", get(bundle_list))
+        .route("/api/requests/{id}/bundle/{file}", get(bundle_file))
+}
+
+async fn bundle_list(
+    st: AxState<S>,
+    ci: ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    bundle(st, ci, headers, Path(vec![id])).await
+}
+
+/// A bundle file, its path given with `|` for `/`.
+async fn bundle_file(
+    st: AxState<S>,
+    ci: ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    bundle(st, ci, headers, Path(vec![id, file])).await
+}

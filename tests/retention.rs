@@ -1,0 +1,475 @@
+//! Retention, confidentiality and two-person requests (R5, R6): against
+//! Garage, which does not enforce retention (the gateway refuses early
+//! deletion and says storage does not), and against moto in server mode,
+//! which enforces S3 Object Lock (a conformance check of the lock path).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+/// (name, role, unit, clearances)
+const VIEWERS: &[(&str, &str, &str, &str)] = &[
+    ("sup-a", "supervisor", "", ""),
+    ("sup-b", "supervisor", "", "\"personal-privacy\""),
+    ("aud", "auditor", "", ""),
+];
+
+fn token(name: &str) -> String {
+    format!("retention-token-{name}-0123456789")
+}
+
+fn world(backend: Backend) -> World {
+    let mut extra = String::from("[http]\nlisten = \"127.0.0.1:0\"\n");
+    for (name, role, unit, clear) in VIEWERS {
+        extra.push_str(&format!(
+            "[[viewer]]\nname = \"{name}\"\nrole = \"{role}\"\nunit = \"{unit}\"\nclearances = [{clear}]\ntoken_sha256 = \"{}\"\n",
+            hex::encode(custody::chain::sha256(token(name).as_bytes()))
+        ));
+    }
+    World::with_gateway_settings(backend, &extra)
+}
+
+/// `custody <args>` as viewer `who` against the gateway's API.
+fn api(w: &World, gw: &GatewayProc, who: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("-c")
+        .arg(&w.config)
+        .args([
+            "--url",
+            &format!("https://localhost:{}", gw.http_addr().port()),
+        ])
+        .args(["--token", &token(who)])
+        .output()
+        .unwrap()
+}
+
+fn ok_json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}\n{}", stdout(o), stderr(o));
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// Docks a small recording `id` with the given end of recording.
+fn dock(w: &World, gw: &GatewayProc, id: &str, ended: &str) -> serde_json::Value {
+    let dir = w.path(&format!("dock-{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_random_file(&dir.join(format!("{id}.mp4")), 200_000, id.len() as u64);
+    std::fs::write(
+        dir.join(format!("{id}.mp4.json")),
+        format!(
+            r#"{{"recording_id":"{id}","officer":"o-1001","started_at":"{ended}","ended_at":"{ended}","category":"market"}}"#
+        ),
+    )
+    .unwrap();
+    let (out, results) = w.dock(
+        "rack-1",
+        gw,
+        &["--recorder", "bwc-1", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(results[0]["result"], "archived", "{results:?}");
+    results[0].clone()
+}
+
+fn audit(w: &World) -> Vec<serde_json::Value> {
+    let o = Command::new(BIN)
+        .args(["audit", "list", "--json", "-c"])
+        .arg(&w.config)
+        .output()
+        .unwrap();
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garage_retention_requests_and_marks() {
+    let w = world(Backend::Garage);
+    let gw = w.gateway();
+    assert!(
+        gw.log().contains("storage does NOT enforce retention"),
+        "the gateway says plainly that Garage does not enforce retention"
+    );
+    // Ended in 2023: its 2 years are over. Ended an hour ago: kept to 2028.
+    let old = dock(&w, &gw, "old-2023", "2023-01-10T09:00:00+08:00");
+    let hour_ago =
+        custody::time_fmt::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    let new = dock(&w, &gw, "fresh", &hour_ago);
+
+    // Listing reads storage; the expired one is deletable on approval.
+    let o = Command::new(BIN)
+        .args(["retention", "list", "--expired", "-c"])
+        .arg(&w.config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("storage does NOT enforce retention"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("bwc-1/old-2023"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2025-01-10T01:00:00Z  EXPIRED"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!stdout(&o).contains("bwc-1/fresh"), "{}", stdout(&o));
+
+    // The fresh one cannot be deleted: the request is refused with why.
+    let o = api(
+        &w,
+        &gw,
+        "aud",
+        &["request", "delete", "bwc-1/fresh", "--reason", "tidy up"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("409") && stderr(&o).contains("retained until"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Retention is raised (permanent), never lowered; auditors cannot raise it.
+    let o = api(
+        &w,
+        &gw,
+        "aud",
+        &[
+            "retention",
+            "raise",
+            "bwc-1/fresh",
+            "--permanent",
+            "major-case",
+        ],
+    );
+    assert!(stderr(&o).contains("403"), "{}", stderr(&o));
+    let r = ok_json(&api(
+        &w,
+        &gw,
+        "sup-a",
+        &[
+            "retention",
+            "raise",
+            "bwc-1/fresh",
+            "--permanent",
+            "major-case",
+            "--note",
+            "case C-7",
+        ],
+    ));
+    assert_eq!(r["retention"]["class"], "permanent", "{r}");
+    assert_eq!(r["storage"]["enforced_by"], "gateway", "{r}");
+    let o = api(
+        &w,
+        &gw,
+        "sup-a",
+        &["retention", "raise", "bwc-1/fresh", "--years", "5"],
+    );
+    assert!(stderr(&o).contains("never lowered"), "{}", stderr(&o));
+    let (ok, v) = w.verify_json(new["manifest_key"].as_str().unwrap());
+    assert!(ok, "the raise is a signed annotation: {v}");
+
+    // Deleting the expired one takes two people.
+    let req = ok_json(&api(
+        &w,
+        &gw,
+        "aud",
+        &[
+            "request",
+            "delete",
+            "bwc-1/old-2023",
+            "--reason",
+            "retention over",
+        ],
+    ));
+    let id = req["id"].as_str().unwrap();
+    assert_eq!(req["status"], "pending");
+    let o = api(&w, &gw, "aud", &["request", "approve", id]);
+    assert!(
+        stderr(&o).contains("403"),
+        "auditors do not approve: {}",
+        stderr(&o)
+    );
+    let done = ok_json(&api(
+        &w,
+        &gw,
+        "sup-a",
+        &["request", "approve", id, "--note", "checked"],
+    ));
+    assert_eq!(done["status"], "done", "{done}");
+    let store = w.store().await;
+    let prefix = old["manifest_key"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("/manifest.json")
+        .to_string();
+    let left: Vec<String> = store
+        .list(&format!("{prefix}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        left,
+        [
+            format!("{prefix}/deleted.json"),
+            format!("{prefix}/deleted.sig")
+        ]
+    );
+    // The deletion record is signed by the gateway key.
+    let record = store.get_bytes(&left[0], 1 << 20).await.unwrap();
+    let sig = store.get_bytes(&left[1], 1 << 20).await.unwrap();
+    let key = custody::signing::SigningKey::from_pem(
+        &std::fs::read_to_string(w.certs.dir.join("signing.key")).unwrap(),
+    )
+    .unwrap();
+    assert!(custody::signing::verify(&key.public_raw(), &record, &sig));
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["requested_by"], "aud");
+    assert_eq!(record["approved_by"], "sup-a");
+    // Gone from the catalog too.
+    let o = Command::new(BIN)
+        .args(["list", "--json", "-c"])
+        .arg(&w.config)
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains("old-2023"), "{}", stdout(&o));
+
+    // Export: requested by one supervisor, approved by another, fetched by
+    // the first, and verified with standard tools.
+    let req = ok_json(&api(
+        &w,
+        &gw,
+        "sup-a",
+        &[
+            "request",
+            "export",
+            "bwc-1/fresh",
+            "--reason",
+            "court order 17",
+        ],
+    ));
+    let id = req["id"].as_str().unwrap().to_string();
+    let o = api(&w, &gw, "sup-a", &["request", "approve", &id]);
+    assert!(
+        stderr(&o).contains("403"),
+        "the requester cannot approve: {}",
+        stderr(&o)
+    );
+    let done = ok_json(&api(&w, &gw, "sup-b", &["request", "approve", &id]));
+    assert_eq!(done["status"], "done", "{done}");
+    let out = w.path("bundle");
+    let o = api(
+        &w,
+        &gw,
+        "sup-a",
+        &["request", "fetch", &id, "--out", out.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new("/bin/bash")
+        .arg("verify.sh")
+        .current_dir(&out)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("RECORDING VERIFIED"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = api(
+        &w,
+        &gw,
+        "aud",
+        &[
+            "request",
+            "fetch",
+            &id,
+            "--out",
+            w.path("x").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&o).contains("403"),
+        "only requester and approver fetch: {}",
+        stderr(&o)
+    );
+
+    // A personal-privacy mark: only viewers cleared for it see the recording.
+    let o = api(
+        &w,
+        &gw,
+        "sup-b",
+        &["mark", "bwc-1/fresh", "personal-privacy"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let http = gw.http_addr();
+    let get = |who: &str, path: &str| {
+        let o = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(w.certs.ca_cert())
+            .args(["-H", &format!("Authorization: Bearer {}", token(who))])
+            .arg(format!("https://localhost:{}{path}", http.port()))
+            .output()
+            .unwrap();
+        stdout(&o)
+    };
+    assert_eq!(get("sup-b", "/rec/bwc-1/fresh/original"), "200");
+    assert_eq!(get("sup-a", "/rec/bwc-1/fresh/original"), "403");
+    assert_eq!(get("aud", "/rec/bwc-1/fresh/original"), "403");
+    let o = api(
+        &w,
+        &gw,
+        "aud",
+        &["request", "export", "bwc-1/fresh", "--reason", "x"],
+    );
+    assert!(
+        stderr(&o).contains("403"),
+        "uncleared viewers cannot ask to export: {}",
+        stderr(&o)
+    );
+
+    // All of it is in the audit trail.
+    let entries = eventually(30, "the audit trail", || {
+        let e = audit(&w);
+        async move { e.iter().any(|x| x["action"] == "mark").then_some(e) }
+    })
+    .await;
+    for (viewer, action) in [
+        ("sup-a", "retention"),
+        ("aud", "request-delete"),
+        ("sup-a", "approve-delete"),
+        ("sup-a", "approve-delete-result"),
+        ("sup-a", "request-export"),
+        ("sup-b", "approve-export"),
+        ("sup-a", "export-download"),
+        ("sup-b", "mark"),
+    ] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["viewer"] == viewer && e["action"] == action),
+            "no {action} by {viewer} in {entries:#?}"
+        );
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["viewer"] == "sup-a" && e["action"] == "refused" && e["status"] == 403),
+        "the self-approval refusal is audited"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_lock_is_enforced_where_storage_supports_it() {
+    let w = world(Backend::Moto);
+    let gw = w.gateway();
+    assert!(
+        gw.log()
+            .contains("storage enforces retention (S3 Object Lock"),
+        "{}",
+        gw.log()
+    );
+    let r = dock(&w, &gw, "locked", &custody::time_fmt::now());
+    let moto = w.moto.as_ref().unwrap();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(&moto.endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "moto", "moto", None, None, "test",
+        ))
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    let s3 = aws_sdk_s3::Client::from_conf(conf);
+    let prefix = r["manifest_key"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches("manifest.json")
+        .to_string();
+    let versions = s3
+        .list_object_versions()
+        .bucket(&moto.bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    let objects: Vec<(String, String)> = versions
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.key().unwrap().to_string(),
+                v.version_id().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(objects.len() >= 4, "{objects:?}");
+    let two_years = time::OffsetDateTime::now_utc() + time::Duration::days(2 * 365);
+    for (key, version) in &objects {
+        let h = s3
+            .head_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            h.object_lock_mode().map(|m| m.as_str()),
+            Some("COMPLIANCE"),
+            "{key}"
+        );
+        let until = h.object_lock_retain_until_date().unwrap().secs();
+        assert!(
+            until >= two_years.unix_timestamp(),
+            "{key} retained only until {until}"
+        );
+        // Storage itself refuses to delete it.
+        let del = s3
+            .delete_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .version_id(version)
+            .send()
+            .await;
+        assert!(del.is_err(), "{key} could be deleted");
+    }
+    // Permanent: every object under legal hold.
+    let o = api(
+        &w,
+        &gw,
+        "sup-a",
+        &[
+            "retention",
+            "raise",
+            "bwc-1/locked",
+            "--permanent",
+            "obstruction",
+        ],
+    );
+    let v = ok_json(&o);
+    assert_eq!(v["storage"]["enforced_by"], "object-lock", "{v}");
+    for (key, _) in &objects {
+        let h = s3
+            .head_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            h.object_lock_legal_hold_status().map(|s| s.as_str()),
+            Some("ON"),
+            "{key}"
+        );
+    }
+}
