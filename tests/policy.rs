@@ -277,4 +277,20 @@ async fn deadlines_catalog_inventory_and_compliance() {
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
+
+    // The ledger (R1): the device's history, and the unit's usage report.
+    let o = custody(&w, &["ledger", "show", "bwc-1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("assigned to o-1001 (Zhang Wei)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = custody(&w, &["ledger", "usage", "--unit", "market", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let u: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rack = &u["counts"]["rack-1"];
+    assert!(rack["archived"].as_u64().unwrap() >= 5, "{u:#}");
+    assert!(rack["session-opened"].as_u64().unwrap() >= 3, "{u:#}");
+    assert!(rack["inventory-reported"].as_u64().unwrap() >= 2, "{u:#}");
 }

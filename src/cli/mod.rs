@@ -7,6 +7,7 @@ mod certs;
 mod compliance;
 mod dock;
 mod export;
+mod ledger;
 mod list;
 mod record;
 mod records;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Two-person requests to export or delete a recording (R5, R6).
     #[command(subcommand)]
     Request(records::Request),
+    /// The device ledger (R1): a device's history, a unit's usage report.
+    #[command(subcommand)]
+    Ledger(ledger::Command),
     /// Find stored recordings by case, category, officer, device, occasion and time.
     List(list::Args),
     /// Maintain the catalog of stored recordings.
@@ -103,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(c) => certs::run(c),
         Command::Dock(a) => dock::run(a).await,
         Command::List(a) => list::run(a).await,
+        Command::Ledger(c) => ledger::run(c).await,
         Command::Retention(c) => records::retention(c).await,
         Command::Mark(a) => records::mark(a).await,
         Command::Request(c) => records::request(c).await,
