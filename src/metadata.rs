@@ -95,6 +95,26 @@ pub struct Marker {
     pub note: Option<String>,
 }
 
+impl Marker {
+    pub fn validate(&self) -> Result<(), MetaError> {
+        if let Some(n) = &self.note {
+            check_text("markers.note", n)?;
+        }
+        if let Some(t) = &self.device_time {
+            check_time("markers.device_time", t)?;
+        }
+        if let Some(t) = self.media_time
+            && !(t.is_finite() && t >= 0.0)
+        {
+            return Err(meta_err(
+                "markers.media_time",
+                "must be a non-negative number",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Metadata a device sends with a recording. Everything is optional on the
 /// wire so that a file is never refused over paperwork; what the regulation
 /// requires and is absent is listed by [`RecordingMeta::missing_required`].
@@ -241,20 +261,7 @@ impl RecordingMeta {
             ));
         }
         for m in &self.markers {
-            if let Some(n) = &m.note {
-                check_text("markers.note", n)?;
-            }
-            if let Some(t) = &m.device_time {
-                check_time("markers.device_time", t)?;
-            }
-            if let Some(t) = m.media_time
-                && !(t.is_finite() && t >= 0.0)
-            {
-                return Err(meta_err(
-                    "markers.media_time",
-                    "must be a non-negative number",
-                ));
-            }
+            m.validate()?;
         }
         Ok(())
     }

@@ -437,3 +437,53 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     assert!(w.verify(&key).status.success());
     assert!(!gw.log().contains("panicked"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marks_set_while_recording_are_chained_and_signed() {
+    let w = live_world(Backend::Local, "close_after_secs = 30\n");
+    let gw = w.gateway();
+    let child = record(
+        &w,
+        gw.addr,
+        "rec",
+        &[
+            "--test-source",
+            "--duration",
+            "8",
+            "--mark",
+            "evidence@2:labels shown",
+            "--mark",
+            "important@4",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = wait_child(child, 60);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let key = outcome(&out)["manifest_key"].as_str().unwrap().to_string();
+    let store = w.store().await;
+    let m: Manifest =
+        serde_json::from_slice(&store.get_bytes(&key, 1 << 26).await.unwrap()).unwrap();
+    let notes: Vec<serde_json::Value> = {
+        let mut v = Vec::new();
+        for o in m.objects.iter().filter(|o| o.role == Role::Annotation) {
+            v.push(
+                serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap(),
+            );
+        }
+        v
+    };
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert_eq!(notes[0]["kind"], "markers");
+    assert_eq!(notes[0]["value"][0]["kind"], "evidence");
+    assert_eq!(notes[0]["value"][0]["note"], "labels shown");
+    assert_eq!(notes[1]["value"][0]["kind"], "important");
+    // In the chain between media objects, not appended after the close.
+    let last = m.objects.last().unwrap();
+    assert_ne!(last.role, Role::Annotation);
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["signed_objects"], r["objects"], "{r}");
+}

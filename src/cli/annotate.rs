@@ -41,7 +41,7 @@ pub struct Args {
     pub recording: String,
 }
 
-fn parse_marker(s: &str) -> anyhow::Result<Marker> {
+pub fn parse_marker(s: &str) -> anyhow::Result<Marker> {
     let (head, note) = match s.split_once(':') {
         Some((h, n)) => (h, Some(n.to_string())),
         None => (s, None),

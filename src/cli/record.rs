@@ -72,6 +72,11 @@ pub struct Args {
     /// A mandatory full-process recording, with this reason.
     #[arg(long, value_parser = super::dock::parse_reason)]
     pub mandatory: Option<FullProcessReason>,
+    /// Set a mark while recording, as a button on the recorder would:
+    /// KIND@SECONDS[:NOTE] (KIND one of scene, persons, evidence, measures,
+    /// documents-served, important), sent SECONDS after the start. Repeatable.
+    #[arg(long = "mark")]
+    pub marks: Vec<String>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -96,6 +101,14 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         if let Some(v) = src {
             *dst = v.clone();
         }
+    }
+    let mut marks = Vec::new();
+    for m in &a.marks {
+        let marker = super::annotate::parse_marker(m)?;
+        let at = marker
+            .media_time
+            .ok_or_else(|| anyhow::anyhow!("--mark {m:?}: give when, KIND@SECONDS"))?;
+        marks.push((Duration::from_secs_f64(at), marker));
     }
     let source = if a.test_source {
         Source::Test {
@@ -176,6 +189,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             duration: a.duration.map(Duration::from_secs_f64),
             tee: a.tee.clone(),
             recording_id,
+            marks,
         },
         &events,
     )

@@ -31,6 +31,10 @@ pub struct RecordOptions {
     pub tee: Option<PathBuf>,
     /// A recording id for a new recording (default: device and time).
     pub recording_id: Option<String>,
+    /// Marks to set while recording, each when this long has passed since
+    /// the start (R3: scene, persons, evidence, … — as an officer presses
+    /// a button on the recorder).
+    pub marks: Vec<(Duration, crate::metadata::Marker)>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +60,8 @@ pub enum RecordEvent {
 struct Shared {
     ring: Mutex<Ring>,
     more: Notify,
+    /// Marks not yet sent, with when they are due.
+    marks: Mutex<std::collections::VecDeque<(std::time::Instant, crate::metadata::Marker)>>,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -109,9 +115,17 @@ pub async fn record(
         s => s,
     };
     let ended_before = ring.state.ended;
+    let start = std::time::Instant::now();
+    let mut marks: Vec<_> = opts
+        .marks
+        .iter()
+        .map(|(d, m)| (start + *d, m.clone()))
+        .collect();
+    marks.sort_by_key(|(t, _)| *t);
     let shared = Arc::new(Shared {
         ring: Mutex::new(ring),
         more: Notify::new(),
+        marks: Mutex::new(marks.into()),
     });
 
     // Producer: source → buffer (→ tee).
@@ -296,6 +310,21 @@ async fn stream_once(
                 (chunk, floor, r.state.ended, r.produced(), r.state.acked)
             };
             events(RecordEvent::Acked(acked));
+            // A mark that is due goes out now; it leaves the queue only
+            // once sent, so a lost link sends it on the next one.
+            let due = {
+                let m = shared.marks.lock().expect("marks");
+                m.front()
+                    .filter(|(t, _)| *t <= std::time::Instant::now())
+                    .map(|(_, m)| m.clone())
+            };
+            if let Some(marker) = due {
+                frame::write_msg(&mut send, &LiveControl::Mark { marker })
+                    .await
+                    .map_err(w)?;
+                shared.marks.lock().expect("marks").pop_front();
+                continue;
+            }
             if pos < floor {
                 // The link was down longer than the buffer lasts.
                 frame::write_msg(

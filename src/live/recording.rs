@@ -841,6 +841,31 @@ impl LiveRecording {
         }
     }
 
+    /// Chains an annotation made while recording (a marker the officer
+    /// set, R3): durable in the spool when this returns, stored with the
+    /// next upload, signed by the next checkpoint.
+    pub fn annotate_live(&self, body: &[u8]) -> std::io::Result<ObjectEntry> {
+        let mut g = self.lock();
+        if g.state.closed.is_some() {
+            return Err(std::io::Error::other("the recording is closed"));
+        }
+        let index = g.progress.next_index;
+        let h = write_object(&self.entry, index, "annotation.json", body)?;
+        let mut e = self.entry_for(
+            &mut g,
+            index,
+            Role::Annotation,
+            "json",
+            body.len() as u64,
+            &h,
+        );
+        e.content_type = Some("application/json".into());
+        self.write_chunk(&mut g, vec![e.clone()], false)?;
+        drop(g);
+        self.changed.notify_one();
+        Ok(e)
+    }
+
     /// Writes the header as object 0 in the first journal chunk (a new
     /// recording).
     pub fn start_chain(&self, header_bytes: &[u8]) -> std::io::Result<()> {
@@ -874,7 +899,7 @@ impl LiveRecording {
         self.save_state(&g)?;
         drop(g);
         for e in entries {
-            if matches!(e.role, Role::Init | Role::Segment) {
+            if matches!(e.role, Role::Init | Role::Segment | Role::Annotation) {
                 let _ = std::fs::remove_file(object_path(&self.entry, e.index, e.role));
             }
         }
@@ -973,6 +998,7 @@ pub struct LiveStatus {
 pub fn object_path(entry: &EntryDir, index: u64, role: Role) -> PathBuf {
     let name = match role {
         Role::Init => "init.mp4",
+        Role::Annotation => "annotation.json",
         _ => "segment.m4s",
     };
     LiveRecording::objects_dir(entry).join(format!("{index:06}-{name}"))

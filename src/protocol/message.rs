@@ -65,7 +65,7 @@ pub enum Finish {
 }
 
 /// Control messages a recorder sends within a live stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LiveControl {
     /// The stream continues at offset `to`. Bytes between the current
@@ -80,6 +80,9 @@ pub enum LiveControl {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<String>,
     },
+    /// A content marker or important moment the officer set while
+    /// recording (R3), chained into the recording as a signed annotation.
+    Mark { marker: crate::metadata::Marker },
     /// The recording is finished: close it.
     End,
 }

@@ -332,6 +332,7 @@ async fn read_live(
         stop(recv, &f);
         ReadOutcome::Failed(f)
     };
+    let mut marks = 0usize;
     loop {
         let f = match next_frame(&mut recv).await {
             Ok(f) => f,
@@ -372,6 +373,40 @@ async fn read_live(
             }
             Some(Frame::Msg(m)) => match frame::decode::<LiveControl>(&m) {
                 Ok(LiveControl::End) => return ReadOutcome::End,
+                Ok(LiveControl::Mark { marker }) => {
+                    marks += 1;
+                    if marks > limits::MAX_MARKERS {
+                        return failed(
+                            &mut recv,
+                            fail(
+                                StreamError::BadMessage,
+                                format!("more than {} marks on one stream", limits::MAX_MARKERS),
+                            ),
+                        );
+                    }
+                    if let Err(e) = marker.validate() {
+                        return failed(&mut recv, fail(StreamError::BadMessage, e.to_string()));
+                    }
+                    let a = crate::annotate::Annotation {
+                        format: crate::annotate::ANNOTATION_FORMAT.into(),
+                        recorder: rec.recorder.clone(),
+                        recording_id: rec.id.clone(),
+                        fact: crate::annotate::Fact::Markers(vec![marker]),
+                        by: rec.header.uploader.device.clone(),
+                        reason: Some("marked on the recorder while recording".into()),
+                        at: crate::time_fmt::now(),
+                    };
+                    let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
+                    body.push(b'\n');
+                    let r2 = rec.clone();
+                    let res = tokio::task::spawn_blocking(move || r2.annotate_live(&body)).await;
+                    if !matches!(res, Ok(Ok(_))) {
+                        return failed(
+                            &mut recv,
+                            fail(StreamError::StorageFailure, "could not record the mark"),
+                        );
+                    }
+                }
                 Ok(LiveControl::Gap {
                     to,
                     kind,
