@@ -140,6 +140,7 @@ async fn main() {
                         duration: None,
                         tee: None,
                         recording_id: Some(format!("load-{n}-{i}")),
+                        marks: Vec::new(),
                     },
                     &|_| {},
                 )
