@@ -34,10 +34,17 @@ fn entry(i: usize) -> (String, Entry) {
         officer_name: None,
         unit: Some(format!("unit-{}", i % 20)),
         category: Some(["market", "traffic", "health"][i % 3].into()),
-        case_id: (i % 7 == 0).then(|| format!("C-{}", i % 5000)),
+        case_id: i.is_multiple_of(7).then(|| format!("C-{}", i % 5000)),
         occasion: Some("on-site-inspection".into()),
-        mandatory_full_process: i % 11 == 0,
-        mode: Some(if i % 4 == 0 { "live" } else { "docked" }.into()),
+        mandatory_full_process: i.is_multiple_of(11),
+        mode: Some(
+            if i.is_multiple_of(4) {
+                "live"
+            } else {
+                "docked"
+            }
+            .into(),
+        ),
         started_at: Some(started.clone()),
         ended_at: None,
         received_at: started.clone(),
@@ -106,7 +113,10 @@ fn time_grep(root: &std::path::Path, pattern: &str) -> (f64, usize) {
         ))
         .output()
         .unwrap();
-    (t.elapsed().as_secs_f64(), stdout(&o).trim().parse().unwrap_or(0))
+    (
+        t.elapsed().as_secs_f64(),
+        stdout(&o).trim().parse().unwrap_or(0),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -132,7 +142,11 @@ async fn main() {
         write_catalog(&store, n).await;
         let searches: [(&str, Vec<&str>, &str); 3] = [
             ("by case", vec!["--case", "C-1234"], r#""case_id":"C-1234""#),
-            ("by officer", vec!["--officer", "o-77"], r#""officer":"o-77""#),
+            (
+                "by officer",
+                vec!["--officer", "o-77"],
+                r#""officer":"o-77""#,
+            ),
             (
                 "one month",
                 vec!["--from", "2026-03-01", "--to", "2026-03-31"],
@@ -151,8 +165,16 @@ async fn main() {
             }
             println!(
                 "| {backend} | {name} | {found} | {t:.2} | {} | {} |",
-                if g.is_nan() { "-".into() } else { format!("{g:.2}") },
-                if g.is_nan() { "-".into() } else { format!("{:.1}", t / g) }
+                if g.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{g:.2}")
+                },
+                if g.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{:.1}", t / g)
+                }
             );
         }
     }
@@ -162,7 +184,10 @@ async fn main() {
     let store = w.store().await;
     for i in 0..rebuild_n {
         let (_, e) = entry(i);
-        let prefix = e.manifest_key.trim_end_matches("/manifest.json").to_string();
+        let prefix = e
+            .manifest_key
+            .trim_end_matches("/manifest.json")
+            .to_string();
         let manifest = serde_json::json!({
             "format": "custody-manifest/1", "recorder": e.recorder, "recording_id": e.recording_id,
             "prefix": prefix, "integrity": "verified", "declared_sha256": "", "metadata_complete": true,
@@ -174,12 +199,18 @@ async fn main() {
             "gateway": "bench",
         });
         let mb = Bytes::from(serde_json::to_vec(&manifest).unwrap());
-        store.put_bytes(&e.manifest_key, mb.clone(), &custody::chain::sha256(&mb)).await.unwrap();
+        store
+            .put_bytes(&e.manifest_key, mb.clone(), &custody::chain::sha256(&mb))
+            .await
+            .unwrap();
         let loc = serde_json::json!({"recorder": e.recorder, "recording_id": e.recording_id,
             "prefix": prefix, "manifest_key": e.manifest_key, "size": 0, "sha256": "", "chain_head": ""});
         let lb = Bytes::from(serde_json::to_vec(&loc).unwrap());
         let key = custody::store::layout::locator_key(&e.recorder, &e.recording_id);
-        store.put_bytes(&key, lb.clone(), &custody::chain::sha256(&lb)).await.unwrap();
+        store
+            .put_bytes(&key, lb.clone(), &custody::chain::sha256(&lb))
+            .await
+            .unwrap();
     }
     let t = Instant::now();
     let o = Command::new(BIN)

@@ -201,6 +201,21 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         }
         _ => tracing::warn!("retention: {}", retention.describe()),
     }
+    // What the probe found, for `custody retention list` and reports.
+    let probed = serde_json::json!({
+        "gateway": cfg.gateway.id,
+        "probed_at": crate::time_fmt::now(),
+        "storage": retention,
+        "describe": retention.describe(),
+    });
+    let pb = bytes::Bytes::from(serde_json::to_vec_pretty(&probed).expect("json"));
+    let ph = crate::chain::sha256(&pb);
+    if let Err(e) = store
+        .put_bytes(crate::policy::retention::PROBE_RESULT, pb, &ph)
+        .await
+    {
+        tracing::warn!("retention probe result not stored: {e}");
+    }
     let offset = cfg.utc_offset();
     let key_err = |reason: String| GatewayError::SigningKey {
         path: cfg.tls.signing_key.display().to_string(),

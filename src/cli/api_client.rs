@@ -23,8 +23,8 @@ pub struct ApiArgs {
     /// The viewer's login token (from `custody viewer-token`).
     #[arg(long, env = "CUSTODY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// A file holding the token.
-    #[arg(long, conflicts_with = "token")]
+    /// A file holding the token (used over CUSTODY_TOKEN when given).
+    #[arg(long)]
     pub token_file: Option<PathBuf>,
 }
 
@@ -37,12 +37,12 @@ pub struct Api {
 impl Api {
     pub fn new(a: &ApiArgs) -> anyhow::Result<Api> {
         let cfg = super::load_config(a.config.as_deref())?;
-        let token = match (&a.token, &a.token_file) {
-            (Some(t), _) => t.clone(),
-            (None, Some(f)) => std::fs::read_to_string(f)
+        let token = match (&a.token_file, &a.token) {
+            (Some(f), _) => std::fs::read_to_string(f)
                 .with_context(|| format!("reading {}", f.display()))?
                 .trim()
                 .to_string(),
+            (None, Some(t)) => t.clone(),
             (None, None) => anyhow::bail!("give --token, --token-file or CUSTODY_TOKEN"),
         };
         let base = match &a.url {

@@ -137,7 +137,28 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
             let mut cfg = super::load_config(a.config.as_deref())?;
             a.store.apply(&mut cfg);
             let store = custody::store::Store::open(&cfg.store).await?;
-            let enforced = store.set_up_retention(None).await;
+            // What the gateway's probe found at its last start (probing
+            // here would leave a locked probe object behind).
+            let enforced = match store
+                .get_bytes(custody::policy::retention::PROBE_RESULT, 1 << 20)
+                .await
+            {
+                Ok(b) => serde_json::from_slice::<serde_json::Value>(&b)
+                    .ok()
+                    .and_then(|v| {
+                        Some(format!(
+                            "{} (probed by gateway {} at {})",
+                            v["describe"].as_str()?,
+                            v["gateway"].as_str().unwrap_or("?"),
+                            v["probed_at"].as_str().unwrap_or("?")
+                        ))
+                    })
+                    .unwrap_or_else(|| "retention enforcement: unreadable probe record".into()),
+                Err(e) if e.is_not_found() => {
+                    "retention enforcement unknown: no gateway has probed this storage yet".into()
+                }
+                Err(e) => return Err(e.into()),
+            };
             let now = time::OffsetDateTime::now_utc();
             let expired = |e: &custody::catalog::Entry| {
                 e.retain_until
@@ -163,7 +184,7 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
                     );
                 }
             } else {
-                eprintln!("{}", enforced.describe());
+                eprintln!("{enforced}");
                 for e in &entries {
                     println!(
                         "{:<40} {:<60} {}{}",

@@ -57,11 +57,19 @@ pub enum RecordEvent {
     Acked(u64),
 }
 
+#[derive(Default)]
+struct Marks {
+    due: std::collections::VecDeque<(std::time::Instant, crate::metadata::Marker)>,
+    sent: Vec<(std::time::Instant, crate::metadata::Marker)>,
+}
+
 struct Shared {
     ring: Mutex<Ring>,
     more: Notify,
-    /// Marks not yet sent, with when they are due.
-    marks: Mutex<std::collections::VecDeque<(std::time::Instant, crate::metadata::Marker)>>,
+    /// Marks not yet sent, with when they are due, and those sent on the
+    /// current stream (no acknowledgement: if the link drops they are sent
+    /// again on the next, and the gateway drops the repeats).
+    marks: Mutex<Marks>,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -125,7 +133,10 @@ pub async fn record(
     let shared = Arc::new(Shared {
         ring: Mutex::new(ring),
         more: Notify::new(),
-        marks: Mutex::new(marks.into()),
+        marks: Mutex::new(Marks {
+            due: marks.into(),
+            sent: Vec::new(),
+        }),
     });
 
     // Producer: source → buffer (→ tee).
@@ -239,6 +250,14 @@ async fn stream_once(
             )));
         }
     };
+    {
+        // Marks sent on a stream that broke may not have arrived: again.
+        let mut m = shared.marks.lock().expect("marks");
+        let again: Vec<_> = m.sent.drain(..).collect();
+        for x in again.into_iter().rev() {
+            m.due.push_front(x);
+        }
+    }
     events(RecordEvent::Connected { offset });
     let mut pos = offset;
     {
@@ -314,7 +333,8 @@ async fn stream_once(
             // once sent, so a lost link sends it on the next one.
             let due = {
                 let m = shared.marks.lock().expect("marks");
-                m.front()
+                m.due
+                    .front()
                     .filter(|(t, _)| *t <= std::time::Instant::now())
                     .map(|(_, m)| m.clone())
             };
@@ -322,7 +342,10 @@ async fn stream_once(
                 frame::write_msg(&mut send, &LiveControl::Mark { marker })
                     .await
                     .map_err(w)?;
-                shared.marks.lock().expect("marks").pop_front();
+                let mut m = shared.marks.lock().expect("marks");
+                if let Some(x) = m.due.pop_front() {
+                    m.sent.push(x);
+                }
                 continue;
             }
             if pos < floor {

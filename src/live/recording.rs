@@ -141,6 +141,9 @@ pub struct LiveRecording {
     pub view: Mutex<super::view::LiveView>,
     /// Arrival times of recent bytes (ingest → playable latency).
     clock: Mutex<super::view::IngestClock>,
+    /// Marks already chained (a recorder sends a mark again after a lost
+    /// link, not knowing whether it arrived).
+    marks_seen: Mutex<std::collections::HashSet<chain::Hash>>,
 }
 
 fn now() -> String {
@@ -227,6 +230,7 @@ impl LiveRecording {
             changed: Notify::new(),
             view: Mutex::new(Default::default()),
             clock: Mutex::new(Default::default()),
+            marks_seen: Mutex::new(Default::default()),
         }))
     }
 
@@ -839,6 +843,12 @@ impl LiveRecording {
             segments: g.progress.segments,
             reason: d.reason,
         }
+    }
+
+    /// Whether this mark (its exact JSON) was chained already; notes it.
+    pub fn mark_seen(&self, marker: &crate::metadata::Marker) -> bool {
+        let h = chain::sha256(&serde_json::to_vec(marker).expect("marker serialises"));
+        !self.marks_seen.lock().expect("marks").insert(h)
     }
 
     /// Chains an annotation made while recording (a marker the officer

@@ -1,9 +1,10 @@
 //! What a live player needs from a recording that is still growing: the
 //! initialisation segment and the most recent segments and parts (CMAF
 //! chunks), in memory, so a command center sees the feed within about a
-//! second. While someone watches, the last few segments are kept for
-//! players catching up; otherwise only the newest complete segment and the
-//! one in progress, so a viewer who opens the feed starts at once.
+//! second. Kept while someone watches — or may be about to: a wall that
+//! lists the feed counts, so a viewer who opens it starts at once — and
+//! not at all otherwise, so a gateway without viewers spends no memory on
+//! it (the live load benchmark's memory per stream).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -13,8 +14,6 @@ use tokio::sync::watch;
 
 /// Complete segments kept for players joining or catching up.
 const KEEP_SEGMENTS: usize = 4;
-/// Complete segments kept while nobody watches (a new viewer's start).
-const KEEP_UNWATCHED: usize = 1;
 /// Stop buffering this long after the last request.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -120,6 +119,17 @@ impl LiveView {
     }
 
     pub fn part(&mut self, data: &[u8], duration: f64, independent: bool) {
+        if !self.watched() {
+            // Nobody watches: count segments, keep no media.
+            if independent {
+                self.next_msn += 1;
+            }
+            if !self.segments.is_empty() {
+                self.segments.clear();
+                self.discontinuity_sequence = 0;
+            }
+            return;
+        }
         if self.segments.is_empty() && !independent {
             // Joining mid-segment: wait for the next keyframe.
             return;
@@ -137,12 +147,7 @@ impl LiveView {
                 complete: false,
             });
             self.next_msn += 1;
-            let keep = if self.watched() {
-                KEEP_SEGMENTS
-            } else {
-                KEEP_UNWATCHED
-            };
-            while self.segments.iter().filter(|s| s.complete).count() > keep {
+            while self.segments.iter().filter(|s| s.complete).count() > KEEP_SEGMENTS {
                 let gone = self.segments.pop_front().expect("counted");
                 if self
                     .segments
@@ -287,9 +292,7 @@ mod tests {
         for i in 0..12 {
             v.part(b"a", 0.5, i % 4 == 0);
         }
-        // Nobody watches: the newest complete segment and the current one.
-        assert_eq!(v.segments.len(), 2);
-        assert_eq!(v.segments[0].msn, 1);
+        assert!(v.segments.is_empty(), "nobody watches: no media kept");
         v.watch();
         for i in 0..24 {
             v.part(b"p", 0.5, i % 4 == 0);

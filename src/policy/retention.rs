@@ -55,6 +55,9 @@ pub enum RetentionError {
 /// The regulation's minimum.
 pub const MIN_YEARS: u32 = 2;
 
+/// Where the gateway keeps what its start-up probe found.
+pub const PROBE_RESULT: &str = "policy/retention-enforcement.json";
+
 impl Retention {
     pub fn describe(&self) -> String {
         match self {

@@ -238,6 +238,7 @@ pub async fn run(
         rec.clone(),
         offset,
         Bucket::new(bitrate, 30.0),
+        s.device().to_string(),
     ));
     let mut acked = offset;
     let mut send_failed = None;
@@ -327,6 +328,7 @@ async fn read_live(
     rec: Arc<LiveRecording>,
     mut offset: u64,
     mut bucket: Bucket,
+    device: String,
 ) -> ReadOutcome {
     let failed = |recv: &mut RecvStream, f: Failure| {
         stop(recv, &f);
@@ -387,12 +389,15 @@ async fn read_live(
                     if let Err(e) = marker.validate() {
                         return failed(&mut recv, fail(StreamError::BadMessage, e.to_string()));
                     }
+                    if rec.mark_seen(&marker) {
+                        continue;
+                    }
                     let a = crate::annotate::Annotation {
                         format: crate::annotate::ANNOTATION_FORMAT.into(),
                         recorder: rec.recorder.clone(),
                         recording_id: rec.id.clone(),
                         fact: crate::annotate::Fact::Markers(vec![marker]),
-                        by: rec.header.uploader.device.clone(),
+                        by: device.clone(),
                         reason: Some("marked on the recorder while recording".into()),
                         at: crate::time_fmt::now(),
                     };

@@ -236,15 +236,32 @@ impl Store {
     }
 
     /// Keeps the latest version of `key` at least until `until` (Object
-    /// Lock; nothing to do where storage does not enforce it).
+    /// Lock; nothing to do where storage does not enforce it). A lock that
+    /// already lasts longer is left as it is: COMPLIANCE dates only grow.
     pub async fn extend_retention(
         &self,
         key: &str,
         until: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         match self {
-            Store::S3(s) => s.extend_retention(key, until).await,
+            Store::S3(s) => {
+                let (_, current, _) = s.lock_state(key).await?;
+                if current.is_some_and(|c| c >= until) {
+                    return Ok(());
+                }
+                s.extend_retention(key, until).await
+            }
             Store::Local(_) => Ok(()),
+        }
+    }
+
+    /// Deletes `key` for good: every version where storage keeps versions
+    /// (a plain delete there only hides the object behind a marker).
+    /// Storage refuses versions still under Object Lock.
+    pub async fn purge(&self, key: &str) -> Result<(), StoreError> {
+        match self {
+            Store::S3(s) => s.purge(key).await,
+            Store::Local(_) => self.delete(key).await,
         }
     }
 

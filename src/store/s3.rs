@@ -662,6 +662,51 @@ impl S3Store {
         Ok(())
     }
 
+    /// Deletes every version of `key` (and its delete markers). Storage
+    /// without versioning (Garage answers the version listing with an
+    /// error) gets a plain delete. A version still under Object Lock makes
+    /// storage refuse, and that refusal is returned.
+    pub async fn purge(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        let listed = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(key)
+            .send()
+            .await;
+        let Ok(listed) = listed else {
+            return self.delete(key).await;
+        };
+        let mut ids: Vec<String> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key))
+            .filter_map(|v| v.version_id().map(str::to_string))
+            .collect();
+        ids.extend(
+            listed
+                .delete_markers()
+                .iter()
+                .filter(|m| m.key() == Some(key))
+                .filter_map(|m| m.version_id().map(str::to_string)),
+        );
+        if ids.is_empty() {
+            return self.delete(key).await;
+        }
+        for id in ids {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .version_id(&id)
+                .send()
+                .await
+                .map_err(|e| backend("delete version", key, e))?;
+        }
+        Ok(())
+    }
+
     /// A cheap request that succeeds only when the bucket is reachable.
     pub async fn probe(&self) -> Result<(), StoreError> {
         self.client

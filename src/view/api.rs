@@ -163,6 +163,25 @@ impl State {
         .await
     }
 
+    /// Forgets a cached manifest (its recording just changed).
+    pub(super) fn forget_manifest(&self, recorder: &str, id: &str) {
+        self.manifests
+            .lock()
+            .expect("manifests")
+            .remove(&(recorder.to_string(), id.to_string()));
+    }
+
+    /// [`Self::audit_view`] for a listing that concerns no one recording.
+    pub(super) async fn audit_repeat(
+        &self,
+        who: &Principal,
+        action: &str,
+        path: &str,
+        peer: &Peer,
+    ) -> bool {
+        self.audit_view(who, action, None, path, peer).await
+    }
+
     /// Audits a repeated access at most every 30 s per viewer and
     /// recording; `false` if the entry could not be kept (the access is
     /// then refused).
@@ -503,6 +522,10 @@ async fn live_list(
         if !on_wall(&r) || !who.may_watch_live(unit_of(&r)) {
             continue;
         }
+        // A wall lists it: someone may open it any moment, so its parts
+        // are kept from now (and a new player starts without waiting for
+        // the next keyframe).
+        r.view.lock().expect("view").watch();
         let st = r.status();
         let codecs = r
             .view
@@ -575,7 +598,7 @@ async fn recordings(
     items.truncate(MAX_RESULTS);
     let detail = serde_json::json!({
         "officer": q.officer, "device": q.device, "case": q.case,
-        "category": q.category, "occasion": q.occasion, "from": q.from, "to": q.to,
+        "category": q.category, "occasion": q.occasion, "unit": q.unit, "from": q.from, "to": q.to,
         "results": items.len(), "truncated": truncated,
     });
     let path = "/api/recordings";

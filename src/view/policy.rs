@@ -53,6 +53,13 @@ pub struct RequestDoc {
     pub recorder: String,
     pub recording_id: String,
     pub reason: String,
+    /// The recording's manifest when the request was made.
+    #[serde(default)]
+    pub manifest_key: String,
+    /// Its confidentiality marks then: only viewers cleared for them see
+    /// the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confidentiality: Vec<Mark>,
     pub requested_by: String,
     pub requested_at: String,
     pub status: Status,
@@ -118,6 +125,23 @@ async fn recording(
     }
 }
 
+/// Parses a JSON body — after the caller is authenticated, so a stranger
+/// learns nothing from how a body is refused.
+#[allow(clippy::result_large_err)]
+fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(b)
+        .map_err(|e| json_error(StatusCode::BAD_REQUEST, &format!("request body: {e}")))
+}
+
+/// Decisions and their documents are never cached.
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
 fn annotate_error(e: AnnotateError) -> Response {
     match e {
         AnnotateError::Refused(m) => json_error(StatusCode::CONFLICT, &m),
@@ -154,12 +178,16 @@ pub async fn raise_retention(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path((recorder, id)): Path<(String, String)>,
-    Json(b): Json<RetentionBody>,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = format!("/api/recordings/{recorder}/{id}/retention");
     let name = format!("{recorder}/{id}");
     let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
         Ok(p) => p,
+        Err(r) => return r,
+    };
+    let b: RetentionBody = match parse(&body) {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let (key, m) = match recording(&s, &recorder, &id).await {
@@ -217,11 +245,14 @@ pub async fn raise_retention(
     {
         return storage_unavailable("object lock", e);
     }
-    Json(serde_json::json!({
-        "retention": state,
-        "storage": s.gw.retention,
-    }))
-    .into_response()
+    s.forget_manifest(&recorder, &id);
+    no_store(
+        Json(serde_json::json!({
+            "retention": state,
+            "storage": s.gw.retention,
+        }))
+        .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -237,12 +268,16 @@ pub async fn mark(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path((recorder, id)): Path<(String, String)>,
-    Json(b): Json<MarkBody>,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = format!("/api/recordings/{recorder}/{id}/confidentiality");
     let name = format!("{recorder}/{id}");
     let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
         Ok(p) => p,
+        Err(r) => return r,
+    };
+    let b: MarkBody = match parse(&body) {
+        Ok(b) => b,
         Err(r) => return r,
     };
     let key = match recording(&s, &recorder, &id).await {
@@ -274,7 +309,11 @@ pub async fn mark(
     )
     .await
     {
-        Ok(_) => Json(serde_json::json!({ "marked": b.mark })).into_response(),
+        Ok(_) => {
+            // Playback must not go on from a manifest cached before the mark.
+            s.forget_manifest(&recorder, &id);
+            no_store(Json(serde_json::json!({ "marked": b.mark })).into_response())
+        }
         Err(e) => annotate_error(e),
     }
 }
@@ -308,12 +347,16 @@ pub async fn create(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
-    Json(b): Json<NewRequest>,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = "/api/requests";
     let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
         let w = s.auth.who(&headers, &peer);
-        return refuse_as(&s, w.as_ref(), Some(b.recording), path, &peer).await;
+        return refuse_as(&s, w.as_ref(), None, path, &peer).await;
+    };
+    let b: NewRequest = match parse(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let Some((recorder, id)) = b.recording.split_once('/') else {
         return json_error(StatusCode::BAD_REQUEST, "recording: RECORDER/RECORDING-ID");
@@ -324,8 +367,8 @@ pub async fn create(
             "reason: say why (at most 4096 bytes)",
         );
     }
-    let m = match recording(&s, recorder, id).await {
-        Ok(Some((_, m))) => m,
+    let (manifest_key, m) = match recording(&s, recorder, id).await {
+        Ok(Some(v)) => v,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
         Err(e) => return storage_unavailable("manifest", e),
     };
@@ -343,6 +386,8 @@ pub async fn create(
         recorder: recorder.to_string(),
         recording_id: id.to_string(),
         reason: b.reason,
+        manifest_key,
+        confidentiality: m.confidentiality.clone(),
         requested_by: who.name.clone(),
         requested_at: crate::time_fmt::now(),
         status: Status::Pending,
@@ -371,7 +416,7 @@ pub async fn create(
     if let Err(e) = save(&s, &r).await {
         return storage_unavailable("request", e);
     }
-    (StatusCode::CREATED, Json(r)).into_response()
+    no_store((StatusCode::CREATED, Json(r)).into_response())
 }
 
 /// Why a recording may not be deleted yet, if so.
@@ -392,10 +437,16 @@ pub async fn list(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(_who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
+    let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
         let w = s.auth.who(&headers, &peer);
         return refuse_as(&s, w.as_ref(), None, "/api/requests", &peer).await;
     };
+    if !s
+        .audit_repeat(&who, "list-requests", "/api/requests", &peer)
+        .await
+    {
+        return audit_unavailable();
+    }
     let keys = match s.gw.store.list(REQUESTS).await {
         Ok(k) => k,
         Err(e) => return storage_unavailable("requests", e),
@@ -404,12 +455,13 @@ pub async fn list(
     for o in keys {
         if let Ok(b) = s.gw.store.get_bytes(&o.key, MAX_DOC_BYTES).await
             && let Ok(r) = serde_json::from_slice::<RequestDoc>(&b)
+            && who.cleared_for(&r.confidentiality)
         {
             out.push(r);
         }
     }
     out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
-    Json(out).into_response()
+    no_store(Json(out).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -492,7 +544,24 @@ async fn decide(
     }
     let m = match recording(&s, &r.recorder, &r.recording_id).await {
         Ok(Some(v)) => v,
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, "the recording is no longer stored"),
+        Ok(None) => {
+            // A deletion interrupted after its record was written: finish
+            // the request's paperwork.
+            let prefix = r.manifest_key.trim_end_matches("/manifest.json");
+            let record = format!("{prefix}/deleted.json");
+            if r.kind == Kind::Delete
+                && !prefix.is_empty()
+                && s.gw.store.exists(&record).await.unwrap_or(false)
+            {
+                r.status = Status::Done;
+                r.result = Some(format!("deleted earlier; the deletion record is {record}"));
+                if let Err(e) = save(&s, &r).await {
+                    return storage_unavailable("request", e);
+                }
+                return no_store(Json(r).into_response());
+            }
+            return json_error(StatusCode::NOT_FOUND, "the recording is no longer stored");
+        }
         Err(e) => return storage_unavailable("manifest", e),
     };
     if !who.cleared_for(&m.1.confidentiality) {
@@ -548,11 +617,22 @@ async fn decide(
     if let Err(e) = save(&s, &r).await {
         return storage_unavailable("request", e);
     }
-    Json(r).into_response()
+    no_store(Json(r).into_response())
 }
 
 /// Makes the verification bundle of an approved export.
 async fn export(s: &S, r: &RequestDoc, manifest_key: &str) -> Result<String, String> {
+    // Nothing is given out that does not verify.
+    let opts = crate::verify::VerifyOptions {
+        trusted_key: Some(s.gw.signer.public_raw()),
+    };
+    let report = crate::verify::verify_with(&s.gw.store, manifest_key, &opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !report.ok {
+        let why: Vec<String> = report.failures.iter().map(|f| f.reason.clone()).collect();
+        return Err(format!("the recording does not verify: {}", why.join("; ")));
+    }
     let dir = bundle_dir(s, &r.id);
     let pem = s.gw.signer.public_key_pem();
     let b = crate::export::export(&s.gw.store, manifest_key, &pem, &dir, true)
@@ -610,8 +690,16 @@ async fn delete(
         .await
         .map_err(|e| e.to_string())?;
     let mut refused = 0;
+    let versions = matches!(s.gw.retention, Enforcement::ObjectLock);
     for o in &objects {
-        if let Err(e) = store.delete(&o.key).await {
+        // Where storage keeps versions, every version goes (a plain delete
+        // would only hide the object).
+        let r = if versions {
+            store.purge(&o.key).await
+        } else {
+            store.delete(&o.key).await
+        };
+        if let Err(e) = r {
             tracing::warn!(key = %o.key, "deletion refused: {e}");
             refused += 1;
         }
@@ -665,18 +753,21 @@ pub async fn bundle(
         _ => return json_error(StatusCode::NOT_FOUND, "not found"),
     };
     let path = format!("/api/requests/{id}/bundle");
-    let who = s.auth.who(&headers, &peer);
+    // Who first: a stranger learns nothing about which requests exist.
+    let Some(who) = s.auth.who(&headers, &peer) else {
+        return refuse_as(&s, None, None, &path, &peer).await;
+    };
     let r = match load(&s, &id).await {
         Ok(Some(r)) => r,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
         Err(e) => return storage_unavailable("request", e),
     };
     let name = format!("{}/{}", r.recorder, r.recording_id);
-    let allowed = who.as_ref().is_some_and(|w| {
-        r.kind == Kind::Export
-            && r.status == Status::Done
-            && (w.name == r.requested_by || Some(&w.name) == r.decided_by.as_ref())
-    });
+    let allowed = r.kind == Kind::Export
+        && r.status == Status::Done
+        && (who.name == r.requested_by || Some(&who.name) == r.decided_by.as_ref())
+        && who.cleared_for(&r.confidentiality);
+    let who = Some(who);
     let Some(who) = who.filter(|_| allowed) else {
         let w = s.auth.who(&headers, &peer);
         return refuse_as(&s, w.as_ref(), Some(name), &path, &peer).await;
@@ -698,7 +789,7 @@ pub async fn bundle(
             {
                 return audit_unavailable();
             }
-            Json(files).into_response()
+            no_store(Json(files).into_response())
         }
         Some(f) => {
             // Only the files the bundle holds: no path from the request
@@ -719,9 +810,11 @@ pub async fn bundle(
             {
                 return audit_unavailable();
             }
-            match tokio::fs::read(dir.join(rel)).await {
-                Ok(b) => {
-                    let mut r = Response::new(axum::body::Body::from(b));
+            // Streamed: bundles hold whole originals.
+            match tokio::fs::File::open(dir.join(rel)).await {
+                Ok(f) => {
+                    let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20);
+                    let mut r = no_store(Response::new(axum::body::Body::from_stream(stream)));
                     r.headers_mut().insert(
                         axum::http::header::CONTENT_TYPE,
                         axum::http::HeaderValue::from_static("application/octet-stream"),
