@@ -46,6 +46,35 @@ else
   echo "setup: system packages present"
 fi
 
+# Rust: custody needs 1.95 or newer (edition 2024); Debian's rustc is older,
+# so the toolchain comes from rustup (static.rust-lang.org), with rustfmt
+# and clippy for the checks the tests run.
+export PATH="$HOME/.cargo/bin:$PATH"
+RUST_MIN=1.95.0
+rust_ok() {
+  command -v rustc >/dev/null 2>&1 || return 1
+  local have
+  have=$(rustc --version | cut -d' ' -f2 | cut -d- -f1)
+  [ "$(printf '%s\n%s\n' "$RUST_MIN" "$have" | sort -V | head -1)" = "$RUST_MIN" ]
+}
+if ! rust_ok; then
+  if command -v rustup >/dev/null 2>&1; then
+    echo "setup: updating the Rust toolchain (need ${RUST_MIN})"
+    rustup toolchain install stable --profile minimal
+    rustup default stable
+  else
+    echo "setup: installing Rust with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+      | sh -s -- -y --profile minimal --default-toolchain stable
+  fi
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" \
+      || rustup component add "$c"
+  done
+fi
+
 # The browser test's driver (playwright-core, pinned in its lock file).
 BROWSER_TEST="$(dirname "$0")/../tests/browser"
 if [ "$WANT_GARAGE" = 1 ] && [ ! -d "$BROWSER_TEST/node_modules/playwright-core" ]; then

@@ -102,6 +102,34 @@ mod tests {
     }
 
     #[test]
+    fn spec_worked_example() {
+        // docs/manifest.md §4.1, value for value.
+        let mut c = Chain::new();
+        let h0 = sha256(b"header");
+        let h1 = sha256(b"original");
+        assert_eq!(
+            hex::encode(h0),
+            "1e0584a25d9f43bf5cbd0aec01eb1af2220ed085b4e7f1837b0d89958cae353a"
+        );
+        assert_eq!(
+            hex::encode(c.push(&h0)),
+            "e6ec11cdfa969aac8396f8dd23c5e91dd7dc83d7f9d7686e026cb131c84a1076"
+        );
+        assert_eq!(
+            hex::encode(h1),
+            "0682c5f2076f099c34cfdd15a9e063849ed437a49677e6fcc5b4198c76575be5"
+        );
+        assert_eq!(
+            hex::encode(c.push(&h1)),
+            "1a16fabe1082089768decbd0c5adcf1a1210192ccbcaa06f6ea08637257f6e6a"
+        );
+        assert_eq!(
+            hex::encode(link(None, &sha256(b""))),
+            "1c9ecec90e28d2461650418635878a5c91e49f47586ecf75f2b0cbb94e897112"
+        );
+    }
+
+    #[test]
     fn known_vector() {
         // c_0 for the SHA-256 of the empty string; fixed so the spec's
         // example in docs/manifest.md stays true.

@@ -385,6 +385,19 @@ impl Config {
         if self.gateway.ack_bytes == 0 {
             return Err(ConfigError::Invalid("gateway.ack_bytes must be > 0".into()));
         }
+        let l = &self.live;
+        if !(l.part_seconds >= 0.05 && l.part_seconds <= self.media.segment_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "live.part_seconds must be between 0.05 and media.segment_seconds ({})",
+                self.media.segment_seconds
+            )));
+        }
+        if l.max_streams_per_device == 0 || l.max_bitrate_kbps == 0 || l.close_after_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "live.max_streams_per_device, live.max_bitrate_kbps and live.close_after_secs must be > 0"
+                    .into(),
+            ));
+        }
         if self.policy.standard_years < crate::policy::retention::MIN_YEARS {
             return Err(ConfigError::Invalid(format!(
                 "policy.standard_years must be at least {} (the regulation's minimum)",
@@ -487,6 +500,31 @@ local_dir = "/abs/store"
         assert_eq!(cfg.store.local_dir, Path::new("/abs/store"));
         assert_eq!(cfg.tls.ca, Path::new("/etc/custody/certs/ca.pem"));
         assert_eq!(cfg.store.bucket.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn live_settings_are_checked() {
+        // (settings, error expected containing)
+        let table = [
+            ("[live]\npart_seconds = 0.25", None),
+            ("[live]\npart_seconds = 0", Some("live.part_seconds")),
+            ("[live]\npart_seconds = -1", Some("live.part_seconds")),
+            ("[live]\npart_seconds = nan", Some("live.part_seconds")),
+            (
+                "[media]\nsegment_seconds = 2\n[live]\npart_seconds = 3",
+                Some("live.part_seconds"),
+            ),
+            ("[live]\nmax_streams_per_device = 0", Some("must be > 0")),
+            ("[live]\nmax_bitrate_kbps = 0", Some("must be > 0")),
+        ];
+        for (s, want) in table {
+            let cfg = Config::parse(s).unwrap();
+            match (cfg.check(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{s}: {e}"),
+                (r, w) => panic!("{s}: {r:?}, wanted {w:?}"),
+            }
+        }
     }
 
     #[test]

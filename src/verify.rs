@@ -114,6 +114,18 @@ pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError>
     Err(VerifyError::NotFound(target.to_string()))
 }
 
+/// The locator of `recorder/id`, if one is stored and readable.
+async fn locator(store: &Store, recorder: &str, id: &str) -> Result<Option<Locator>, VerifyError> {
+    match store
+        .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
+        .await
+    {
+        Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 struct Checker {
     report: Report,
 }
@@ -344,6 +356,21 @@ pub async fn verify_with(
             c.report.state = "open".into();
             c.report.gaps = chunks.iter().flat_map(|j| j.gaps.clone()).collect();
             let j0 = &chunks[0];
+            // The locator is written only after a recording's manifest and
+            // final checkpoint: if it names this recording, the recording
+            // was closed, and a missing manifest means its end was removed.
+            if let Some(l) = locator(store, &j0.recorder, &j0.recording_id).await?
+                && l.prefix == prefix
+            {
+                c.fail(
+                    None,
+                    manifest_key,
+                    format!(
+                        "the recording was closed (its locator names chain head {} after it was archived) but its manifest is missing: the end of the recording has been removed",
+                        l.chain_head
+                    ),
+                );
+            }
             (
                 journal_entries.clone(),
                 j0.recorder.clone(),

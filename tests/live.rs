@@ -171,6 +171,29 @@ async fn a_minute_through_a_link_cut_twice_arrives_whole() {
     // Two seconds a segment, give or take the keyframe interval.
     let segs = m.objects.iter().filter(|o| o.role == Role::Segment).count();
     assert!((25..=35).contains(&segs), "{segs} segments");
+    // While it grew, the gateway signed what storage held at least every
+    // 10 s: a minute of recording has several checkpoints before the final
+    // one, each covering more of the chain.
+    let store = w.store().await;
+    let mut counts = Vec::new();
+    for o in store
+        .list(&format!("{}/checkpoints/", m.prefix))
+        .await
+        .unwrap()
+    {
+        if o.key.ends_with(".json") {
+            let b = store.get_bytes(&o.key, 1 << 20).await.unwrap();
+            let c: custody::checkpoint::Checkpoint = serde_json::from_slice(&b).unwrap();
+            counts.push((c.is_final, c.object_count));
+        }
+    }
+    let growing: Vec<u64> = counts.iter().filter(|c| !c.0).map(|c| c.1).collect();
+    assert!(growing.len() >= 4, "checkpoints while live: {counts:?}");
+    assert!(growing.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+    assert!(
+        counts.iter().any(|c| c.0 && c.1 == m.objects.len() as u64),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,7 +236,7 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
-    let w = live_world(Backend::Local, "close_after_secs = 4\n");
+    let w = live_world(Backend::Garage, "close_after_secs = 4\n");
     let gw = w.gateway();
     let mut child = record(
         &w,
@@ -257,6 +280,99 @@ async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
     let v = w.verify(&key);
     assert!(v.status.success(), "{}", stdout(&v));
     assert!(stdout(&v).contains("gap (tail)"), "{}", stdout(&v));
+    // The records office's compliance report lists it among the mandatory
+    // full-process recordings with gaps (R2).
+    let line = eventually(30, "the recording in the compliance report", || {
+        let o = Command::new(BIN)
+            .args(["compliance", "--json", "-c"])
+            .arg(&w.config)
+            .output()
+            .unwrap();
+        async move {
+            let r: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            r["full_process_gaps"]
+                .as_array()?
+                .iter()
+                .find(|l| l["recording"] == "bwc-1/bwc-1-dies")
+                .cloned()
+        }
+    })
+    .await;
+    assert!(
+        line["detail"].as_str().unwrap().contains("1 of 1 gaps"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_limit_refuses_and_raw_chunks_can_be_off() {
+    let w = live_world(
+        Backend::Garage,
+        "close_after_secs = 30\nmax_streams_per_device = 1\nraw_chunks = false\n",
+    );
+    let gw = w.gateway();
+    let first = record(
+        &w,
+        gw.addr,
+        "one",
+        &[
+            "--test-source",
+            "--duration",
+            "8",
+            "--recording-id",
+            "bwc-1-one",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    eventually(60, "the first stream open", || {
+        let open = gw.log().contains("live stream open");
+        async move { open.then_some(()) }
+    })
+    .await;
+    // A second stream of the same device is one too many.
+    let out = record(
+        &w,
+        gw.addr,
+        "two",
+        &[
+            "--test-source",
+            "--duration",
+            "4",
+            "--recording-id",
+            "bwc-1-two",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("too_many_streams"),
+        "{}",
+        stderr(&out)
+    );
+    // The first goes on; with raw chunks off it stores only the derived
+    // segments, and says so.
+    let out = wait_child(first, 120);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    assert!(!m.live.as_ref().unwrap().raw_chunks);
+    assert!(!m.objects.iter().any(|o| o.role == Role::RawChunk));
+    assert!(m.objects.iter().filter(|o| o.role == Role::Segment).count() >= 3);
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    // Nothing of the refused stream was recorded.
+    let store = w.store().await;
+    assert!(
+        store
+            .get_bytes("index/recordings/bwc-1/bwc-1-two.json", 1 << 20)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

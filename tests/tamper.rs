@@ -228,6 +228,22 @@ async fn every_attack_on_a_stored_recording_is_named() {
     assert_reason(&failures(&w, &key), None, "end is not signed");
     restore(&store, &prefix, &snap).await;
 
+    // 5b. A closed recording passed off as open: manifest and final
+    //     checkpoint removed, so only the journal is left. The locator the
+    //     gateway wrote at the close gives it away.
+    store.delete(&key).await.unwrap();
+    store.delete(&last_cp).await.unwrap();
+    store
+        .delete(&last_cp.replace(".json", ".sig"))
+        .await
+        .unwrap();
+    assert_reason(
+        &failures(&w, &key),
+        None,
+        "end of the recording has been removed",
+    );
+    restore(&store, &prefix, &snap).await;
+
     // 6. The manifest rewritten with every hash recomputed (a segment
     //    replaced by other content).
     let mut fake = snap[&s2.key].to_vec();
@@ -382,6 +398,31 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
         "{}",
         stdout(&o)
     );
+    // Rewriting the object's line in SHA256SUMS to match does not help: the
+    // chain was built over the original hash.
+    let sums_path = bundle.join("SHA256SUMS");
+    let sums = std::fs::read_to_string(&sums_path).unwrap();
+    let name = format!("objects/{}", obj.file_name().unwrap().to_string_lossy());
+    let forged: String = sums
+        .lines()
+        .map(|l| {
+            if l.ends_with(&format!("  {name}")) {
+                format!("{}  {name}\n", hex::encode(custody::chain::sha256(&b)))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(forged, sums);
+    std::fs::write(&sums_path, &forged).unwrap();
+    let o = run(&bundle);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("does not give it the chained hash"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&sums_path, &sums).unwrap();
     b[1000] ^= 1;
     std::fs::write(&obj, &b).unwrap();
     let sig = bundle.join("checkpoints/000000.sig");

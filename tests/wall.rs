@@ -76,6 +76,39 @@ fn dock_stored(w: &World, gw: &GatewayProc) -> PathBuf {
     file
 }
 
+/// Docks a short H.265 + AAC MP4 (libx265) as `bwc-1`, case `case-wall-2`.
+fn dock_hevc(w: &World, gw: &GatewayProc) -> PathBuf {
+    let media = w.path("media-hevc");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("stored-hevc.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=3")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=3"])
+        .args(["-c:v", "libx265", "-preset", "ultrafast", "-tag:v", "hvc1"])
+        .args(["-x265-params", "log-level=error", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        media.join("stored-hevc.mp4.json"),
+        r#"{"recording_id":"stored-hevc","officer":"o-1001","occasion":"on-site-inspection",
+            "category":"market","case_id":"case-wall-2","started_at":"2026-11-30T10:00:00+08:00",
+            "proof_object":"shop inspection"}"#,
+    )
+    .unwrap();
+    let (out, results) = w.dock(
+        "rack-1",
+        gw,
+        &["--recorder", "bwc-1", media.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(results[0]["result"], "archived", "{}", stdout(&out));
+    file
+}
+
 /// `custody record --test-source` as `bwc-1`.
 fn record(w: &World, gw: &GatewayProc, id: &str, secs: u32) -> KillOnDrop {
     let child = Command::new(BIN)
@@ -375,6 +408,30 @@ async fn roles_playlists_and_audit() {
         "150",
         "every frame of the stored recording plays"
     );
+
+    // H.265, which browsers mostly cannot play: listed as not playable with
+    // its codec named, and offered as a download of the original.
+    let hevc = dock_hevc(&w, &gw);
+    let item = eventually(30, "the H.265 recording in the catalog", || {
+        let (_, b) = get(&w, http, "/api/recordings?case=case-wall-2", Some("aud"));
+        let found = json(&b);
+        async move {
+            found
+                .as_array()?
+                .iter()
+                .find(|r| r["recording_id"] == "stored-hevc")
+                .cloned()
+        }
+    })
+    .await;
+    assert_eq!(item["playable"], false, "{item}");
+    assert!(
+        item["codecs"].as_str().unwrap().starts_with("hvc1."),
+        "{item}"
+    );
+    let (code, b) = get(&w, http, item["download"].as_str().unwrap(), Some("aud"));
+    assert_eq!(code, 200);
+    assert_eq!(sha256_hex(&b), sha256_file(&hevc));
 
     // A wrong token is refused at login too.
     let out = Command::new("curl")

@@ -31,19 +31,35 @@ sha256sum --quiet -c SHA256SUMS || fail "an object does not match its SHA-256"
 echo "3. hash chain"
 prev=0000000000000000000000000000000000000000000000000000000000000000
 n=0
+heads=()
 while read -r i h c file; do
   [ "$i" = "$n" ] || fail "chain.txt line $n has index $i"
   next=$(printf "$(printf '%s%s' "$prev" "$h" | sed 's/../\\x&/g')" | sha256sum | cut -c1-64)
   [ "$next" = "$c" ] || fail "object $i ($file): chain value is $c, recomputes to $next"
+  # The hash chained must be the hash the file was checked against in step 2.
+  grep -qxF "$h  $file" SHA256SUMS || fail "object $i ($file): SHA256SUMS does not give it the chained hash $h"
   grep -q "\"sha256\": \"$h\"" manifest.json || fail "object $i: its hash is not in manifest.json"
   grep -q "\"chain\": \"$c\"" manifest.json || fail "object $i: its chain value is not in manifest.json"
   prev=$next
+  heads[$n]=$next
   n=$((n + 1))
 done < chain.txt
 listed=$(grep -c '"chain": "' manifest.json)
 [ "$listed" = "$n" ] || fail "manifest.json lists $listed objects, chain.txt $n"
 
-echo "4. the signed end"
+echo "4. checkpoints against the chain"
+for c in checkpoints/*.json; do
+  [ -e "$c" ] || break
+  cc=$(sed -n 's/^ *"object_count": \([0-9]*\),$/\1/p' "$c")
+  ch=$(sed -n 's/^ *"chain_head": "\([0-9a-f]*\)",$/\1/p' "$c")
+  if [ -z "$cc" ] || [ "$cc" -lt 1 ] || [ "$cc" -gt "$n" ]; then
+    fail "$c signs $cc objects, the chain has $n"
+  elif [ "${heads[$((cc - 1))]}" != "$ch" ]; then
+    fail "$c signs chain head $ch after $cc objects, the chain has ${heads[$((cc - 1))]} there"
+  fi
+done
+
+echo "5. the signed end"
 if [ -n "$last" ]; then
   count=$(sed -n 's/^ *"object_count": \([0-9]*\),$/\1/p' "$last")
   head=$(sed -n 's/^ *"chain_head": "\([0-9a-f]*\)",$/\1/p' "$last")

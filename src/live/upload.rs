@@ -156,10 +156,10 @@ async fn finish(
     Ok(())
 }
 
-/// Runs until the recording is closed and in storage.
 /// Seconds between signed checkpoints of a growing recording.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
+/// Runs until the recording is closed and in storage.
 pub async fn run(
     store: Store,
     rec: Arc<LiveRecording>,

@@ -8,12 +8,78 @@ use std::path::Path;
 pub const PROBE_BYTES: usize = 1 << 20;
 
 /// The caps GStreamer's typefinders give the start of `data`, or `None`
-/// when no typefinder recognises it.
+/// when no typefinder recognises it. ISO base media (`video/quicktime`)
+/// also gets `fragmented=(boolean)…`: GStreamer gives plain and fragmented
+/// MP4 the same caps, but only a fragmented one can be remuxed while it
+/// arrives (`pipelines/15-fmp4.pipeline`).
 pub fn caps_of(data: &[u8]) -> Option<gst::Caps> {
     super::init().ok()?;
     match gst_base::functions::type_find_helper_for_data(None::<&gst::Object>, data) {
-        Ok((caps, prob)) if prob >= gst::TypeFindProbability::Possible => Some(caps),
+        Ok((mut caps, prob)) if prob >= gst::TypeFindProbability::Possible => {
+            if caps
+                .structure(0)
+                .is_some_and(|s| s.name() == "video/quicktime")
+            {
+                caps.make_mut().set("fragmented", is_fragmented_mp4(data));
+            }
+            Some(caps)
+        }
         _ => None,
+    }
+}
+
+/// Whether the ISO base media file starting with `data` is fragmented: its
+/// `moov` declares movie fragments (`mvex`), or a `moof` comes before any
+/// `mdat`. Walks top-level boxes only, within `data`.
+pub fn is_fragmented_mp4(data: &[u8]) -> bool {
+    let mut at = 0usize;
+    while let Some((kind, header, size)) = box_at(data, at) {
+        match &kind {
+            b"moof" => return true,
+            b"mdat" => return false,
+            b"moov" => {
+                let end = if size == 0 {
+                    data.len()
+                } else {
+                    at.saturating_add(size).min(data.len())
+                };
+                let mut c = at + header;
+                while let Some((k, h, s)) = box_at(&data[..end], c) {
+                    if &k == b"mvex" {
+                        return true;
+                    }
+                    if s == 0 || s < h {
+                        break;
+                    }
+                    c += s;
+                }
+                return false;
+            }
+            _ => {}
+        }
+        if size == 0 || size < header {
+            return false;
+        }
+        at = match at.checked_add(size) {
+            Some(n) => n,
+            None => return false,
+        };
+    }
+    false
+}
+
+/// The box at `at`: (type, header length, size including the header; 0
+/// means "to the end"), if its header lies within `data`.
+fn box_at(data: &[u8], at: usize) -> Option<([u8; 4], usize, usize)> {
+    let h = data.get(at..at.checked_add(8)?)?;
+    let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize;
+    let kind = [h[4], h[5], h[6], h[7]];
+    if size32 == 1 {
+        let l = data.get(at + 8..at + 16)?;
+        let size = u64::from_be_bytes(l.try_into().ok()?);
+        Some((kind, 16, usize::try_from(size).unwrap_or(usize::MAX)))
+    } else {
+        Some((kind, 8, size32))
     }
 }
 
@@ -56,5 +122,49 @@ mod tests {
             })
             .collect();
         assert!(caps_of(&noise).is_none());
+    }
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn fragmented_mp4_is_told_apart() {
+        let ftyp = boxed(b"ftyp", b"isom\0\0\x02\0isomiso2avc1mp41");
+        let mvhd = boxed(b"mvhd", &[0; 100]);
+        let frag_moov = boxed(b"moov", &[mvhd.clone(), boxed(b"mvex", &[0; 32])].concat());
+        let plain_moov = boxed(b"moov", &mvhd);
+        // (boxes, fragmented)
+        let table: [(Vec<u8>, bool); 5] = [
+            (
+                [ftyp.clone(), frag_moov.clone(), boxed(b"moof", &[0; 16])].concat(),
+                true,
+            ),
+            (
+                [ftyp.clone(), plain_moov.clone(), boxed(b"mdat", &[0; 64])].concat(),
+                false,
+            ),
+            // Index at the end: mdat first.
+            (
+                [ftyp.clone(), boxed(b"mdat", &[0; 64]), plain_moov].concat(),
+                false,
+            ),
+            // Cut short before the mvex header: what is there decides.
+            (
+                [ftyp.clone(), frag_moov[..8 + mvhd.len() + 4].to_vec()].concat(),
+                false,
+            ),
+            // A size smaller than a box header is not looped on.
+            (
+                [ftyp, vec![0, 0, 0, 4, b'f', b'r', b'e', b'e']].concat(),
+                false,
+            ),
+        ];
+        for (i, (data, want)) in table.iter().enumerate() {
+            assert_eq!(is_fragmented_mp4(data), *want, "case {i}");
+        }
     }
 }

@@ -203,6 +203,7 @@ pub async fn run(
     }
     let _attached = Attached(rec.clone());
     let offset = rec.stream_durable();
+    tracing::info!(device = s.device(), %recorder, %id, offset, "live stream open");
     reply(
         send,
         &Reply::Accepted {

@@ -481,17 +481,9 @@ pub async fn approve(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: axum::body::Bytes,
 ) -> Response {
-    decide(
-        s,
-        peer,
-        headers,
-        id,
-        body.map(|b| b.0).unwrap_or_default(),
-        true,
-    )
-    .await
+    decide(s, peer, headers, id, body, true).await
 }
 
 /// POST /api/requests/{id}/reject — a supervisor.
@@ -500,17 +492,9 @@ pub async fn reject(
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Option<Json<Decision>>,
+    body: axum::body::Bytes,
 ) -> Response {
-    decide(
-        s,
-        peer,
-        headers,
-        id,
-        body.map(|b| b.0).unwrap_or_default(),
-        false,
-    )
-    .await
+    decide(s, peer, headers, id, body, false).await
 }
 
 async fn decide(
@@ -518,7 +502,7 @@ async fn decide(
     peer: Peer,
     headers: HeaderMap,
     id: String,
-    d: Decision,
+    body: axum::body::Bytes,
     approve: bool,
 ) -> Response {
     let path = format!(
@@ -528,6 +512,15 @@ async fn decide(
     let who = match decider(&s, &headers, &peer, &path, None).await {
         Ok(p) => p,
         Err(r) => return r,
+    };
+    // The body (an optional note) is read only once the viewer is known.
+    let d: Decision = if body.iter().all(u8::is_ascii_whitespace) {
+        Decision::default()
+    } else {
+        match parse(&body) {
+            Ok(d) => d,
+            Err(r) => return r,
+        }
     };
     let mut r = match load(&s, &id).await {
         Ok(Some(r)) => r,
@@ -657,10 +650,19 @@ async fn delete(
         return Err(why);
     }
     let store = &s.gw.store;
-    let objects = store
+    // A deletion interrupted earlier left its record: that record is
+    // rewritten below, never deleted with the objects.
+    let record_keys = [
+        format!("{}/deleted.json", m.prefix),
+        format!("{}/deleted.sig", m.prefix),
+    ];
+    let objects: Vec<_> = store
         .list(&format!("{}/", m.prefix))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|o| !record_keys.contains(&o.key))
+        .collect();
     let record = serde_json::json!({
         "format": "custody-deletion/1",
         "recorder": m.recorder,
@@ -683,12 +685,9 @@ async fn delete(
         let h = crate::chain::sha256(&b);
         store.put_bytes(&key, b.into(), &h).await
     };
-    put(format!("{}/deleted.json", m.prefix), body)
-        .await
-        .map_err(|e| e.to_string())?;
-    put(format!("{}/deleted.sig", m.prefix), sig)
-        .await
-        .map_err(|e| e.to_string())?;
+    let [record_key, sig_key] = record_keys;
+    put(record_key, body).await.map_err(|e| e.to_string())?;
+    put(sig_key, sig).await.map_err(|e| e.to_string())?;
     let mut refused = 0;
     let versions = matches!(s.gw.retention, Enforcement::ObjectLock);
     for o in &objects {

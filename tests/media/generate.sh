@@ -157,6 +157,13 @@ for ext in ts mkv; do
         done_ "long_h264_aac.$ext"
     fi
 done
+# The same packets as a fragmented MP4 (moov with mvex first, a fragment per
+# keyframe): streamable, so also remuxed while it arrives.
+if need long_h264_aac_frag.mp4; then
+    "${FF[@]}" -i "$OUT/long_h264_aac.mkv" -map 0 -c copy \
+        -movflags frag_keyframe+empty_moov+default_base_moof "$(tmp long_h264_aac_frag.mp4)"
+    done_ long_h264_aac_frag.mp4
+fi
 
 # (x264enc's speed-preset sets B-frames on unless bframes= is given.)
 AACENC=
@@ -297,6 +304,7 @@ describe() {
     audio.aac) echo "audio-only raw ADTS AAC stream (44.1 kHz mono, 5 s)" ;;
     audio.wav) echo "audio-only PCM s16le WAV (16 kHz mono, 5 s): PCM is not a CMAF/browser codec; expect keep-original-only (or rejection)" ;;
     audio.mp3) echo "audio-only MP3 (libmp3lame 128k, 44.1 kHz mono, 5 s)" ;;
+    long_h264_aac_frag.mp4) echo "the packets of long_h264_aac.mkv in a fragmented MP4 (empty moov with mvex, one moof per keyframe): remuxed while the upload is still arriving" ;;
     long_h264_aac.ts|long_h264_aac.mkv) echo "20 s H.264 + AAC, about 4 MB: remuxed while the upload is still arriving" ;;
     h264.h264) echo "raw Annex-B H.264 elementary stream (no container, no timestamps; GOP 50, no B-frames as hardware encoders write, frame rate only in the VUI), 5 s testsrc" ;;
     h265.h265) echo "raw Annex-B H.265 elementary stream (no container, no timestamps; GOP 50, open GOP, no B-frames), 5 s testsrc" ;;
