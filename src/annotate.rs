@@ -374,6 +374,27 @@ pub async fn annotate(
         true,
     );
     checkpoint::store(store, &m.prefix, &signed).await?;
+    // A permanent recording is under legal hold: so is what is added to it.
+    if store.locking()
+        && m.retention.as_ref().is_some_and(|r| {
+            matches!(
+                r.retention,
+                crate::policy::retention::Retention::Permanent { .. }
+            )
+        })
+    {
+        let mut keys = vec![
+            entry.key.clone(),
+            checkpoint::checkpoint_key(&m.prefix, cp.seq + 1),
+            checkpoint::signature_key(&m.prefix, cp.seq + 1),
+        ];
+        if let Some(l) = &m.live {
+            keys.push(layout::journal_key(&m.prefix, l.journal_chunks - 1));
+        }
+        for k in keys {
+            store.legal_hold(&k).await?;
+        }
+    }
     // The catalog is derived data: a failure here is repaired by the next
     // update or by `custody index rebuild`, never by failing the annotation.
     if let Err(e) = crate::catalog::update(store, manifest_key).await {

@@ -201,15 +201,32 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
     let w = live_world(Backend::Local, "close_after_secs = 60\n");
     let mut gw = w.gateway();
     let tee = w.path("tee.ts");
-    let child = record(&w, gw.addr, "rec", &["--test-source", "--duration", "25"])
-        .arg("--tee")
-        .arg(&tee)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = record(
+        &w,
+        gw.addr,
+        "rec",
+        &[
+            "--test-source",
+            "--duration",
+            "25",
+            "--recording-id",
+            "bwc-1-killed",
+        ],
+    )
+    .arg("--tee")
+    .arg(&tee)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(9)).await;
     gw.kill();
+    // With the gateway dead, storage alone holds a verifiable prefix of the
+    // open recording (the rest is durable in the spool).
+    let (ok, prefix) = w.verify_json("bwc-1/bwc-1-killed");
+    assert!(ok, "{prefix}");
+    assert_eq!(prefix["state"], "open", "{prefix}");
+    assert!(prefix["objects"].as_u64().unwrap() >= 3, "{prefix}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     gw.restart();
     let out = wait_child(child, 90);
@@ -222,6 +239,13 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
     // The restart shows in the chain as a second initialisation segment;
     // the originals are whole and the chain verifies across it.
     assert_eq!(m.objects.iter().filter(|o| o.role == Role::Init).count(), 2);
+    // What verified after the crash is a prefix of the final chain.
+    let n = prefix["objects"].as_u64().unwrap() as usize;
+    assert_eq!(
+        m.objects[n - 1].chain,
+        prefix["chain_head"].as_str().unwrap(),
+        "the crash-time prefix is not a prefix of the recording"
+    );
     let v = w.verify(key);
     assert!(v.status.success(), "{}", stdout(&v));
     let raw = w.path("raw.ts");

@@ -64,6 +64,39 @@ async fn fetch(w: &World, manifest_key: &str, out: &Path) -> Manifest {
     m
 }
 
+/// Every media segment, played after the init segment on its own, starts
+/// its video (if any) with a keyframe: segments are independently seekable.
+async fn segments_start_at_keyframes(w: &World, m: &Manifest) -> Result<(), String> {
+    let store = w.store().await;
+    let Some(init) = m.objects.iter().find(|o| o.role == Role::Init) else {
+        return Ok(());
+    };
+    let init = store.get_bytes(&init.key, 1 << 24).await.unwrap();
+    let file = w.path("one-segment.mp4");
+    for s in m.objects.iter().filter(|o| o.role == Role::Segment) {
+        let mut b = init.to_vec();
+        b.extend_from_slice(&store.get_bytes(&s.key, 1 << 30).await.unwrap());
+        std::fs::write(&file, b).unwrap();
+        let o = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args(["-show_entries", "packet=flags", "-of", "csv=p=0"])
+            .args(["-read_intervals", "%+#1"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let first = stdout(&o);
+        let first = first.lines().next().unwrap_or("");
+        // No video stream: nothing to check.
+        if !first.is_empty() && !first.contains('K') {
+            return Err(format!(
+                "segment {} does not start with a keyframe (first packet flags {first:?})",
+                s.index
+            ));
+        }
+    }
+    Ok(())
+}
+
 struct Case {
     file: &'static str,
     /// Expected derivation status.
@@ -324,6 +357,9 @@ async fn every_input_kind_is_derived_without_transcoding_or_explained() {
             let (same, text) = same_packets(&media.join(c.file), &fmp4, c.compare);
             if !same {
                 failures.push(format!("{}: packets differ:\n{text}", c.file));
+            }
+            if let Err(e) = segments_start_at_keyframes(&w, &m).await {
+                failures.push(format!("{}: {e}", c.file));
             }
         } else {
             assert!(segments.is_empty(), "{}: no half-made derivative", c.file);

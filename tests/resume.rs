@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -122,6 +122,57 @@ async fn dock_killed_mid_upload_resumes_when_run_again() {
             .status
             .success()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dock_through_a_dropped_link_reconnects_and_resumes() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let proxy = UdpProxy::start(gw.addr).await;
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    write_random_file(&file, 200 << 20, 44);
+    let id = recording_id_for(&file);
+    let dock = Command::new(BIN)
+        .arg("dock")
+        .args(["--gateway", &proxy.addr.to_string(), "--ca"])
+        .arg(w.certs.ca_cert())
+        .arg("--cert")
+        .arg(w.certs.device_cert("bwc-1"))
+        .arg("--key")
+        .arg(w.certs.device_key("bwc-1"))
+        .args(["--json", "--no-inventory", "--link-timeout", "2"])
+        .args(["--retry-for-secs", "60"])
+        .arg(&media)
+        .current_dir(w.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while durable_in_spool(&w, &id) < 50 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The link drops for longer than the link timeout, then comes back.
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at_cut = durable_in_spool(&w, &id);
+    proxy.set_cut(false);
+    let out = dock.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(r["result"], "archived", "{r}");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= at_cut && resumed > 0, "{resumed} < {at_cut}");
+    let m = r["manifest_key"].as_str().unwrap();
+    assert!(w.verify(m).status.success());
+    // "archived" means the gateway matched the file's SHA-256 end to end.
+    assert_eq!(r["sha256"], sha256_file(&file), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

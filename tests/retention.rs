@@ -472,4 +472,45 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
             "{key}"
         );
     }
+    // What is added to a permanent recording later (an annotation, its
+    // checkpoint) is held as well.
+    let o = api(
+        &w,
+        &gw,
+        "sup-a",
+        &["mark", "bwc-1/locked", "personal-privacy"],
+    );
+    ok_json(&o);
+    let before: std::collections::HashSet<&String> = objects.iter().map(|(k, _)| k).collect();
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&moto.bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    let added: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .filter(|k| !before.contains(k) && !k.ends_with("/manifest.json"))
+        .collect();
+    assert!(
+        added.iter().any(|k| k.contains("annotation")),
+        "no annotation object: {added:?}"
+    );
+    for key in &added {
+        let h = s3
+            .head_object()
+            .bucket(&moto.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            h.object_lock_legal_hold_status().map(|s| s.as_str()),
+            Some("ON"),
+            "{key}"
+        );
+    }
 }

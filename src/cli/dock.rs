@@ -72,6 +72,10 @@ pub struct Args {
     /// then lists the recordings as not yet uploaded).
     #[arg(long)]
     pub inventory_only: bool,
+    /// Seconds of silence after which the link counts as lost (then the
+    /// dock reconnects and resumes from what the gateway holds).
+    #[arg(long, default_value_t = 30.0)]
+    pub link_timeout: f64,
     /// Folders (or files) to upload.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -348,7 +352,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     total.set_prefix(format!("total ({} files)", jobs.len()));
 
     let link = Arc::new(Link {
-        client: Client::new(&cfg.client)?,
+        client: Client::with_timeouts(
+            &cfg.client,
+            Duration::from_secs_f64(a.link_timeout.max(1.0)),
+            Duration::from_secs_f64((a.link_timeout / 4.0).clamp(0.25, 5.0)),
+        )?,
         conn: Mutex::new(None),
     });
     if !a.no_inventory {

@@ -170,8 +170,27 @@ impl PipelineSpec {
         })
     }
 
+    /// At load: the description instantiates, and contains no decoder or
+    /// encoder (derivatives carry the original's compressed samples, never
+    /// re-encoded ones).
     fn check(&self) -> Result<(), PipelineError> {
-        self.instantiate().map(|_| ())
+        let ep = self.instantiate()?;
+        let mut it = ep.bin.iterate_recurse();
+        while let Ok(Some(e)) = it.next() {
+            let Some(f) = e.factory() else { continue };
+            let klass = f.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or_default();
+            if klass.contains("Decoder") || klass.contains("Encoder") {
+                return Err(invalid(
+                    &self.path,
+                    format!(
+                        "element {:?} ({}) is a {klass}: pipelines must not decode or encode (no transcoding)",
+                        e.name().as_str(),
+                        f.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn accepts(&self, caps: &gst::CapsRef) -> bool {
@@ -270,6 +289,10 @@ mod tests {
             (
                 "# match: video/mpegts\nappsrc name=src ! tsdemux\nappsink name=sink",
                 "no element named \"mux\"",
+            ),
+            (
+                "# match: video/mpegts\nappsrc name=src ! tsdemux ! h264parse ! avdec_h264 ! x264enc\nisofmp4mux name=mux ! appsink name=sink",
+                "must not decode or encode",
             ),
             ("# match: not caps ((\nappsrc name=src", "match caps"),
             (

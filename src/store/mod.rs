@@ -265,6 +265,14 @@ impl Store {
         }
     }
 
+    /// Whether this store writes with Object Lock (S3 that enforces it).
+    pub fn locking(&self) -> bool {
+        match self {
+            Store::S3(s) => s.locking(),
+            Store::Local(_) => false,
+        }
+    }
+
     /// Puts `key` under legal hold (Object Lock; nothing to do elsewhere).
     pub async fn legal_hold(&self, key: &str) -> Result<(), StoreError> {
         match self {

@@ -103,6 +103,11 @@ impl S3Store {
         *self.lock.write().expect("lock settings") = Some(retain);
     }
 
+    /// Whether writes carry Object Lock (storage enforces it).
+    pub fn locking(&self) -> bool {
+        self.lock.read().expect("lock settings").is_some()
+    }
+
     /// The retain-until date for a new object at `key`, if locked.
     fn lock_until(&self, key: &str) -> Option<time::OffsetDateTime> {
         let retain = (*self.lock.read().expect("lock settings"))?;
