@@ -20,6 +20,8 @@ use crate::metadata::valid_id;
 
 /// The SAN URI prefix that names a device.
 pub const DEVICE_URI_PREFIX: &str = "urn:custody:device:";
+/// A viewer's client certificate names the viewer as `urn:custody:viewer:<name>`.
+pub const VIEWER_URI_PREFIX: &str = "urn:custody:viewer:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -32,9 +34,9 @@ pub enum PkiError {
     Rcgen(#[from] rcgen::Error),
     #[error("{0} already exists; pass --force to replace it")]
     Exists(PathBuf),
-    #[error("invalid device id {0:?}")]
+    #[error("invalid device id or viewer name {0:?}")]
     BadDeviceId(String),
-    #[error("no certificate was issued to device {0:?} by this CA")]
+    #[error("no certificate was issued to {0:?} by this CA")]
     NotIssued(String),
     #[error("{0}")]
     Other(String),
@@ -83,6 +85,12 @@ impl CertDir {
     }
     pub fn device_key(&self, id: &str) -> PathBuf {
         self.dir.join("devices").join(format!("{id}.key"))
+    }
+    pub fn viewer_cert(&self, name: &str) -> PathBuf {
+        self.dir.join("viewers").join(format!("{name}.pem"))
+    }
+    pub fn viewer_key(&self, name: &str) -> PathBuf {
+        self.dir.join("viewers").join(format!("{name}.key"))
     }
     fn issued(&self) -> PathBuf {
         self.dir.join("issued.tsv")
@@ -220,12 +228,47 @@ pub fn issue_device(dirs: &CertDir, id: &str, days: i64, force: bool) -> Result<
     if !valid_id(id) {
         return Err(PkiError::BadDeviceId(id.to_string()));
     }
+    let (cert, key) = (dirs.device_cert(id), dirs.device_key(id));
+    issue_client(dirs, DEVICE_URI_PREFIX, id, id, (&cert, &key), days, force)
+}
+
+/// Issues a client certificate naming command-center viewer `name`
+/// (`urn:custody:viewer:<name>`), signed by the CA in `dirs`. It is
+/// recorded as `viewer:<name>`, the id `custody certs revoke` takes.
+pub fn issue_viewer(dirs: &CertDir, name: &str, days: i64, force: bool) -> Result<(), PkiError> {
+    if !valid_id(name) {
+        return Err(PkiError::BadDeviceId(name.to_string()));
+    }
+    let (cert, key) = (dirs.viewer_cert(name), dirs.viewer_key(name));
+    let label = format!("viewer:{name}");
+    issue_client(
+        dirs,
+        VIEWER_URI_PREFIX,
+        name,
+        &label,
+        (&cert, &key),
+        days,
+        force,
+    )
+}
+
+/// A client certificate (EKU clientAuth) whose SAN URI is `uri_prefix` +
+/// `id`; its serial is recorded under `label` for revocation.
+fn issue_client(
+    dirs: &CertDir,
+    uri_prefix: &str,
+    id: &str,
+    label: &str,
+    (cert_path, key_path): (&Path, &Path),
+    days: i64,
+    force: bool,
+) -> Result<(), PkiError> {
     let issuer = load_issuer(dirs)?;
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::default();
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name.push(DnType::CommonName, id);
-    p.subject_alt_names = vec![SanType::URI(format!("{DEVICE_URI_PREFIX}{id}").try_into()?)];
+    p.subject_alt_names = vec![SanType::URI(format!("{uri_prefix}{id}").try_into()?)];
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.use_authority_key_identifier_extension = true;
@@ -233,9 +276,9 @@ pub fn issue_device(dirs: &CertDir, id: &str, days: i64, force: bool) -> Result<
     p.serial_number = Some(serial.clone());
     validity(&mut p, days);
     let cert = p.signed_by(&key, &issuer)?;
-    write_private(&dirs.device_key(id), &key.serialize_pem(), force)?;
-    write_public(&dirs.device_cert(id), &cert.pem(), force)?;
-    let line = format!("{id}\t{}\n", hex::encode(serial.to_bytes()));
+    write_private(key_path, &key.serialize_pem(), force)?;
+    write_public(cert_path, &cert.pem(), force)?;
+    let line = format!("{label}\t{}\n", hex::encode(serial.to_bytes()));
     let mut f = fs::OpenOptions::new()
         .append(true)
         .create(true)

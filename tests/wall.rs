@@ -316,6 +316,40 @@ async fn roles_playlists_and_audit() {
     assert_eq!(json(&b), serde_json::json!([]));
     let (_, b) = get(&w, http, "/api/live", Some("op-market"));
     assert_eq!(json(&b)[0]["recording_id"], "live-auth");
+    // A client certificate from `custody certs viewer` logs the viewer in
+    // without a token; a device's certificate identifies nobody.
+    let certs = w.certs.ca_cert().parent().unwrap().to_path_buf();
+    let o = Command::new(BIN)
+        .args(["certs", "viewer", "--dir"])
+        .arg(&certs)
+        .arg("op-market")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let with_cert = |cert: &Path, key: &Path| {
+        let o = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--cacert"])
+            .arg(w.certs.ca_cert())
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .args(["--resolve", &format!("localhost:{}:127.0.0.1", http.port())])
+            .arg(format!("https://localhost:{}/api/live", http.port()))
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.to_string(), body.to_string())
+    };
+    let (code, body) = with_cert(
+        &certs.join("viewers/op-market.pem"),
+        &certs.join("viewers/op-market.key"),
+    );
+    assert_eq!(code, "200", "{body}");
+    assert_eq!(json(body.as_bytes())[0]["recording_id"], "live-auth");
+    let (code, _) = with_cert(&w.certs.device_cert("bwc-1"), &w.certs.device_key("bwc-1"));
+    assert_eq!(code, "401");
     // The auditor's search finds the docked recording, without storage keys.
     let (_, b) = get(&w, http, "/api/recordings?case=case-wall-1", Some("aud"));
     let found = json(&b);

@@ -36,7 +36,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Revoke every certificate issued to a device and rewrite the CRL.
+    /// Issue a client certificate to each command-center viewer (a
+    /// `[[viewer]]` name): the wall then needs no token.
+    Viewer {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Revoke every certificate issued to a device (or, as `viewer:NAME`,
+    /// to a viewer) and rewrite the CRL.
     Revoke {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
@@ -71,6 +84,25 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                     "issued {} and {} (add {id} to the ledger to admit it)",
                     d.device_cert(&id).display(),
                     d.device_key(&id).display()
+                );
+            }
+        }
+        Command::Viewer {
+            dir,
+            names,
+            days,
+            force,
+        } => {
+            let d = CertDir::new(&dir);
+            for name in names {
+                pki::issue_viewer(&d, &name, days, force)?;
+                println!(
+                    "issued {} and {} (a [[viewer]] named {name} must exist; for a browser: \
+                     openssl pkcs12 -export -inkey {} -in {} -out {name}.p12)",
+                    d.viewer_cert(&name).display(),
+                    d.viewer_key(&name).display(),
+                    d.viewer_key(&name).display(),
+                    d.viewer_cert(&name).display()
                 );
             }
         }

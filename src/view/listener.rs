@@ -26,8 +26,7 @@ pub struct Peer {
     pub viewer: Option<String>,
 }
 
-/// A viewer's client certificate names the viewer as `urn:custody:viewer:<name>`.
-pub const VIEWER_URI_PREFIX: &str = "urn:custody:viewer:";
+pub use crate::pki::VIEWER_URI_PREFIX;
 
 pub enum Conn {
     Tls(Box<TlsStream<TcpStream>>),
