@@ -174,6 +174,15 @@ fn meta_err(field: &'static str, reason: impl Into<String>) -> MetaError {
 
 /// Identifiers that become parts of storage keys: devices, recordings,
 /// categories, cases, officers. Restricted so a key can never escape its prefix.
+/// Whether `s` is an id named after a file's content, as `custody dock`
+/// gives files without one: `f-` and the first 40 hex digits of the file's
+/// SHA-256. Live recordings may not take such ids, so a docked file named
+/// by its content is never the copy of a live recording.
+pub fn is_content_id(s: &str) -> bool {
+    s.strip_prefix("f-")
+        .is_some_and(|h| h.len() == 40 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 pub fn valid_id(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -333,6 +342,21 @@ mod tests {
             assert_eq!(valid_id(s), ok, "{s:?}");
         }
         assert!(!valid_id(&"x".repeat(limits::MAX_ID_LEN + 1)));
+    }
+
+    #[test]
+    fn content_ids() {
+        let h = "0123456789abcdef0123456789abcdef01234567";
+        for (s, want) in [
+            (format!("f-{h}"), true),
+            (format!("f-{}", &h[..39]), false),
+            (format!("f-{h}0"), false),
+            (format!("f-{}", h.to_uppercase()), false),
+            (format!("g-{h}"), false),
+            ("bwc-0001-20261130".to_string(), false),
+        ] {
+            assert_eq!(is_content_id(&s), want, "{s}");
+        }
     }
 
     #[test]

@@ -192,7 +192,12 @@ async fn storage_outage_keeps_bytes_in_the_spool_until_storage_returns() {
     for r in &results {
         assert_eq!(r["result"], "spooled", "{r}");
     }
-    assert!(gw.log().contains("retrying"), "{}", gw.log());
+    // The gateway tries storage, fails, and keeps trying.
+    eventually(60, "the archiver retrying while storage is down", || {
+        let retrying = gw.log().contains("retrying");
+        async move { retrying.then_some(()) }
+    })
+    .await;
 
     w.garage.as_mut().unwrap().restart();
     let store = w.store().await;

@@ -153,6 +153,15 @@ pub async fn run(
     let prepared = async {
         meta.validate()
             .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+        if crate::metadata::is_content_id(&meta.recording_id) {
+            return Err(fail(
+                StreamError::InvalidMetadata,
+                format!(
+                    "recording_id: {} has the form f-<40 hex digits>, kept for docked files named by their content",
+                    meta.recording_id
+                ),
+            ));
+        }
         let recorder = resolve_recorder(s, meta.recorder.as_deref())?;
         let lock =
             s.gw.claim_recording(&recorder, &meta.recording_id, s.device())

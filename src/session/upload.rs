@@ -287,9 +287,17 @@ async fn live_recording_exists(
         return Ok(true);
     }
     let entry = gw.spool.entry(recorder, id);
+    let ack = entry.ack();
     let in_spool = blocking(move || crate::live::LiveRecording::load_state(&entry)).await?;
     if in_spool.is_some() {
         return Ok(true);
+    }
+    // Named by its content: never a live id. A docked upload of this id
+    // already in the spool: decided when it began (a copy would be spooled
+    // under its `.docked` id). Neither needs storage, so both go on while
+    // storage is down.
+    if crate::metadata::is_content_id(id) || ack.exists() {
+        return Ok(false);
     }
     let loc = match gw
         .store
