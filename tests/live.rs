@@ -197,6 +197,69 @@ async fn a_minute_through_a_link_cut_twice_arrives_whole() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_link_down_longer_than_the_buffer_leaves_a_lost_bytes_gap() {
+    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let gw = w.gateway();
+    let proxy = UdpProxy::start(gw.addr).await;
+    // The test camera makes 70–200 KB/s (its picture compresses well); a
+    // 1 MiB buffer lasts at most about 15 s without a link.
+    let child = record(
+        &w,
+        proxy.addr,
+        "rec",
+        &[
+            "--test-source",
+            "--duration",
+            "35",
+            "--bitrate-kbps",
+            "3000",
+            "--buffer-mib",
+            "1",
+            "--mandatory",
+            "personal-liberty",
+            "--recording-id",
+            "bwc-1-lossy",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    proxy.set_cut(false);
+    let out = wait_child(child, 120);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["complete"], false, "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    let l = m.live.as_ref().unwrap();
+    // One gap, of the bytes the recorder could not keep, in wall-clock and
+    // media time; the mandatory full-process recording is flagged.
+    assert_eq!(l.gaps.len(), 1, "{:?}", l.gaps);
+    let g = &l.gaps[0];
+    assert_eq!(g.kind, "lost-bytes", "{g:?}");
+    let lost = g.bytes.as_ref().expect("lost byte range");
+    assert!(lost.length > 200_000, "{g:?}");
+    assert!(
+        g.media_from > 3.0 && g.media_to.is_some_and(|t| t > g.media_from),
+        "{g:?}"
+    );
+    let (from, to) = (
+        custody::time_fmt::parse(&g.wall_from).unwrap(),
+        custody::time_fmt::parse(&g.wall_to).unwrap(),
+    );
+    assert!(to > from, "{g:?}");
+    assert!(!l.complete && l.full_process_violation, "{l:?}");
+    // What did arrive is intact and verifies, the gap named.
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(stdout(&v).contains("gap (lost-bytes)"), "{}", stdout(&v));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn gateway_killed_mid_stream_continues_the_same_recording() {
     let w = live_world(Backend::Local, "close_after_secs = 60\n");
     let mut gw = w.gateway();
