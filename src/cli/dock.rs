@@ -235,7 +235,6 @@ async fn upload_with_retry(
 ) -> Result<UploadOutcome, ClientError> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(250);
-    let mut first_offset = None;
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     loop {
         let attempt = async {
@@ -254,14 +253,11 @@ async fn upload_with_retry(
             upload(&conn, job, progress).await
         };
         match attempt.await {
-            Ok(mut o) => {
-                if let Some(f) = first_offset {
-                    o.resumed_from = f;
-                }
-                return Ok(o);
-            }
+            // `resumed_from` is where the gateway let the successful attempt
+            // start: what it held durably then (at least what had been
+            // acknowledged before the link failed).
+            Ok(o) => return Ok(o),
             Err(e) if e.is_retryable() && start.elapsed() < retry_for => {
-                first_offset.get_or_insert(bar.position());
                 bar.set_message(format!("retrying: {e}"));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
