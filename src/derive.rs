@@ -73,17 +73,45 @@ struct DirOutput {
     files: Arc<Mutex<(Option<DerivedFile>, Vec<DerivedFile>)>>,
 }
 
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<String> {
+/// Writes a derived file and starts its writeback to disk without waiting
+/// for it: the derivation is recorded only after [`sync_files`] has made
+/// every file durable, so the wait is paid once, mostly overlapped with the
+/// remuxing (one `fdatasync` per segment as it closed cost about a quarter
+/// of the docked remux's wall time).
+fn write_started(path: &Path, data: &[u8]) -> std::io::Result<String> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(data)?;
-    f.sync_data()?;
+    start_writeback(&f);
     Ok(hex::encode(Sha256::digest(data)))
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only schedules writeback.
+    // Failure is harmless: `sync_files` makes the file durable regardless.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_f: &std::fs::File) {}
+
+/// Makes every file in `dir` durable (their writeback mostly done already).
+fn sync_files(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        if e.file_type()?.is_file() {
+            std::fs::File::open(e.path())?.sync_data()?;
+        }
+    }
+    Ok(())
 }
 
 impl remux::Output for DirOutput {
     fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
         let name = "init.mp4".to_string();
-        let sha256 = write_synced(&self.dir.join(&name), data)?;
+        let sha256 = write_started(&self.dir.join(&name), data)?;
         self.files.lock().expect("files").0 = Some(DerivedFile {
             name,
             size: data.len() as u64,
@@ -97,7 +125,7 @@ impl remux::Output for DirOutput {
     fn fragment(&mut self, f: Fragment) -> std::io::Result<()> {
         let mut files = self.files.lock().expect("files");
         let name = format!("seg-{:06}.m4s", files.1.len());
-        let sha256 = write_synced(&self.dir.join(&name), &f.data)?;
+        let sha256 = write_started(&self.dir.join(&name), &f.data)?;
         files.1.push(DerivedFile {
             name,
             size: f.data.len() as u64,
@@ -309,6 +337,9 @@ fn derive_input(
         for e in std::fs::read_dir(dir)?.flatten() {
             std::fs::remove_file(e.path())?;
         }
+    } else {
+        // Durable before the record says they exist.
+        sync_files(dir)?;
     }
     sync_dir(dir)?;
     write_atomic(

@@ -907,7 +907,12 @@ impl Collector {
             input_end: self.shared.fed.load(Ordering::SeqCst),
         })?;
         let cur = self.current.as_mut().expect("fragment in progress");
-        cur.data.extend_from_slice(&data);
+        if cur.data.is_empty() {
+            // A fragment's first (for docked files: only) sample: no copy.
+            cur.data = data;
+        } else {
+            cur.data.extend_from_slice(&data);
+        }
         cur.duration = cur.duration.max(start + duration - cur.start);
         if !self.chunked {
             self.flush()?;
