@@ -261,7 +261,7 @@ async fn a_link_down_longer_than_the_buffer_leaves_a_lost_bytes_gap() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_killed_mid_stream_continues_the_same_recording() {
-    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
     let mut gw = w.gateway();
     let tee = w.path("tee.ts");
     let child = record(
@@ -505,7 +505,7 @@ async fn a_storage_outage_spools_segments_and_drains_with_flat_memory() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     let w = live_world(
-        Backend::Local,
+        Backend::Garage,
         "close_after_secs = 3\nmax_bitrate_kbps = 2000\n",
     );
     let gw = w.gateway();
@@ -598,6 +598,52 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     let raw = w2.path("raw-nokey");
     concat(&w2, &m, &[Role::RawChunk], &raw).await;
     assert_eq!(sha256_file(&raw), sha256_file(&nokey), "bytes kept");
+    assert!(!gw2.log().contains("panicked"));
+
+    // A real TS with 64 KiB of garbage in the middle (a damaged card): the
+    // demuxer resynchronises, segments are derived around the damage, and
+    // the bytes, garbage included, are the original.
+    let damaged = w.path("damaged.ts");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=8")
+        .args(["-f", "lavfi", "-i", "sine=duration=8"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(&damaged)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut b = std::fs::read(&damaged).unwrap();
+    let mid = b.len() / 2 + 77;
+    let mut x = 0x9e37_79b9_u32;
+    for v in &mut b[mid..mid + 65536] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *v = (x >> 24) as u8;
+    }
+    std::fs::write(&damaged, &b).unwrap();
+    let out = record(
+        &w,
+        gw.addr,
+        "damaged",
+        &["--stdin", "--recording-id", "bwc-1-damaged"],
+    )
+    .stdin(std::fs::File::open(&damaged).unwrap())
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["derivation"]["status"], "derived", "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    let segs = m.objects.iter().filter(|o| o.role == Role::Segment).count();
+    assert!(segs >= 3, "{segs} segments around the damage");
+    let raw = w.path("raw-damaged");
+    concat(&w, &m, &[Role::RawChunk], &raw).await;
+    assert_eq!(sha256_file(&raw), sha256_file(&damaged), "bytes kept");
+    assert!(w.verify(key).status.success());
 
     // Faster than the device may stream (2 Mbit/s sustained, 30 s burst).
     let fast = w.path("fast.ts");
