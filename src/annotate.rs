@@ -385,14 +385,20 @@ pub async fn annotate(
     {
         let mut keys = vec![
             entry.key.clone(),
+            manifest_key.to_string(),
             checkpoint::checkpoint_key(&m.prefix, cp.seq + 1),
             checkpoint::signature_key(&m.prefix, cp.seq + 1),
         ];
         if let Some(l) = &m.live {
             keys.push(layout::journal_key(&m.prefix, l.journal_chunks - 1));
         }
+        // The annotation is stored and signed by now: a failed hold is
+        // reported, not turned into a failed annotation (a retry would
+        // append it twice).
         for k in keys {
-            store.legal_hold(&k).await?;
+            if let Err(e) = store.legal_hold(&k).await {
+                tracing::error!(key = %k, "legal hold not set on a permanent recording's new object: {e}");
+            }
         }
     }
     // The catalog is derived data: a failure here is repaired by the next

@@ -71,6 +71,9 @@ pub const RECORD: &str = "derivation.json";
 struct DirOutput {
     dir: PathBuf,
     files: Arc<Mutex<(Option<DerivedFile>, Vec<DerivedFile>)>>,
+    /// Every file written, open, to be made durable before the record: the
+    /// same descriptors, so a failed writeback is reported by their sync.
+    written: Arc<Mutex<Vec<std::fs::File>>>,
 }
 
 /// Writes a derived file and starts its writeback to disk without waiting
@@ -78,10 +81,26 @@ struct DirOutput {
 /// every file durable, so the wait is paid once, mostly overlapped with the
 /// remuxing (one `fdatasync` per segment as it closed cost about a quarter
 /// of the docked remux's wall time).
-fn write_started(path: &Path, data: &[u8]) -> std::io::Result<String> {
+/// Written files kept open until their sync, at most.
+const MAX_OPEN_WRITTEN: usize = 256;
+
+fn write_started(
+    path: &Path,
+    data: &[u8],
+    written: &Mutex<Vec<std::fs::File>>,
+) -> std::io::Result<String> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(data)?;
     start_writeback(&f);
+    let mut w = written.lock().expect("written files");
+    w.push(f);
+    if w.len() > MAX_OPEN_WRITTEN {
+        // Hours of segments would exhaust descriptors: sync the oldest
+        // now (their writeback has long started) and close them.
+        for f in w.drain(..MAX_OPEN_WRITTEN / 2) {
+            f.sync_data()?;
+        }
+    }
     Ok(hex::encode(Sha256::digest(data)))
 }
 
@@ -98,12 +117,10 @@ fn start_writeback(f: &std::fs::File) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_f: &std::fs::File) {}
 
-/// Makes every file in `dir` durable (their writeback mostly done already).
-fn sync_files(dir: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)?.flatten() {
-        if e.file_type()?.is_file() {
-            std::fs::File::open(e.path())?.sync_data()?;
-        }
+/// Makes every written file durable (their writeback mostly done already).
+fn sync_files(written: &Mutex<Vec<std::fs::File>>) -> std::io::Result<()> {
+    for f in written.lock().expect("written files").drain(..) {
+        f.sync_data()?;
     }
     Ok(())
 }
@@ -111,7 +128,7 @@ fn sync_files(dir: &Path) -> std::io::Result<()> {
 impl remux::Output for DirOutput {
     fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
         let name = "init.mp4".to_string();
-        let sha256 = write_started(&self.dir.join(&name), data)?;
+        let sha256 = write_started(&self.dir.join(&name), data, &self.written)?;
         self.files.lock().expect("files").0 = Some(DerivedFile {
             name,
             size: data.len() as u64,
@@ -125,7 +142,7 @@ impl remux::Output for DirOutput {
     fn fragment(&mut self, f: Fragment) -> std::io::Result<()> {
         let mut files = self.files.lock().expect("files");
         let name = format!("seg-{:06}.m4s", files.1.len());
-        let sha256 = write_started(&self.dir.join(&name), &f.data)?;
+        let sha256 = write_started(&self.dir.join(&name), &f.data, &self.written)?;
         files.1.push(DerivedFile {
             name,
             size: f.data.len() as u64,
@@ -260,9 +277,11 @@ fn derive_input(
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let files = Arc::new(Mutex::new((None, Vec::new())));
+    let written = Arc::new(Mutex::new(Vec::new()));
     let out = DirOutput {
         dir: dir.to_path_buf(),
         files: files.clone(),
+        written: written.clone(),
     };
     let input_caps = crate::pipeline::typefind::caps_of_file(&original)?;
     let input = input_caps
@@ -339,7 +358,7 @@ fn derive_input(
         }
     } else {
         // Durable before the record says they exist.
-        sync_files(dir)?;
+        sync_files(&written)?;
     }
     sync_dir(dir)?;
     write_atomic(

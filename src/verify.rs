@@ -362,6 +362,13 @@ pub async fn verify_with(
             if let Some(l) = locator(store, &j0.recorder, &j0.recording_id).await?
                 && l.prefix == prefix
             {
+                // The recording may have closed while this ran (manifest,
+                // final checkpoint, then locator): look again.
+                match store.exists(manifest_key).await {
+                    Ok(true) => return Box::pin(verify_with(store, manifest_key, opts)).await,
+                    Ok(false) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 c.fail(
                     None,
                     manifest_key,

@@ -74,11 +74,19 @@ pub struct Args {
     pub inventory_only: bool,
     /// Seconds of silence after which the link counts as lost (then the
     /// dock reconnects and resumes from what the gateway holds).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     pub link_timeout: f64,
     /// Folders (or files) to upload.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// A positive, finite number of seconds (at most a day).
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err("a number of seconds greater than 0 (at most 86400)".into()),
+    }
 }
 
 pub fn parse_occasion(s: &str) -> Result<Occasion, String> {

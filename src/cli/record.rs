@@ -55,7 +55,7 @@ pub struct Args {
     #[arg(long)]
     pub tee: Option<PathBuf>,
     /// Seconds of silence after which the link counts as lost.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = super::dock::parse_seconds)]
     pub link_timeout: f64,
     #[arg(long)]
     pub recorder: Option<String>,

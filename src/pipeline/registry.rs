@@ -176,7 +176,18 @@ impl PipelineSpec {
     fn check(&self) -> Result<(), PipelineError> {
         let ep = self.instantiate()?;
         let mut it = ep.bin.iterate_recurse();
-        while let Ok(Some(e)) = it.next() {
+        loop {
+            let e = match it.next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(gst::IteratorError::Resync) => {
+                    it.resync();
+                    continue;
+                }
+                Err(gst::IteratorError::Error) => {
+                    return Err(invalid(&self.path, "its elements cannot be listed"));
+                }
+            };
             let Some(f) = e.factory() else { continue };
             let klass = f.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or_default();
             if klass.contains("Decoder") || klass.contains("Encoder") {

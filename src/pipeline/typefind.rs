@@ -51,7 +51,12 @@ pub fn is_fragmented_mp4(data: &[u8]) -> bool {
                     if s == 0 || s < h {
                         break;
                     }
-                    c += s;
+                    // Sizes come from the upload: never let them wrap or
+                    // stand still.
+                    match c.checked_add(s) {
+                        Some(n) if n > c => c = n,
+                        _ => break,
+                    }
                 }
                 return false;
             }
@@ -61,8 +66,8 @@ pub fn is_fragmented_mp4(data: &[u8]) -> bool {
             return false;
         }
         at = match at.checked_add(size) {
-            Some(n) => n,
-            None => return false,
+            Some(n) if n > at => n,
+            _ => return false,
         };
     }
     false
@@ -138,7 +143,10 @@ mod tests {
         let frag_moov = boxed(b"moov", &[mvhd.clone(), boxed(b"mvex", &[0; 32])].concat());
         let plain_moov = boxed(b"moov", &mvhd);
         // (boxes, fragmented)
-        let table: [(Vec<u8>, bool); 5] = [
+        let mut wrap = boxed(b"free", &[0; 8]);
+        wrap.extend_from_slice(&[0, 0, 0, 1, b'f', b'r', b'e', b'e']);
+        wrap.extend_from_slice(&(u64::MAX - 15).to_be_bytes());
+        let table: [(Vec<u8>, bool); 7] = [
             (
                 [ftyp.clone(), frag_moov.clone(), boxed(b"moof", &[0; 16])].concat(),
                 true,
@@ -159,9 +167,13 @@ mod tests {
             ),
             // A size smaller than a box header is not looped on.
             (
-                [ftyp, vec![0, 0, 0, 4, b'f', b'r', b'e', b'e']].concat(),
+                [ftyp.clone(), vec![0, 0, 0, 4, b'f', b'r', b'e', b'e']].concat(),
                 false,
             ),
+            // 64-bit sizes that would wrap the walk back onto an earlier
+            // box (inside a moov, and at the top level).
+            ([ftyp.clone(), boxed(b"moov", &wrap)].concat(), false),
+            ([ftyp, wrap].concat(), false),
         ];
         for (i, (data, want)) in table.iter().enumerate() {
             assert_eq!(is_fragmented_mp4(data), *want, "case {i}");

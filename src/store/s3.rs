@@ -668,36 +668,66 @@ impl S3Store {
     }
 
     /// Deletes every version of `key` (and its delete markers). Storage
-    /// without versioning (Garage answers the version listing with an
-    /// error) gets a plain delete. A version still under Object Lock makes
-    /// storage refuse, and that refusal is returned.
+    /// that does not implement version listing (Garage answers
+    /// `NotImplemented`) keeps no versions and gets a plain delete; any
+    /// other listing failure is returned, since a plain delete on a
+    /// versioned bucket would only hide the versions behind a marker. A
+    /// version still under Object Lock makes storage refuse, and that
+    /// refusal is returned.
     pub async fn purge(&self, key: &str) -> Result<(), StoreError> {
         check_key(key)?;
-        let listed = self
-            .client
-            .list_object_versions()
-            .bucket(&self.bucket)
-            .prefix(key)
-            .send()
-            .await;
-        let Ok(listed) = listed else {
-            return self.delete(key).await;
-        };
-        let mut ids: Vec<String> = listed
-            .versions()
-            .iter()
-            .filter(|v| v.key() == Some(key))
-            .filter_map(|v| v.version_id().map(str::to_string))
-            .collect();
-        ids.extend(
-            listed
-                .delete_markers()
-                .iter()
-                .filter(|m| m.key() == Some(key))
-                .filter_map(|m| m.version_id().map(str::to_string)),
-        );
+        let mut ids: Vec<String> = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let listed = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.clone())
+                .set_version_id_marker(version_marker.clone())
+                .send()
+                .await;
+            let listed = match listed {
+                Ok(l) => l,
+                Err(e) => {
+                    let unsupported = e
+                        .as_service_error()
+                        .and_then(|s| s.meta().code())
+                        .is_some_and(|c| c == "NotImplemented")
+                        || e.raw_response().is_some_and(|r| r.status().as_u16() == 501);
+                    if unsupported && ids.is_empty() {
+                        return self.delete(key).await;
+                    }
+                    return Err(backend("list object versions", key, e));
+                }
+            };
+            ids.extend(
+                listed
+                    .versions()
+                    .iter()
+                    .filter(|v| v.key() == Some(key))
+                    .filter_map(|v| v.version_id().map(str::to_string)),
+            );
+            ids.extend(
+                listed
+                    .delete_markers()
+                    .iter()
+                    .filter(|m| m.key() == Some(key))
+                    .filter_map(|m| m.version_id().map(str::to_string)),
+            );
+            if !listed.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = listed.next_key_marker().map(str::to_string);
+            version_marker = listed.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                break;
+            }
+        }
         if ids.is_empty() {
-            return self.delete(key).await;
+            // Nothing stored under the key in any version.
+            return Ok(());
         }
         for id in ids {
             self.client

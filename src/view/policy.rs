@@ -686,8 +686,14 @@ async fn delete(
         store.put_bytes(&key, b.into(), &h).await
     };
     let [record_key, sig_key] = record_keys;
-    put(record_key, body).await.map_err(|e| e.to_string())?;
-    put(sig_key, sig).await.map_err(|e| e.to_string())?;
+    // A retry keeps the first record (what was there, who approved, when);
+    // it only finishes the deletion.
+    let first = store.exists(&record_key).await.unwrap_or(false)
+        && store.exists(&sig_key).await.unwrap_or(false);
+    if !first {
+        put(record_key, body).await.map_err(|e| e.to_string())?;
+        put(sig_key, sig).await.map_err(|e| e.to_string())?;
+    }
     let mut refused = 0;
     let versions = matches!(s.gw.retention, Enforcement::ObjectLock);
     for o in &objects {
