@@ -142,6 +142,29 @@ async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreE
     store.put_bytes(key, b, &h).await
 }
 
+/// Signs the final checkpoint that follows `cp` (whose exact bytes are
+/// `cp_bytes`) over `m` as it now stands: all its objects, its chain head.
+async fn sign_end(
+    store: &Store,
+    signer: &SigningKey,
+    m: &Manifest,
+    cp: &checkpoint::Checkpoint,
+    cp_bytes: &[u8],
+) -> Result<(), AnnotateError> {
+    let signed = checkpoint::sign(
+        signer,
+        &m.recorder,
+        &m.recording_id,
+        cp.seq + 1,
+        m.object_count,
+        &m.chain_head,
+        Some(hex::encode(chain::sha256(cp_bytes))),
+        true,
+    );
+    checkpoint::store(store, &m.prefix, &signed).await?;
+    Ok(())
+}
+
 /// Finishes an annotation that stopped after the manifest was rewritten
 /// but before its checkpoint was signed: when every object past the last
 /// final checkpoint is an annotation that is in storage with its recorded
@@ -177,17 +200,7 @@ pub async fn repair(
             return Ok(false);
         }
     }
-    let signed = checkpoint::sign(
-        signer,
-        &m.recorder,
-        &m.recording_id,
-        cp.seq + 1,
-        m.object_count,
-        &m.chain_head,
-        Some(hex::encode(chain::sha256(&cp_bytes))),
-        true,
-    );
-    checkpoint::store(store, &m.prefix, &signed).await?;
+    sign_end(store, signer, m, &cp, &cp_bytes).await?;
     tracing::info!(prefix = %m.prefix, "an interrupted annotation's checkpoint was signed");
     Ok(true)
 }
@@ -363,17 +376,7 @@ pub async fn annotate(
         &loc,
     )
     .await?;
-    let signed = checkpoint::sign(
-        signer,
-        &m.recorder,
-        &m.recording_id,
-        cp.seq + 1,
-        m.object_count,
-        &m.chain_head,
-        Some(hex::encode(chain::sha256(&cp_bytes))),
-        true,
-    );
-    checkpoint::store(store, &m.prefix, &signed).await?;
+    sign_end(store, signer, &m, &cp, &cp_bytes).await?;
     // A permanent recording is under legal hold: so is what is added to it.
     if store.locking()
         && m.retention.as_ref().is_some_and(|r| {

@@ -35,6 +35,27 @@ fn record(w: &World, addr: std::net::SocketAddr, state: &str, args: &[&str]) -> 
     c
 }
 
+/// `custody record --stdin` with the bytes of `input`, as recording `id`.
+fn stream_file(
+    w: &World,
+    addr: std::net::SocketAddr,
+    state: &str,
+    id: &str,
+    input: &Path,
+) -> std::process::Output {
+    record(w, addr, state, &["--stdin", "--recording-id", id])
+        .stdin(std::fs::File::open(input).unwrap())
+        .output()
+        .unwrap()
+}
+
+/// The recording's raw chunks, in order, are exactly the bytes sent.
+async fn assert_bytes_kept(w: &World, m: &Manifest, sent: &Path) {
+    let raw = w.path("raw-kept");
+    concat(w, m, &[Role::RawChunk], &raw).await;
+    assert_eq!(sha256_file(&raw), sha256_file(sent), "bytes kept");
+}
+
 fn outcome(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -514,15 +535,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     // Not a media stream at all.
     let junk = w.path("junk.ts");
     write_random_file(&junk, 3 << 20, 9);
-    let out = record(
-        &w,
-        gw.addr,
-        "junk",
-        &["--stdin", "--recording-id", "bwc-1-junk"],
-    )
-    .stdin(std::fs::File::open(&junk).unwrap())
-    .output()
-    .unwrap();
+    let out = stream_file(&w, gw.addr, "junk", "bwc-1-junk", &junk);
     assert!(out.status.success(), "{}", stderr(&out));
     let o = outcome(&out);
     assert_eq!(o["derivation"]["status"], "failed", "{o}");
@@ -534,9 +547,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
         "{o}"
     );
     let m = manifest(&w, o["manifest_key"].as_str().unwrap()).await;
-    let raw = w.path("raw-junk");
-    concat(&w, &m, &[Role::RawChunk], &raw).await;
-    assert_eq!(sha256_file(&raw), sha256_file(&junk), "bytes kept");
+    assert_bytes_kept(&w, &m, &junk).await;
     assert!(
         w.verify(o["manifest_key"].as_str().unwrap())
             .status
@@ -575,15 +586,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     assert!(std::fs::metadata(&nokey).unwrap().len() > 16 << 20);
     let w2 = live_world(Backend::Local, "close_after_secs = 3\n");
     let gw2 = w2.gateway();
-    let out = record(
-        &w2,
-        gw2.addr,
-        "nokey",
-        &["--stdin", "--recording-id", "bwc-1-nokey"],
-    )
-    .stdin(std::fs::File::open(&nokey).unwrap())
-    .output()
-    .unwrap();
+    let out = stream_file(&w2, gw2.addr, "nokey", "bwc-1-nokey", &nokey);
     assert!(out.status.success(), "{}", stderr(&out));
     let o = outcome(&out);
     assert_eq!(o["derivation"]["status"], "failed", "{o}");
@@ -595,9 +598,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
         "{o}"
     );
     let m = manifest(&w2, o["manifest_key"].as_str().unwrap()).await;
-    let raw = w2.path("raw-nokey");
-    concat(&w2, &m, &[Role::RawChunk], &raw).await;
-    assert_eq!(sha256_file(&raw), sha256_file(&nokey), "bytes kept");
+    assert_bytes_kept(&w2, &m, &nokey).await;
     assert!(!gw2.log().contains("panicked"));
 
     // A real TS with 64 KiB of garbage in the middle (a damaged card): the
@@ -624,15 +625,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
         *v = (x >> 24) as u8;
     }
     std::fs::write(&damaged, &b).unwrap();
-    let out = record(
-        &w,
-        gw.addr,
-        "damaged",
-        &["--stdin", "--recording-id", "bwc-1-damaged"],
-    )
-    .stdin(std::fs::File::open(&damaged).unwrap())
-    .output()
-    .unwrap();
+    let out = stream_file(&w, gw.addr, "damaged", "bwc-1-damaged", &damaged);
     assert!(out.status.success(), "{}", stderr(&out));
     let o = outcome(&out);
     assert_eq!(o["derivation"]["status"], "derived", "{o}");
@@ -640,23 +633,13 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
     let m = manifest(&w, key).await;
     let segs = m.objects.iter().filter(|o| o.role == Role::Segment).count();
     assert!(segs >= 3, "{segs} segments around the damage");
-    let raw = w.path("raw-damaged");
-    concat(&w, &m, &[Role::RawChunk], &raw).await;
-    assert_eq!(sha256_file(&raw), sha256_file(&damaged), "bytes kept");
+    assert_bytes_kept(&w, &m, &damaged).await;
     assert!(w.verify(key).status.success());
 
     // Faster than the device may stream (2 Mbit/s sustained, 30 s burst).
     let fast = w.path("fast.ts");
     write_random_file(&fast, 12 << 20, 3);
-    let out = record(
-        &w,
-        gw.addr,
-        "fast",
-        &["--stdin", "--recording-id", "bwc-1-fast"],
-    )
-    .stdin(std::fs::File::open(&fast).unwrap())
-    .output()
-    .unwrap();
+    let out = stream_file(&w, gw.addr, "fast", "bwc-1-fast", &fast);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("bitrate_exceeded"),

@@ -458,19 +458,26 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
     );
     let v = ok_json(&o);
     assert_eq!(v["storage"]["enforced_by"], "object-lock", "{v}");
+    let held = |key: String| {
+        let s3 = s3.clone();
+        let bucket = moto.bucket.clone();
+        async move {
+            let h = s3
+                .head_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                h.object_lock_legal_hold_status().map(|s| s.as_str()),
+                Some("ON"),
+                "{key}"
+            );
+        }
+    };
     for (key, _) in &objects {
-        let h = s3
-            .head_object()
-            .bucket(&moto.bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            h.object_lock_legal_hold_status().map(|s| s.as_str()),
-            Some("ON"),
-            "{key}"
-        );
+        held(key.clone()).await;
     }
     // What is added to a permanent recording later (an annotation, its
     // checkpoint) is held as well.
@@ -499,18 +506,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         added.iter().any(|k| k.contains("annotation")),
         "no annotation object: {added:?}"
     );
-    for key in &added {
-        let h = s3
-            .head_object()
-            .bucket(&moto.bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            h.object_lock_legal_hold_status().map(|s| s.as_str()),
-            Some("ON"),
-            "{key}"
-        );
+    for key in added {
+        held(key).await;
     }
 }

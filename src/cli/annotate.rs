@@ -2,7 +2,6 @@
 //! it proves, its case, content markers, a note) as a signed annotation.
 //! Runs where the gateway's signing key and storage credentials are.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,8 +13,6 @@ use custody::verify;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// Who is annotating (records-office user or officer id).
@@ -64,8 +61,7 @@ pub fn parse_marker(s: &str) -> anyhow::Result<Marker> {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    a.store.apply(&mut cfg);
+    let cfg = a.store.load()?;
     let key_pem = std::fs::read_to_string(&cfg.tls.signing_key)
         .with_context(|| format!("signing key {}", cfg.tls.signing_key.display()))?;
     let signer = SigningKey::from_pem(&key_pem)?;

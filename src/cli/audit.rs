@@ -18,8 +18,6 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct Range {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// First day, YYYY-MM-DD (the gateway's UTC offset).
@@ -73,8 +71,7 @@ fn day(s: &Option<String>) -> anyhow::Result<Option<String>> {
 }
 
 async fn logs(r: &Range) -> anyhow::Result<(custody::config::Config, Store, Vec<StoredLog>)> {
-    let mut cfg = super::load_config(r.config.as_deref())?;
-    r.store.apply(&mut cfg);
+    let cfg = r.store.load()?;
     let store = Store::open(&cfg.store).await?;
     let (from, to) = (day(&r.from)?, day(&r.to)?);
     let logs = audit::stored_logs(&store)

@@ -1,7 +1,6 @@
 //! `custody compliance`: the report a records officer hands in.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use custody::catalog::{self, Filter};
@@ -10,8 +9,6 @@ use custody::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// Recordings that started on or after (RFC 3339 or YYYY-MM-DD).
@@ -60,8 +57,7 @@ async fn not_uploaded(
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    a.store.apply(&mut cfg);
+    let cfg = a.store.load()?;
     let store = Store::open(&cfg.store).await?;
     let policy = custody::policy::Policy::from_config(&cfg)?;
     let f = Filter {

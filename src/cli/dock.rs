@@ -22,23 +22,8 @@ use custody::protocol::RecordingState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Configuration file; its [client] section names gateway and certificates.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    /// Gateway address host:port.
-    #[arg(long)]
-    pub gateway: Option<String>,
-    /// Name on the gateway's certificate.
-    #[arg(long)]
-    pub server_name: Option<String>,
-    /// CA certificate the gateway's certificate must chain to.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    /// This device's certificate and key.
-    #[arg(long)]
-    pub cert: Option<PathBuf>,
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// Files uploaded at once (one QUIC stream each).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -308,23 +293,7 @@ async fn report_inventory(link: &Link, jobs: &[(UploadJob, Vec<String>)]) {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    let c = &mut cfg.client;
-    if let Some(v) = &a.gateway {
-        c.gateway = v.clone();
-    }
-    if let Some(v) = &a.server_name {
-        c.server_name = v.clone();
-    }
-    if let Some(v) = &a.ca {
-        c.ca = v.clone();
-    }
-    if let Some(v) = &a.cert {
-        c.cert = v.clone();
-    }
-    if let Some(v) = &a.key {
-        c.key = v.clone();
-    }
+    let cfg = a.device.load()?;
     let files = discover(&a.paths)?;
     if files.is_empty() {
         anyhow::bail!("no files to upload");

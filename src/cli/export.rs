@@ -10,8 +10,6 @@ use custody::{export, verify};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// Where to write the bundle (a new folder).
@@ -29,8 +27,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    a.store.apply(&mut cfg);
+    let cfg = a.store.load()?;
     let pem = match &a.public_key {
         Some(p) => std::fs::read_to_string(p).with_context(|| p.display().to_string())?,
         None => SigningKey::from_pem(

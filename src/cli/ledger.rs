@@ -31,8 +31,6 @@ pub struct ShowArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UsageArgs {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// The unit (all devices the ledger lists under it).
@@ -132,8 +130,7 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn usage(a: UsageArgs) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    a.store.apply(&mut cfg);
+    let cfg = a.store.load()?;
     let store = Store::open(&cfg.store).await?;
     let ledger = LedgerFile::open(&cfg.ledger.path)?.current();
     let devices: Vec<String> = match (&a.device, &a.unit) {

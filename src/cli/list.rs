@@ -1,16 +1,12 @@
 //! `custody list` finds stored recordings in the catalog; `custody index
 //! rebuild` makes the catalog again from storage alone.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use custody::catalog::{self, Filter};
-use custody::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     #[arg(long)]
@@ -49,8 +45,6 @@ pub enum IndexCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct RebuildArgs {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
 }
@@ -73,14 +67,8 @@ pub fn bound(s: &Option<String>, end: bool) -> anyhow::Result<Option<String>> {
     Ok(Some(full))
 }
 
-async fn open(config: Option<&std::path::Path>, store: &super::StoreArgs) -> anyhow::Result<Store> {
-    let mut cfg = super::load_config(config)?;
-    store.apply(&mut cfg);
-    Ok(Store::open(&cfg.store).await?)
-}
-
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let store = open(a.config.as_deref(), &a.store).await?;
+    let store = a.store.open().await?;
     let f = Filter {
         officer: a.officer,
         device: a.device,
@@ -133,7 +121,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 pub async fn index(c: IndexCommand) -> anyhow::Result<ExitCode> {
     match c {
         IndexCommand::Rebuild(a) => {
-            let store = open(a.config.as_deref(), &a.store).await?;
+            let store = a.store.open().await?;
             let t0 = std::time::Instant::now();
             let n = catalog::rebuild(&store).await?;
             println!(

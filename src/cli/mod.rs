@@ -129,9 +129,62 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
-/// Store selection flags shared by commands that read storage.
+/// How a device reaches the gateway, shared by `dock` and `record`: the
+/// configuration's `[client]` section, each part overridable by a flag.
+#[derive(Debug, clap::Args)]
+pub struct DeviceArgs {
+    /// Configuration file; its [client] section names gateway and certificates.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Gateway address host:port.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Name on the gateway's certificate.
+    #[arg(long)]
+    pub server_name: Option<String>,
+    /// CA certificate the gateway's certificate must chain to.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// This device's certificate and key.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+impl DeviceArgs {
+    /// The configuration with the flags given applied to `[client]`.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut cfg = load_config(self.config.as_deref())?;
+        let c = &mut cfg.client;
+        for (dst, src) in [
+            (&mut c.gateway, &self.gateway),
+            (&mut c.server_name, &self.server_name),
+        ] {
+            if let Some(v) = src {
+                *dst = v.clone();
+            }
+        }
+        for (dst, src) in [
+            (&mut c.ca, &self.ca),
+            (&mut c.cert, &self.cert),
+            (&mut c.key, &self.key),
+        ] {
+            if let Some(v) = src {
+                *dst = v.clone();
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// Where a command that reads storage finds it: the configuration file's
+/// `[store]`, each part overridable by a flag.
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
+    /// Configuration file whose [store] section says where recordings are.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
     /// S3 bucket (overrides the config file).
     #[arg(long)]
     pub bucket: Option<String>,
@@ -144,7 +197,19 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    pub fn apply(&self, cfg: &mut Config) {
+    /// The configuration with the store flags given applied.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut cfg = load_config(self.config.as_deref())?;
+        self.apply(&mut cfg);
+        Ok(cfg)
+    }
+
+    /// The store the configuration and flags name.
+    pub async fn open(&self) -> anyhow::Result<custody::store::Store> {
+        Ok(custody::store::Store::open(&self.load()?.store).await?)
+    }
+
+    fn apply(&self, cfg: &mut Config) {
         if let Some(b) = &self.bucket {
             cfg.store.bucket = Some(b.clone());
         }

@@ -14,18 +14,8 @@ use custody::metadata::{FullProcess, FullProcessReason, Occasion, RecordingMeta,
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub gateway: Option<String>,
-    #[arg(long)]
-    pub server_name: Option<String>,
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    #[arg(long)]
-    pub cert: Option<PathBuf>,
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
     /// Stream the built-in test camera (H.264 + AAC in MPEG-TS).
     #[arg(long, conflicts_with_all = ["file", "stdin"])]
     pub test_source: bool,
@@ -83,25 +73,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    let c = &mut cfg.client;
-    for (dst, src) in [
-        (&mut c.gateway, &a.gateway),
-        (&mut c.server_name, &a.server_name),
-    ] {
-        if let Some(v) = src {
-            *dst = v.clone();
-        }
-    }
-    for (dst, src) in [
-        (&mut c.ca, &a.ca),
-        (&mut c.cert, &a.cert),
-        (&mut c.key, &a.key),
-    ] {
-        if let Some(v) = src {
-            *dst = v.clone();
-        }
-    }
+    let cfg = a.device.load()?;
     let mut marks = Vec::new();
     for m in &a.marks {
         let marker = super::annotate::parse_marker(m)?;

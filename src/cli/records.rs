@@ -20,8 +20,6 @@ pub enum Retention {
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// Only recordings whose retention has expired (deletable on approval).
@@ -134,8 +132,7 @@ fn split(recording: &str) -> anyhow::Result<(&str, &str)> {
 pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
     match c {
         Retention::List(a) => {
-            let mut cfg = super::load_config(a.config.as_deref())?;
-            a.store.apply(&mut cfg);
+            let cfg = a.store.load()?;
             let store = custody::store::Store::open(&cfg.store).await?;
             // What the gateway's probe found at its last start (probing
             // here would leave a locked probe object behind).

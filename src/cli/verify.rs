@@ -8,9 +8,6 @@ use custody::verify;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Configuration file whose [store] section says where recordings are.
-    #[arg(long, short)]
-    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: super::StoreArgs,
     /// Print the report as JSON.
@@ -27,8 +24,7 @@ pub struct Args {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut cfg = super::load_config(a.config.as_deref())?;
-    a.store.apply(&mut cfg);
+    let cfg = a.store.load()?;
     let store = Store::open(&cfg.store).await?;
     let trusted_key = trusted_key(&cfg, a.public_key.as_deref())?;
     let opts = verify::VerifyOptions { trusted_key };

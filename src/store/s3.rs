@@ -6,8 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
@@ -474,19 +476,20 @@ impl S3Store {
         }
     }
 
-    pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+    /// A GET of the whole object at `key`.
+    async fn get(&self, key: &str) -> Result<GetObjectOutput, StoreError> {
         check_key(key)?;
-        let out = self
-            .client
+        self.client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
-                _ => backend("get", key, e),
-            })?;
+            .map_err(|e| get_error(key, e))
+    }
+
+    pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
+        let out = self.get(key).await?;
         let len = out.content_length().unwrap_or(0).max(0) as u64;
         if len > max {
             return Err(StoreError::TooLarge {
@@ -529,12 +532,7 @@ impl S3Store {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
                 return Ok(Bytes::new());
             }
-            Err(e) => {
-                return Err(match e.as_service_error() {
-                    Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
-                    _ => backend("get", key, e),
-                });
-            }
+            Err(e) => return Err(get_error(key, e)),
         };
         let mut body = out.body;
         let mut buf = Vec::with_capacity(len.min(1 << 24) as usize);
@@ -549,18 +547,7 @@ impl S3Store {
     }
 
     pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
-        check_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
-                _ => backend("get", key, e),
-            })?;
+        let out = self.get(key).await?;
         let mut body = out.body;
         // Hash on a separate thread while the next chunks arrive; the
         // bounded hand-off keeps memory flat when hashing is the slower side.
@@ -586,18 +573,7 @@ impl S3Store {
     /// Streams an object into a local file.
     pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
         use tokio::io::AsyncWriteExt;
-        check_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
-                _ => backend("get", key, e),
-            })?;
+        let out = self.get(key).await?;
         let mut f = tokio::fs::File::create(to)
             .await
             .map_err(|e| backend("create", key, e))?;
@@ -751,6 +727,14 @@ impl S3Store {
             .await
             .map_err(|e| backend("head bucket", &self.bucket, e))?;
         Ok(())
+    }
+}
+
+/// A failed GET: a missing key is `NotFound`, anything else a backend error.
+fn get_error(key: &str, e: SdkError<GetObjectError, HttpResponse>) -> StoreError {
+    match e.as_service_error() {
+        Some(se) if se.is_no_such_key() => StoreError::NotFound(key.to_string()),
+        _ => backend("get", key, e),
     }
 }
 

@@ -816,6 +816,38 @@ fn coming(rec: &LiveRecording, msn: u64) -> bool {
 
 /// A stored recording's manifest, found by its locator: `Ok(None)` when
 /// there is no such recording.
+/// Who may open stored recording `recorder/id` (requested at `path`), and
+/// its manifest: a viewer whose role opens stored recordings (else 401/403),
+/// the recording (else 404, or 503 when storage fails) and clearance for its
+/// marks (else 403).
+async fn open_stored(
+    s: &S,
+    headers: &HeaderMap,
+    peer: &Peer,
+    (recorder, id): (&str, &str),
+    path: &str,
+) -> Result<(Principal, Arc<Manifest>), Response> {
+    let name = format!("{recorder}/{id}");
+    let Some(who) = s.auth.who(headers, peer).filter(|p| p.may_open_stored()) else {
+        let w = s.auth.who(headers, peer);
+        return Err(refuse(s, w.as_ref(), Some(name), path, peer).await);
+    };
+    let m = match stored_manifest(s, recorder, id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return Err(json_error(
+                StatusCode::NOT_FOUND,
+                "no such stored recording",
+            ));
+        }
+        Err(e) => return Err(storage_unavailable("manifest", e)),
+    };
+    if !who.cleared_for(&m.confidentiality) {
+        return Err(refuse(s, Some(&who), Some(name), path, peer).await);
+    }
+    Ok((who, m))
+}
+
 async fn stored_manifest(
     s: &S,
     recorder: &str,
@@ -886,26 +918,10 @@ async fn stored_file(
 ) -> Response {
     let path = format!("/rec/{recorder}/{id}/{file}");
     let rec_name = format!("{recorder}/{id}");
-    let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
-        let w = s.auth.who(&headers, &peer);
-        return refuse(&s, w.as_ref(), Some(rec_name), &path, &peer).await;
+    let (who, m) = match open_stored(&s, &headers, &peer, (&recorder, &id), &path).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
-    let m = match stored_manifest(&s, &recorder, &id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
-        Err(e) => return storage_unavailable("manifest", e),
-    };
-    if !who.cleared_for(&m.confidentiality) {
-        let path = path.clone();
-        return refuse(
-            &s,
-            Some(&who),
-            Some(format!("{recorder}/{id}")),
-            &path,
-            &peer,
-        )
-        .await;
-    }
     match file.as_str() {
         "master.m3u8" => {
             if !s
@@ -1057,33 +1073,10 @@ async fn stored_object(
         .or_else(|| file.strip_suffix(".m4s"))
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(u64::MAX);
-    let Some(who) = s.auth.who(&headers, &peer).filter(|p| p.may_open_stored()) else {
-        let w = s.auth.who(&headers, &peer);
-        return refuse(
-            &s,
-            w.as_ref(),
-            Some(format!("{recorder}/{id}")),
-            &path,
-            &peer,
-        )
-        .await;
+    let m = match open_stored(&s, &headers, &peer, (&recorder, &id), &path).await {
+        Ok((_, m)) => m,
+        Err(r) => return r,
     };
-    let m = match stored_manifest(&s, &recorder, &id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
-        Err(e) => return storage_unavailable("manifest", e),
-    };
-    if !who.cleared_for(&m.confidentiality) {
-        let path = path.clone();
-        return refuse(
-            &s,
-            Some(&who),
-            Some(format!("{recorder}/{id}")),
-            &path,
-            &peer,
-        )
-        .await;
-    }
     let Some(o) = m
         .objects
         .get(index as usize)

@@ -164,6 +164,32 @@ async fn decider(
     }
 }
 
+/// The common start of a records-office change to the stored recording
+/// `recorder/id` (requested at `path`), in this order: a supervisor (else 401/403), a readable body (else 400),
+/// the recording (else 404, or 503 when storage fails) and clearance for
+/// its marks (else 403). Returns the viewer, the body and the manifest key.
+async fn change_to<T: serde::de::DeserializeOwned>(
+    s: &S,
+    headers: &HeaderMap,
+    peer: &Peer,
+    (recorder, id): (&str, &str),
+    path: &str,
+    body: &[u8],
+) -> Result<(Principal, T, String), Response> {
+    let name = format!("{recorder}/{id}");
+    let who = decider(s, headers, peer, path, Some(name.clone())).await?;
+    let b: T = parse(body)?;
+    match recording(s, recorder, id).await {
+        Ok(Some((k, m))) if who.cleared_for(&m.confidentiality) => Ok((who, b, k)),
+        Ok(Some(_)) => Err(refuse_as(s, Some(&who), Some(name), path, peer).await),
+        Ok(None) => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "no such stored recording",
+        )),
+        Err(e) => Err(storage_unavailable("manifest", e)),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct RetentionBody {
     #[serde(flatten)]
@@ -182,22 +208,12 @@ pub async fn raise_retention(
 ) -> Response {
     let path = format!("/api/recordings/{recorder}/{id}/retention");
     let name = format!("{recorder}/{id}");
-    let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let b: RetentionBody = match parse(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (key, m) = match recording(&s, &recorder, &id).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
-        Err(e) => return storage_unavailable("manifest", e),
-    };
-    if !who.cleared_for(&m.confidentiality) {
-        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
-    }
+    let (who, b, key) =
+        match change_to::<RetentionBody>(&s, &headers, &peer, (&recorder, &id), &path, &body).await
+        {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let detail = format!(
         "{}: {}",
         b.retention.describe(),
@@ -272,20 +288,11 @@ pub async fn mark(
 ) -> Response {
     let path = format!("/api/recordings/{recorder}/{id}/confidentiality");
     let name = format!("{recorder}/{id}");
-    let who = match decider(&s, &headers, &peer, &path, Some(name.clone())).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let b: MarkBody = match parse(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let key = match recording(&s, &recorder, &id).await {
-        Ok(Some((k, m))) if who.cleared_for(&m.confidentiality) => k,
-        Ok(Some(_)) => return refuse_as(&s, Some(&who), Some(name), &path, &peer).await,
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
-        Err(e) => return storage_unavailable("manifest", e),
-    };
+    let (who, b, key) =
+        match change_to::<MarkBody>(&s, &headers, &peer, (&recorder, &id), &path, &body).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     if !s
         .audit_as(
             &who,
