@@ -525,10 +525,7 @@ impl Worker {
                     input: Some(input.clone()),
                     pipeline: Some(pipeline.clone()),
                     tracks: tracks.clone(),
-                    reason: tracks
-                        .iter()
-                        .any(|t| !t.included)
-                        .then(|| "some tracks were left out; see tracks".to_string()),
+                    reason: crate::pipeline::remux::left_out_reason(tracks),
                 }
             }
             Derivation::None { input, reason } => DerivationSummary {

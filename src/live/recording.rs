@@ -448,8 +448,8 @@ impl LiveRecording {
                         status: "derived".into(),
                         input: Some(report.input),
                         pipeline: Some(report.pipeline),
+                        reason: crate::pipeline::remux::left_out_reason(&report.tracks),
                         tracks: report.tracks,
-                        reason: None,
                     });
                 }
                 Ok(Err(e)) => {

@@ -206,6 +206,43 @@ pub enum RemuxError {
     Setup(String),
 }
 
+/// Most left-out tracks a derivation's reason names, and the longest caps
+/// text it quotes for each: the reason also travels to the device in one
+/// message, and the manifest's `tracks` lists every track in full.
+const REASON_TRACKS: usize = 8;
+const REASON_CAPS_CHARS: usize = 200;
+
+/// Why a derivative lacks some of the input's tracks, naming each one left
+/// out and why (`None` when every track is in).
+pub fn left_out_reason(tracks: &[Track]) -> Option<String> {
+    let out: Vec<&Track> = tracks.iter().filter(|t| !t.included).collect();
+    if out.is_empty() {
+        return None;
+    }
+    let named = out
+        .iter()
+        .take(REASON_TRACKS)
+        .map(|t| {
+            let caps: String = t.caps.chars().take(REASON_CAPS_CHARS).collect();
+            let cut = if caps.len() < t.caps.len() { "…" } else { "" };
+            format!(
+                "{caps}{cut} ({})",
+                t.reason.as_deref().unwrap_or("left out")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = match out.len().saturating_sub(REASON_TRACKS) {
+        0 => String::new(),
+        n => format!("; and {n} more (see tracks)"),
+    };
+    Some(format!(
+        "{} of {} tracks left out: {named}{more}",
+        out.len(),
+        tracks.len()
+    ))
+}
+
 fn describe_tracks(t: &[Track]) -> String {
     t.iter()
         .map(|t| format!("{} ({})", t.caps, t.reason.as_deref().unwrap_or("included")))
@@ -924,6 +961,32 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reason_names_every_track_left_out_within_bounds() {
+        let track = |caps: &str, why: Option<&str>| Track {
+            caps: caps.into(),
+            included: why.is_none(),
+            reason: why.map(str::to_string),
+        };
+        let h264 = track("video/x-h264", None);
+        assert_eq!(left_out_reason(std::slice::from_ref(&h264)), None);
+        let pcm = track(
+            "audio/x-raw, rate=(int)16000",
+            Some("PCM cannot be carried"),
+        );
+        assert_eq!(
+            left_out_reason(&[h264.clone(), pcm.clone()]).as_deref(),
+            Some("1 of 2 tracks left out: audio/x-raw, rate=(int)16000 (PCM cannot be carried)")
+        );
+        // Many tracks, long caps: a bounded reason that says how many more.
+        let long = track(&"x".repeat(5000), Some("why"));
+        let many: Vec<Track> = std::iter::once(h264).chain(vec![long; 20]).collect();
+        let r = left_out_reason(&many).unwrap();
+        assert!(r.starts_with("20 of 21 tracks left out: "), "{r}");
+        assert!(r.ends_with("; and 12 more (see tracks)"), "{r}");
+        assert!(r.len() < 4096, "{} bytes", r.len());
+    }
 
     #[test]
     fn codecs_that_fmp4_carries() {
