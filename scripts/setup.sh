@@ -17,10 +17,28 @@ done
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# Every package the product, the demo and the tests use (`custody serve` and
+# `custody record` name the package of a GStreamer element they miss, from
+# the table in src/pipeline/elements.rs, which a unit test keeps in step
+# with this list):
+#   libgstreamer1.0-0           core elements (queue, identity, capsfilter)
+#   gstreamer1.0-plugins-base   appsrc/appsink, typefinders, test sources, audioconvert
+#   gstreamer1.0-plugins-good   qtdemux, matroskademux, avidemux, flvdemux, wavparse,
+#                               id3demux, aacparse, mpegaudioparse (mp4mux: benches)
+#   gstreamer1.0-plugins-bad    tsdemux, mpegpsdemux, h264/h265 parse and timestamper,
+#                               mpegtsmux (mpegpsmux, voaacenc: tests/media/generate.sh)
+#   gstreamer1.0-plugins-ugly   x264enc (the recorder's test camera, test media)
+#   gstreamer1.0-libav          avenc_aac (the test camera's AAC)
+#   gstreamer1.0-x              timeoverlay (the test camera's clock)
+#   gstreamer1.0-tools          gst-launch-1.0, gst-inspect-1.0 (test media)
+#   ffmpeg                      ffmpeg, ffprobe (demo and test media, packet checks)
+#   openssl                     the proof bundle's verify.sh, benches
+#   time                        /usr/bin/time (memory of the large remux test)
+#   curl                        rustup, the demo and the wall tests
 APT_PACKAGES=(
   pkg-config build-essential curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  libgstreamer1.0-0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x
   ffmpeg openssl time
 )
@@ -34,9 +52,14 @@ if [ "$WANT_GARAGE" = 1 ]; then
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
 fi
 
+# Installed means installed: `dpkg -s` also succeeds for a package that was
+# removed but left its configuration files behind.
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  installed "$p" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

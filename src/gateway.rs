@@ -30,7 +30,8 @@ pub enum GatewayError {
     Store(#[from] StoreError),
     #[error("QUIC endpoint: {0}")]
     Quic(#[from] QuicError),
-    #[error("{0}")]
+    // Transparent: the message is the pipeline's own, printed once.
+    #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error("command center: {0}")]
     View(#[from] crate::view::ViewError),

@@ -54,6 +54,9 @@ pub struct Report {
     /// Who made the recording, from its (chained, signed) header.
     pub officer: Option<String>,
     pub uploader: Option<String>,
+    /// A live recording that holds no media: opened and ended (or, while
+    /// open, so far) without a byte of stream. It verifies as what it is.
+    pub empty: bool,
     pub ok: bool,
     pub failures: Vec<Finding>,
 }
@@ -268,6 +271,7 @@ pub async fn verify_with(
             links: Vec::new(),
             officer: None,
             uploader: None,
+            empty: false,
             ok: false,
             failures: Vec::new(),
         },
@@ -460,6 +464,7 @@ pub async fn verify_with(
         Some(m) => m.live.as_ref().is_none_or(|l| l.raw_chunks),
         None => chunks.last().is_none_or(|j| j.raw_chunks),
     };
+    c.report.empty = holds_no_media(manifest.as_ref(), &chunks);
     check_derivation(
         &entries,
         manifest.as_ref(),
@@ -778,6 +783,15 @@ async fn check_checkpoints(
     Ok(())
 }
 
+/// Whether a live recording says it holds no media: closed with no stream
+/// bytes received, or open with nothing cut from its stream yet.
+fn holds_no_media(manifest: Option<&Manifest>, chunks: &[JournalChunk]) -> bool {
+    match manifest {
+        Some(m) => m.live.as_ref().is_some_and(|l| l.stream_bytes == 0),
+        None => chunks.last().is_some_and(|j| j.progress.cut == 0),
+    }
+}
+
 /// Derivatives name an original (or raw chunk) of this recording listed
 /// before them, and the derivation summary matches what is listed.
 fn check_derivation(
@@ -791,7 +805,15 @@ fn check_derivation(
     let has_original = entries
         .iter()
         .any(|o| matches!(o.role, Role::Original | Role::RawChunk));
-    if !has_original && !raw_off && (manifest.is_some() || entries.len() > 1) {
+    let empty = c.report.empty;
+    if empty && has_original {
+        c.fail(
+            None,
+            manifest_key,
+            "the recording says it holds no media (no stream bytes) but raw chunks are listed",
+        );
+    }
+    if !has_original && !raw_off && !empty && (manifest.is_some() || entries.len() > 1) {
         c.fail(None, manifest_key, "no original (or raw chunk) is listed");
     }
     for o in entries {

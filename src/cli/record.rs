@@ -178,6 +178,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 "gaps": out.gaps,
                 "reconnects": out.reconnects,
                 "derivation": out.derivation,
+                "source_error": out.source_error,
             })
         );
     } else {
@@ -208,6 +209,12 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 g.kind, g.wall_from, g.wall_to, g.reason
             );
         }
+    }
+    // What the source made before it failed is stored; the failure still
+    // fails the command.
+    if let Some(e) = &out.source_error {
+        eprintln!("custody record: the source failed, so the recording ended there: {e}");
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -97,6 +97,16 @@ pub fn print_report(r: &verify::Report) {
             },
             r.public_key.as_deref().unwrap_or("-")
         );
+        if r.empty {
+            println!(
+                "  {}",
+                if r.state == "open" {
+                    "holds no media yet: the live recording has received no byte of stream so far"
+                } else {
+                    "holds no media: the live recording was opened and ended without a byte of stream"
+                }
+            );
+        }
         for (i, g) in r.gaps.iter().enumerate() {
             let filled = r
                 .links

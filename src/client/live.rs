@@ -47,6 +47,9 @@ pub struct RecordOutcome {
     pub reconnects: u32,
     /// What the gateway derived from the stream.
     pub derivation: DerivationNote,
+    /// Why the source stopped early, if it failed (what it produced
+    /// before is stored; the recording was ended there).
+    pub source_error: Option<String>,
 }
 
 /// Events for whoever shows progress.
@@ -70,6 +73,8 @@ struct Shared {
     /// current stream (no acknowledgement: if the link drops they are sent
     /// again on the next, and the gateway drops the repeats).
     marks: Mutex<Marks>,
+    /// Why the source failed, set before the end is marked in the buffer.
+    source_error: Mutex<Option<String>>,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -107,6 +112,11 @@ pub async fn record(
             opts.state_dir.display()
         )));
     }
+    // A source that cannot start (a missing GStreamer element, a file that
+    // does not open) is refused here, before anything reaches the gateway.
+    if !ring.state.ended {
+        source::check(&opts.source)?;
+    }
     let mut meta = opts.meta.clone();
     meta.recording_id = ring.state.recording_id.clone();
     // A recorder that restarted cannot reproduce what its camera saw while
@@ -137,6 +147,7 @@ pub async fn record(
             due: marks.into(),
             sent: Vec::new(),
         }),
+        source_error: Mutex::new(None),
     });
 
     // Producer: source → buffer (→ tee).
@@ -178,7 +189,10 @@ pub async fn record(
                             last_persist = Instant::now();
                         }
                     }
-                    Produced::End => {
+                    Produced::End(error) => {
+                        if let Some(e) = error {
+                            *sh.source_error.lock().expect("source error") = Some(e.to_string());
+                        }
                         r.state.ended = true;
                         let _ = r.persist();
                     }
@@ -219,6 +233,7 @@ pub async fn record(
         gaps,
         reconnects,
         derivation,
+        source_error: shared.source_error.lock().expect("source error").take(),
     })
 }
 

@@ -41,6 +41,9 @@ pub enum ClientError {
         path: String,
         source: std::io::Error,
     },
+    /// The recorder's source cannot start.
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
 }
 
 impl ClientError {

@@ -26,21 +26,82 @@ pub enum Source {
     Stdin,
 }
 
-/// What a source hands over: bytes, then the end.
+/// What a source hands over: bytes, then the end — with why, if the
+/// source failed.
 pub enum Produced {
     Bytes(Vec<u8>),
-    End,
+    End(Option<SourceError>),
+}
+
+/// Why a source cannot start or stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// GStreamer elements the test source needs are not installed.
+    #[error("test source: {0}")]
+    Missing(crate::pipeline::elements::Missing),
+    /// GStreamer failed: the message names the element and the error.
+    #[error("test source: {0}")]
+    GStreamer(String),
+    // The I/O error is part of the message, not a separate cause, so that
+    // it is printed once.
+    #[error("{path}: {error}")]
+    File { path: String, error: std::io::Error },
+    #[error("standard input: {0}")]
+    Stdin(std::io::Error),
+}
+
+impl From<crate::pipeline::elements::ParseError> for SourceError {
+    fn from(e: crate::pipeline::elements::ParseError) -> Self {
+        match e {
+            crate::pipeline::elements::ParseError::Missing(m) => SourceError::Missing(m),
+            crate::pipeline::elements::ParseError::Invalid(m) => SourceError::GStreamer(m),
+        }
+    }
+}
+
+fn file_error(path: &std::path::Path, error: std::io::Error) -> SourceError {
+    SourceError::File {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// Checks, before a recording is opened, that the source can start: the
+/// test source's GStreamer elements exist (a missing one is named with its
+/// Debian package), a file opens for reading.
+pub fn check(source: &Source) -> Result<(), SourceError> {
+    match source {
+        Source::Test {
+            bitrate_kbps,
+            width,
+            height,
+        } => {
+            crate::pipeline::init().map_err(|e| SourceError::GStreamer(e.to_string()))?;
+            crate::pipeline::elements::parse_pipeline(&test_source_description(
+                *width,
+                *height,
+                *bitrate_kbps,
+            ))?;
+            Ok(())
+        }
+        Source::File { path, .. } => {
+            std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+            Ok(())
+        }
+        Source::Stdin => Ok(()),
+    }
 }
 
 const TS_PACKET: usize = 188;
 
-/// Runs a source on its own thread until it ends, `duration` passes, or the
-/// receiver goes away.
+/// Runs a source on its own thread until it ends, `duration` passes, it
+/// fails, or the receiver goes away. The end is sent in every case, with
+/// the error if the source failed.
 pub fn spawn(
     source: Source,
     duration: Option<Duration>,
     tx: mpsc::Sender<Produced>,
-) -> std::thread::JoinHandle<Result<(), String>> {
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let deadline = duration.map(|d| Instant::now() + d);
         let r = match source {
@@ -52,9 +113,27 @@ pub fn spawn(
             Source::File { path, start } => paced_file(&path, start, deadline, &tx),
             Source::Stdin => stdin(deadline, &tx),
         };
-        let _ = tx.blocking_send(Produced::End);
-        r
+        let _ = tx.blocking_send(Produced::End(r.err()));
     })
+}
+
+/// The test camera: a ball and a tone, H.264 + AAC in MPEG-TS. Each frame
+/// carries the wall-clock time it was captured, as a barcode drawn by a
+/// probe on `stamp` (see `stamp_barcode`): the browser test reads it back
+/// from the decoded picture to measure glass-to-glass latency. The running
+/// time is also shown as text for people watching.
+pub fn test_source_description(width: u32, height: u32, bitrate_kbps: u32) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball \
+         ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
+         ! identity name=stamp \
+         ! timeoverlay time-mode=running-time halignment=left valignment=bottom font-desc=\"Sans 24\" \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate={bitrate_kbps} \
+         ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! queue \
+         ! mpegtsmux name=mux alignment=7 ! appsink name=out sync=false \
+         audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 \
+         ! audioconvert ! avenc_aac ! aacparse ! queue ! mux."
+    )
 }
 
 fn test_source(
@@ -63,35 +142,16 @@ fn test_source(
     height: u32,
     deadline: Option<Instant>,
     tx: &mpsc::Sender<Produced>,
-) -> Result<(), String> {
-    crate::pipeline::init().map_err(|e| e.to_string())?;
-    // Each frame carries the wall-clock time it was captured, as a barcode
-    // (see `stamp_barcode`): the browser test reads it back from the
-    // decoded picture to measure glass-to-glass latency. The running time is
-    // also shown as text for people watching.
-    let desc = format!(
-        "videotestsrc is-live=true pattern=ball \
-         ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
-         ! identity name=stamp \
-         ! timeoverlay time-mode=running-time halignment=left valignment=bottom font-desc=\"Sans 24\" \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate={bitrate} \
-         ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! queue \
-         ! mpegtsmux name=mux alignment=7 ! appsink name=out sync=false \
-         audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 \
-         ! audioconvert ! avenc_aac ! aacparse ! queue ! mux."
-    );
-    let pipeline = gst::parse::launch(&desc)
-        .map_err(|e| format!("test source: {e}"))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| "test source is not a pipeline".to_string())?;
-    let sink = pipeline
-        .by_name("out")
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("test source has no appsink")?;
+) -> Result<(), SourceError> {
+    crate::pipeline::init().map_err(|e| SourceError::GStreamer(e.to_string()))?;
+    let pipeline = crate::pipeline::elements::parse_pipeline(&test_source_description(
+        width, height, bitrate,
+    ))?;
     let stamp = pipeline
-        .by_name("stamp")
+        .downcast_ref::<gst::Bin>()
+        .and_then(|b| b.by_name("stamp"))
         .and_then(|e| e.static_pad("src"))
-        .ok_or("test source has no stamp element")?;
+        .ok_or_else(|| SourceError::GStreamer("no stamp element".into()))?;
     let (w, h) = (width as usize, height as usize);
     stamp.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buf) = info.buffer_mut() {
@@ -105,24 +165,62 @@ fn test_source(
         }
         gst::PadProbeReturn::Ok
     });
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("test source: {e}"))?;
-    let result = loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break Ok(());
-        }
-        match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
-            Some(s) => {
-                let Some(b) = s.buffer() else { continue };
-                let Ok(m) = b.map_readable() else { continue };
-                if tx.blocking_send(Produced::Bytes(m.to_vec())).is_err() {
-                    break Ok(());
-                }
+    pull(&pipeline, deadline, tx)
+}
+
+/// Plays a pipeline whose appsink is named `out` and hands over what it
+/// makes until it ends, `deadline` passes or the receiver goes away. An
+/// error on the pipeline's bus stops it and is returned, naming the
+/// element: a camera that fails must not look like one that had nothing to
+/// say.
+fn pull(
+    pipeline: &gst::Element,
+    deadline: Option<Instant>,
+    tx: &mpsc::Sender<Produced>,
+) -> Result<(), SourceError> {
+    let sink = pipeline
+        .downcast_ref::<gst::Bin>()
+        .and_then(|b| b.by_name("out"))
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| SourceError::GStreamer("no appsink named out".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| SourceError::GStreamer("no bus".into()))?;
+    // Reads the bus dry (nothing else does), keeping the first error.
+    let bus_error = || {
+        let mut first = None;
+        while let Some(msg) = bus.pop() {
+            if let (None, gst::MessageView::Error(e)) = (&first, msg.view()) {
+                first = Some(SourceError::GStreamer(
+                    crate::pipeline::remux::describe_error(&msg, e),
+                ));
             }
-            None if sink.is_eos() => break Ok(()),
-            None => {}
         }
+        first
+    };
+    let result = match pipeline.set_state(gst::State::Playing) {
+        // The bus says why.
+        Err(e) => Err(bus_error().unwrap_or_else(|| SourceError::GStreamer(e.to_string()))),
+        Ok(_) => loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break Ok(());
+            }
+            if let Some(e) = bus_error() {
+                break Err(e);
+            }
+            match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
+                Some(s) => {
+                    let Some(b) = s.buffer() else { continue };
+                    let Ok(m) = b.map_readable() else { continue };
+                    if tx.blocking_send(Produced::Bytes(m.to_vec())).is_err() {
+                        break Ok(());
+                    }
+                }
+                // After the end, an error posted with it still counts.
+                None if sink.is_eos() => break bus_error().map_or(Ok(()), Err),
+                None => {}
+            }
+        },
     };
     let _ = pipeline.set_state(gst::State::Null);
     result
@@ -180,17 +278,18 @@ fn paced_file(
     start: u64,
     deadline: Option<Instant>,
     tx: &mpsc::Sender<Produced>,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     use std::io::{Seek, SeekFrom};
-    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.seek(SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+    let mut f = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    f.seek(SeekFrom::Start(start))
+        .map_err(|e| file_error(path, e))?;
     let mut clock: Option<(u64, Instant)> = None;
     let mut buf = vec![0u8; TS_PACKET * 64];
     loop {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(());
         }
-        let n = read_full(&mut f, &mut buf).map_err(|e| e.to_string())?;
+        let n = read_full(&mut f, &mut buf).map_err(|e| file_error(path, e))?;
         if n == 0 {
             return Ok(());
         }
@@ -238,14 +337,14 @@ fn read_full(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn stdin(deadline: Option<Instant>, tx: &mpsc::Sender<Produced>) -> Result<(), String> {
+fn stdin(deadline: Option<Instant>, tx: &mpsc::Sender<Produced>) -> Result<(), SourceError> {
     let mut input = std::io::stdin().lock();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(());
         }
-        let n = input.read(&mut buf).map_err(|e| e.to_string())?;
+        let n = input.read(&mut buf).map_err(SourceError::Stdin)?;
         if n == 0 {
             return Ok(());
         }
@@ -271,6 +370,65 @@ mod tests {
                 assert_eq!(read_barcode(&f, w, h), v, "{w}x{h} {v:#x}");
             }
         }
+    }
+
+    /// Runs `pull` on a description; what it returned and how many
+    /// buffers it handed over.
+    fn pull_all(desc: &str) -> (Result<(), SourceError>, usize) {
+        crate::pipeline::init().unwrap();
+        let p = crate::pipeline::elements::parse_pipeline(desc).unwrap();
+        let (tx, mut rx) = mpsc::channel(1024);
+        let r = pull(&p, Some(Instant::now() + Duration::from_secs(60)), &tx);
+        let mut n = 0;
+        while let Ok(Produced::Bytes(_)) = rx.try_recv() {
+            n += 1;
+        }
+        (r, n)
+    }
+
+    #[test]
+    fn a_pipeline_that_fails_stops_with_the_gstreamer_error() {
+        // Fails mid-stream: identity posts an error after 5 buffers.
+        let (r, n) = pull_all(
+            "videotestsrc num-buffers=50 ! identity name=cam error-after=5 ! appsink name=out",
+        );
+        match r {
+            Err(SourceError::GStreamer(m)) => {
+                assert!(m.starts_with("cam (identity): "), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(n < 50, "{n} buffers");
+        // Fails at the start: the file is not there.
+        let (r, n) = pull_all("filesrc location=/nonexistent/cam.ts ! appsink name=out");
+        match r {
+            Err(SourceError::GStreamer(m)) => assert!(m.contains("filesrc"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n, 0);
+        // Runs to its end: no error, everything handed over.
+        let (r, n) = pull_all("audiotestsrc num-buffers=5 ! appsink name=out");
+        r.unwrap();
+        assert_eq!(n, 5);
+    }
+
+    #[test]
+    fn a_source_that_cannot_start_is_refused_before_recording() {
+        let e = check(&Source::File {
+            path: "/nonexistent/recording.ts".into(),
+            start: 0,
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("/nonexistent/recording.ts: "),
+            "{e}"
+        );
+        check(&Source::Test {
+            bitrate_kbps: 500,
+            width: 320,
+            height: 180,
+        })
+        .unwrap();
     }
 
     #[test]

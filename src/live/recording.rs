@@ -818,6 +818,10 @@ impl LiveRecording {
         } else if self.opts.media.is_none() {
             d.status = "none".into();
             d.reason = Some("derivation is turned off on this gateway".into());
+        } else if g.durable + g.state.skipped == 0 {
+            // Opened and ended without a byte: nothing to derive from.
+            d.status = "none".into();
+            d.reason = Some("the recording holds no media: the recorder sent no bytes".into());
         } else if g.progress.segments > 0 {
             d.status = "derived".into();
             if let Some(r) = &g.derive_failed {

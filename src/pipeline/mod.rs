@@ -1,6 +1,7 @@
 //! GStreamer: recognising what a recording is (typefinding on its bytes)
 //! and remuxing it into CMAF fragments without transcoding.
 
+pub mod elements;
 pub mod registry;
 pub mod remux;
 pub mod typefind;
@@ -15,6 +16,8 @@ pub enum PipelineError {
     Init(String),
     #[error("pipeline {path}: {reason}")]
     Invalid { path: String, reason: String },
+    #[error(transparent)]
+    Missing(#[from] elements::Missing),
 }
 
 /// Initialises GStreamer once and registers the fMP4 muxers (cmafmux,

@@ -130,13 +130,8 @@ impl PipelineSpec {
     /// Instantiates the description: parse errors name the file and the
     /// element; the three named endpoints must exist and be of the right kind.
     pub fn instantiate(&self) -> Result<Endpoints, PipelineError> {
-        let bin = gst::parse::bin_from_description_full(
-            &self.description,
-            false,
-            None,
-            gst::ParseFlags::FATAL_ERRORS,
-        )
-        .map_err(|e| invalid(&self.path, format!("does not parse: {e}")))?;
+        let bin = super::elements::parse_bin(&self.description)
+            .map_err(|e| invalid(&self.path, format!("does not parse: {e}")))?;
         let bin = bin
             .downcast::<gst::Bin>()
             .map_err(|_| invalid(&self.path, "description is not a bin"))?;
@@ -223,6 +218,10 @@ impl Registry {
     /// names the file.
     pub fn load(dir: &Path) -> Result<Registry, PipelineError> {
         super::init()?;
+        // What every derivation needs besides the descriptions' own
+        // elements (those are checked as each file is parsed).
+        super::elements::require_typefinders()?;
+        super::elements::require(super::remux::TRACK_ELEMENTS)?;
         let rd = std::fs::read_dir(dir).map_err(|e| invalid(dir, e.to_string()))?;
         let mut paths: Vec<PathBuf> = rd
             .filter_map(|e| e.ok())

@@ -250,6 +250,36 @@ fn describe_tracks(t: &[Track]) -> String {
         .join("; ")
 }
 
+/// A GStreamer error message as people read it:
+/// `<element> (<factory>): <error> (<last line of the debug detail>)`.
+pub fn describe_error(msg: &gst::MessageRef, e: &gst::message::Error) -> String {
+    let src = match msg.src() {
+        Some(s) => match s.downcast_ref::<gst::Element>().and_then(|e| e.factory()) {
+            Some(f) if f.name() != s.name() => format!("{} ({})", s.name(), f.name()),
+            _ => s.name().to_string(),
+        },
+        None => "pipeline".into(),
+    };
+    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+    let detail = debug.lines().last().unwrap_or("").trim().to_string();
+    if detail.is_empty() {
+        format!("{src}: {}", e.error())
+    } else {
+        format!("{src}: {} ({detail})", e.error())
+    }
+}
+
+/// Every element the remux stage adds to a description at run time: a
+/// queue per track, and what [`parser_for`] names.
+pub const TRACK_ELEMENTS: &[&str] = &[
+    "queue",
+    "h264parse",
+    "h264timestamper",
+    "h265parse",
+    "h265timestamper",
+    "aacparse",
+];
+
 /// The elements that prepare a codec for the muxer — its parser, and for
 /// video a timestamper that restores decode timestamps containers such as
 /// Matroska and AVI do not carry (fMP4 needs them) — or why it cannot go in.
@@ -674,25 +704,7 @@ fn drive(pipeline: &gst::Pipeline, shared: &Shared, stall: Duration) -> Drive {
         if let Some(msg) = msg {
             match msg.view() {
                 gst::MessageView::Eos(_) => return Drive::Eos,
-                gst::MessageView::Error(e) => {
-                    let src = match msg.src() {
-                        Some(s) => match s.downcast_ref::<gst::Element>().and_then(|e| e.factory())
-                        {
-                            Some(f) if f.name() != s.name() => {
-                                format!("{} ({})", s.name(), f.name())
-                            }
-                            _ => s.name().to_string(),
-                        },
-                        None => "pipeline".into(),
-                    };
-                    let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
-                    let detail = debug.lines().last().unwrap_or("").trim().to_string();
-                    return Drive::Error(if detail.is_empty() {
-                        format!("{src}: {}", e.error())
-                    } else {
-                        format!("{src}: {} ({detail})", e.error())
-                    });
-                }
+                gst::MessageView::Error(e) => return Drive::Error(describe_error(&msg, e)),
                 gst::MessageView::Application(a)
                     if a.structure()
                         .is_some_and(|s| s.name() == "custody-no-tracks") =>
@@ -961,6 +973,23 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_parser_the_remux_stage_adds_is_listed() {
+        crate::pipeline::init().unwrap();
+        for caps in [
+            "video/x-h264",
+            "video/x-h265",
+            "audio/mpeg, mpegversion=(int)4",
+        ] {
+            let caps: gst::Caps = caps.parse().unwrap();
+            for ts in [Timestamps::PtsDts, Timestamps::PtsOnly, Timestamps::None] {
+                for e in parser_for(&caps, ts).unwrap() {
+                    assert!(TRACK_ELEMENTS.contains(e), "{e} for {caps}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_reason_names_every_track_left_out_within_bounds() {
