@@ -34,6 +34,10 @@ pub enum Fact {
         original_sha256: String,
         gaps_covered: Vec<usize>,
     },
+    /// The recording's bytes docked again under another file name (a
+    /// recording named by its content holds every file with those bytes;
+    /// its header names the first).
+    DockedAs { file_name: String, uploader: String },
     /// Free text from the records office.
     Note(String),
     /// The retention class raised (R5): more years, or permanent.

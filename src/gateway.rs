@@ -48,6 +48,9 @@ pub struct Gateway {
     pub store: Store,
     pub usage: UsageLog,
     pub archiver: Archiver,
+    /// Appends what is learned about stored recordings later: docked-copy
+    /// links and further file names.
+    pub linker: Arc<crate::link::Linker>,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<crate::derive::Media>,
     pub live: Arc<crate::live::Live>,
@@ -268,7 +271,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             media: media.clone(),
             signer: signer.clone(),
             gateway: cfg.gateway.id.clone(),
-            linker,
+            linker: linker.clone(),
             catalog: catalog.clone(),
             policy: policy.clone(),
         },
@@ -404,6 +407,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         store,
         usage,
         archiver,
+        linker,
         media,
         live,
         signer,

@@ -9,6 +9,11 @@
 //! spool, so a gateway restart between storing the copy and annotating the
 //! live recording (or a live recording still open when the copy arrives)
 //! only delays it.
+//!
+//! The same task records the other names a recording's bytes were docked
+//! under: a recording named by its content (`f-<hex>`) holds every file
+//! with those bytes, and its header names only the first file, so each
+//! further file name becomes a signed `docked-as` annotation.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -83,6 +88,18 @@ pub struct PendingLink {
     pub original_sha256: String,
 }
 
+/// A file name to record on a stored recording, kept in the spool until it
+/// is: the same bytes docked again under a name the recording does not
+/// hold yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingName {
+    pub recorder: String,
+    pub recording_id: String,
+    pub file_name: String,
+    /// The device that docked the file under this name.
+    pub uploader: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("storage: {0}")]
@@ -105,6 +122,7 @@ pub enum Outcome {
 /// Makes pending links, now and whenever woken.
 pub struct Linker {
     dir: PathBuf,
+    names_dir: PathBuf,
     store: Store,
     signer: Arc<SigningKey>,
     by: String,
@@ -122,6 +140,7 @@ impl Linker {
     ) -> Arc<Linker> {
         Arc::new(Linker {
             dir: spool_root.join("links"),
+            names_dir: spool_root.join("names"),
             store,
             signer,
             by: format!("gateway {gateway}"),
@@ -144,13 +163,31 @@ impl Linker {
         Ok(())
     }
 
+    /// Records a file name to add to a recording, durably, and wakes the
+    /// task. The same name queued again replaces the first request.
+    pub fn queue_name(&self, p: &PendingName) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.names_dir)?;
+        let b = serde_json::to_vec_pretty(p).expect("pending name serialises");
+        // The name is device text: the file is named by its hash.
+        let name_hash = hex::encode(crate::chain::sha256(p.file_name.as_bytes()));
+        let file = format!(
+            "{}@{}@{}.json",
+            p.recorder,
+            p.recording_id,
+            &name_hash[..16]
+        );
+        crate::spool::write_atomic(&self.names_dir.join(file), &b)?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// Wakes the task (a live recording was closed and stored).
     pub fn wake(&self) {
         self.wake.notify_one();
     }
 
-    fn pending(&self) -> Vec<(PathBuf, PendingLink)> {
-        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+    fn pending<T: serde::de::DeserializeOwned>(dir: &std::path::Path) -> Vec<(PathBuf, T)> {
+        let Ok(rd) = std::fs::read_dir(dir) else {
             return Vec::new();
         };
         rd.flatten()
@@ -167,7 +204,7 @@ impl Linker {
     /// and every 10 s.
     pub async fn run(self: Arc<Self>) {
         loop {
-            for (path, p) in self.pending() {
+            for (path, p) in Self::pending::<PendingLink>(&self.dir) {
                 let name = format!("{}/{}", p.recorder, p.docked_id);
                 match self.make(&p).await {
                     Ok(Outcome::Linked { gaps_covered }) => {
@@ -182,43 +219,70 @@ impl Linker {
                         self.errors.lock().expect("errors").remove(&name);
                     }
                     Ok(Outcome::Waiting) => {}
-                    Err(e) => {
-                        let msg = e.to_string();
-                        let mut errs = self.errors.lock().expect("errors");
-                        if errs.get(&name) != Some(&msg) {
-                            tracing::warn!(link = %name, "docked copy not linked yet: {msg}");
-                            errs.insert(name, msg);
-                        }
+                    Err(e) => self.note_error(name, "docked copy not linked yet", e),
+                }
+            }
+            for (path, p) in Self::pending::<PendingName>(&self.names_dir) {
+                let name = format!("{}/{} as {:?}", p.recorder, p.recording_id, p.file_name);
+                match self.record_name(&p).await {
+                    Ok(true) => {
+                        let _ = std::fs::remove_file(&path);
+                        self.errors.lock().expect("errors").remove(&name);
                     }
+                    Ok(false) => {}
+                    Err(e) => self.note_error(name, "file name not recorded yet", e),
                 }
             }
             let _ = tokio::time::timeout(Duration::from_secs(10), self.wake.notified()).await;
         }
     }
 
-    /// Annotates the live recording with its docked copy, unless it already
-    /// names it.
-    pub async fn make(&self, p: &PendingLink) -> Result<Outcome, LinkError> {
+    /// Logs a pending item's error once (until it changes).
+    fn note_error(&self, name: String, what: &str, e: LinkError) {
+        let msg = e.to_string();
+        let mut errs = self.errors.lock().expect("errors");
+        if errs.get(&name) != Some(&msg) {
+            tracing::warn!(item = %name, "{what}: {msg}");
+            errs.insert(name, msg);
+        }
+    }
+
+    /// The stored recording `recorder/id`: its locator and manifest, or
+    /// `None` while it is not stored (still open, or not yet archived).
+    async fn stored(
+        &self,
+        recorder: &str,
+        id: &str,
+    ) -> Result<Option<(Locator, Manifest)>, LinkError> {
         let locator = match self
             .store
-            .get_bytes(&layout::locator_key(&p.recorder, &p.live_id), MAX_DOC_BYTES)
+            .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
             .await
         {
             Ok(b) => serde_json::from_slice::<Locator>(&b)
-                .map_err(|e| LinkError::Damaged(format!("live recording's locator: {e}")))?,
+                .map_err(|e| LinkError::Damaged(format!("{recorder}/{id}'s locator: {e}")))?,
             // Still open (a live recording's locator is written at its close).
-            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let live: Manifest = match self
+        let m: Manifest = match self
             .store
             .get_bytes(&locator.manifest_key, MAX_DOC_BYTES)
             .await
         {
             Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| LinkError::Damaged(format!("live recording's manifest: {e}")))?,
-            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
+                .map_err(|e| LinkError::Damaged(format!("{recorder}/{id}'s manifest: {e}")))?,
+            Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
+        };
+        Ok(Some((locator, m)))
+    }
+
+    /// Annotates the live recording with its docked copy, unless it already
+    /// names it.
+    pub async fn make(&self, p: &PendingLink) -> Result<Outcome, LinkError> {
+        let Some((locator, live)) = self.stored(&p.recorder, &p.live_id).await? else {
+            return Ok(Outcome::Waiting);
         };
         if let Some(l) = live
             .links
@@ -258,6 +322,70 @@ impl Linker {
         )
         .await?;
         Ok(Outcome::Linked { gaps_covered })
+    }
+
+    /// Every file name a stored recording holds: its header's, then those
+    /// of its `docked-as` annotations.
+    async fn file_names(&self, m: &Manifest) -> Result<Vec<String>, LinkError> {
+        let mut names = Vec::new();
+        for o in &m.objects {
+            let name = match o.role {
+                Role::Header => {
+                    let b = self.store.get_bytes(&o.key, MAX_DOC_BYTES).await?;
+                    serde_json::from_slice::<crate::manifest::HeaderDoc>(&b)
+                        .map_err(|e| LinkError::Damaged(format!("{}: {e}", o.key)))?
+                        .meta
+                        .file_name
+                }
+                Role::Annotation => {
+                    let b = self.store.get_bytes(&o.key, MAX_DOC_BYTES).await?;
+                    match serde_json::from_slice::<annotate::Annotation>(&b) {
+                        Ok(annotate::Annotation {
+                            fact: Fact::DockedAs { file_name, .. },
+                            ..
+                        }) => Some(file_name),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            names.extend(name);
+        }
+        Ok(names)
+    }
+
+    /// Appends the file name to the stored recording as a `docked-as`
+    /// annotation, unless the recording already holds that name. `false`
+    /// while the recording is not stored yet.
+    pub async fn record_name(&self, p: &PendingName) -> Result<bool, LinkError> {
+        let Some((locator, m)) = self.stored(&p.recorder, &p.recording_id).await? else {
+            return Ok(false);
+        };
+        if self.file_names(&m).await?.contains(&p.file_name) {
+            // Perhaps recorded by an annotation interrupted before its
+            // checkpoint: make sure the end is signed.
+            annotate::repair(&self.store, &self.signer, &m).await?;
+        } else {
+            annotate::annotate(
+                &self.store,
+                &self.signer,
+                &locator.manifest_key,
+                Fact::DockedAs {
+                    file_name: p.file_name.clone(),
+                    uploader: p.uploader.clone(),
+                },
+                &self.by,
+                Some("the same bytes were docked again under another file name".into()),
+            )
+            .await?;
+            tracing::info!(
+                recorder = %p.recorder,
+                id = %p.recording_id,
+                file_name = %p.file_name,
+                "another file name recorded for a docked recording"
+            );
+        }
+        Ok(true)
     }
 }
 

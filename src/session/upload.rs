@@ -138,7 +138,8 @@ pub async fn run(
 
     if st.status != RecordingState::Receiving {
         drop(lock);
-        return already_complete(s, send, recv, &recorder, &id, st).await;
+        let name = meta.file_name.as_deref();
+        return already_complete(s, send, recv, &recorder, &id, st, name).await;
     }
     s.usage(
         if offset == 0 {
@@ -230,6 +231,7 @@ pub async fn run(
         _ => declared_size,
     };
     if total == declared_size && hash == declared_hash {
+        keep_file_name(s, &recorder, &id, meta.file_name.as_deref()).await?;
         spooled(
             s, send, &entry, st, &recorder, &id, total, hash, declared, lock,
         )
@@ -780,6 +782,39 @@ async fn wait_archived(
     Ok(())
 }
 
+/// Keeps the file name an upload came under when the recording's header
+/// names another (or none, or the spool no longer holds the header): the
+/// same bytes docked under a second name, or a resumed upload of a renamed
+/// file. The gateway appends it to the stored recording as a signed
+/// `docked-as` annotation (`crate::link`); it is durable in the spool
+/// before the device is told the upload succeeded.
+async fn keep_file_name(
+    s: &Arc<Session>,
+    recorder: &str,
+    id: &str,
+    file_name: Option<&str>,
+) -> Result<(), Failure> {
+    let Some(name) = file_name else {
+        return Ok(());
+    };
+    let entry = s.gw.spool.entry(recorder, id);
+    let header = blocking(move || Ok(entry.read_header().ok())).await?;
+    let known = header
+        .and_then(|b| serde_json::from_slice::<HeaderDoc>(&b).ok())
+        .and_then(|h| h.meta.file_name);
+    if known.as_deref() == Some(name) {
+        return Ok(());
+    }
+    let pending = crate::link::PendingName {
+        recorder: recorder.to_string(),
+        recording_id: id.to_string(),
+        file_name: name.to_string(),
+        uploader: s.device().to_string(),
+    };
+    let linker = s.gw.linker.clone();
+    blocking(move || linker.queue_name(&pending)).await
+}
+
 /// The recording was complete before this stream: compare the device's
 /// hash with what is stored.
 async fn already_complete(
@@ -789,6 +824,7 @@ async fn already_complete(
     recorder: &str,
     id: &str,
     st: EntryState,
+    file_name: Option<&str>,
 ) -> Result<(), Failure> {
     let f = match next_frame(&mut recv).await {
         Ok(Some(Frame::Msg(m))) => decode_finish(&m),
@@ -807,6 +843,9 @@ async fn already_complete(
         }
     };
     let matched = st.size == Some(size) && st.sha256.as_deref() == Some(sha256.as_str());
+    if matched {
+        keep_file_name(s, recorder, id, file_name).await?;
+    }
     reply(
         send,
         &Reply::Verified {
