@@ -87,7 +87,7 @@ pub fn parse_reason(s: &str) -> Result<FullProcessReason, String> {
         .map_err(|_| "one of personal-liberty, life-health, major-property".to_string())
 }
 
-/// One line of the final report.
+/// One line of the final report: a file uploaded (or that failed).
 #[derive(Debug, Serialize)]
 struct FileResult {
     path: String,
@@ -98,6 +98,17 @@ struct FileResult {
     result: String,
     manifest_key: Option<String>,
     resumed_from: u64,
+    /// The gateway held the whole recording before this run sent anything
+    /// for it: nothing was sent, and the gateway records this file's name
+    /// with the recording if it is a new one.
+    already_stored: bool,
+    /// An earlier file of this run with the very same bytes (the same
+    /// recording).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_bytes_as: Option<String>,
+    /// The sidecar whose metadata went with the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sidecar: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     derivation: Option<custody::protocol::DerivationNote>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -106,30 +117,143 @@ struct FileResult {
     error: Option<String>,
 }
 
-/// Every regular file under `paths`, except sidecars and hidden files.
-fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(p) = stack.pop() {
-        let md = std::fs::metadata(&p).with_context(|| format!("{}", p.display()))?;
-        if md.is_dir() {
-            for e in std::fs::read_dir(&p).with_context(|| format!("{}", p.display()))? {
-                let e = e?;
-                if !e.file_name().to_string_lossy().starts_with('.') {
-                    stack.push(e.path());
-                }
-            }
-        } else if md.is_file() {
-            out.push(p);
+/// One line of the final report: an entry found but not uploaded —
+/// `skipped` (nothing to upload, with the reason) or `error` (it could not
+/// be read).
+#[derive(Debug, Serialize)]
+struct NotUploaded {
+    path: String,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl NotUploaded {
+    fn skipped(path: &Path, reason: impl Into<String>) -> NotUploaded {
+        NotUploaded {
+            path: path.display().to_string(),
+            result: "skipped",
+            reason: Some(reason.into()),
+            error: None,
         }
     }
-    // A file `x.json` is a sidecar when `x` is also being uploaded.
-    let all: std::collections::HashSet<PathBuf> = out.iter().cloned().collect();
-    out.retain(|p| {
-        !(p.extension().is_some_and(|e| e == "json") && all.contains(&p.with_extension("")))
-    });
-    out.sort();
-    Ok(out)
+
+    fn unreadable(path: &Path, error: impl std::fmt::Display) -> NotUploaded {
+        NotUploaded {
+            path: path.display().to_string(),
+            result: "error",
+            reason: None,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// What the folders hold: the files to upload, the sidecars beside them
+/// (`x.json` beside `x`: metadata, not a recording), and every entry that
+/// is not uploaded, with why. Hidden files are files like any other.
+#[derive(Debug, Default)]
+struct Found {
+    files: Vec<PathBuf>,
+    sidecars: std::collections::HashSet<PathBuf>,
+    not_uploaded: Vec<NotUploaded>,
+}
+
+/// What kind of non-regular entry this is, in words.
+fn entry_kind(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device node"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Every entry under `paths`. A path given on the command line must exist;
+/// below it, nothing is passed over without a line in the report.
+fn discover(paths: &[PathBuf]) -> anyhow::Result<Found> {
+    for p in paths {
+        std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+    }
+    let mut found = Found::default();
+    let mut regular = Vec::new();
+    // Folders by their real path: a symbolic link back up the tree (or a
+    // second link to a folder) is read once.
+    let mut folders: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(p) = stack.pop() {
+        let md = match std::fs::metadata(&p) {
+            Ok(md) => md,
+            Err(e)
+                if std::fs::symlink_metadata(&p).is_ok()
+                    && e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                found.not_uploaded.push(NotUploaded::skipped(
+                    &p,
+                    "a symbolic link to nothing (its target is missing)",
+                ));
+                continue;
+            }
+            Err(e) => {
+                found.not_uploaded.push(NotUploaded::unreadable(&p, e));
+                continue;
+            }
+        };
+        if md.is_dir() {
+            let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if let Some(first) = folders.get(&real) {
+                found.not_uploaded.push(NotUploaded::skipped(
+                    &p,
+                    format!(
+                        "the folder {} again (a symbolic link); its files are counted there",
+                        first.display()
+                    ),
+                ));
+                continue;
+            }
+            folders.insert(real, p.clone());
+            match std::fs::read_dir(&p) {
+                Ok(rd) => {
+                    for e in rd {
+                        match e {
+                            Ok(e) => stack.push(e.path()),
+                            Err(e) => found.not_uploaded.push(NotUploaded::unreadable(&p, e)),
+                        }
+                    }
+                }
+                Err(e) => found.not_uploaded.push(NotUploaded::unreadable(&p, e)),
+            }
+        } else if md.is_file() {
+            regular.push(p);
+        } else {
+            let kind = entry_kind(md.file_type());
+            found.not_uploaded.push(NotUploaded::skipped(
+                &p,
+                format!("{kind}: nothing to upload"),
+            ));
+        }
+    }
+    regular.sort();
+    regular.dedup();
+    // `x.json` is the sidecar of `x` when `x` is uploaded; shorter paths
+    // first, so in `a`, `a.json`, `a.json.json` the last is a file again.
+    regular.sort_by_key(|p| p.as_os_str().len());
+    let mut files = std::collections::BTreeSet::new();
+    for p in regular {
+        if p.extension().is_some_and(|e| e == "json") && files.contains(&p.with_extension("")) {
+            found.sidecars.insert(p);
+        } else {
+            files.insert(p);
+        }
+    }
+    found.files = files.into_iter().collect();
+    found.not_uploaded.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
 }
 
 fn sidecar_path(p: &Path) -> PathBuf {
@@ -155,7 +279,33 @@ fn hash_file(p: &Path) -> std::io::Result<(u64, [u8; 32])> {
     }
 }
 
-fn build_job(a: &Args, path: &Path) -> anyhow::Result<(UploadJob, Vec<String>)> {
+/// What became of a file's sidecar.
+#[derive(Debug, Clone, PartialEq)]
+enum Sidecar {
+    None,
+    /// Its metadata went with the file.
+    Used(PathBuf),
+    /// It could not be used (not a JSON object, unreadable): its bytes
+    /// are uploaded as a file of their own, so nothing is left behind.
+    Unusable(PathBuf),
+}
+
+fn unusable_sidecar(sc: &Path, why: impl std::fmt::Display, warnings: &mut Vec<String>) -> Sidecar {
+    warnings.push(format!(
+        "{}: {why}; its metadata is ignored and it is uploaded as a file of its own",
+        sc.display()
+    ));
+    Sidecar::Unusable(sc.to_path_buf())
+}
+
+/// A file hashed and ready to upload.
+struct Prepared {
+    job: UploadJob,
+    warnings: Vec<String>,
+    sidecar: Sidecar,
+}
+
+fn build_job(a: &Args, path: &Path) -> anyhow::Result<Prepared> {
     let (size, sha) = hash_file(path).with_context(|| format!("reading {}", path.display()))?;
     // Without a sidecar id, the content names the recording: docking the
     // same file again resumes or confirms instead of duplicating.
@@ -178,25 +328,66 @@ fn build_job(a: &Args, path: &Path) -> anyhow::Result<(UploadJob, Vec<String>)> 
     };
     let mut warnings = Vec::new();
     let sc = sidecar_path(path);
-    match std::fs::read(&sc) {
+    let sidecar = match std::fs::read(&sc) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Sidecar::None,
+        Err(e) => unusable_sidecar(&sc, e, &mut warnings),
         Ok(b) => match serde_json::from_slice::<serde_json::Value>(&b) {
-            Ok(serde_json::Value::Object(m)) => warnings.extend(sidecar::apply(&mut meta, &m)),
-            Ok(_) => warnings.push(format!("{}: not a JSON object; ignored", sc.display())),
-            Err(e) => warnings.push(format!("{}: {e}; ignored", sc.display())),
+            Ok(serde_json::Value::Object(m)) => {
+                warnings.extend(sidecar::apply(&mut meta, &m));
+                Sidecar::Used(sc)
+            }
+            Ok(_) => unusable_sidecar(&sc, "not a JSON object", &mut warnings),
+            Err(e) => unusable_sidecar(&sc, e, &mut warnings),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => warnings.push(format!("{}: {e}; ignored", sc.display())),
-    }
+    };
     warnings.extend(sidecar::sanitize(&mut meta, &fallback_id));
-    Ok((
-        UploadJob {
+    Ok(Prepared {
+        job: UploadJob {
             path: path.to_path_buf(),
             meta,
             size,
             sha256: sha,
         },
         warnings,
-    ))
+        sidecar,
+    })
+}
+
+/// Hashes every file found (and reads its sidecar). A file that cannot be
+/// read is reported, not fatal; an unusable sidecar is uploaded as a file of
+/// its own; the sidecar of a file that cannot be read is listed with why.
+fn prepare(a: &Args, found: Found) -> (Vec<Prepared>, Vec<NotUploaded>, usize) {
+    let Found {
+        files,
+        mut sidecars,
+        mut not_uploaded,
+    } = found;
+    let mut jobs = Vec::new();
+    let mut used_sidecars = 0;
+    let mut queue: std::collections::VecDeque<PathBuf> = files.into();
+    while let Some(f) = queue.pop_front() {
+        match tokio::task::block_in_place(|| build_job(a, &f)) {
+            Ok(p) => {
+                match &p.sidecar {
+                    Sidecar::Used(_) => used_sidecars += 1,
+                    Sidecar::Unusable(sc) if sidecars.remove(sc) => queue.push_back(sc.clone()),
+                    _ => {}
+                }
+                jobs.push(p);
+            }
+            Err(e) => {
+                let sc = sidecar_path(&f);
+                if sidecars.remove(&sc) {
+                    not_uploaded.push(NotUploaded::skipped(
+                        &sc,
+                        format!("the sidecar of {}, which could not be read", f.display()),
+                    ));
+                }
+                not_uploaded.push(NotUploaded::unreadable(&f, format!("{e:#}")));
+            }
+        }
+    }
+    (jobs, not_uploaded, used_sidecars)
 }
 
 /// One connection shared by all uploads, re-established when it drops.
@@ -219,29 +410,39 @@ impl Link {
     }
 }
 
+/// Uploads a file, retrying what may pass. Also says whether the gateway
+/// held the whole recording already when this run first asked (then
+/// nothing was sent — not even by an attempt that failed).
 async fn upload_with_retry(
     link: &Link,
     job: &UploadJob,
     bar: &ProgressBar,
     total: &ProgressBar,
     retry_for: Duration,
-) -> Result<UploadOutcome, ClientError> {
+) -> Result<(UploadOutcome, bool), ClientError> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(250);
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let first_state = Arc::new(std::sync::OnceLock::<RecordingState>::new());
     loop {
         let attempt = async {
             let conn = link.get().await?;
             let (bar2, total2, counted2) = (bar.clone(), total.clone(), counted.clone());
-            let progress: custody::client::upload::ProgressFn = Arc::new(move |p| match p {
-                Progress::Accepted { offset, .. } | Progress::Durable(offset) => {
-                    bar2.set_position(offset);
-                    let prev = counted2.fetch_max(offset, std::sync::atomic::Ordering::Relaxed);
-                    if offset > prev {
-                        total2.inc(offset - prev);
+            let first2 = first_state.clone();
+            let progress: custody::client::upload::ProgressFn = Arc::new(move |p| {
+                let offset = match p {
+                    Progress::Accepted { offset, state } => {
+                        let _ = first2.set(state);
+                        offset
                     }
+                    Progress::Durable(offset) => offset,
+                    Progress::Sent(_) => return,
+                };
+                bar2.set_position(offset);
+                let prev = counted2.fetch_max(offset, std::sync::atomic::Ordering::Relaxed);
+                if offset > prev {
+                    total2.inc(offset - prev);
                 }
-                Progress::Sent(_) => {}
             });
             upload(&conn, job, progress).await
         };
@@ -249,7 +450,13 @@ async fn upload_with_retry(
             // `resumed_from` is where the gateway let the successful attempt
             // start: what it held durably then (at least what had been
             // acknowledged before the link failed).
-            Ok(o) => return Ok(o),
+            Ok(o) => {
+                let already = matches!(
+                    first_state.get(),
+                    Some(RecordingState::Spooled | RecordingState::Archived)
+                );
+                return Ok((o, already));
+            }
             Err(e) if e.is_retryable() && start.elapsed() < retry_for => {
                 bar.set_message(format!("retrying: {e}"));
                 tokio::time::sleep(backoff).await;
@@ -262,20 +469,22 @@ async fn upload_with_retry(
 
 /// Tells the gateway which recordings each recorder holds, as found in the
 /// folders. A failure is reported and the uploads go ahead regardless.
-async fn report_inventory(link: &Link, jobs: &[(UploadJob, Vec<String>)]) {
+async fn report_inventory(link: &Link, jobs: &[Prepared]) {
     let mut by_recorder: std::collections::BTreeMap<
         Option<String>,
         Vec<custody::protocol::InventoryItem>,
     > = Default::default();
-    for (j, _) in jobs {
-        by_recorder
-            .entry(j.meta.recorder.clone())
-            .or_default()
-            .push(custody::protocol::InventoryItem {
-                recording_id: j.meta.recording_id.clone(),
-                size: j.size,
-                started_at: j.meta.started_at.clone(),
-            });
+    for Prepared { job: j, .. } in jobs {
+        let items = by_recorder.entry(j.meta.recorder.clone()).or_default();
+        // Files with the same bytes are one recording.
+        if items.iter().any(|i| i.recording_id == j.meta.recording_id) {
+            continue;
+        }
+        items.push(custody::protocol::InventoryItem {
+            recording_id: j.meta.recording_id.clone(),
+            size: j.size,
+            started_at: j.meta.started_at.clone(),
+        });
     }
     let taken_at = custody::time_fmt::now();
     for (recorder, items) in by_recorder {
@@ -292,10 +501,152 @@ async fn report_inventory(link: &Link, jobs: &[(UploadJob, Vec<String>)]) {
     }
 }
 
+/// Files that go to the same recording (the same bytes without a sidecar
+/// id, or the same sidecar id), in the order found: uploaded one after the
+/// other, so the first sends the bytes and the others find them stored.
+fn by_recording(jobs: Vec<Prepared>) -> Vec<Vec<Prepared>> {
+    let mut groups: Vec<Vec<Prepared>> = Vec::new();
+    for p in jobs {
+        let same = |g: &&mut Vec<Prepared>| {
+            g[0].job.meta.recorder == p.job.meta.recorder
+                && g[0].job.meta.recording_id == p.job.meta.recording_id
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(g) => g.push(p),
+            None => groups.push(vec![p]),
+        }
+    }
+    groups
+}
+
+/// Uploads one file and says how it went.
+async fn dock_file(
+    p: Prepared,
+    same_bytes_as: Option<String>,
+    link: &Link,
+    bar: &ProgressBar,
+    total: &ProgressBar,
+    retry_for: Duration,
+) -> FileResult {
+    let Prepared {
+        job,
+        warnings,
+        sidecar,
+    } = p;
+    let r = upload_with_retry(link, &job, bar, total, retry_for).await;
+    let res = FileResult {
+        path: job.path.display().to_string(),
+        recording: format!(
+            "{}/{}",
+            job.meta.recorder.clone().unwrap_or_else(|| "-".into()),
+            job.meta.recording_id
+        ),
+        size: job.size,
+        sha256: hex::encode(job.sha256),
+        result: String::new(),
+        manifest_key: None,
+        resumed_from: 0,
+        already_stored: false,
+        same_bytes_as,
+        sidecar: match sidecar {
+            Sidecar::Used(p) => Some(p.display().to_string()),
+            _ => None,
+        },
+        derivation: None,
+        warnings,
+        error: None,
+    };
+    let res = match r {
+        Ok((o, already_stored)) => FileResult {
+            recording: format!("{}/{}", o.recorder, o.recording_id),
+            result: match (o.sha256_matched, o.state) {
+                (false, _) => "mismatch",
+                (true, RecordingState::Archived) => "archived",
+                (true, _) => "spooled",
+            }
+            .into(),
+            manifest_key: Some(o.manifest_key),
+            resumed_from: o.resumed_from,
+            already_stored,
+            derivation: o.derivation,
+            error: o.detail,
+            ..res
+        },
+        Err(e) => FileResult {
+            result: "error".into(),
+            error: Some(e.to_string()),
+            ..res
+        },
+    };
+    bar.finish_with_message(if res.already_stored {
+        "already stored".to_string()
+    } else {
+        res.result.clone()
+    });
+    res
+}
+
+/// The report of one uploaded (or failed) file, as text.
+fn print_result(r: &FileResult) {
+    let verdict = match r.result.as_str() {
+        "archived" => "OK       sha256 match, stored".to_string(),
+        "spooled" => "SPOOLED  sha256 match, durable at the gateway, storage pending".to_string(),
+        "mismatch" => "FAILED   sha256 MISMATCH, quarantined at the gateway".to_string(),
+        _ => format!("FAILED   {}", r.error.as_deref().unwrap_or("unknown error")),
+    };
+    println!("{verdict}  {}", r.path);
+    println!("         recording {}  sha256 {}", r.recording, r.sha256);
+    if let Some(k) = &r.manifest_key {
+        println!("         manifest  {k}");
+    }
+    if let Some(sc) = &r.sidecar {
+        println!("         sidecar   {sc}");
+    }
+    if let Some(d) = &r.derivation {
+        match d.status.as_str() {
+            "derived" => println!("         derived   {} CMAF segments", d.segments),
+            s => println!("         derived   nothing ({s})"),
+        }
+        if let Some(reason) = &d.reason {
+            println!("                   {reason}");
+        }
+    }
+    if r.already_stored {
+        let same = r
+            .same_bytes_as
+            .as_deref()
+            .map(|p| format!(" (the same bytes as {p})"))
+            .unwrap_or_default();
+        println!(
+            "         already stored{same}: nothing sent; this file name is recorded with the recording"
+        );
+    } else if r.resumed_from > 0 {
+        println!("         resumed from byte {}", r.resumed_from);
+    }
+    if let (Some(e), "mismatch") = (&r.error, r.result.as_str()) {
+        println!("         {e}");
+    }
+    for w in &r.warnings {
+        println!("         warning: {w}");
+    }
+}
+
+/// The report of an entry that was not uploaded, as text.
+fn print_not_uploaded(n: &NotUploaded) {
+    match (n.result, &n.reason, &n.error) {
+        ("skipped", Some(reason), _) => println!("SKIPPED  {}\n         {reason}", n.path),
+        (_, _, e) => println!(
+            "FAILED   {}  {}",
+            e.as_deref().unwrap_or("unknown error"),
+            n.path
+        ),
+    }
+}
+
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = a.device.load()?;
-    let files = discover(&a.paths)?;
-    if files.is_empty() {
+    let found = discover(&a.paths)?;
+    if found.files.is_empty() && found.not_uploaded.is_empty() {
         anyhow::bail!("no files to upload");
     }
     let multi = MultiProgress::with_draw_target(if a.json {
@@ -311,15 +662,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     // Hash first: the SHA-256 is the end-to-end check and names
     // recordings that have no id of their own.
-    let mut jobs = Vec::new();
-    for f in &files {
-        let (job, warnings) = {
-            let (a2, f2) = (&a, f.clone());
-            tokio::task::block_in_place(|| build_job(a2, &f2))?
-        };
-        jobs.push((job, warnings));
-    }
-    let total_bytes: u64 = jobs.iter().map(|(j, _)| j.size).sum();
+    let (jobs, not_uploaded, sidecars) = prepare(&a, found);
+    let total_bytes: u64 = jobs.iter().map(|p| p.job.size).sum();
     let total = multi.add(ProgressBar::new(total_bytes));
     total.set_style(style.clone());
     total.set_prefix(format!("total ({} files)", jobs.len()));
@@ -332,7 +676,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         )?,
         conn: Mutex::new(None),
     });
-    if !a.no_inventory {
+    if !a.no_inventory && !jobs.is_empty() {
         report_inventory(&link, &jobs).await;
     }
     if a.inventory_only {
@@ -341,111 +685,75 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let sem = Arc::new(Semaphore::new(a.concurrency.max(1)));
     let retry_for = Duration::from_secs(a.retry_for_secs);
     let mut tasks = Vec::new();
-    for (job, warnings) in jobs {
-        let bar = multi.insert_before(&total, ProgressBar::new(job.size));
-        bar.set_style(style.clone());
-        let name = job
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        bar.set_prefix(name);
+    for group in by_recording(jobs) {
+        let bars: Vec<ProgressBar> = group
+            .iter()
+            .map(|p| {
+                let bar = multi.insert_before(&total, ProgressBar::new(p.job.size));
+                bar.set_style(style.clone());
+                let name = p
+                    .job
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                bar.set_prefix(name);
+                bar
+            })
+            .collect();
         let (link, sem, total) = (link.clone(), sem.clone(), total.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
-            let r = upload_with_retry(&link, &job, &bar, &total, retry_for).await;
-            let res = FileResult {
-                path: job.path.display().to_string(),
-                recording: format!(
-                    "{}/{}",
-                    job.meta.recorder.clone().unwrap_or_else(|| "-".into()),
-                    job.meta.recording_id
-                ),
-                size: job.size,
-                sha256: hex::encode(job.sha256),
-                result: String::new(),
-                manifest_key: None,
-                resumed_from: 0,
-                derivation: None,
-                warnings,
-                error: None,
-            };
-            let res = match r {
-                Ok(o) => FileResult {
-                    recording: format!("{}/{}", o.recorder, o.recording_id),
-                    result: match (o.sha256_matched, o.state) {
-                        (false, _) => "mismatch",
-                        (true, RecordingState::Archived) => "archived",
-                        (true, _) => "spooled",
-                    }
-                    .into(),
-                    manifest_key: Some(o.manifest_key),
-                    resumed_from: o.resumed_from,
-                    derivation: o.derivation,
-                    error: o.detail,
-                    ..res
-                },
-                Err(e) => FileResult {
-                    result: "error".into(),
-                    error: Some(e.to_string()),
-                    ..res
-                },
-            };
-            bar.finish_with_message(res.result.clone());
-            res
+            let first = (group[0].job.path.display().to_string(), group[0].job.sha256);
+            let mut results = Vec::new();
+            for (i, (p, bar)) in group.into_iter().zip(bars).enumerate() {
+                let same = (i > 0 && p.job.sha256 == first.1).then(|| first.0.clone());
+                results.push(dock_file(p, same, &link, &bar, &total, retry_for).await);
+            }
+            results
         }));
     }
     let mut results = Vec::new();
     for t in tasks {
-        results.push(t.await?);
+        results.extend(t.await?);
     }
     total.finish();
     link.client.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), link.client.wait_idle()).await;
 
-    let mut failed = 0;
+    let stored = results
+        .iter()
+        .filter(|r| r.result == "archived" || r.result == "spooled")
+        .count();
+    let failed =
+        results.len() - stored + not_uploaded.iter().filter(|n| n.result == "error").count();
+    let skipped = not_uploaded
+        .iter()
+        .filter(|n| n.result == "skipped")
+        .count();
     for r in &results {
-        if r.result != "archived" && r.result != "spooled" {
-            failed += 1;
-        }
         if a.json {
             println!("{}", serde_json::to_string(r)?);
-            continue;
+        } else {
+            print_result(r);
         }
-        let verdict = match r.result.as_str() {
-            "archived" => "OK       sha256 match, stored".to_string(),
-            "spooled" => {
-                "SPOOLED  sha256 match, durable at the gateway, storage pending".to_string()
-            }
-            "mismatch" => "FAILED   sha256 MISMATCH, quarantined at the gateway".to_string(),
-            _ => format!("FAILED   {}", r.error.as_deref().unwrap_or("unknown error")),
-        };
-        println!("{verdict}  {}", r.path);
-        println!("         recording {}  sha256 {}", r.recording, r.sha256);
-        if let Some(k) = &r.manifest_key {
-            println!("         manifest  {k}");
-        }
-        if let Some(d) = &r.derivation {
-            match d.status.as_str() {
-                "derived" => println!("         derived   {} CMAF segments", d.segments),
-                s => println!("         derived   nothing ({s})"),
-            }
-            if let Some(reason) = &d.reason {
-                println!("                   {reason}");
-            }
-        }
-        if r.resumed_from > 0 {
-            println!("         resumed from byte {}", r.resumed_from);
-        }
-        if let (Some(e), "mismatch") = (&r.error, r.result.as_str()) {
-            println!("         {e}");
-        }
-        for w in &r.warnings {
-            println!("         warning: {w}");
+    }
+    for n in &not_uploaded {
+        if a.json {
+            println!("{}", serde_json::to_string(n)?);
+        } else {
+            print_not_uploaded(n);
         }
     }
     if !a.json {
-        println!("{} files, {} failed", results.len(), failed);
+        // Every file found is counted once: uploaded, a sidecar (its
+        // metadata went with its file), skipped (with the reason above), or
+        // failed.
+        let found = stored + sidecars + skipped + failed;
+        let plural = if sidecars == 1 { "" } else { "s" };
+        println!(
+            "{found} found: {stored} uploaded, {sidecars} sidecar{plural}, {skipped} skipped, {failed} failed"
+        );
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
