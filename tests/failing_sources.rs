@@ -75,9 +75,13 @@ fn record(w: &World, gw: &GatewayProc, state: &str, args: &[&str]) -> Command {
     c
 }
 
-/// Refused before anything reached the gateway: it holds no recording of
-/// the device, neither in its spool nor in storage.
+/// Refused before anything was made: the recorder kept no state (a rerun
+/// would otherwise continue a recording the gateway never saw, with a
+/// restart gap), and the gateway holds no recording of the device, neither
+/// in its spool nor in storage.
 fn assert_no_recording_opened(w: &World) {
+    let state = w.path("state");
+    assert!(!state.exists(), "{} exists", state.display());
     let spool = w.path("spool/recordings/bwc-1");
     assert!(!spool.exists(), "{} exists", spool.display());
     let stored = std::fs::read_dir(w.path("store/records"))

@@ -99,6 +99,14 @@ pub async fn record(
         path: opts.state_dir.display().to_string(),
         source: e,
     };
+    // A source that cannot start (a missing GStreamer element, a file that
+    // does not open) is refused before anything is created — here or at
+    // the gateway — unless it has already ended and only its buffer is left
+    // to send.
+    let saved = Ring::saved_state(&opts.state_dir).map_err(file_err)?;
+    if !saved.is_some_and(|s| s.ended) {
+        source::check(&opts.source)?;
+    }
     let hint = opts.meta.recorder.clone().unwrap_or_else(|| "rec".into());
     let wanted = opts.recording_id.clone();
     let (ring, resumed) = Ring::open(&opts.state_dir, opts.buffer_bytes, || {
@@ -111,11 +119,6 @@ pub async fn record(
             ring.state.recording_id,
             opts.state_dir.display()
         )));
-    }
-    // A source that cannot start (a missing GStreamer element, a file that
-    // does not open) is refused here, before anything reaches the gateway.
-    if !ring.state.ended {
-        source::check(&opts.source)?;
     }
     let mut meta = opts.meta.clone();
     meta.recording_id = ring.state.recording_id.clone();

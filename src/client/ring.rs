@@ -38,6 +38,17 @@ pub struct Ring {
 }
 
 impl Ring {
+    /// The state a buffer in `dir` holds, without creating anything.
+    pub fn saved_state(dir: &Path) -> std::io::Result<Option<RingState>> {
+        match std::fs::read(dir.join("state.json")) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens the buffer in `dir`, or creates it for a new recording.
     /// Returns whether an existing recording was resumed.
     pub fn open(
@@ -47,13 +58,9 @@ impl Ring {
     ) -> std::io::Result<(Ring, bool)> {
         std::fs::create_dir_all(dir)?;
         let state_path = dir.join("state.json");
-        let (state, resumed) = match std::fs::read(&state_path) {
-            Ok(b) => (
-                serde_json::from_slice(&b)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?,
-                true,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+        let (state, resumed) = match Self::saved_state(dir)? {
+            Some(state) => (state, true),
+            None => (
                 RingState {
                     recording_id: new_id(),
                     last_produced_at: crate::time_fmt::now(),
@@ -61,7 +68,6 @@ impl Ring {
                 },
                 false,
             ),
-            Err(e) => return Err(e),
         };
         let file = OpenOptions::new()
             .read(true)
