@@ -251,7 +251,7 @@ async fn upload_with_retry(
             // acknowledged before the link failed).
             Ok(o) => return Ok(o),
             Err(e) if e.is_retryable() && start.elapsed() < retry_for => {
-                bar.set_message(format!("retrying: {e}"));
+                bar.set_message(custody::text::escape(&format!("retrying: {e}")).into_owned());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -286,8 +286,8 @@ async fn report_inventory(link: &Link, jobs: &[(UploadJob, Vec<String>)]) {
         }
         .await;
         match r {
-            Ok(n) => eprintln!("inventory of {who}: {n} recordings reported"),
-            Err(e) => eprintln!("warning: inventory of {who} not reported: {e}"),
+            Ok(n) => eprintln_escaped!("inventory of {who}: {n} recordings reported"),
+            Err(e) => eprintln_escaped!("warning: inventory of {who} not reported: {e}"),
         }
     }
 }
@@ -349,7 +349,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        bar.set_prefix(name);
+        bar.set_prefix(custody::text::escape(&name).into_owned());
         let (link, sem, total) = (link.clone(), sem.clone(), total.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
@@ -420,28 +420,28 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             "mismatch" => "FAILED   sha256 MISMATCH, quarantined at the gateway".to_string(),
             _ => format!("FAILED   {}", r.error.as_deref().unwrap_or("unknown error")),
         };
-        println!("{verdict}  {}", r.path);
-        println!("         recording {}  sha256 {}", r.recording, r.sha256);
+        println_escaped!("{verdict}  {}", r.path);
+        println_escaped!("         recording {}  sha256 {}", r.recording, r.sha256);
         if let Some(k) = &r.manifest_key {
-            println!("         manifest  {k}");
+            println_escaped!("         manifest  {k}");
         }
         if let Some(d) = &r.derivation {
             match d.status.as_str() {
-                "derived" => println!("         derived   {} CMAF segments", d.segments),
-                s => println!("         derived   nothing ({s})"),
+                "derived" => println_escaped!("         derived   {} CMAF segments", d.segments),
+                s => println_escaped!("         derived   nothing ({s})"),
             }
             if let Some(reason) = &d.reason {
-                println!("                   {reason}");
+                println_escaped!("                   {reason}");
             }
         }
         if r.resumed_from > 0 {
-            println!("         resumed from byte {}", r.resumed_from);
+            println_escaped!("         resumed from byte {}", r.resumed_from);
         }
         if let (Some(e), "mismatch") = (&r.error, r.result.as_str()) {
-            println!("         {e}");
+            println_escaped!("         {e}");
         }
         for w in &r.warnings {
-            println!("         warning: {w}");
+            println_escaped!("         warning: {w}");
         }
     }
     if !a.json {
