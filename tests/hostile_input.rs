@@ -198,6 +198,17 @@ async fn device_and_url_text_cannot_act_on_the_terminal() {
             .any(|l| l.starts_with("2026-11-30T08:00:00Z admin")),
         "a forged line: {listing}"
     );
+    // Nor in the gateway's own log, where every audit entry also goes.
+    let log = gw.log();
+    assert!(
+        log.contains("\\x1b[2J\\n2026-11-30T08:00:00Z admin"),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-11-30T08:00:00Z admin")),
+        "a forged log line: {log}"
+    );
 }
 
 #[test]
