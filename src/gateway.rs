@@ -39,6 +39,8 @@ pub enum GatewayError {
     Policy(#[from] crate::policy::calendar::CalendarError),
     #[error("signing key {path}: {reason}")]
     SigningKey { path: String, reason: String },
+    #[error("{0}")]
+    SpoolInUse(#[from] crate::spool::lock::LockError),
 }
 
 pub struct Gateway {
@@ -60,6 +62,8 @@ pub struct Gateway {
     pub retention: crate::policy::retention::Enforcement,
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
+    /// This process's exclusive hold on the spool, for its whole life.
+    _spool_lock: crate::spool::lock::SpoolLock,
 }
 
 /// The stream currently receiving a recording.
@@ -173,6 +177,17 @@ impl Running {
 /// Opens spool, ledger, store and endpoint, and starts the background
 /// tasks (archiver, outbox drain, refusal log).
 pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
+    // Before anything reads or resumes what is in the spool: a second
+    // gateway on it would resume the first one's live recordings.
+    let spool_lock = crate::spool::lock::SpoolLock::acquire(
+        &cfg.gateway.spool,
+        &format!(
+            "custody serve, pid {}, gateway {}, since {}",
+            std::process::id(),
+            cfg.gateway.id,
+            crate::time_fmt::now()
+        ),
+    )?;
     let spool = Spool::open(&cfg.gateway.spool).map_err(|source| GatewayError::Spool {
         path: cfg.gateway.spool.display().to_string(),
         source,
@@ -414,6 +429,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         retention,
         offset,
         busy: Mutex::new(HashMap::new()),
+        _spool_lock: spool_lock,
     });
     let http_addr = crate::view::start(gateway.clone()).await?;
     Ok(Running {

@@ -33,6 +33,7 @@ pub mod session;
 pub mod signing;
 pub mod spool;
 pub mod store;
+pub mod text;
 pub mod time_fmt;
 pub mod usage;
 pub mod verify;

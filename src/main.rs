@@ -23,7 +23,8 @@ fn main() -> ExitCode {
     match rt.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("custody: {e:#}");
+            // Errors can quote stored or remote text.
+            eprintln!("custody: {}", custody::text::escape(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

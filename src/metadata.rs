@@ -206,7 +206,9 @@ fn check_id(field: &'static str, v: &str) -> Result<(), MetaError> {
     }
 }
 
-fn check_text(field: &'static str, v: &str) -> Result<(), MetaError> {
+/// The protocol's *text* rule: at most `MAX_TEXT_LEN` bytes, no control
+/// characters (C0, DEL, C1) except `\n` and `\t`.
+pub fn check_text(field: &'static str, v: &str) -> Result<(), MetaError> {
     if v.len() > limits::MAX_TEXT_LEN {
         return Err(meta_err(
             field,
@@ -219,7 +221,8 @@ fn check_text(field: &'static str, v: &str) -> Result<(), MetaError> {
     Ok(())
 }
 
-fn check_time(field: &'static str, v: &str) -> Result<(), MetaError> {
+/// An RFC 3339 time that is also valid text.
+pub fn check_time(field: &'static str, v: &str) -> Result<(), MetaError> {
     check_text(field, v)?;
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map(|_| ())

@@ -38,6 +38,11 @@ pub enum PkiError {
     BadDeviceId(String),
     #[error("no certificate was issued to {0:?} by this CA")]
     NotIssued(String),
+    #[error(
+        "--days {0}: a certificate must be valid from 1 to {MAX_VALIDITY_DAYS} days \
+         (with {0} it would expire before it starts or past what a certificate can say)"
+    )]
+    BadValidity(i64),
     #[error("{0}")]
     Other(String),
 }
@@ -136,6 +141,21 @@ fn random_serial() -> Result<SerialNumber, PkiError> {
     Ok(SerialNumber::from_slice(&b))
 }
 
+/// The longest validity `--days` may ask for: a hundred years, far inside
+/// what X.509 dates and the time arithmetic below can hold.
+pub const MAX_VALIDITY_DAYS: i64 = 36_500;
+
+/// Refuses a validity that would make a certificate expire before it
+/// starts (0 or fewer days) or overflow the date arithmetic; checked before
+/// anything is written.
+fn check_days(days: i64) -> Result<(), PkiError> {
+    if (1..=MAX_VALIDITY_DAYS).contains(&days) {
+        Ok(())
+    } else {
+        Err(PkiError::BadValidity(days))
+    }
+}
+
 fn validity(params: &mut CertificateParams, days: i64) {
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
@@ -164,6 +184,7 @@ pub fn init(
     days: i64,
     force: bool,
 ) -> Result<InitReport, PkiError> {
+    check_days(days)?;
     let mut written = Vec::new();
 
     let ca_key = KeyPair::generate()?;
@@ -263,6 +284,7 @@ fn issue_client(
     days: i64,
     force: bool,
 ) -> Result<(), PkiError> {
+    check_days(days)?;
     let issuer = load_issuer(dirs)?;
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::default();
@@ -401,6 +423,50 @@ mod tests {
             issue_device(&dirs, "../x", 30, false),
             Err(PkiError::BadDeviceId(_))
         ));
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    /// A validity of 0 or fewer days (or beyond the bound) is refused at
+    /// every entry point, before any file is written.
+    #[test]
+    fn days_outside_the_validity_bounds_are_refused() {
+        let tmp = std::env::temp_dir().join(format!("custody-pki-days-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        let dirs = CertDir::new(&tmp);
+        for days in [-1, 0, MAX_VALIDITY_DAYS + 1, i64::MIN, i64::MAX] {
+            assert!(
+                matches!(
+                    init(&dirs, "Test", &["localhost".into()], days, false),
+                    Err(PkiError::BadValidity(d)) if d == days
+                ),
+                "init --days {days}"
+            );
+            assert!(!dirs.ca_cert().exists() && !dirs.ca_key().exists());
+        }
+        init(&dirs, "Test", &["localhost".into()], 1, false).unwrap();
+        for days in [-1, 0, MAX_VALIDITY_DAYS + 1, i64::MIN, i64::MAX] {
+            assert!(
+                matches!(
+                    issue_device(&dirs, "bwc-1", days, false),
+                    Err(PkiError::BadValidity(_))
+                ),
+                "device --days {days}"
+            );
+            assert!(
+                matches!(
+                    issue_viewer(&dirs, "sup-1", days, false),
+                    Err(PkiError::BadValidity(_))
+                ),
+                "viewer --days {days}"
+            );
+        }
+        assert!(!dirs.device_cert("bwc-1").exists() && !dirs.viewer_cert("sup-1").exists());
+        issue_device(&dirs, "bwc-1", MAX_VALIDITY_DAYS, false).unwrap();
+        let pem = fs::read_to_string(dirs.device_cert("bwc-1")).unwrap();
+        let der: rustls_pki_types::CertificateDer =
+            rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert!(x.validity().not_after > x.validity().not_before);
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -103,7 +103,8 @@ impl UsageLog {
             recording = entry.recording_id.as_deref().unwrap_or("-"),
             peer = entry.peer.as_deref().unwrap_or("-"),
             "{}",
-            entry.detail
+            // Can quote what an unverified certificate claims.
+            crate::text::escape(&entry.detail)
         );
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let key = layout::usage_key(&entry.device, now.to_offset(self.offset), seq);

@@ -510,3 +510,327 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         held(key).await;
     }
 }
+
+/// A POST to the command center with curl: (status, body). `headers` are
+/// sent as they are; `body` with them (nothing sets a content type).
+fn post(
+    w: &World,
+    gw: &GatewayProc,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> std::process::Child {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-X", "POST", "-w", "\n%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert());
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.args(["--data-binary", b]);
+    }
+    c.arg(format!("https://localhost:{}{path}", gw.http_addr().port()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a [`post`]: (status, body).
+fn answer(c: std::process::Child) -> (u16, String) {
+    let out = c.wait_with_output().unwrap();
+    let s = stdout(&out);
+    let (body, code) = s.rsplit_once('\n').unwrap_or(("", &s));
+    let code = code.trim().parse().unwrap_or(0);
+    // A failed transfer: say why.
+    let body = if code == 0 {
+        stderr(&out)
+    } else {
+        body.to_string()
+    };
+    (code, body)
+}
+
+fn bearer(who: &str) -> String {
+    format!("Authorization: Bearer {}", token(who))
+}
+
+const JSON: &str = "Content-Type: application/json";
+
+/// The stored request, as storage holds it.
+async fn stored_request(w: &World, id: &str) -> serde_json::Value {
+    let b = w
+        .store()
+        .await
+        .get_bytes(&format!("policy/requests/{id}.json"), 1 << 20)
+        .await
+        .unwrap();
+    serde_json::from_slice(&b).unwrap()
+}
+
+/// Reject, approve and approve again, fired at once at one request, round
+/// after round: exactly one decision wins, the others get 409; the export
+/// or deletion runs at most once, and never after a rejection.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
+    let w = world(Backend::Local);
+    let gw = w.gateway();
+    dock(&w, &gw, "to-export", "2026-11-30T09:00:00+08:00");
+    let mut rounds: Vec<(String, &str, Option<String>)> = Vec::new();
+    for i in 0..8 {
+        rounds.push((format!("export-{i}"), "export", None));
+    }
+    for i in 0..3 {
+        let id = format!("to-delete-{i}");
+        // Ended in 2023: its two years are over.
+        let r = dock(&w, &gw, &id, "2023-01-10T09:00:00+08:00");
+        rounds.push((id, "delete", r["manifest_key"].as_str().map(str::to_string)));
+    }
+    let mut requests = Vec::new();
+    for (rec, kind, manifest) in &rounds {
+        let target = if *kind == "export" {
+            "bwc-1/to-export".to_string()
+        } else {
+            format!("bwc-1/{rec}")
+        };
+        let req = ok_json(&api(
+            &w,
+            &gw,
+            "aud",
+            &["request", kind, &target, "--reason", "race"],
+        ));
+        let id = req["id"].as_str().unwrap().to_string();
+        let decide = |who: &str, verb: &str| {
+            post(
+                &w,
+                &gw,
+                &format!("/api/requests/{id}/{verb}"),
+                &[bearer(who), JSON.into()],
+                Some(&format!(r#"{{"note":"{who} {verb}s"}}"#)),
+            )
+        };
+        // All three in flight at once.
+        let racers = [
+            ("reject", decide("sup-a", "reject")),
+            ("approve", decide("sup-a", "approve")),
+            ("approve", decide("sup-b", "approve")),
+        ];
+        let answers: Vec<(&str, u16, String)> = racers
+            .into_iter()
+            .map(|(verb, c)| {
+                let (code, body) = answer(c);
+                (verb, code, body)
+            })
+            .collect();
+        let winners: Vec<_> = answers.iter().filter(|a| a.1 == 200).collect();
+        assert_eq!(winners.len(), 1, "{kind} {id}: {answers:#?}");
+        for (_, code, body) in answers.iter().filter(|a| a.1 != 200) {
+            assert_eq!(*code, 409, "{body}");
+            assert!(body.contains("decided already"), "{body}");
+        }
+        let (verb, _, body) = winners[0];
+        let answered: serde_json::Value = serde_json::from_str(body).unwrap();
+        let stored = stored_request(&w, &id).await;
+        assert_eq!(stored["status"], answered["status"], "{stored}");
+        let bundle = w.path("spool").join("exports").join(&id);
+        match (*kind, *verb) {
+            ("export", "reject") => {
+                assert_eq!(stored["status"], "rejected");
+                assert!(!bundle.exists(), "an export was made after a rejection");
+            }
+            ("export", _) => {
+                assert_eq!(stored["status"], "done", "{stored}");
+                assert!(bundle.join("manifest.json").exists());
+            }
+            ("delete", "reject") => {
+                assert_eq!(stored["status"], "rejected");
+                let (ok, v) = w.verify_json(manifest.as_deref().unwrap());
+                assert!(ok, "deleted after a rejection: {v}");
+            }
+            _ => {
+                assert_eq!(stored["status"], "done", "{stored}");
+                let record = manifest
+                    .as_deref()
+                    .unwrap()
+                    .replace("manifest.json", "deleted.json");
+                assert!(w.store().await.exists(&record).await.unwrap());
+            }
+        }
+        requests.push((id, *verb == "reject"));
+    }
+    // The trail has one decision per request, and at most one outcome.
+    let decided = requests.len();
+    let entries = eventually(30, "every decision in the audit trail", || {
+        let e = audit(&w);
+        let n = e
+            .iter()
+            .filter(|x| {
+                matches!(
+                    x["action"].as_str(),
+                    Some("reject" | "approve-export" | "approve-delete")
+                )
+            })
+            .count();
+        async move { (n >= decided).then_some(e) }
+    })
+    .await;
+    for (id, rejected) in &requests {
+        let about = |action: &str| {
+            entries
+                .iter()
+                .filter(|e| {
+                    e["action"].as_str().is_some_and(|a| a.starts_with(action))
+                        && e["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.starts_with(&format!("request {id}")))
+                })
+                .count()
+        };
+        let results = about("approve-export-result") + about("approve-delete-result");
+        let decisions = about("reject") + about("approve-") - results;
+        assert_eq!(decisions, 1, "decisions on {id}");
+        assert_eq!(results, usize::from(!rejected), "outcomes of {id}");
+    }
+}
+
+/// State-changing routes refuse what a page on another site can make a
+/// browser send: a cross-site Origin or Sec-Fetch-Site (403), a body that is
+/// not declared JSON (415), an empty body (400). A same-origin JSON
+/// decision goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_site_and_non_json_posts_change_nothing() {
+    let w = world(Backend::Local);
+    let gw = w.gateway();
+    dock(&w, &gw, "csrf", "2026-11-30T09:00:00+08:00");
+    let req = ok_json(&api(
+        &w,
+        &gw,
+        "aud",
+        &["request", "export", "bwc-1/csrf", "--reason", "court order"],
+    ));
+    let id = req["id"].as_str().unwrap().to_string();
+    let approve = format!("/api/requests/{id}/approve");
+    let port = gw.http_addr().port();
+    let note = Some(r#"{"note":"x"}"#);
+    let evil = "Origin: https://evil.example".to_string();
+    for (headers, body, want) in [
+        (vec![bearer("sup-b"), JSON.into(), evil.clone()], note, 403),
+        (
+            vec![
+                bearer("sup-b"),
+                JSON.into(),
+                "Sec-Fetch-Site: cross-site".into(),
+            ],
+            note,
+            403,
+        ),
+        (
+            vec![
+                bearer("sup-b"),
+                JSON.into(),
+                "Sec-Fetch-Site: same-site".into(),
+            ],
+            note,
+            403,
+        ),
+        (
+            vec![
+                bearer("sup-b"),
+                JSON.into(),
+                format!("Origin: https://localhost:{}", port + 1),
+            ],
+            note,
+            403,
+        ),
+        (
+            vec![
+                bearer("sup-b"),
+                "Content-Type: application/x-www-form-urlencoded".into(),
+            ],
+            Some("note=x"),
+            415,
+        ),
+        (
+            vec![bearer("sup-b"), "Content-Type: text/plain".into()],
+            note,
+            415,
+        ),
+        (vec![bearer("sup-b")], None, 415),
+        (vec![bearer("sup-b"), JSON.into()], None, 400),
+        (vec![bearer("sup-b"), JSON.into()], Some("  "), 400),
+    ] {
+        let (code, body) = answer(post(&w, &gw, &approve, &headers, body));
+        assert_eq!(code, want, "{headers:?}: {body}");
+        assert_eq!(stored_request(&w, &id).await["status"], "pending");
+    }
+    // Other state-changing routes too: a mark, a login.
+    let (code, _) = answer(post(
+        &w,
+        &gw,
+        "/api/recordings/bwc-1/csrf/confidentiality",
+        &[bearer("sup-b"), JSON.into(), evil.clone()],
+        Some(r#"{"mark":"state-secret"}"#),
+    ));
+    assert_eq!(code, 403);
+    let (code, body) = answer(post(
+        &w,
+        &gw,
+        "/api/login",
+        &[JSON.into(), evil.clone()],
+        Some(&format!(r#"{{"token":"{}"}}"#, token("sup-b"))),
+    ));
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = answer(post(
+        &w,
+        &gw,
+        "/api/logout",
+        &["Sec-Fetch-Site: cross-site".into(), JSON.into()],
+        Some("{}"),
+    ));
+    assert_eq!(code, 403, "{body}");
+    // Viewer text follows the text rule.
+    let (code, body) = answer(post(
+        &w,
+        &gw,
+        "/api/requests",
+        &[bearer("aud"), JSON.into()],
+        Some(r#"{"kind":"export","recording":"bwc-1/csrf","reason":"ok\u001b[2J"}"#),
+    ));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("reason: contains control characters"),
+        "{body}"
+    );
+    // The wall's own way: same origin, JSON.
+    let (code, body) = answer(post(
+        &w,
+        &gw,
+        &approve,
+        &[
+            bearer("sup-b"),
+            JSON.into(),
+            format!("Origin: https://localhost:{port}"),
+            "Sec-Fetch-Site: same-origin".into(),
+        ],
+        note,
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(stored_request(&w, &id).await["status"], "done");
+    // The cross-site attempts are in the audit trail.
+    eventually(30, "cross-site refusals in the audit trail", || {
+        let e = audit(&w);
+        async move {
+            e.iter()
+                .any(|x| {
+                    x["action"] == "refused"
+                        && x["status"] == 403
+                        && x["viewer"] == "sup-b"
+                        && x["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("Origin https://evil.example"))
+                })
+                .then_some(())
+        }
+    })
+    .await;
+}

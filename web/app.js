@@ -304,7 +304,7 @@
 
   async function onLogout() {
     try {
-      await api('/api/logout', { method: 'POST' });
+      await api('/api/logout', { method: 'POST', body: {} });
     } catch {
       // The cookie may already be gone; sign out locally regardless.
     }

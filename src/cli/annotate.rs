@@ -52,12 +52,14 @@ pub fn parse_marker(s: &str) -> anyhow::Result<Marker> {
     };
     let kind: MarkerKind = serde_json::from_value(serde_json::Value::String(kind.to_string()))
         .with_context(|| format!("unknown marker kind {kind:?}"))?;
-    Ok(Marker {
+    let m = Marker {
         kind,
         media_time: time,
         device_time: None,
         note,
-    })
+    };
+    m.validate()?;
+    Ok(m)
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -65,6 +67,17 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let key_pem = std::fs::read_to_string(&cfg.tls.signing_key)
         .with_context(|| format!("signing key {}", cfg.tls.signing_key.display()))?;
     let signer = SigningKey::from_pem(&key_pem)?;
+    // Stored text follows the protocol's text rule (no terminal controls).
+    custody::metadata::check_text("--by", &a.by)?;
+    for (field, v) in [
+        ("--reason", &a.reason),
+        ("--proof", &a.proof_object),
+        ("--note", &a.note),
+    ] {
+        if let Some(v) = v {
+            custody::metadata::check_text(field, v)?;
+        }
+    }
     let fact = if let Some(p) = a.proof_object {
         Fact::ProofObject(p)
     } else if let Some(c) = a.case_id {
@@ -88,9 +101,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let store = Store::open(&cfg.store).await?;
     let key = verify::resolve(&store, &a.recording).await?;
     let entry = annotate(&store, &signer, &key, fact, &a.by, a.reason).await?;
-    println!(
+    println_escaped!(
         "annotation stored as object {} ({}), chain head {}, signed",
-        entry.index, entry.key, entry.chain
+        entry.index,
+        entry.key,
+        entry.chain
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -108,7 +108,7 @@ async fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
             if a.json {
                 println!("{}", serde_json::to_string(&e)?);
             } else {
-                println!(
+                println_escaped!(
                     "{}  {:<12} {:<13} {:<3} {:<30} {}{}",
                     e.at,
                     e.viewer,

@@ -111,7 +111,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        print!("{}", r.text());
+        print!("{}", custody::text::escape_lines(&r.text()));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -458,7 +458,7 @@ async fn upload_with_retry(
                 return Ok((o, already));
             }
             Err(e) if e.is_retryable() && start.elapsed() < retry_for => {
-                bar.set_message(format!("retrying: {e}"));
+                bar.set_message(custody::text::escape(&format!("retrying: {e}")).into_owned());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -495,8 +495,8 @@ async fn report_inventory(link: &Link, jobs: &[Prepared]) {
         }
         .await;
         match r {
-            Ok(n) => eprintln!("inventory of {who}: {n} recordings reported"),
-            Err(e) => eprintln!("warning: inventory of {who} not reported: {e}"),
+            Ok(n) => eprintln_escaped!("inventory of {who}: {n} recordings reported"),
+            Err(e) => eprintln_escaped!("warning: inventory of {who} not reported: {e}"),
         }
     }
 }
@@ -594,21 +594,21 @@ fn print_result(r: &FileResult) {
         "mismatch" => "FAILED   sha256 MISMATCH, quarantined at the gateway".to_string(),
         _ => format!("FAILED   {}", r.error.as_deref().unwrap_or("unknown error")),
     };
-    println!("{verdict}  {}", r.path);
-    println!("         recording {}  sha256 {}", r.recording, r.sha256);
+    println_escaped!("{verdict}  {}", r.path);
+    println_escaped!("         recording {}  sha256 {}", r.recording, r.sha256);
     if let Some(k) = &r.manifest_key {
-        println!("         manifest  {k}");
+        println_escaped!("         manifest  {k}");
     }
     if let Some(sc) = &r.sidecar {
-        println!("         sidecar   {sc}");
+        println_escaped!("         sidecar   {sc}");
     }
     if let Some(d) = &r.derivation {
         match d.status.as_str() {
-            "derived" => println!("         derived   {} CMAF segments", d.segments),
-            s => println!("         derived   nothing ({s})"),
+            "derived" => println_escaped!("         derived   {} CMAF segments", d.segments),
+            s => println_escaped!("         derived   nothing ({s})"),
         }
         if let Some(reason) = &d.reason {
-            println!("                   {reason}");
+            println_escaped!("                   {reason}");
         }
     }
     if r.already_stored {
@@ -617,25 +617,28 @@ fn print_result(r: &FileResult) {
             .as_deref()
             .map(|p| format!(" (the same bytes as {p})"))
             .unwrap_or_default();
-        println!(
+        println_escaped!(
             "         already stored{same}: nothing sent; this file name is recorded with the recording"
         );
     } else if r.resumed_from > 0 {
-        println!("         resumed from byte {}", r.resumed_from);
+        println_escaped!("         resumed from byte {}", r.resumed_from);
     }
     if let (Some(e), "mismatch") = (&r.error, r.result.as_str()) {
-        println!("         {e}");
+        println_escaped!("         {e}");
     }
     for w in &r.warnings {
-        println!("         warning: {w}");
+        println_escaped!("         warning: {w}");
     }
 }
 
 /// The report of an entry that was not uploaded, as text.
 fn print_not_uploaded(n: &NotUploaded) {
     match (n.result, &n.reason, &n.error) {
-        ("skipped", Some(reason), _) => println!("SKIPPED  {}\n         {reason}", n.path),
-        (_, _, e) => println!(
+        ("skipped", Some(reason), _) => {
+            println_escaped!("SKIPPED  {}", n.path);
+            println_escaped!("         {reason}");
+        }
+        (_, _, e) => println_escaped!(
             "FAILED   {}  {}",
             e.as_deref().unwrap_or("unknown error"),
             n.path
@@ -697,7 +700,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                bar.set_prefix(name);
+                bar.set_prefix(custody::text::escape(&name).into_owned());
                 bar
             })
             .collect();

@@ -107,12 +107,16 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
-        println!(
+        println_escaped!(
             "{} ({:?}), custodian {}, unit {}, {:?}",
-            d.id, d.kind, d.custodian, d.unit, d.status
+            d.id,
+            d.kind,
+            d.custodian,
+            d.unit,
+            d.status
         );
         for x in &assignments {
-            println!(
+            println_escaped!(
                 "  assigned to {} ({}{}) from {} until {}",
                 x["officer"].as_str().unwrap_or("-"),
                 x["name"].as_str().unwrap_or("not in the ledger"),
@@ -193,7 +197,7 @@ async fn usage(a: UsageArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    println_escaped!(
         "Usage of {} from {} to {}: {} devices, {} entries",
         a.unit.as_deref().map_or_else(
             || a.device.clone().unwrap_or_default(),
@@ -209,7 +213,7 @@ async fn usage(a: UsageArgs) -> anyhow::Result<ExitCode> {
         let line: Vec<String> = c
             .map(|c| c.iter().map(|(k, n)| format!("{k} {n}")).collect())
             .unwrap_or_default();
-        println!(
+        println_escaped!(
             "  {d}: {}",
             if line.is_empty() {
                 "no use".into()
@@ -220,7 +224,7 @@ async fn usage(a: UsageArgs) -> anyhow::Result<ExitCode> {
     }
     if a.entries {
         for e in &entries {
-            println!(
+            println_escaped!(
                 "{}  {:<12} {:<20} {}",
                 e.at,
                 e.device,

@@ -96,7 +96,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             } else {
                 format!("missing {}", e.missing.join(","))
             };
-            println!(
+            println_escaped!(
                 "{:<25} {:<40} {:<10} {:<16} {:<14} {:>7} {}",
                 e.started_at.as_deref().unwrap_or(&e.received_at),
                 format!("{}/{}", e.recorder, e.recording_id),

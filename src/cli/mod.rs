@@ -1,5 +1,22 @@
 //! Subcommands.
 
+/// `println!` for a line that carries stored, device or viewer text: its
+/// control and bidirectional characters are shown escaped
+/// ([`custody::text::escape`]), so the text cannot act on the terminal or
+/// forge a line.
+macro_rules! println_escaped {
+    ($($arg:tt)*) => {
+        println!("{}", custody::text::escape(&format!($($arg)*)))
+    };
+}
+
+/// [`println_escaped`] on standard error.
+macro_rules! eprintln_escaped {
+    ($($arg:tt)*) => {
+        eprintln!("{}", custody::text::escape(&format!($($arg)*)))
+    };
+}
+
 mod annotate;
 mod api_client;
 mod audit;

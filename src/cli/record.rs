@@ -147,7 +147,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             eprintln!("custody record: connected, the gateway holds {offset} bytes")
         }
         RecordEvent::Disconnected(why) if !quiet => {
-            eprintln!("custody record: link lost ({why}); reconnecting")
+            eprintln_escaped!("custody record: link lost ({why}); reconnecting")
         }
         _ => {}
     };
@@ -182,7 +182,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             })
         );
     } else {
-        println!(
+        println_escaped!(
             "recording {} closed: {} bytes, {} reconnects, {}",
             out.recording_id,
             out.bytes,
@@ -193,8 +193,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 format!("{} gaps", out.gaps.len())
             }
         );
-        println!("manifest {}", out.manifest_key);
-        println!(
+        println_escaped!("manifest {}", out.manifest_key);
+        println_escaped!(
             "derived {} CMAF segments{}",
             out.derivation.segments,
             out.derivation
@@ -204,16 +204,19 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
         for g in &out.gaps {
-            println!(
+            println_escaped!(
                 "  gap ({}): {} to {}: {}",
-                g.kind, g.wall_from, g.wall_to, g.reason
+                g.kind,
+                g.wall_from,
+                g.wall_to,
+                g.reason
             );
         }
     }
     // What the source made before it failed is stored; the failure still
     // fails the command.
     if let Some(e) = &out.source_error {
-        eprintln!("custody record: the source failed, so the recording ended there: {e}");
+        eprintln_escaped!("custody record: the source failed, so the recording ended there: {e}");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -181,9 +181,9 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
                     );
                 }
             } else {
-                eprintln!("{enforced}");
+                eprintln_escaped!("{enforced}");
                 for e in &entries {
-                    println!(
+                    println_escaped!(
                         "{:<40} {:<60} {}{}",
                         format!("{}/{}", e.recorder, e.recording_id),
                         e.retention.as_deref().unwrap_or("-"),

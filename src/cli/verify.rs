@@ -72,7 +72,7 @@ pub fn print_report(r: &verify::Report) {
         _ => "?".into(),
     };
     if r.ok {
-        println!(
+        println_escaped!(
             "OK {} ({who}): {} objects, {} bytes, chain head {}{}",
             r.manifest_key,
             r.objects,
@@ -84,7 +84,7 @@ pub fn print_report(r: &verify::Report) {
                 ""
             }
         );
-        println!(
+        println_escaped!(
             "  made by {} (uploaded by {}); {} of {} objects signed with {} key {}",
             r.officer.as_deref().unwrap_or("-"),
             r.uploader.as_deref().unwrap_or("-"),
@@ -119,20 +119,24 @@ pub fn print_report(r: &verify::Report) {
                     )
                 })
                 .unwrap_or_default();
-            println!(
+            println_escaped!(
                 "  gap ({}): {} to {}, media {:.1} s: {}{filled}",
-                g.kind, g.wall_from, g.wall_to, g.media_from, g.reason
+                g.kind,
+                g.wall_from,
+                g.wall_to,
+                g.media_from,
+                g.reason
             );
         }
         for l in &r.links {
-            println!("  {} {}/{}", l.relation, l.recorder, l.recording_id);
+            println_escaped!("  {} {}/{}", l.relation, l.recorder, l.recording_id);
         }
     } else {
-        println!("FAILED {} ({who})", r.manifest_key);
+        println_escaped!("FAILED {} ({who})", r.manifest_key);
         for f in &r.failures {
             match f.index {
-                Some(i) => println!("  object {i} {}: {}", f.key, f.reason),
-                None => println!("  {}: {}", f.key, f.reason),
+                Some(i) => println_escaped!("  object {i} {}: {}", f.key, f.reason),
+                None => println_escaped!("  {}: {}", f.key, f.reason),
             }
         }
     }

@@ -496,7 +496,7 @@ impl LiveRecording {
             }),
             reason: reason.to_string(),
         };
-        tracing::warn!(id = %self.id, kind, lost, "gap recorded: {reason}");
+        tracing::warn!(id = %self.id, kind, lost, "gap recorded: {}", crate::text::escape(reason));
         g.state.skipped += lost;
         g.derive_failed = None;
         g.progress.media_end += secs;

@@ -440,15 +440,16 @@ async fn read_live(
                             ),
                         );
                     }
-                    if reason.len() > limits::MAX_TEXT_LEN
-                        || since
-                            .as_ref()
-                            .is_some_and(|s| s.len() > limits::MAX_TEXT_LEN)
-                    {
-                        return failed(
-                            &mut recv,
-                            fail(StreamError::BadMessage, "gap text too long"),
-                        );
+                    // Text for people, and a time that parses: what reaches
+                    // `custody verify` cannot carry terminal escapes.
+                    let checked =
+                        crate::metadata::check_text("gap.reason", &reason).and_then(|_| {
+                            since
+                                .as_deref()
+                                .map_or(Ok(()), |t| crate::metadata::check_time("gap.since", t))
+                        });
+                    if let Err(e) = checked {
+                        return failed(&mut recv, fail(StreamError::BadMessage, e.to_string()));
                     }
                     // Everything before the gap must be durable first.
                     let (otx, orx) = oneshot::channel();

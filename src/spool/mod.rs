@@ -11,8 +11,10 @@
 //!     multipart      open multipart upload id, while one is open
 //! <spool>/outbox/    small objects waiting for storage (usage records, indexes)
 //! <spool>/quarantine/<recorder>/<recording-id>/<time>/  failed uploads
+//! <spool>/gateway.lock  held by the one gateway using the spool (`lock`)
 //! ```
 
+pub mod lock;
 pub mod outbox;
 pub mod writer;
 

@@ -48,6 +48,8 @@ pub struct State {
     refusals: Mutex<(Instant, u32, u64)>,
     /// Refusals of past minutes not yet counted in an audit entry.
     unsummed: std::sync::atomic::AtomicU64,
+    /// One records-office decision at a time per request.
+    pub(super) decisions: super::policy::DecisionLocks,
 }
 
 /// A viewer's repeated access to one recording is audited this often.
@@ -71,6 +73,7 @@ impl State {
             manifests: Mutex::new(HashMap::new()),
             refusals: Mutex::new((Instant::now(), 0, 0)),
             unsummed: Default::default(),
+            decisions: Default::default(),
             gw,
         });
         // Refusals beyond the per-minute allowance are summed up once a
@@ -111,7 +114,7 @@ impl State {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn audit(
+    pub(super) async fn audit(
         &self,
         who: Option<&Principal>,
         action: &str,
@@ -234,7 +237,7 @@ impl State {
     /// `REFUSALS_PER_MINUTE` a minute, so requests without credentials
     /// cannot grow the signed log without bound. The others are counted,
     /// and the count goes into the next entry audited.
-    fn refusal_due(&self) -> bool {
+    pub(super) fn refusal_due(&self) -> bool {
         let mut r = self.refusals.lock().expect("refusals");
         if r.0.elapsed() >= Duration::from_secs(60) {
             self.unsummed
@@ -331,6 +334,10 @@ pub fn router(state: S) -> axum::Router {
         .route("/rec/{recorder}/{id}/{file}", get(stored_file))
         .route("/rec/{recorder}/{id}/obj/{file}", get(stored_object))
         .merge(super::policy::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::csrf::same_origin_json_only,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -440,6 +447,9 @@ async fn logout(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
+    // Read and ignored: answering before a body has arrived resets an
+    // HTTP/2 stream.
+    _body: axum::body::Bytes,
 ) -> Response {
     let who = s.auth.who(&headers, &peer);
     s.auth.logout(&headers);

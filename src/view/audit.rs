@@ -88,13 +88,16 @@ impl AuditLog {
     /// Appends an entry and waits until it is durable: `false` if it could
     /// not be written (the caller then refuses what it was about to allow).
     pub async fn record(&self, e: AuditEntry) -> bool {
+        // The path and the recording come from the URL, as anyone sent it:
+        // escaped, they cannot forge a line of the gateway's log.
+        let esc = crate::text::escape;
         tracing::info!(
-            viewer = %e.viewer,
+            viewer = %esc(&e.viewer),
             action = %e.action,
-            recording = e.recording.as_deref().unwrap_or("-"),
+            recording = %esc(e.recording.as_deref().unwrap_or("-")),
             status = e.status,
             "audit {}",
-            e.path
+            esc(&e.path)
         );
         let (done, durable) = tokio::sync::oneshot::channel();
         if self.tx.send(Msg::Entry(Box::new(e), done)).await.is_err() {

@@ -8,6 +8,7 @@ mod api;
 pub mod audit;
 pub mod auth;
 mod catalog;
+mod csrf;
 pub mod hls;
 pub mod listener;
 mod policy;

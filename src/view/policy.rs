@@ -4,7 +4,9 @@
 //! verification bundle, R6) and deletion of an expired recording (R5) —
 //! made by one viewer and approved by a second.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State as AxState};
@@ -37,6 +39,9 @@ pub enum Kind {
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pending,
+    /// Approved; being carried out, or its carrying out was interrupted
+    /// (the next approval carries it out).
+    Approved,
     /// Approved and carried out.
     Done,
     Rejected,
@@ -133,6 +138,16 @@ fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Response> {
         .map_err(|e| json_error(StatusCode::BAD_REQUEST, &format!("request body: {e}")))
 }
 
+/// Free text a viewer sends (a reason, a note) follows the protocol's text
+/// rule: at most 4096 bytes, no control characters but `\n` and `\t`.
+#[allow(clippy::result_large_err)]
+fn check_text(field: &'static str, v: Option<&str>) -> Result<(), Response> {
+    match v.map(|t| crate::metadata::check_text(field, t)) {
+        Some(Err(e)) => Err(json_error(StatusCode::BAD_REQUEST, &e.to_string())),
+        _ => Ok(()),
+    }
+}
+
 /// Decisions and their documents are never cached.
 fn no_store(mut r: Response) -> Response {
     r.headers_mut().insert(
@@ -214,6 +229,9 @@ pub async fn raise_retention(
             Ok(v) => v,
             Err(r) => return r,
         };
+    if let Err(r) = check_text("note", b.note.as_deref()) {
+        return r;
+    }
     let detail = format!(
         "{}: {}",
         b.retention.describe(),
@@ -293,6 +311,9 @@ pub async fn mark(
             Ok(v) => v,
             Err(r) => return r,
         };
+    if let Err(r) = check_text("note", b.note.as_deref()) {
+        return r;
+    }
     if !s
         .audit_as(
             &who,
@@ -373,6 +394,9 @@ pub async fn create(
             StatusCode::BAD_REQUEST,
             "reason: say why (at most 4096 bytes)",
         );
+    }
+    if let Err(r) = check_text("reason", Some(&b.reason)) {
+        return r;
     }
     let (manifest_key, m) = match recording(&s, recorder, id).await {
         Ok(Some(v)) => v,
@@ -477,6 +501,47 @@ pub struct Decision {
     note: Option<String>,
 }
 
+/// One decision at a time per request in this gateway: a decision takes
+/// its request's lock, reads the stored request afresh under it, and
+/// stores its own decision before carrying anything out, so a concurrent
+/// second decision finds the request decided and is refused (409).
+#[derive(Default)]
+pub struct DecisionLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+/// A held decision lock; the entry is forgotten once nobody waits for it.
+struct DecisionGuard<'a> {
+    locks: &'a DecisionLocks,
+    id: String,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl DecisionLocks {
+    async fn lock(&self, id: &str) -> DecisionGuard<'_> {
+        let m = self
+            .0
+            .lock()
+            .expect("decision locks")
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        DecisionGuard {
+            locks: self,
+            id: id.to_string(),
+            held: Some(m.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for DecisionGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut map = self.locks.0.lock().expect("decision locks");
+        if map.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(&self.id);
+        }
+    }
+}
+
 /// Where an approved export's bundle is kept for its requester.
 fn bundle_dir(s: &S, id: &str) -> PathBuf {
     s.gw.spool.root().join("exports").join(id)
@@ -520,29 +585,61 @@ async fn decide(
         Ok(p) => p,
         Err(r) => return r,
     };
-    // The body (an optional note) is read only once the viewer is known.
-    let d: Decision = if body.iter().all(u8::is_ascii_whitespace) {
-        Decision::default()
-    } else {
-        match parse(&body) {
-            Ok(d) => d,
-            Err(r) => return r,
-        }
+    // The body is read only once the viewer is known. It must be a JSON
+    // object (`{}` at least): an empty POST decides nothing.
+    let d: Decision = match parse(&body) {
+        Ok(d) => d,
+        Err(r) => return r,
     };
-    let mut r = match load(&s, &id).await {
+    if let Err(r) = check_text("note", d.note.as_deref()) {
+        return r;
+    }
+    if !crate::metadata::valid_id(&id) {
+        return json_error(StatusCode::NOT_FOUND, "no such request");
+    }
+    // Carried out in a task of its own: a client that goes away does not
+    // cut a decision off between storing it and carrying it out.
+    let task = tokio::spawn(async move {
+        let _one_at_a_time = s.decisions.lock(&id).await;
+        decide_locked(&s, &peer, &who, &id, &path, d, approve).await
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!("a records-office decision failed: {e}");
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the decision failed; read the request again",
+        )
+    })
+}
+
+/// The request's state, read afresh under its decision lock, and the
+/// decision: stored before anything is carried out.
+async fn decide_locked(
+    s: &S,
+    peer: &Peer,
+    who: &Principal,
+    id: &str,
+    path: &str,
+    d: Decision,
+    approve: bool,
+) -> Response {
+    let mut r = match load(s, id).await {
         Ok(Some(r)) => r,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
         Err(e) => return storage_unavailable("request", e),
     };
     let name = format!("{}/{}", r.recorder, r.recording_id);
-    if r.status != Status::Pending {
+    // An approval interrupted before its end (the gateway stopped) is
+    // carried out by the next approval; anything else decided stays so.
+    let resuming = approve && r.status == Status::Approved;
+    if r.status != Status::Pending && !resuming {
         return json_error(StatusCode::CONFLICT, "the request was decided already");
     }
     if approve && r.requested_by == who.name {
         // Two people: the one who asks cannot also approve.
-        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
+        return refuse_as(s, Some(who), Some(name), path, peer).await;
     }
-    let m = match recording(&s, &r.recorder, &r.recording_id).await {
+    let m = match recording(s, &r.recorder, &r.recording_id).await {
         Ok(Some(v)) => v,
         Ok(None) => {
             // A deletion interrupted after its record was written: finish
@@ -555,7 +652,7 @@ async fn decide(
             {
                 r.status = Status::Done;
                 r.result = Some(format!("deleted earlier; the deletion record is {record}"));
-                if let Err(e) = save(&s, &r).await {
+                if let Err(e) = save(s, &r).await {
                     return storage_unavailable("request", e);
                 }
                 return no_store(Json(r).into_response());
@@ -565,7 +662,7 @@ async fn decide(
         Err(e) => return storage_unavailable("manifest", e),
     };
     if !who.cleared_for(&m.1.confidentiality) {
-        return refuse_as(&s, Some(&who), Some(name), &path, &peer).await;
+        return refuse_as(s, Some(who), Some(name), path, peer).await;
     }
     let action = match (approve, r.kind) {
         (false, _) => "reject",
@@ -578,46 +675,81 @@ async fn decide(
         d.note.clone().unwrap_or_default()
     );
     if !s
-        .audit_as(&who, action, Some(name.clone()), &path, &peer, detail)
+        .audit_as(who, action, Some(name.clone()), path, peer, detail)
         .await
     {
         return audit_unavailable();
     }
-    r.decided_by = Some(who.name.clone());
-    r.decided_at = Some(crate::time_fmt::now());
-    r.note = d.note;
-    if !approve {
-        r.status = Status::Rejected;
-    } else {
-        let outcome = match r.kind {
-            Kind::Export => export(&s, &r, &m.0).await,
-            Kind::Delete => delete(&s, &r, &m.0, &m.1, &who).await,
+    if !resuming {
+        r.decided_by = Some(who.name.clone());
+        r.decided_at = Some(crate::time_fmt::now());
+        r.note = d.note;
+        r.status = if approve {
+            Status::Approved
+        } else {
+            Status::Rejected
         };
-        match outcome {
-            Ok(result) => {
-                r.status = Status::Done;
-                r.result = Some(result);
-            }
-            Err(e) => {
-                r.status = Status::Failed;
-                r.result = Some(e);
-            }
+        if let Err(resp) = store_decision(s, &r).await {
+            return resp;
         }
-        let detail = format!("request {id}: {}", r.result.clone().unwrap_or_default());
-        s.audit_as(
-            &who,
-            &format!("{action}-result"),
-            Some(name),
-            &path,
-            &peer,
-            detail,
-        )
-        .await;
+        if !approve {
+            return no_store(Json(r).into_response());
+        }
     }
-    if let Err(e) = save(&s, &r).await {
+    let outcome = match r.kind {
+        Kind::Export => export(s, &r, &m.0).await,
+        Kind::Delete => delete(s, &r, &m.0, &m.1, who).await,
+    };
+    match outcome {
+        Ok(result) => {
+            r.status = Status::Done;
+            r.result = Some(result);
+        }
+        Err(e) => {
+            r.status = Status::Failed;
+            r.result = Some(e);
+        }
+    }
+    let detail = format!("request {id}: {}", r.result.clone().unwrap_or_default());
+    s.audit_as(
+        who,
+        &format!("{action}-result"),
+        Some(name),
+        path,
+        peer,
+        detail,
+    )
+    .await;
+    if let Err(e) = save(s, &r).await {
         return storage_unavailable("request", e);
     }
     no_store(Json(r).into_response())
+}
+
+/// Stores a decision and reads it back. Storage has no conditional
+/// writes: a decision made at the same moment through another gateway on
+/// the same bucket can overwrite this one, and reading it back catches
+/// that only when the other write came first (`docs/command-center.md`
+/// §10.4 says what this does not guarantee).
+#[allow(clippy::result_large_err)]
+async fn store_decision(s: &S, r: &RequestDoc) -> Result<(), Response> {
+    save(s, r)
+        .await
+        .map_err(|e| storage_unavailable("request", e))?;
+    match load(s, &r.id).await {
+        Ok(Some(x))
+            if x.status == r.status
+                && x.decided_by == r.decided_by
+                && x.decided_at == r.decided_at =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(json_error(
+            StatusCode::CONFLICT,
+            "the request was decided already",
+        )),
+        Err(e) => Err(storage_unavailable("request", e)),
+    }
 }
 
 /// Makes the verification bundle of an approved export.

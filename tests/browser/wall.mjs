@@ -422,6 +422,18 @@ async function main() {
     await page.screenshot({ path: storedShot, timeout: stepMs });
     screenshots.push(storedShot);
 
+    // ---- logout: the wall's own POST passes the gateway's cross-site
+    // checks (JSON body, same origin), and the session really ends.
+    current = 'logout';
+    await page.click('#logout');
+    await until('logout', stepMs, async () => {
+      const s = await page.evaluate(async () => ({
+        login: !document.querySelector('#login').hidden,
+        me: (await fetch('/api/me', { credentials: 'same-origin', cache: 'no-store' })).status,
+      }));
+      return s.login && s.me === 401 ? { ok: true } : { ok: false, ...s };
+    }, (s) => `still signed in after logout: ${JSON.stringify(s)}`);
+
     const summary = (p) => ({
       frames: p.state.frames,
       frames_grown: p.state.frames - p.base.frames,
