@@ -258,7 +258,7 @@ pub async fn annotate(
                 .as_ref()
                 .and_then(|r| crate::time_fmt::parse(&r.from))
                 .or_else(|| crate::time_fmt::parse(&m.finalized_at))
-                .unwrap_or_else(time::OffsetDateTime::now_utc);
+                .unwrap_or_else(crate::clock::now);
             Some(crate::policy::retention::RetentionState::new(to, end))
         }
         _ => None,

@@ -554,7 +554,7 @@ impl Worker {
         let objects = b.into_entries();
         // The recording is whole in the gateway's custody (durable in its
         // spool) from now: that is when it counts as stored.
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         Manifest {
             format: MANIFEST_FORMAT.into(),
             recorder: header.recorder.clone(),

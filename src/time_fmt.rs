@@ -9,8 +9,9 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .expect("RFC 3339 formats every UTC time")
 }
 
+/// Now on the recording clock ([`crate::clock`]), as written in documents.
 pub fn now() -> String {
-    rfc3339(OffsetDateTime::now_utc())
+    rfc3339(crate::clock::now())
 }
 
 pub fn parse(s: &str) -> Option<OffsetDateTime> {

@@ -6,13 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 
-/// `custody <args> -c <config>`.
+/// `custody <args> -c <config>`, on the world's clock.
 fn custody(w: &World, args: &[&str]) -> Output {
-    Command::new(BIN)
+    w.command()
         .args(args)
         .arg("-c")
         .arg(&w.config)
@@ -55,10 +55,12 @@ fn ids(v: &[serde_json::Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deadlines_catalog_inventory_and_compliance() {
-    let w = World::new(Backend::Garage);
+    let mut w = World::new(Backend::Garage);
+    // Every process runs on a clock set to Monday 30 November 2026, 10:00
+    // in Beijing, whatever day the test runs on.
+    w.set_clock("2026-11-30T02:00:00Z");
     let gw = w.gateway();
-    let now = time::OffsetDateTime::now_utc();
-    let hour_ago = custody::time_fmt::rfc3339(now - time::Duration::hours(1));
+    let hour_ago = "2026-11-30T01:00:00Z";
     let base = r#""officer":"o-1001","occasion":"on-site-inspection","proof_object":"goods","category":"market""#;
     let full = format!(r#"{base},"full_process":{{"mandatory":false}}"#);
     let full = full.as_str();

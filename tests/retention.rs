@@ -28,12 +28,19 @@ fn world(backend: Backend) -> World {
             hex::encode(custody::chain::sha256(token(name).as_bytes()))
         ));
     }
-    World::with_gateway_settings(backend, &extra)
+    let mut w = World::with_gateway_settings(backend, &extra);
+    // Every process runs on a clock set to Wednesday 2 December 2026,
+    // 10:00 in Beijing, whatever day the test runs on.
+    w.set_clock(NOW);
+    w
 }
+
+/// The world's time when a test starts.
+const NOW: &str = "2026-12-02T02:00:00Z";
 
 /// `custody <args>` as viewer `who` against the gateway's API.
 fn api(w: &World, gw: &GatewayProc, who: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    w.command()
         .args(args)
         .arg("-c")
         .arg(&w.config)
@@ -74,7 +81,8 @@ fn dock(w: &World, gw: &GatewayProc, id: &str, ended: &str) -> serde_json::Value
 }
 
 fn audit(w: &World) -> Vec<serde_json::Value> {
-    let o = Command::new(BIN)
+    let o = w
+        .command()
         .args(["audit", "list", "--json", "-c"])
         .arg(&w.config)
         .output()
@@ -95,12 +103,11 @@ async fn garage_retention_requests_and_marks() {
     );
     // Ended in 2023: its 2 years are over. Ended an hour ago: kept to 2028.
     let old = dock(&w, &gw, "old-2023", "2023-01-10T09:00:00+08:00");
-    let hour_ago =
-        custody::time_fmt::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
-    let new = dock(&w, &gw, "fresh", &hour_ago);
+    let new = dock(&w, &gw, "fresh", "2026-12-02T01:00:00Z");
 
     // Listing reads storage; the expired one is deletable on approval.
-    let o = Command::new(BIN)
+    let o = w
+        .command()
         .args(["retention", "list", "--expired", "-c"])
         .arg(&w.config)
         .output()
@@ -233,7 +240,8 @@ async fn garage_retention_requests_and_marks() {
     assert_eq!(record["requested_by"], "aud");
     assert_eq!(record["approved_by"], "sup-a");
     // Gone from the catalog too.
-    let o = Command::new(BIN)
+    let o = w
+        .command()
         .args(["list", "--json", "-c"])
         .arg(&w.config)
         .output()
@@ -377,7 +385,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         "{}",
         gw.log()
     );
-    let r = dock(&w, &gw, "locked", &custody::time_fmt::now());
+    let r = dock(&w, &gw, "locked", "2026-12-02T01:00:00Z");
     let moto = w.moto.as_ref().unwrap();
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -413,6 +421,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         })
         .collect();
     assert!(objects.len() >= 4, "{objects:?}");
+    // Storage compares lock dates with its own clock: the real one.
     let two_years = time::OffsetDateTime::now_utc() + time::Duration::days(2 * 365);
     for (key, version) in &objects {
         let h = s3

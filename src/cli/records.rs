@@ -156,7 +156,7 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let now = time::OffsetDateTime::now_utc();
+            let now = custody::clock::now();
             let expired = |e: &custody::catalog::Entry| {
                 e.retain_until
                     .as_deref()

@@ -73,7 +73,7 @@ struct Shared {
 }
 
 fn new_id(device_hint: &str) -> String {
-    let t = time::OffsetDateTime::now_utc();
+    let t = crate::clock::now();
     format!(
         "{device_hint}-{:04}{:02}{:02}-{:02}{:02}{:02}",
         t.year(),

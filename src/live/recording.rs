@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
@@ -1059,6 +1058,6 @@ impl remux::Output for LiveOutput {
 /// How long ago an RFC 3339 time was, for closing by timeout after a restart.
 pub fn age(t: &str) -> Duration {
     time_fmt::parse(t)
-        .map(|t| (OffsetDateTime::now_utc() - t).unsigned_abs())
+        .map(|t| (crate::clock::now() - t).unsigned_abs())
         .unwrap_or_default()
 }

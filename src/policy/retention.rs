@@ -151,7 +151,7 @@ pub fn end_of_recording(
         .or_else(|| parse(&header.meta.ended_at))
         .or_else(|| parse(&header.meta.started_at))
         .or_else(|| crate::time_fmt::parse(&header.received_at))
-        .unwrap_or_else(OffsetDateTime::now_utc)
+        .unwrap_or_else(crate::clock::now)
 }
 
 /// Whether storage itself enforces retention, as probed at start.
@@ -189,6 +189,8 @@ pub async fn lock_recording(
     let objects = store.list(&format!("{prefix}/")).await?;
     let until = state.until.as_deref().and_then(crate::time_fmt::parse);
     for o in &objects {
+        // Storage compares retain-until dates with its own clock, so the
+        // real clock decides here, never a test clock (`crate::clock`).
         match (state.retention, until) {
             (Retention::Permanent { .. }, _) => store.legal_hold(&o.key).await?,
             (Retention::Standard { .. }, Some(u)) if u > OffsetDateTime::now_utc() => {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use quinn::{RecvStream, SendStream};
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Session;
@@ -95,7 +94,7 @@ async fn open_live(
             format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
         ));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let mut meta = meta.clone();
     meta.mode.get_or_insert(RecordingMode::Live);
     let header = build_header(s, recorder, &meta, None, now)?;

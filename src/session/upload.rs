@@ -393,7 +393,7 @@ async fn open_entry(
                 let n = loc.size;
                 return Ok((st, n));
             }
-            let now = OffsetDateTime::now_utc();
+            let now = crate::clock::now();
             let mut header = build_header(s, recorder, meta, size, now)?;
             header.recording_id = target.id.to_string();
             header.copy_of = target.copy_of;
@@ -860,7 +860,7 @@ async fn quarantine(
     declared: &str,
     reason: &str,
 ) -> Result<(), Failure> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let qdir =
         s.gw.spool
             .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());

@@ -336,7 +336,7 @@ pub struct NewRequest {
 fn new_id() -> String {
     let mut b = [0u8; 6];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
-    let t = time::OffsetDateTime::now_utc();
+    let t = crate::clock::now();
     format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
         t.year(),
@@ -430,7 +430,7 @@ pub async fn create(
 fn not_deletable(m: &Manifest) -> Option<String> {
     match &m.retention {
         None => Some("the recording has no retention record; it is kept".into()),
-        Some(r) if !r.expired(time::OffsetDateTime::now_utc()) => Some(match &r.until {
+        Some(r) if !r.expired(crate::clock::now()) => Some(match &r.until {
             Some(u) => format!("retained until {u} ({})", r.retention.describe()),
             None => format!("retained for ever ({})", r.retention.describe()),
         }),
