@@ -590,7 +590,7 @@ impl Worker {
             live: None,
             confidentiality: Vec::new(),
             retention: header.retention.map(|r| {
-                crate::policy::retention::RetentionState::new(
+                crate::policy::retention::RetentionState::at_build(
                     r,
                     crate::policy::retention::end_of_recording(header, None),
                 )

@@ -80,6 +80,33 @@ fn dock(w: &World, gw: &GatewayProc, id: &str, ended: &str) -> serde_json::Value
     results[0].clone()
 }
 
+/// POSTs a JSON `body` to the command center as viewer `who`: the status
+/// and the answer's body.
+fn post(w: &World, gw: &GatewayProc, who: &str, path: &str, body: &str) -> (u16, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert())
+        .args(["-H", &format!("Authorization: Bearer {}", token(who))])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!("https://localhost:{}{path}", gw.http_addr().port()))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let (answer, code) = out.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), answer.to_string())
+}
+
+/// A stored manifest.
+async fn manifest(w: &World, key: &str) -> serde_json::Value {
+    let b = w.store().await.get_bytes(key, 1 << 20).await.unwrap();
+    serde_json::from_slice(&b).unwrap()
+}
+
 fn audit(w: &World) -> Vec<serde_json::Value> {
     let o = w
         .command()
@@ -138,6 +165,53 @@ async fn garage_retention_requests_and_marks() {
         stderr(&o).contains("409") && stderr(&o).contains("retained until"),
         "{}",
         stderr(&o)
+    );
+
+    // Years out of bounds are refused with the limit named — by the API
+    // (400; 10000 used to answer 200 with `until == from`, 4294967295 an
+    // earlier `until`, 2147483647 a panic) and by the command line before
+    // it sends anything — and nothing is stored.
+    let raise_path = "/api/recordings/bwc-1/fresh/retention";
+    let before = manifest(&w, new["manifest_key"].as_str().unwrap()).await;
+    for years in ["10000", "4294967295", "2147483647", "201"] {
+        let body = format!(r#"{{"class":"standard","years":{years}}}"#);
+        let (code, answer) = post(&w, &gw, "sup-a", raise_path, &body);
+        assert_eq!(code, 400, "{years}: {answer}");
+        assert!(
+            answer.contains(&format!("at most 200 years, not {years}")),
+            "{years}: {answer}"
+        );
+    }
+    let o = api(
+        &w,
+        &gw,
+        "sup-a",
+        &["retention", "raise", "bwc-1/fresh", "--years", "10000"],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("at most 200 years, not 10000"),
+        "{}",
+        stderr(&o)
+    );
+    let fresh = manifest(&w, new["manifest_key"].as_str().unwrap()).await;
+    assert_eq!(fresh, before, "nothing was stored");
+    assert_eq!(fresh["retention"]["years"], 2, "{fresh:#}");
+    // A raise in bounds ends later, from the same start.
+    let r = ok_json(&api(
+        &w,
+        &gw,
+        "sup-a",
+        &["retention", "raise", "bwc-1/fresh", "--years", "200"],
+    ));
+    assert_eq!(r["retention"]["years"], 200, "{r}");
+    assert_eq!(r["retention"]["from"], fresh["retention"]["from"], "{r}");
+    let until = r["retention"]["until"].as_str().unwrap();
+    assert!(until.starts_with("2226-12-02T"), "{r}");
+    assert_eq!(
+        until[10..],
+        r["retention"]["from"].as_str().unwrap()[10..],
+        "the same time of day: {r}"
     );
 
     // Retention is raised (permanent), never lowered; auditors cannot raise it.

@@ -776,7 +776,7 @@ impl LiveRecording {
             confidentiality: Vec::new(),
             retention: h.retention.map(|r| {
                 let end = crate::time_fmt::parse(&closed.at);
-                crate::policy::retention::RetentionState::new(
+                crate::policy::retention::RetentionState::at_build(
                     r,
                     crate::policy::retention::end_of_recording(h, end),
                 )

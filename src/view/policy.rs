@@ -190,12 +190,33 @@ async fn change_to<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The body of a raise. Its class is checked as it is read, so years out
+/// of bounds are a bad request (400) like any other unreadable body.
 #[derive(Deserialize)]
+#[serde(try_from = "RawRetentionBody")]
 pub struct RetentionBody {
+    retention: Retention,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRetentionBody {
     #[serde(flatten)]
     retention: Retention,
     #[serde(default)]
     note: Option<String>,
+}
+
+impl TryFrom<RawRetentionBody> for RetentionBody {
+    type Error = retention::RetentionError;
+
+    fn try_from(b: RawRetentionBody) -> Result<Self, Self::Error> {
+        b.retention.check()?;
+        Ok(RetentionBody {
+            retention: b.retention,
+            note: b.note,
+        })
+    }
 }
 
 /// POST /api/recordings/{recorder}/{id}/retention — supervisors.
