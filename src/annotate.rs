@@ -206,8 +206,9 @@ pub async fn repair(
 }
 
 /// The manifest's retention raised to `to` (checked: a valid class, never
-/// shorter, a later end). A manifest without retention (a header made
-/// before retention existed) counts as the minimum standard class from its
+/// shorter, a later end, never from before the gateway received the
+/// recording). A manifest without retention (a header made before
+/// retention existed) counts as the minimum standard class from its
 /// `finalized_at`.
 fn raised_retention(
     m: &Manifest,
@@ -221,7 +222,7 @@ fn raised_retention(
             crate::time_fmt::parse(&m.finalized_at).unwrap_or_else(crate::clock::now),
         )?,
     };
-    current.raise(to)
+    current.raise(to, crate::time_fmt::parse(&m.summary.received_at))
 }
 
 /// Appends `fact` to the closed recording at `manifest_key`.

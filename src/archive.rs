@@ -580,6 +580,7 @@ impl Worker {
                 method: header.method.clone(),
                 unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
                 officer_name: header.ledger.officer_name.clone(),
+                clock_skew_seconds: header.device_clock.as_ref().map(|c| c.skew_seconds),
             },
             object_count: objects.len() as u64,
             objects,
@@ -592,7 +593,7 @@ impl Worker {
             retention: header.retention.map(|r| {
                 crate::policy::retention::RetentionState::at_build(
                     r,
-                    crate::policy::retention::end_of_recording(header, None),
+                    crate::policy::retention::period_start(header, None),
                 )
             }),
             deadline: Some(crate::policy::deadline::assess(

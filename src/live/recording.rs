@@ -766,6 +766,7 @@ impl LiveRecording {
                 method: h.method.clone(),
                 unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
                 officer_name: h.ledger.officer_name.clone(),
+                clock_skew_seconds: h.device_clock.as_ref().map(|c| c.skew_seconds),
             },
             object_count: objects.len() as u64,
             chain_head: g.progress.chain_head.clone(),
@@ -778,7 +779,7 @@ impl LiveRecording {
                 let end = crate::time_fmt::parse(&closed.at);
                 crate::policy::retention::RetentionState::at_build(
                     r,
-                    crate::policy::retention::end_of_recording(h, end),
+                    crate::policy::retention::period_start(h, end),
                 )
             }),
             deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {

@@ -193,16 +193,22 @@ impl RetentionState {
         })
     }
 
-    /// The state after raising the class to `to`, from the same `from`.
+    /// The state after raising the class to `to`, from the same `from` —
+    /// moved up to `received` (the gateway's receipt) if it lies before it,
+    /// as in manifests made before retention was floored at receipt.
     /// Enforces where the state is stored what a raise means: a valid class,
     /// never shorter, and a period that ends later than the current one
-    /// (or never) — only restating the same standard class keeps the same
-    /// end (a retried raise).
-    pub fn raise(&self, to: Retention) -> Result<RetentionState, RetentionError> {
+    /// (or never) — only restating the same class keeps the end (a retried
+    /// raise).
+    pub fn raise(
+        &self,
+        to: Retention,
+        received: Option<OffsetDateTime>,
+    ) -> Result<RetentionState, RetentionError> {
         let to = self.retention.raise_to(to)?;
         let from = crate::time_fmt::parse(&self.from)
             .ok_or_else(|| RetentionError::Damaged(format!("from {:?}", self.from)))?;
-        let next = RetentionState::new(to, from)?;
+        let next = RetentionState::new(to, received.map_or(from, |r| from.max(r)))?;
         let old_until = match &self.until {
             Some(u) => Some(
                 crate::time_fmt::parse(u)
@@ -212,7 +218,7 @@ impl RetentionState {
         };
         let new_until = next.until.as_deref().and_then(crate::time_fmt::parse);
         let later = match (old_until, new_until) {
-            (Some(old), Some(new)) if to == self.retention => new == old,
+            (Some(old), Some(new)) if to == self.retention => new >= old,
             (Some(old), Some(new)) => new > old,
             // Permanent from standard; permanent stays permanent.
             (_, None) => true,
@@ -244,27 +250,50 @@ impl RetentionState {
         })
     }
 
-    /// Whether the period is over at `now` (never for permanent ones).
-    pub fn expired(&self, now: OffsetDateTime) -> bool {
-        self.until
-            .as_deref()
-            .and_then(crate::time_fmt::parse)
-            .is_some_and(|u| u <= now)
+    /// The earliest instant the recording may be deleted (`None`: never):
+    /// `until`, but never before `received` (the gateway's receipt) plus
+    /// the class's years, whatever the device's clock said — manifests
+    /// made before the period was floored at receipt ran it from the
+    /// device's times. Anything that does not parse or compute keeps the
+    /// recording.
+    pub fn deletable_from(&self, received: Option<OffsetDateTime>) -> Option<OffsetDateTime> {
+        let Retention::Standard { years } = self.retention else {
+            return None;
+        };
+        let until = crate::time_fmt::parse(self.until.as_deref()?)?;
+        match received {
+            Some(r) => Some(until.max(add_years(r, years)?)),
+            None => Some(until),
+        }
+    }
+
+    /// Whether the period is over at `now` (never for permanent ones), with
+    /// the floor of [`RetentionState::deletable_from`].
+    pub fn expired(&self, now: OffsetDateTime, received: Option<OffsetDateTime>) -> bool {
+        self.deletable_from(received).is_some_and(|d| d <= now)
     }
 }
 
-/// The end of recording retention runs from: the live close, else the
-/// device's declared end, else its declared start, else receipt.
-pub fn end_of_recording(
+/// The instant a recording's retention period runs from: the end of
+/// recording (the live close, else the device's declared end, else its
+/// declared start) — but never before the gateway received it. A device's
+/// clock is not trusted to shorten retention: a recorder whose clock was
+/// reset to 2001 would otherwise make fresh evidence deletable at once.
+/// (A docked recording ended before its upload began, so its period then
+/// runs from receipt, which keeps it a little longer than the regulation
+/// asks, never shorter.)
+pub fn period_start(
     header: &crate::manifest::HeaderDoc,
     live_end: Option<OffsetDateTime>,
 ) -> OffsetDateTime {
     let parse = |s: &Option<String>| s.as_deref().and_then(crate::time_fmt::parse);
-    live_end
+    let end = live_end
         .or_else(|| parse(&header.meta.ended_at))
-        .or_else(|| parse(&header.meta.started_at))
-        .or_else(|| crate::time_fmt::parse(&header.received_at))
-        .unwrap_or_else(crate::clock::now)
+        .or_else(|| parse(&header.meta.started_at));
+    match (end, crate::time_fmt::parse(&header.received_at)) {
+        (Some(end), Some(received)) => end.max(received),
+        (end, received) => end.or(received).unwrap_or_else(crate::clock::now),
+    }
 }
 
 /// Whether storage itself enforces retention, as probed at start.
@@ -362,8 +391,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.until.as_deref(), Some("2026-02-28T02:00:00Z"));
-        assert!(s.expired(t("2026-11-30T00:00:00Z")));
-        assert!(!s.expired(t("2026-02-27T00:00:00Z")));
+        assert!(s.expired(t("2026-11-30T00:00:00Z"), None));
+        assert!(!s.expired(t("2026-02-27T00:00:00Z"), None));
         let p = RetentionState::new(
             Retention::Permanent {
                 reason: PermanentReason::MajorEmergency,
@@ -372,7 +401,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.until, None);
-        assert!(!p.expired(t("2999-01-01T00:00:00Z")));
+        assert!(!p.expired(t("2999-01-01T00:00:00Z"), None));
         let j = serde_json::to_value(&p).unwrap();
         assert_eq!(j["class"], "permanent");
         assert_eq!(j["reason"], "major-emergency");
@@ -587,7 +616,7 @@ mod tests {
                     let until = t(s.until.as_deref().unwrap());
                     assert!(until > from, "{from} + {years} → {until}");
                     assert!((MIN_YEARS..=MAX_YEARS).contains(&years));
-                    assert!(!s.expired(from), "{from} + {years} expired at once");
+                    assert!(!s.expired(from, None), "{from} + {years} expired at once");
                 }
                 Err(RetentionError::TooShort { .. }) => assert!(years < MIN_YEARS),
                 Err(RetentionError::TooLong { .. }) => assert!(years > MAX_YEARS),
@@ -616,7 +645,7 @@ mod tests {
             };
             let b = rng.years();
             let to = Retention::Standard { years: b };
-            match current.raise(to) {
+            match current.raise(to, None) {
                 Ok(next) => {
                     assert!((a..=MAX_YEARS).contains(&b), "{a} → {b}");
                     assert_eq!(next.from, current.from);
@@ -639,10 +668,10 @@ mod tests {
                 Err(e) => panic!("{from}: {a} → {b}: {e}"),
             }
             // Permanent is always a raise from standard, and never lowered.
-            let p = current.raise(perm).unwrap();
+            let p = current.raise(perm, None).unwrap();
             assert_eq!(p.until, None);
             assert!(matches!(
-                p.raise(Retention::Standard { years: 200 }),
+                p.raise(Retention::Standard { years: 200 }, None),
                 Err(RetentionError::Lowered { .. })
             ));
         }
@@ -659,7 +688,7 @@ mod tests {
             ..s.clone()
         };
         assert!(matches!(
-            moved.raise(Retention::Standard { years: 6 }),
+            moved.raise(Retention::Standard { years: 6 }, None),
             Err(RetentionError::NotLater { .. })
         ));
         let damaged = RetentionState {
@@ -667,7 +696,7 @@ mod tests {
             ..s
         };
         assert!(matches!(
-            damaged.raise(Retention::Standard { years: 6 }),
+            damaged.raise(Retention::Standard { years: 6 }, None),
             Err(RetentionError::Damaged(_))
         ));
     }
@@ -677,10 +706,10 @@ mod tests {
         let s =
             RetentionState::at_build(Retention::Standard { years: 2 }, t("9998-06-01T00:00:00Z"));
         assert_eq!(s.until, None);
-        assert!(!s.expired(t("9999-12-31T23:59:59Z")));
+        assert!(!s.expired(t("9999-12-31T23:59:59Z"), None));
         // And cannot be "raised" to a standard period with an end.
         assert!(matches!(
-            s.raise(Retention::Standard { years: 3 }),
+            s.raise(Retention::Standard { years: 3 }, None),
             Err(RetentionError::OutOfRange { .. })
         ));
     }

@@ -136,6 +136,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
                 mode: Some(RecordingMode::Live),
             },
             received_at: crate::time_fmt::rfc3339(now),
+            device_clock: None,
             gateway: gw.cfg.gateway.id.clone(),
             uploader: Uploader {
                 device: gw.cfg.gateway.id.clone(),

@@ -447,14 +447,23 @@ pub async fn create(
     no_store((StatusCode::CREATED, Json(r)).into_response())
 }
 
-/// Why a recording may not be deleted yet, if so.
+/// Why a recording may not be deleted yet, if so: its period is not over,
+/// or less time than the period has passed since the gateway received it
+/// (whatever the device's clock claimed).
 fn not_deletable(m: &Manifest) -> Option<String> {
+    let received = crate::time_fmt::parse(&m.summary.received_at);
     match &m.retention {
         None => Some("the recording has no retention record; it is kept".into()),
-        Some(r) if !r.expired(crate::clock::now()) => Some(match &r.until {
-            Some(u) => format!("retained until {u} ({})", r.retention.describe()),
-            None => format!("retained for ever ({})", r.retention.describe()),
-        }),
+        Some(r) if !r.expired(crate::clock::now(), received) => {
+            Some(match r.deletable_from(received) {
+                Some(u) => format!(
+                    "retained until {} ({})",
+                    crate::time_fmt::rfc3339(u),
+                    r.retention.describe()
+                ),
+                None => format!("retained for ever ({})", r.retention.describe()),
+            })
+        }
         Some(_) => None,
     }
 }
