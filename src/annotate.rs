@@ -40,6 +40,9 @@ pub enum Fact {
     Retention(crate::policy::retention::Retention),
     /// A confidentiality mark (R6).
     Confidentiality(crate::policy::confidentiality::Mark),
+    /// The storage deadline (R4) assessed again: a provisional one, once
+    /// the holiday schedule it lacked is in the calendar.
+    Deadline(crate::policy::deadline::DeadlineRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,6 +355,7 @@ pub async fn annotate(
             .await?;
         }
         Fact::Retention(_) => m.retention = raised,
+        Fact::Deadline(d) => m.deadline = Some(d.clone()),
         Fact::Confidentiality(mark) if !m.confidentiality.contains(mark) => {
             m.confidentiality.push(*mark);
             m.confidentiality.sort();

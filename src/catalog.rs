@@ -280,6 +280,17 @@ async fn load_lines(
     Ok(shards.into_iter().flatten().collect())
 }
 
+/// The catalog lines whose deadline has `status` (e.g. `provisional`),
+/// over every shard.
+pub async fn with_deadline_status(store: &Store, status: &str) -> Result<Vec<Entry>, StoreError> {
+    let needle = format!(r#""deadline_status":{}"#, serde_json::json!(status));
+    Ok(load_lines(store, None, None, Some(needle.as_bytes()))
+        .await?
+        .into_iter()
+        .filter(|e| e.deadline_status.as_deref() == Some(status))
+        .collect())
+}
+
 /// What `custody list` and the wall ask for.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Filter {

@@ -46,6 +46,9 @@ pub struct Report {
     /// Recordings whose uploading device's clock was off by more than
     /// [`LARGE_CLOCK_SKEW_SECS`].
     pub clock_skew: Vec<Line>,
+    /// Deadlines computed without the official schedule of a year (its
+    /// weekends as the only rest days), until the schedule is added.
+    pub deadline_provisional: Vec<Line>,
 }
 
 /// A device clock further than this from the gateway's (5 minutes) is
@@ -116,6 +119,7 @@ pub fn build(
         full_process_gaps: Vec::new(),
         not_uploaded,
         clock_skew: Vec::new(),
+        deadline_provisional: Vec::new(),
     };
     for e in entries {
         match e.deadline_status.as_deref() {
@@ -129,6 +133,23 @@ pub fn build(
                 r.late.push(line(e, detail));
             }
             Some("met") => {}
+            Some("provisional") => {
+                let due = e.deadline_due.clone().unwrap_or_default();
+                let by_weekends = if crate::time_fmt::parse(&due)
+                    .zip(crate::time_fmt::parse(&e.stored_at))
+                    .is_some_and(|(d, s)| s < d)
+                {
+                    "met"
+                } else {
+                    "late"
+                };
+                let detail = format!(
+                    "due {due} provisionally, stored {}: {by_weekends} by that count; {}",
+                    e.stored_at,
+                    e.deadline_reason.as_deref().unwrap_or("provisional")
+                );
+                r.deadline_provisional.push(line(e, detail));
+            }
             _ => r.deadline_unknown.push(line(
                 e,
                 e.deadline_reason
@@ -208,6 +229,11 @@ impl Report {
             "Device clock off by more than 5 minutes: {}",
             self.clock_skew.len()
         );
+        let _ = writeln!(
+            s,
+            "Deadline provisional (holiday schedule not yet in the calendar): {}",
+            self.deadline_provisional.len()
+        );
         let section = |s: &mut String, title: &str, lines: &[Line]| {
             let _ = writeln!(s, "\n{title}\n{}", "-".repeat(title.chars().count()));
             if lines.is_empty() {
@@ -252,6 +278,11 @@ impl Report {
             &mut s,
             "6. Device clock off by more than 5 minutes",
             &self.clock_skew,
+        );
+        section(
+            &mut s,
+            "7. Deadline provisional: holiday schedule not yet in the calendar (R4)",
+            &self.deadline_provisional,
         );
         s
     }
