@@ -64,6 +64,7 @@ fn entry(i: usize) -> (String, Entry) {
         retention: Some("standard (2 years)".into()),
         retain_until: None,
         confidentiality: Vec::new(),
+        clock_skew_seconds: None,
     };
     (e.shard().unwrap(), e)
 }

@@ -44,6 +44,9 @@ pub enum Fact {
     Retention(crate::policy::retention::Retention),
     /// A confidentiality mark (R6).
     Confidentiality(crate::policy::confidentiality::Mark),
+    /// The storage deadline (R4) assessed again: a provisional one, once
+    /// the holiday schedule it lacked is in the calendar.
+    Deadline(crate::policy::deadline::DeadlineRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +212,26 @@ pub async fn repair(
     Ok(true)
 }
 
+/// The manifest's retention raised to `to` (checked: a valid class, never
+/// shorter, a later end, never from before the gateway received the
+/// recording). A manifest without retention (a header made before
+/// retention existed) counts as the minimum standard class from its
+/// `finalized_at`.
+fn raised_retention(
+    m: &Manifest,
+    to: crate::policy::retention::Retention,
+) -> Result<crate::policy::retention::RetentionState, crate::policy::retention::RetentionError> {
+    use crate::policy::retention::{MIN_YEARS, Retention, RetentionState};
+    let current = match &m.retention {
+        Some(r) => r.clone(),
+        None => RetentionState::new(
+            Retention::Standard { years: MIN_YEARS },
+            crate::time_fmt::parse(&m.finalized_at).unwrap_or_else(crate::clock::now),
+        )?,
+    };
+    current.raise(to, crate::time_fmt::parse(&m.summary.received_at))
+}
+
 /// Appends `fact` to the closed recording at `manifest_key`.
 pub async fn annotate(
     store: &Store,
@@ -249,21 +272,7 @@ pub async fn annotate(
     // Retention is raised, never lowered.
     let raised = match &fact {
         Fact::Retention(to) => {
-            let from = m.retention.as_ref().map(|r| r.retention).unwrap_or(
-                crate::policy::retention::Retention::Standard {
-                    years: crate::policy::retention::MIN_YEARS,
-                },
-            );
-            let to = from
-                .raise_to(*to)
-                .map_err(|e| AnnotateError::Refused(e.to_string()))?;
-            let end = m
-                .retention
-                .as_ref()
-                .and_then(|r| crate::time_fmt::parse(&r.from))
-                .or_else(|| crate::time_fmt::parse(&m.finalized_at))
-                .unwrap_or_else(time::OffsetDateTime::now_utc);
-            Some(crate::policy::retention::RetentionState::new(to, end))
+            Some(raised_retention(&m, *to).map_err(|e| AnnotateError::Refused(e.to_string()))?)
         }
         _ => None,
     };
@@ -350,6 +359,7 @@ pub async fn annotate(
             .await?;
         }
         Fact::Retention(_) => m.retention = raised,
+        Fact::Deadline(d) => m.deadline = Some(d.clone()),
         Fact::Confidentiality(mark) if !m.confidentiality.contains(mark) => {
             m.confidentiality.push(*mark);
             m.confidentiality.sort();

@@ -551,7 +551,7 @@ impl Worker {
         let objects = b.into_entries();
         // The recording is whole in the gateway's custody (durable in its
         // spool) from now: that is when it counts as stored.
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         Manifest {
             format: MANIFEST_FORMAT.into(),
             recorder: header.recorder.clone(),
@@ -577,6 +577,7 @@ impl Worker {
                 method: header.method.clone(),
                 unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
                 officer_name: header.ledger.officer_name.clone(),
+                clock_skew_seconds: header.device_clock.as_ref().map(|c| c.skew_seconds),
             },
             object_count: objects.len() as u64,
             objects,
@@ -587,9 +588,9 @@ impl Worker {
             live: None,
             confidentiality: Vec::new(),
             retention: header.retention.map(|r| {
-                crate::policy::retention::RetentionState::new(
+                crate::policy::retention::RetentionState::at_build(
                     r,
-                    crate::policy::retention::end_of_recording(header, None),
+                    crate::policy::retention::period_start(header, None),
                 )
             }),
             deadline: Some(crate::policy::deadline::assess(

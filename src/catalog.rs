@@ -97,6 +97,10 @@ pub struct Entry {
     /// Confidentiality marks (R6).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub confidentiality: Vec<crate::policy::confidentiality::Mark>,
+    /// How far the uploading device's clock was from the gateway's, in
+    /// seconds (`summary.clock_skew_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_seconds: Option<i64>,
 }
 
 impl Entry {
@@ -177,8 +181,12 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
         deadline_status: m.deadline.as_ref().map(|d| d.status.clone()),
         deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
         retention: m.retention.as_ref().map(|r| r.retention.describe()),
-        retain_until: m.retention.as_ref().and_then(|r| r.until.clone()),
+        retain_until: m.retention.as_ref().and_then(|r| {
+            r.deletable_from(crate::time_fmt::parse(&m.summary.received_at))
+                .map(crate::time_fmt::rfc3339)
+        }),
         confidentiality: m.confidentiality.clone(),
+        clock_skew_seconds: m.summary.clock_skew_seconds,
     }
 }
 
@@ -270,6 +278,17 @@ async fn load_lines(
         .try_collect()
         .await?;
     Ok(shards.into_iter().flatten().collect())
+}
+
+/// The catalog lines whose deadline has `status` (e.g. `provisional`),
+/// over every shard.
+pub async fn with_deadline_status(store: &Store, status: &str) -> Result<Vec<Entry>, StoreError> {
+    let needle = format!(r#""deadline_status":{}"#, serde_json::json!(status));
+    Ok(load_lines(store, None, None, Some(needle.as_bytes()))
+        .await?
+        .into_iter()
+        .filter(|e| e.deadline_status.as_deref() == Some(status))
+        .collect())
 }
 
 /// What `custody list` and the wall ask for.
@@ -610,6 +629,7 @@ mod tests {
             retention: None,
             retain_until: None,
             confidentiality: Vec::new(),
+            clock_skew_seconds: None,
         }
     }
 

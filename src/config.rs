@@ -398,12 +398,11 @@ impl Config {
                     .into(),
             ));
         }
-        if self.policy.standard_years < crate::policy::retention::MIN_YEARS {
-            return Err(ConfigError::Invalid(format!(
-                "policy.standard_years must be at least {} (the regulation's minimum)",
-                crate::policy::retention::MIN_YEARS
-            )));
+        crate::policy::retention::Retention::Standard {
+            years: self.policy.standard_years,
         }
+        .check()
+        .map_err(|e| ConfigError::Invalid(format!("policy.standard_years: {e}")))?;
         self.check_viewers()
     }
 
@@ -523,6 +522,31 @@ local_dir = "/abs/store"
                 (Ok(()), None) => {}
                 (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{s}: {e}"),
                 (r, w) => panic!("{s}: {r:?}, wanted {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn standard_years_are_bounded() {
+        for (years, want) in [
+            (
+                1u64,
+                Some("policy.standard_years: standard retention is at least 2 years, not 1"),
+            ),
+            (2, None),
+            (200, None),
+            (
+                201,
+                Some("policy.standard_years: standard retention is at most 200 years, not 201"),
+            ),
+            (10_000, Some("at most 200 years, not 10000")),
+            (4_294_967_295, Some("at most 200 years, not 4294967295")),
+        ] {
+            let cfg = Config::parse(&format!("[policy]\nstandard_years = {years}")).unwrap();
+            match (cfg.check(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.to_string().contains(w), "{years}: {e}"),
+                (r, w) => panic!("{years}: {r:?}, wanted {w:?}"),
             }
         }
     }

@@ -269,9 +269,21 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     };
     let policy = crate::policy::Policy::from_config(&cfg)?;
     tracing::info!(
-        calendar = policy.calendar.version(),
+        calendar = policy.calendar().version(),
         working_days = policy.working_days,
         "storage deadline policy"
+    );
+    // Provisional deadlines are assessed again now, and whenever the
+    // holiday schedules in `calendar_dir` change.
+    tokio::spawn(
+        crate::policy::recompute::Recompute::new(
+            policy.clone(),
+            cfg.policy.calendar_dir.clone(),
+            store.clone(),
+            signer.clone(),
+            &cfg.gateway.id,
+        )
+        .run(),
     );
     let catalog = crate::catalog::Catalog::new(spool.root(), store.clone());
     tokio::spawn(catalog.clone().run());

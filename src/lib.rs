@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod chain;
 pub mod checkpoint;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod derive;
 pub mod export;

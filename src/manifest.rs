@@ -42,6 +42,10 @@ pub struct HeaderDoc {
     pub method: Method,
     /// Gateway clock at first receipt, RFC 3339 UTC.
     pub received_at: String,
+    /// The uploading device's clock as it sent its first request, if it
+    /// said (`device_clock` in `upload`/`live`), and how far it was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_clock: Option<DeviceClock>,
     pub gateway: String,
     pub uploader: Uploader,
     /// The ledger's record of the recorder when the recording was made
@@ -70,6 +74,38 @@ pub struct HeaderDoc {
     /// local file docked after it streamed the same recording live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_of: Option<CopyOf>,
+}
+
+/// What the uploading device's clock said when the gateway's said
+/// `received_at`: device times in the metadata are only as good as it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceClock {
+    /// As the device sent it (RFC 3339).
+    pub at: String,
+    /// `at` minus `received_at`, in whole seconds (rounded towards zero):
+    /// negative when the device's clock is behind the gateway's.
+    pub skew_seconds: i64,
+}
+
+/// The longest `device_clock` a device may send.
+pub const MAX_DEVICE_CLOCK_LEN: usize = 64;
+
+impl DeviceClock {
+    /// The device's clock `sent` (as a request carried it) against the
+    /// gateway's `received`; an error names what is wrong with `sent`.
+    pub fn at_receipt(sent: &str, received: time::OffsetDateTime) -> Result<DeviceClock, String> {
+        if sent.len() > MAX_DEVICE_CLOCK_LEN {
+            return Err(format!(
+                "device_clock: longer than {MAX_DEVICE_CLOCK_LEN} bytes"
+            ));
+        }
+        let at = crate::time_fmt::parse(sent)
+            .ok_or_else(|| "device_clock: not an RFC 3339 time".to_string())?;
+        Ok(DeviceClock {
+            at: sent.to_string(),
+            skew_seconds: (at - received).whole_seconds(),
+        })
+    }
 }
 
 /// The recording a docked copy duplicates.
@@ -246,6 +282,10 @@ pub struct Summary {
     /// The officer's name in the ledger (from the header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub officer_name: Option<String>,
+    /// The header's `device_clock.skew_seconds`: how far the uploading
+    /// device's clock was from the gateway's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -389,6 +429,28 @@ pub fn check_chain(entries: &[ObjectEntry]) -> Result<Hash, (u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_clocks_are_checked_and_compared() {
+        let received = crate::time_fmt::parse("2026-12-02T02:00:05.9Z").unwrap();
+        let c = DeviceClock::at_receipt("2001-01-01T08:00:00+08:00", received).unwrap();
+        assert_eq!(c.at, "2001-01-01T08:00:00+08:00");
+        assert_eq!(c.skew_seconds, -817_869_605);
+        let ahead = DeviceClock::at_receipt("2026-12-02T02:10:06Z", received).unwrap();
+        assert_eq!(ahead.skew_seconds, 600);
+        for bad in ["yesterday", "2026-12-02", "9999-12-31T23:00:00-05:00"] {
+            assert_eq!(
+                DeviceClock::at_receipt(bad, received).unwrap_err(),
+                "device_clock: not an RFC 3339 time"
+            );
+        }
+        let long = format!("2026-12-02T02:00:05.{}Z", "9".repeat(60));
+        assert!(
+            DeviceClock::at_receipt(&long, received)
+                .unwrap_err()
+                .contains("longer than 64 bytes")
+        );
+    }
 
     #[test]
     fn builder_and_check_agree() {

@@ -225,8 +225,14 @@ pub fn check_text(field: &'static str, v: &str) -> Result<(), MetaError> {
 pub fn check_time(field: &'static str, v: &str) -> Result<(), MetaError> {
     check_text(field, v)?;
     time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map(|_| ())
-        .map_err(|e| meta_err(field, format!("not an RFC 3339 time: {e}")))
+        .map_err(|e| meta_err(field, format!("not an RFC 3339 time: {e}")))?;
+    // A time that cannot be written in UTC could not be recorded with.
+    crate::time_fmt::parse(v).map(|_| ()).ok_or_else(|| {
+        meta_err(
+            field,
+            "not an RFC 3339 time: outside the years 0000-9999 in UTC",
+        )
+    })
 }
 
 impl RecordingMeta {
@@ -395,6 +401,10 @@ mod tests {
         let mut m = full();
         m.started_at = Some("yesterday".into());
         assert_eq!(m.validate().unwrap_err().field, "started_at");
+        // Parses, but is in the year 10000 in UTC: nothing could write it.
+        let mut m = full();
+        m.ended_at = Some("9999-12-31T23:00:00-05:00".into());
+        assert_eq!(m.validate().unwrap_err().field, "ended_at");
         let mut m = full();
         m.category = Some("../etc".into());
         assert_eq!(m.validate().unwrap_err().field, "category");

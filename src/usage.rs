@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use time::{OffsetDateTime, UtcOffset};
+use time::UtcOffset;
 
 use crate::spool::outbox::Outbox;
 use crate::store::layout;
@@ -84,7 +84,7 @@ impl UsageLog {
     /// Records an event durably (it is in the spool when this returns) and
     /// logs it.
     pub async fn record(&self, u: Usage<'_>) {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let entry = UsageEntry {
             format: USAGE_FORMAT.into(),
             at: crate::time_fmt::rfc3339(now),

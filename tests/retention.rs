@@ -28,12 +28,19 @@ fn world(backend: Backend) -> World {
             hex::encode(custody::chain::sha256(token(name).as_bytes()))
         ));
     }
-    World::with_gateway_settings(backend, &extra)
+    let mut w = World::with_gateway_settings(backend, &extra);
+    // Every process runs on a clock set to Wednesday 2 December 2026,
+    // 10:00 in Beijing, whatever day the test runs on.
+    w.set_clock(NOW);
+    w
 }
+
+/// The world's time when a test starts.
+const NOW: &str = "2026-12-02T02:00:00Z";
 
 /// `custody <args>` as viewer `who` against the gateway's API.
 fn api(w: &World, gw: &GatewayProc, who: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
+    w.command()
         .args(args)
         .arg("-c")
         .arg(&w.config)
@@ -53,28 +60,94 @@ fn ok_json(o: &Output) -> serde_json::Value {
 
 /// Docks a small recording `id` with the given end of recording.
 fn dock(w: &World, gw: &GatewayProc, id: &str, ended: &str) -> serde_json::Value {
+    dock_as(
+        w,
+        gw,
+        id,
+        &format!(r#""started_at":"{ended}","ended_at":"{ended}""#),
+        None,
+    )
+}
+
+/// Docks a small recording `id` whose sidecar adds `meta` (JSON fields),
+/// from rack-1 running on its own clock `rack_clock` if given (else the
+/// world's).
+fn dock_as(
+    w: &World,
+    gw: &GatewayProc,
+    id: &str,
+    meta: &str,
+    rack_clock: Option<&str>,
+) -> serde_json::Value {
     let dir = w.path(&format!("dock-{id}"));
     std::fs::create_dir_all(&dir).unwrap();
     write_random_file(&dir.join(format!("{id}.mp4")), 200_000, id.len() as u64);
     std::fs::write(
         dir.join(format!("{id}.mp4.json")),
-        format!(
-            r#"{{"recording_id":"{id}","officer":"o-1001","started_at":"{ended}","ended_at":"{ended}","category":"market"}}"#
-        ),
+        format!(r#"{{"recording_id":"{id}","officer":"o-1001","category":"market",{meta}}}"#),
     )
     .unwrap();
-    let (out, results) = w.dock(
-        "rack-1",
-        gw,
-        &["--recorder", "bwc-1", dir.to_str().unwrap()],
-    );
+    let mut cmd = w.client_cmd("dock", "rack-1", gw);
+    if let Some(c) = rack_clock {
+        TestClock::at(c).apply(&mut cmd);
+    }
+    let out = cmd
+        .args(["--json", "--retry-for-secs", "20", "--recorder", "bwc-1"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let results: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert_eq!(results[0]["result"], "archived", "{results:?}");
     results[0].clone()
 }
 
+/// `custody retention list <args>`, which must succeed.
+fn retention_list(w: &World, args: &[&str]) -> Output {
+    let o = w
+        .command()
+        .args(["retention", "list", "-c"])
+        .arg(&w.config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// POSTs a JSON `body` to the command center as viewer `who`: the status
+/// and the answer's body.
+fn post(w: &World, gw: &GatewayProc, who: &str, path: &str, body: &str) -> (u16, String) {
+    let o = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert())
+        .args(["-H", &format!("Authorization: Bearer {}", token(who))])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!("https://localhost:{}{path}", gw.http_addr().port()))
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let (answer, code) = out.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), answer.to_string())
+}
+
+/// A stored manifest.
+async fn manifest(w: &World, key: &str) -> serde_json::Value {
+    let b = w.store().await.get_bytes(key, 1 << 20).await.unwrap();
+    serde_json::from_slice(&b).unwrap()
+}
+
 fn audit(w: &World) -> Vec<serde_json::Value> {
-    let o = Command::new(BIN)
+    let o = w
+        .command()
         .args(["audit", "list", "--json", "-c"])
         .arg(&w.config)
         .output()
@@ -87,50 +160,101 @@ fn audit(w: &World) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garage_retention_requests_and_marks() {
-    let w = world(Backend::Garage);
+    let mut w = world(Backend::Garage);
     let gw = w.gateway();
     assert!(
         gw.log().contains("storage does NOT enforce retention"),
         "the gateway says plainly that Garage does not enforce retention"
     );
-    // Ended in 2023: its 2 years are over. Ended an hour ago: kept to 2028.
+    // Ended in 2023, ended an hour ago: both are kept at least 2 years
+    // from their receipt today, to 2028.
     let old = dock(&w, &gw, "old-2023", "2023-01-10T09:00:00+08:00");
-    let hour_ago =
-        custody::time_fmt::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
-    let new = dock(&w, &gw, "fresh", &hour_ago);
+    let new = dock(&w, &gw, "fresh", "2026-12-02T01:00:00Z");
 
-    // Listing reads storage; the expired one is deletable on approval.
-    let o = Command::new(BIN)
-        .args(["retention", "list", "--expired", "-c"])
-        .arg(&w.config)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    // Listing reads storage; nothing has expired yet.
+    let o = retention_list(&w, &["--expired"]);
     assert!(
         stderr(&o).contains("storage does NOT enforce retention"),
         "{}",
         stderr(&o)
     );
-    assert!(stdout(&o).contains("bwc-1/old-2023"), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "", "nothing expired yet");
+    let o = retention_list(&w, &["--json"]);
+    let line = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["recording"] == "bwc-1/old-2023")
+        .expect("old-2023 is listed");
     assert!(
-        stdout(&o).contains("2025-01-10T01:00:00Z  EXPIRED"),
-        "{}",
-        stdout(&o)
+        line["until"]
+            .as_str()
+            .unwrap()
+            .starts_with("2028-12-02T02:0"),
+        "{line}"
     );
-    assert!(!stdout(&o).contains("bwc-1/fresh"), "{}", stdout(&o));
+    assert_eq!(line["expired"], false, "{line}");
 
-    // The fresh one cannot be deleted: the request is refused with why.
+    // Neither can be deleted: the request is refused with why.
+    for r in ["bwc-1/fresh", "bwc-1/old-2023"] {
+        let o = api(
+            &w,
+            &gw,
+            "aud",
+            &["request", "delete", r, "--reason", "tidy up"],
+        );
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("409") && stderr(&o).contains("retained until 2028-12-02T02:0"),
+            "{r}: {}",
+            stderr(&o)
+        );
+    }
+
+    // Years out of bounds are refused with the limit named — by the API
+    // (400; 10000 used to answer 200 with `until == from`, 4294967295 an
+    // earlier `until`, 2147483647 a panic) and by the command line before
+    // it sends anything — and nothing is stored.
+    let raise_path = "/api/recordings/bwc-1/fresh/retention";
+    let before = manifest(&w, new["manifest_key"].as_str().unwrap()).await;
+    for years in ["10000", "4294967295", "2147483647", "201"] {
+        let body = format!(r#"{{"class":"standard","years":{years}}}"#);
+        let (code, answer) = post(&w, &gw, "sup-a", raise_path, &body);
+        assert_eq!(code, 400, "{years}: {answer}");
+        assert!(
+            answer.contains(&format!("at most 200 years, not {years}")),
+            "{years}: {answer}"
+        );
+    }
     let o = api(
         &w,
         &gw,
-        "aud",
-        &["request", "delete", "bwc-1/fresh", "--reason", "tidy up"],
+        "sup-a",
+        &["retention", "raise", "bwc-1/fresh", "--years", "10000"],
     );
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("409") && stderr(&o).contains("retained until"),
+        stderr(&o).contains("at most 200 years, not 10000"),
         "{}",
         stderr(&o)
+    );
+    let fresh = manifest(&w, new["manifest_key"].as_str().unwrap()).await;
+    assert_eq!(fresh, before, "nothing was stored");
+    assert_eq!(fresh["retention"]["years"], 2, "{fresh:#}");
+    // A raise in bounds ends later, from the same start.
+    let r = ok_json(&api(
+        &w,
+        &gw,
+        "sup-a",
+        &["retention", "raise", "bwc-1/fresh", "--years", "200"],
+    ));
+    assert_eq!(r["retention"]["years"], 200, "{r}");
+    assert_eq!(r["retention"]["from"], fresh["retention"]["from"], "{r}");
+    let until = r["retention"]["until"].as_str().unwrap();
+    assert!(until.starts_with("2226-12-02T"), "{r}");
+    assert_eq!(
+        until[10..],
+        r["retention"]["from"].as_str().unwrap()[10..],
+        "the same time of day: {r}"
     );
 
     // Retention is raised (permanent), never lowered; auditors cannot raise it.
@@ -172,6 +296,15 @@ async fn garage_retention_requests_and_marks() {
     assert!(stderr(&o).contains("never lowered"), "{}", stderr(&o));
     let (ok, v) = w.verify_json(new["manifest_key"].as_str().unwrap());
     assert!(ok, "the raise is a signed annotation: {v}");
+
+    // Two years and a day later, the gateway restarted: old-2023 has expired.
+    drop(gw);
+    w.set_clock("2028-12-03T02:00:00Z");
+    let gw = w.gateway();
+    let o = retention_list(&w, &["--expired"]);
+    assert!(stdout(&o).contains("bwc-1/old-2023"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("  EXPIRED"), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("bwc-1/fresh"), "{}", stdout(&o));
 
     // Deleting the expired one takes two people.
     let req = ok_json(&api(
@@ -233,7 +366,8 @@ async fn garage_retention_requests_and_marks() {
     assert_eq!(record["requested_by"], "aud");
     assert_eq!(record["approved_by"], "sup-a");
     // Gone from the catalog too.
-    let o = Command::new(BIN)
+    let o = w
+        .command()
         .args(["list", "--json", "-c"])
         .arg(&w.config)
         .output()
@@ -367,6 +501,131 @@ async fn garage_retention_requests_and_marks() {
     );
 }
 
+/// A recorder whose clock was reset docks a mandatory full-process
+/// recording dated 2001 through a rack whose clock was reset too: it used
+/// to be deletable through request and approval a second after upload.
+/// Its retention runs from the gateway's receipt, the clock difference is
+/// recorded and reported, and deletion waits for receipt + 2 years.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_clock_cannot_shorten_retention() {
+    let mut w = world(Backend::Local);
+    let gw = w.gateway();
+    let reset = dock_as(
+        &w,
+        &gw,
+        "reset-2001",
+        r#""started_at":"2001-01-01T00:00:00Z","ended_at":"2001-01-01T00:30:00Z","full_process":{"mandatory":true,"reason":"personal-liberty"}"#,
+        Some("2001-01-01T01:00:00Z"),
+    );
+    dock(&w, &gw, "in-time", "2026-12-02T01:30:00Z");
+
+    // The period runs from receipt, not from the device's 2001.
+    let m = manifest(&w, reset["manifest_key"].as_str().unwrap()).await;
+    let received = m["summary"]["received_at"].as_str().unwrap();
+    assert!(received.starts_with("2026-12-02T02:"), "{m:#}");
+    assert_eq!(m["retention"]["from"], received, "{m:#}");
+    let until = m["retention"]["until"].as_str().unwrap();
+    assert_eq!(until[..4], *"2028", "{m:#}");
+    assert_eq!(until[4..], received[4..], "{m:#}");
+
+    // The device's clock and how far off it was: in the signed header and
+    // the manifest.
+    let want = (time::OffsetDateTime::parse(
+        "2001-01-01T01:00:00Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+        - custody::time_fmt::parse(NOW).unwrap())
+    .whole_seconds();
+    let skew = m["summary"]["clock_skew_seconds"].as_i64().unwrap();
+    // The two clocks were set a moment apart.
+    assert!((skew - want).abs() < 3600, "{skew} vs {want}");
+    let header = w.store().await;
+    let header: serde_json::Value = serde_json::from_slice(
+        &header
+            .get_bytes(m["objects"][0]["key"].as_str().unwrap(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        header["device_clock"]["at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2001-01-01T01:"),
+        "{header:#}"
+    );
+    assert_eq!(header["device_clock"]["skew_seconds"], skew);
+
+    // It cannot be deleted: the request is refused.
+    let ask = |w: &World, gw: &GatewayProc| {
+        api(
+            w,
+            gw,
+            "aud",
+            &[
+                "request",
+                "delete",
+                "bwc-1/reset-2001",
+                "--reason",
+                "device says 2001",
+            ],
+        )
+    };
+    let o = ask(&w, &gw);
+    assert!(
+        stderr(&o).contains("409") && stderr(&o).contains(&format!("retained until {until}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // The compliance report lists the clock, and only that recording.
+    let o = w
+        .command()
+        .args(["compliance", "--json", "-c"])
+        .arg(&w.config)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let skewed: Vec<&str> = r["clock_skew"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["recording"].as_str().unwrap())
+        .collect();
+    assert_eq!(skewed, ["bwc-1/reset-2001"], "{r:#}");
+    let o = w
+        .command()
+        .args(["compliance", "-c"])
+        .arg(&w.config)
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("6. Device clock off by more than 5 minutes")
+            && text.contains(
+                "bwc-1/reset-2001  officer o-1001  unit market  the uploading device's clock was"
+            ),
+        "{text}"
+    );
+
+    // An hour before receipt + 2 years: still refused.
+    drop(gw);
+    w.set_clock("2028-12-02T01:00:00Z");
+    let gw = w.gateway();
+    let o = ask(&w, &gw);
+    assert!(stderr(&o).contains("409"), "{}", stderr(&o));
+    // An hour after: two people delete it.
+    drop(gw);
+    w.set_clock("2028-12-02T03:00:00Z");
+    let gw = w.gateway();
+    let req = ok_json(&ask(&w, &gw));
+    let id = req["id"].as_str().unwrap();
+    let done = ok_json(&api(&w, &gw, "sup-a", &["request", "approve", id]));
+    assert_eq!(done["status"], "done", "{done}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn object_lock_is_enforced_where_storage_supports_it() {
     let w = world(Backend::Moto);
@@ -377,7 +636,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         "{}",
         gw.log()
     );
-    let r = dock(&w, &gw, "locked", &custody::time_fmt::now());
+    let r = dock(&w, &gw, "locked", "2026-12-02T01:00:00Z");
     let moto = w.moto.as_ref().unwrap();
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -413,6 +672,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
         })
         .collect();
     assert!(objects.len() >= 4, "{objects:?}");
+    // Storage compares lock dates with its own clock: the real one.
     let two_years = time::OffsetDateTime::now_utc() + time::Duration::days(2 * 365);
     for (key, version) in &objects {
         let h = s3

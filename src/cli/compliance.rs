@@ -103,7 +103,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
     let r = compliance::build(
         title,
-        policy.calendar.version().to_string(),
+        policy.calendar().version().to_string(),
         policy.working_days,
         &entries,
         missing,

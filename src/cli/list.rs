@@ -89,13 +89,21 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         if a.json {
             println!("{}", serde_json::to_string(e)?);
         } else {
-            let status = if e.gaps > e.gaps_filled {
+            let mut status = if e.gaps > e.gaps_filled {
                 format!("{} gaps", e.gaps - e.gaps_filled)
             } else if e.missing.is_empty() {
                 "complete".into()
             } else {
                 format!("missing {}", e.missing.join(","))
             };
+            // A deadline counted without a year's official schedule is
+            // shown as such until it is assessed again.
+            if e.deadline_status.as_deref() == Some("provisional") {
+                status.push_str(&format!(
+                    "; deadline provisional, due {}",
+                    e.deadline_due.as_deref().unwrap_or("-")
+                ));
+            }
             println_escaped!(
                 "{:<25} {:<40} {:<10} {:<16} {:<14} {:>7} {}",
                 e.started_at.as_deref().unwrap_or(&e.received_at),

@@ -107,7 +107,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .and_then(|c| custody::identity::device_id_from_cert(c).ok())
         });
     let recording_id = a.recording_id.clone().or_else(|| {
-        let t = time::OffsetDateTime::now_utc();
+        let t = custody::clock::now();
         device.map(|d| {
             format!(
                 "{d}-{:04}{:02}{:02}-{:02}{:02}{:02}",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use custody::policy::confidentiality::Mark;
-use custody::policy::retention::PermanentReason;
+use custody::policy::retention::{MAX_YEARS, PermanentReason};
 
 use super::api_client::{Api, ApiArgs};
 
@@ -35,11 +35,12 @@ pub struct RaiseArgs {
     pub api: ApiArgs,
     /// RECORDER/RECORDING-ID.
     pub recording: String,
-    /// Standard retention of this many years from the end of recording.
+    /// Standard retention of this many years (2 to 200) from the end of recording.
     #[arg(
         long,
         conflicts_with = "permanent",
-        required_unless_present = "permanent"
+        required_unless_present = "permanent",
+        value_parser = parse_years
     )]
     pub years: Option<u32>,
     /// Permanent, for one of the regulation's reasons: major-case,
@@ -48,6 +49,17 @@ pub struct RaiseArgs {
     pub permanent: Option<PermanentReason>,
     #[arg(long)]
     pub note: Option<String>,
+}
+
+/// Years of a standard class, checked as the gateway checks them.
+fn parse_years(s: &str) -> Result<u32, String> {
+    let years: u32 = s
+        .parse()
+        .map_err(|_| format!("a whole number of years, 2 to {MAX_YEARS}"))?;
+    custody::policy::retention::Retention::Standard { years }
+        .check()
+        .map_err(|e| e.to_string())?;
+    Ok(years)
 }
 
 fn parse_reason(s: &str) -> Result<PermanentReason, String> {
@@ -156,7 +168,7 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let now = time::OffsetDateTime::now_utc();
+            let now = custody::clock::now();
             let expired = |e: &custody::catalog::Entry| {
                 e.retain_until
                     .as_deref()

@@ -78,7 +78,7 @@ struct Shared {
 }
 
 fn new_id(device_hint: &str) -> String {
-    let t = time::OffsetDateTime::now_utc();
+    let t = crate::clock::now();
     format!(
         "{device_hint}-{:04}{:02}{:02}-{:02}{:02}{:02}",
         t.year(),
@@ -250,22 +250,30 @@ async fn stream_once(
     events: &(dyn Fn(RecordEvent) + Send + Sync),
 ) -> Result<(Vec<Gap>, String, bool, DerivationNote), ClientError> {
     let conn = client.connect().await?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(ClientError::from_connection)?;
     let w = |e: frame::FrameError| ClientError::Protocol(e.to_string());
-    frame::write_msg(
-        &mut send,
-        &Request::Live {
-            meta: Box::new(meta.clone()),
-        },
-    )
-    .await
-    .map_err(w)?;
-    let offset = match read_reply(&mut recv).await? {
-        Some(Reply::Accepted { offset, .. }) => offset,
-        other => {
-            return Err(ClientError::Protocol(format!(
-                "expected accepted, got {other:?}"
-            )));
+    // The request carries this recorder's clock; a gateway too old to know
+    // the field refuses it, and is asked again without.
+    let mut device_clock = Some(crate::time_fmt::now());
+    let (mut send, mut recv, offset) = loop {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(ClientError::from_connection)?;
+        frame::write_msg(
+            &mut send,
+            &Request::Live {
+                meta: Box::new(meta.clone()),
+                device_clock: device_clock.clone(),
+            },
+        )
+        .await
+        .map_err(w)?;
+        match read_reply(&mut recv).await {
+            Ok(Some(Reply::Accepted { offset, .. })) => break (send, recv, offset),
+            Err(e) if device_clock.is_some() && e.refuses_device_clock() => device_clock = None,
+            Err(e) => return Err(e),
+            Ok(other) => {
+                return Err(ClientError::Protocol(format!(
+                    "expected accepted, got {other:?}"
+                )));
+            }
         }
     };
     {

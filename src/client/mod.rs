@@ -47,6 +47,15 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the gateway refused a request for its `device_clock` field:
+    /// a gateway built before the field existed answers `bad_message`
+    /// naming it. The request is then repeated without the field
+    /// (`docs/protocol.md` §5.1).
+    pub fn refuses_device_clock(&self) -> bool {
+        matches!(self, ClientError::Stream(b)
+            if b.code == StreamError::BadMessage.code() && b.message.contains("device_clock"))
+    }
+
     /// Whether trying again later (on a new connection) can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -158,5 +167,39 @@ impl Client {
 
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_gateway_refusing_the_device_clock_is_recognised() {
+        // What a gateway built before `device_clock` answers: serde's
+        // unknown-field message in a bad_message error.
+        let old = frame_error_message::<crate::protocol::message::Request>(
+            r#"{"type":"upload","meta":{"recording_id":"r"},"device_clock":"2026-12-02T02:00:00Z","surplus":1}"#,
+        );
+        assert!(old.contains("surplus"), "{old}");
+        let refused = |message: &str| {
+            ClientError::Stream(ErrorBody::new(StreamError::BadMessage, message))
+                .refuses_device_clock()
+        };
+        assert!(refused(
+            "bad message: unknown field `device_clock`, expected `meta` or `size` at line 1 column 80"
+        ));
+        assert!(!refused("bad message: unknown field `surplus`"));
+        assert!(
+            !ClientError::Stream(ErrorBody::new(
+                StreamError::InvalidMetadata,
+                "device_clock: not an RFC 3339 time"
+            ))
+            .refuses_device_clock()
+        );
+    }
+
+    fn frame_error_message<T: serde::de::DeserializeOwned>(json: &str) -> String {
+        serde_json::from_str::<T>(json).err().unwrap().to_string()
     }
 }

@@ -86,10 +86,24 @@ async fn read_reply(recv: &mut quinn::RecvStream) -> Result<Option<Reply>, Clien
 }
 
 /// Uploads `job` on a new stream of `conn`. `progress` sees every step.
+/// The request carries this device's clock; a gateway too old to know the
+/// field refuses it before any byte is sent, and is asked again without.
 pub async fn upload(
     conn: &quinn::Connection,
     job: &UploadJob,
     progress: ProgressFn,
+) -> Result<UploadOutcome, ClientError> {
+    match upload_once(conn, job, progress.clone(), Some(crate::time_fmt::now())).await {
+        Err(e) if e.refuses_device_clock() => upload_once(conn, job, progress, None).await,
+        r => r,
+    }
+}
+
+async fn upload_once(
+    conn: &quinn::Connection,
+    job: &UploadJob,
+    progress: ProgressFn,
+    device_clock: Option<String>,
 ) -> Result<UploadOutcome, ClientError> {
     let (mut send, mut recv) = conn.open_bi().await.map_err(conn_err)?;
     frame::write_msg(
@@ -97,6 +111,7 @@ pub async fn upload(
         &Request::Upload {
             meta: Box::new(job.meta.clone()),
             size: Some(job.size),
+            device_clock,
         },
     )
     .await

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
@@ -767,6 +766,7 @@ impl LiveRecording {
                 method: h.method.clone(),
                 unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
                 officer_name: h.ledger.officer_name.clone(),
+                clock_skew_seconds: h.device_clock.as_ref().map(|c| c.skew_seconds),
             },
             object_count: objects.len() as u64,
             chain_head: g.progress.chain_head.clone(),
@@ -777,9 +777,9 @@ impl LiveRecording {
             confidentiality: Vec::new(),
             retention: h.retention.map(|r| {
                 let end = crate::time_fmt::parse(&closed.at);
-                crate::policy::retention::RetentionState::new(
+                crate::policy::retention::RetentionState::at_build(
                     r,
-                    crate::policy::retention::end_of_recording(h, end),
+                    crate::policy::retention::period_start(h, end),
                 )
             }),
             deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {
@@ -1063,6 +1063,6 @@ impl remux::Output for LiveOutput {
 /// How long ago an RFC 3339 time was, for closing by timeout after a restart.
 pub fn age(t: &str) -> Duration {
     time_fmt::parse(t)
-        .map(|t| (OffsetDateTime::now_utc() - t).unsigned_abs())
+        .map(|t| (crate::clock::now() - t).unsigned_abs())
         .unwrap_or_default()
 }

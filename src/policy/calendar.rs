@@ -9,8 +9,15 @@
 //! verbatim from NateScarlet/holiday-cn, see `calendar/cn/SOURCE.md`) and
 //! refuses to answer for any other year rather than guess Mon–Fri.
 //!
-//! Every [`Deadline`] records the [`Calendar::version`] it was computed with,
-//! so a deadline can be re-checked later against exactly the same data.
+//! Every [`Deadline`] records the [`Calendar::version`] it was computed with
+//! and the year files it used (file, SHA-256, official papers), so a
+//! deadline can be re-checked later against exactly the same data.
+//!
+//! A deadline that needs a year whose schedule is not loaded can still be
+//! computed *provisionally* ([`Calendar::provisional_deadline`]): that
+//! year's Saturdays and Sundays are taken as its only rest days, and the
+//! deadline names the year, so it is assessed again once the schedule is
+//! added (`crate::policy::recompute`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
@@ -34,6 +41,13 @@ const BUILTIN: &[(i32, &str)] = &[
     (2025, include_str!("calendar/cn/2025.json")),
     (2026, include_str!("calendar/cn/2026.json")),
 ];
+
+/// The longest paper reference a year file may cite.
+const MAX_PAPER_LEN: usize = 1024;
+
+/// The largest year file read from `calendar_dir` (a year's schedule is a
+/// few KiB).
+const MAX_YEAR_FILE: u64 = 1 << 20;
 
 /// Parsed once: the built-in data cannot change while the process runs.
 static BUILTIN_CALENDAR: LazyLock<Calendar> = LazyLock::new(|| {
@@ -73,6 +87,8 @@ pub enum CalendarError {
 pub struct Calendar {
     /// The years whose schedule was loaded; contiguous.
     years: BTreeSet<i32>,
+    /// Where each year's schedule came from.
+    sources: BTreeMap<i32, ScheduleSource>,
     /// The exceptions to "Mon–Fri work, Sat/Sun rest": true for an adjusted
     /// working day (usually a weekend), false for a holiday.
     exceptions: BTreeMap<Date, bool>,
@@ -134,10 +150,17 @@ impl Calendar {
             if !path.is_file() {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(|source| CalendarError::Io {
+            let io = |source| CalendarError::Io {
                 path: path.clone(),
                 source,
-            })?;
+            };
+            if std::fs::metadata(&path).map_err(io)?.len() > MAX_YEAR_FILE {
+                return Err(CalendarError::Invalid {
+                    file: path.display().to_string(),
+                    reason: format!("larger than {MAX_YEAR_FILE} bytes: not a year's schedule"),
+                });
+            }
+            let bytes = std::fs::read(&path).map_err(io)?;
             files.insert(year, (path.display().to_string(), bytes));
         }
         Calendar::from_files(files)
@@ -164,7 +187,7 @@ impl Calendar {
         }
         Ok(match self.exceptions.get(&d) {
             Some(&working) => working,
-            None => !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday),
+            None => !is_weekend(d),
         })
     }
 
@@ -172,17 +195,46 @@ impl Calendar {
     /// returns d). Only the days after `d` are looked up, so `d` itself may
     /// lie just before the first known year.
     pub fn add_working_days(&self, d: Date, n: u32) -> Result<Date, CalendarError> {
-        let mut day = d;
+        self.count_working_days(d, n, false).map(|c| c.last)
+    }
+
+    /// As [`Calendar::add_working_days`]; with `provisional`, a day of a
+    /// year whose schedule is not loaded counts as a working day unless it
+    /// is a Saturday or Sunday, and the year is noted.
+    fn count_working_days(
+        &self,
+        d: Date,
+        n: u32,
+        provisional: bool,
+    ) -> Result<Count, CalendarError> {
+        let mut count = Count {
+            last: d,
+            known: BTreeSet::new(),
+            assumed: BTreeSet::new(),
+        };
         let mut left = n;
         while left > 0 {
-            day = day
+            let day = count
+                .last
                 .next_day()
-                .ok_or_else(|| self.unknown(day.year().saturating_add(1)))?;
-            if self.is_working_day(day)? {
+                .ok_or_else(|| self.unknown(count.last.year().saturating_add(1)))?;
+            count.last = day;
+            let working = match self.is_working_day(day) {
+                Ok(w) => {
+                    count.known.insert(day.year());
+                    w
+                }
+                Err(CalendarError::UnknownYear { year, .. }) if provisional => {
+                    count.assumed.insert(year);
+                    !is_weekend(day)
+                }
+                Err(e) => return Err(e),
+            };
+            if working {
                 left -= 1;
             }
         }
-        Ok(day)
+        Ok(count)
     }
 
     /// The storage deadline for a recording that ended at `ended` (any
@@ -196,16 +248,41 @@ impl Calendar {
         offset: UtcOffset,
         n: u32,
     ) -> Result<Deadline, CalendarError> {
+        self.deadline_counted(ended, offset, n, false)
+    }
+
+    /// As [`Calendar::deadline`], but a year whose schedule is not loaded
+    /// is counted with its weekends as the only rest days instead of
+    /// refusing: the deadline then lists that year in `provisional_years`.
+    /// Errors only when no date can be computed at all (an offset with
+    /// seconds, or past the year 9999).
+    pub fn provisional_deadline(
+        &self,
+        ended: OffsetDateTime,
+        offset: UtcOffset,
+        n: u32,
+    ) -> Result<Deadline, CalendarError> {
+        self.deadline_counted(ended, offset, n, true)
+    }
+
+    fn deadline_counted(
+        &self,
+        ended: OffsetDateTime,
+        offset: UtcOffset,
+        n: u32,
+        provisional: bool,
+    ) -> Result<Deadline, CalendarError> {
         if offset.seconds_past_minute() != 0 {
             return Err(CalendarError::Offset(offset));
         }
         let local = ended
             .checked_to_offset(offset)
             .ok_or_else(|| self.unknown(ended.year().saturating_add(1)))?;
-        let last_day = self.add_working_days(local.date(), n)?;
-        let after = last_day
+        let count = self.count_working_days(local.date(), n, provisional)?;
+        let after = count
+            .last
             .next_day()
-            .ok_or_else(|| self.unknown(last_day.year().saturating_add(1)))?;
+            .ok_or_else(|| self.unknown(count.last.year().saturating_add(1)))?;
         let due = after
             .midnight()
             .assume_offset(offset)
@@ -215,6 +292,12 @@ impl Calendar {
             due,
             working_days: n,
             calendar: self.version.clone(),
+            sources: count
+                .known
+                .iter()
+                .filter_map(|y| self.sources.get(y).cloned())
+                .collect(),
+            provisional_years: count.assumed.into_iter().collect(),
         })
     }
 
@@ -229,6 +312,7 @@ impl Calendar {
     /// bytes) and derives the version from their bytes in year order.
     fn from_files(files: BTreeMap<i32, (String, Vec<u8>)>) -> Result<Calendar, CalendarError> {
         let mut years = BTreeSet::new();
+        let mut sources = BTreeMap::new();
         let mut exceptions = BTreeMap::new();
         let mut listed_in: BTreeMap<Date, &str> = BTreeMap::new();
         let mut hash = Sha256::new();
@@ -245,7 +329,17 @@ impl Calendar {
                     files[&prev].0
                 )));
             }
-            for (date, working) in parse_year(year, bytes).map_err(invalid)? {
+            let (days, papers) = parse_year_file(year, bytes).map_err(invalid)?;
+            sources.insert(
+                year,
+                ScheduleSource {
+                    year,
+                    file: label.clone(),
+                    sha256: hex::encode(Sha256::digest(bytes)),
+                    papers,
+                },
+            );
+            for (date, working) in days {
                 // Only a December date of the year before can be listed twice
                 // (in both years' files); the two papers must agree on it.
                 if let Some(&earlier) = exceptions.get(&date)
@@ -274,10 +368,38 @@ impl Calendar {
         let version = format!("cn-holiday {first}-{last} sha256:{}", &digest[..12]);
         Ok(Calendar {
             years,
+            sources,
             exceptions,
             version,
         })
     }
+}
+
+/// The days a count went through, by year.
+struct Count {
+    /// The last working day counted.
+    last: Date,
+    /// Years whose official schedule was used.
+    known: BTreeSet<i32>,
+    /// Years without one, counted with weekends as the only rest days.
+    assumed: BTreeSet<i32>,
+}
+
+fn is_weekend(d: Date) -> bool {
+    matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday)
+}
+
+/// Where one year's schedule came from, as recorded with each deadline
+/// that used it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSource {
+    pub year: i32,
+    /// `built-in cn/<year>.json`, or the file's path in `calendar_dir`.
+    pub file: String,
+    /// SHA-256 of the year file's bytes, hex.
+    pub sha256: String,
+    /// The official papers (State Council notices) the file cites.
+    pub papers: Vec<String>,
 }
 
 fn status(working: bool) -> &'static str {
@@ -300,13 +422,17 @@ fn year_file_name(path: &Path) -> Option<i32> {
 }
 
 /// Strict reading of one year file: a wrong schedule silently shifts
-/// deadlines, so anything unexpected is an error. Returns date → working.
+/// deadlines, so anything unexpected is an error. Returns date → working,
+/// and the papers the file cites.
 ///
 /// A year's paper may also fix days at the end of December of the year
 /// before, when the New Year's Day block starts there (2023.json lists
 /// 2022-12-31, 2019.json lists 2018-12-29..31); any other date outside the
 /// year is refused.
-fn parse_year(name_year: i32, bytes: &[u8]) -> Result<BTreeMap<Date, bool>, String> {
+fn parse_year_file(
+    name_year: i32,
+    bytes: &[u8],
+) -> Result<(BTreeMap<Date, bool>, Vec<String>), String> {
     let file: YearFile =
         serde_json::from_slice(bytes).map_err(|e| format!("not a holiday-cn year file: {e}"))?;
     if file.year != name_year {
@@ -322,6 +448,16 @@ fn parse_year(name_year: i32, bytes: &[u8]) -> Result<BTreeMap<Date, bool>, Stri
     }
     if file.papers.is_empty() {
         return Err("no official paper cited".into());
+    }
+    // Papers are copied into every deadline that uses the year, and shown.
+    if let Some(p) = file
+        .papers
+        .iter()
+        .find(|p| p.trim().is_empty() || p.len() > MAX_PAPER_LEN || p.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "paper {p:?} is empty, longer than {MAX_PAPER_LEN} bytes or has control characters"
+        ));
     }
     let mut days = BTreeMap::new();
     for day in &file.days {
@@ -339,7 +475,7 @@ fn parse_year(name_year: i32, bytes: &[u8]) -> Result<BTreeMap<Date, bool>, Stri
             return Err(format!("date {date} listed twice"));
         }
     }
-    Ok(days)
+    Ok((days, file.papers))
 }
 
 /// When a recording must be stored by, and how that was worked out.
@@ -350,6 +486,15 @@ pub struct Deadline {
     pub working_days: u32,
     /// Calendar::version() used.
     pub calendar: String,
+    /// The official schedules the count used, with file, hash and papers
+    /// (absent in deadlines recorded before they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<ScheduleSource>,
+    /// Years the count needed but the calendar has no schedule for: their
+    /// weekends were taken as their only rest days, so `due` is
+    /// provisional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provisional_years: Vec<i32>,
 }
 
 impl Deadline {
@@ -411,7 +556,7 @@ mod tests {
     #[test]
     fn builtin_data_is_valid() {
         for &(year, text) in BUILTIN {
-            let days = parse_year(year, text.as_bytes())
+            let (days, _) = parse_year_file(year, text.as_bytes())
                 .unwrap_or_else(|e| panic!("built-in {year}.json: {e}"));
             // Every year has Spring Festival and National Day: many weekday holidays.
             let weekday_off = days
@@ -967,5 +1112,101 @@ mod tests {
         ] {
             assert_eq!(year_file_name(Path::new(name)), want, "{name}");
         }
+    }
+
+    #[test]
+    fn provisional_deadlines_count_weekends_of_missing_years() {
+        let c = cal();
+        // Wednesday 30 December 2026: Thursday 31 (2026's schedule) and
+        // Friday 1 January 2027 (no schedule: a weekday, so working).
+        let d = c
+            .provisional_deadline(datetime!(2026-12-30 10:00 +8), BEIJING, 2)
+            .unwrap();
+        assert_eq!(d.due, "2027-01-02T00:00:00+08:00");
+        assert_eq!(d.provisional_years, [2027]);
+        assert_eq!(d.calendar, c.version());
+        let years: Vec<i32> = d.sources.iter().map(|s| s.year).collect();
+        assert_eq!(years, [2026]);
+        let src = &d.sources[0];
+        assert_eq!(src.file, "built-in cn/2026.json");
+        assert_eq!(
+            src.sha256,
+            hex::encode(Sha256::digest(include_bytes!("calendar/cn/2026.json")))
+        );
+        assert!(src.papers[0].starts_with("http"), "{src:?}");
+        // The strict count still refuses.
+        assert_eq!(
+            unknown_year(
+                c.deadline(datetime!(2026-12-30 10:00 +8), BEIJING, 2)
+                    .unwrap_err()
+            ),
+            2027
+        );
+        // Friday 31 December 2027 is past the calendar: Monday and Tuesday
+        // 3 and 4 January 2028, both years provisional.
+        let d = c
+            .provisional_deadline(datetime!(2027-12-31 10:00 +8), BEIJING, 2)
+            .unwrap();
+        assert_eq!(d.due, "2028-01-05T00:00:00+08:00");
+        assert_eq!(d.provisional_years, [2028]);
+        assert!(d.sources.is_empty());
+        // Within the calendar nothing is provisional, and it equals the
+        // strict count.
+        let strict = c
+            .deadline(datetime!(2026-09-30 22:00 +8), BEIJING, 2)
+            .unwrap();
+        let prov = c
+            .provisional_deadline(datetime!(2026-09-30 22:00 +8), BEIJING, 2)
+            .unwrap();
+        assert_eq!(strict, prov);
+        assert!(prov.provisional_years.is_empty());
+        // The end of time is still an error.
+        assert!(
+            c.provisional_deadline(datetime!(9999-12-31 10:00 +8), BEIJING, 2)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_schedule_added_later_is_named_in_the_deadline() {
+        // A test fixture, not the real 2027 schedule (unknown when written):
+        // New Year's Day on Friday 1 January, and Saturday 9 January an
+        // adjusted working day.
+        let y2027 = year_json(2027, &[("2027-01-01", true), ("2027-01-09", false)]);
+        let dir = dir_with(&[("2027.json", &y2027)]);
+        let c = Calendar::with_dir(dir.path()).unwrap();
+        let d = c
+            .provisional_deadline(datetime!(2026-12-30 10:00 +8), BEIJING, 2)
+            .unwrap();
+        assert_eq!(d.due, "2027-01-05T00:00:00+08:00");
+        assert!(d.provisional_years.is_empty());
+        let years: Vec<i32> = d.sources.iter().map(|s| s.year).collect();
+        assert_eq!(years, [2026, 2027]);
+        let added = &d.sources[1];
+        assert_eq!(
+            added.file,
+            dir.path().join("2027.json").display().to_string()
+        );
+        assert_eq!(added.sha256, hex::encode(Sha256::digest(y2027.as_bytes())));
+        assert_eq!(added.papers, ["https://www.gov.cn/test"]);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["sources"][1]["year"], 2027, "{json}");
+        assert!(json.get("provisional_years").is_none(), "{json}");
+    }
+
+    #[test]
+    fn papers_and_sizes_are_checked() {
+        let bad_paper = r#"{"year":2027,"papers":["https://x\u001b[2J"],"days":[{"name":"x","date":"2027-01-01","isOffDay":true}]}"#;
+        let blank_paper = r#"{"year":2027,"papers":[" "],"days":[{"name":"x","date":"2027-01-01","isOffDay":true}]}"#;
+        for text in [bad_paper, blank_paper] {
+            let msg = invalid(&[("2027.json", text)]);
+            assert!(msg.contains("paper"), "{msg}");
+        }
+        let huge = format!(
+            "{{\"year\":2027,\"papers\":[\"p\"],\"days\":[],\"x\":\"{}\"}}",
+            "a".repeat(1 << 20)
+        );
+        let msg = invalid(&[("2027.json", &huge)]);
+        assert!(msg.contains("larger than 1048576 bytes"), "{msg}");
     }
 }

@@ -1,7 +1,8 @@
 //! The compliance report a records officer hands in: recordings stored
 //! after their deadline (R4), with required metadata missing (R4),
-//! mandatory full-process recordings with gaps (R2), and recordings a
-//! docking rack reported on a device but never uploaded (R4).
+//! mandatory full-process recordings with gaps (R2), recordings a
+//! docking rack reported on a device but never uploaded (R4), and
+//! recordings uploaded by a device whose clock was far off.
 
 use serde::Serialize;
 
@@ -42,6 +43,31 @@ pub struct Report {
     pub metadata_missing: Vec<Line>,
     pub full_process_gaps: Vec<Line>,
     pub not_uploaded: Vec<NotUploaded>,
+    /// Recordings whose uploading device's clock was off by more than
+    /// [`LARGE_CLOCK_SKEW_SECS`].
+    pub clock_skew: Vec<Line>,
+    /// Deadlines computed without the official schedule of a year (its
+    /// weekends as the only rest days), until the schedule is added.
+    pub deadline_provisional: Vec<Line>,
+}
+
+/// A device clock further than this from the gateway's (5 minutes) is
+/// listed. A recorder kept in time by its dock or the network stays within
+/// seconds; 5 minutes is beyond any drift between two synchronisations,
+/// and enough to misdate what the device declares (start, end, marks) —
+/// near midnight, onto another working day.
+pub const LARGE_CLOCK_SKEW_SECS: i64 = 300;
+
+/// A clock difference in words: `817869605 s (9466 d 11 h) behind`.
+pub fn describe_skew(secs: i64) -> String {
+    let a = secs.unsigned_abs();
+    let side = if secs < 0 { "behind" } else { "ahead of" };
+    format!(
+        "{a} s ({} d {} h {} min) {side}",
+        a / 86_400,
+        a % 86_400 / 3600,
+        a % 3600 / 60
+    )
 }
 
 fn line(e: &Entry, detail: String) -> Line {
@@ -92,6 +118,8 @@ pub fn build(
         metadata_missing: Vec::new(),
         full_process_gaps: Vec::new(),
         not_uploaded,
+        clock_skew: Vec::new(),
+        deadline_provisional: Vec::new(),
     };
     for e in entries {
         match e.deadline_status.as_deref() {
@@ -105,6 +133,23 @@ pub fn build(
                 r.late.push(line(e, detail));
             }
             Some("met") => {}
+            Some("provisional") => {
+                let due = e.deadline_due.clone().unwrap_or_default();
+                let by_weekends = if crate::time_fmt::parse(&due)
+                    .zip(crate::time_fmt::parse(&e.stored_at))
+                    .is_some_and(|(d, s)| s < d)
+                {
+                    "met"
+                } else {
+                    "late"
+                };
+                let detail = format!(
+                    "due {due} provisionally, stored {}: {by_weekends} by that count; {}",
+                    e.stored_at,
+                    e.deadline_reason.as_deref().unwrap_or("provisional")
+                );
+                r.deadline_provisional.push(line(e, detail));
+            }
             _ => r.deadline_unknown.push(line(
                 e,
                 e.deadline_reason
@@ -115,6 +160,19 @@ pub fn build(
         if !e.missing.is_empty() {
             r.metadata_missing
                 .push(line(e, format!("missing {}", e.missing.join(", "))));
+        }
+        if let Some(skew) = e
+            .clock_skew_seconds
+            .filter(|s| s.unsigned_abs() > LARGE_CLOCK_SKEW_SECS as u64)
+        {
+            r.clock_skew.push(line(
+                e,
+                format!(
+                    "the uploading device's clock was {} the gateway's at receipt ({}); the times it declared are off by as much",
+                    describe_skew(skew),
+                    e.received_at
+                ),
+            ));
         }
         if e.full_process_violation() {
             r.full_process_gaps.push(line(
@@ -166,6 +224,16 @@ impl Report {
             self.full_process_gaps.len()
         );
         let _ = writeln!(s, "On devices, not uploaded: {}", self.not_uploaded.len());
+        let _ = writeln!(
+            s,
+            "Device clock off by more than 5 minutes: {}",
+            self.clock_skew.len()
+        );
+        let _ = writeln!(
+            s,
+            "Deadline provisional (holiday schedule not yet in the calendar): {}",
+            self.deadline_provisional.len()
+        );
         let section = |s: &mut String, title: &str, lines: &[Line]| {
             let _ = writeln!(s, "\n{title}\n{}", "-".repeat(title.chars().count()));
             if lines.is_empty() {
@@ -206,6 +274,16 @@ impl Report {
                 n.recorder, n.recording_id, n.reported_by, n.reported_at
             );
         }
+        section(
+            &mut s,
+            "6. Device clock off by more than 5 minutes",
+            &self.clock_skew,
+        );
+        section(
+            &mut s,
+            "7. Deadline provisional: holiday schedule not yet in the calendar (R4)",
+            &self.deadline_provisional,
+        );
         s
     }
 }
@@ -213,6 +291,15 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_skews_in_words() {
+        assert_eq!(
+            describe_skew(-817_869_605),
+            "817869605 s (9466 d 2 h 0 min) behind"
+        );
+        assert_eq!(describe_skew(301), "301 s (0 d 0 h 5 min) ahead of");
+    }
 
     #[test]
     fn lateness_in_days_and_hours() {

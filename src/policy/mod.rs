@@ -7,14 +7,17 @@ pub mod calendar;
 pub mod compliance;
 pub mod confidentiality;
 pub mod deadline;
+pub mod recompute;
 pub mod retention;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-/// The policy a gateway applies, loaded once at start.
+/// The policy a gateway applies, loaded at start. Clones share the
+/// calendar, which is replaced when `calendar_dir` changes while the
+/// gateway runs (`recompute`).
 #[derive(Debug, Clone)]
 pub struct Policy {
-    pub calendar: Arc<calendar::Calendar>,
+    calendar: Arc<RwLock<Arc<calendar::Calendar>>>,
     /// The unit's offset: working days are local days.
     pub offset: time::UtcOffset,
     /// Working days after the recording's end by which it must be stored (R4: 2).
@@ -28,9 +31,19 @@ impl Policy {
             None => calendar::Calendar::builtin(),
         };
         Ok(Policy {
-            calendar: Arc::new(calendar),
+            calendar: Arc::new(RwLock::new(Arc::new(calendar))),
             offset: cfg.utc_offset(),
             working_days: cfg.policy.working_days,
         })
+    }
+
+    /// The calendar in force now.
+    pub fn calendar(&self) -> Arc<calendar::Calendar> {
+        self.calendar.read().expect("calendar lock").clone()
+    }
+
+    /// Puts `c` in force for every clone of this policy.
+    pub fn set_calendar(&self, c: calendar::Calendar) {
+        *self.calendar.write().expect("calendar lock") = Arc::new(c);
     }
 }

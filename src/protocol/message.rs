@@ -16,10 +16,19 @@ pub enum Request {
         /// Total size, when the device knows it up front.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
+        /// The device's clock as it sends this request (RFC 3339), so the
+        /// gateway can record how far it is off (`docs/protocol.md` §5.1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_clock: Option<String>,
     },
     /// Stream a live recording (new, or resumed after a lost link): data
     /// frames follow, interleaved with `gap` and ended by `end`.
-    Live { meta: Box<RecordingMeta> },
+    Live {
+        meta: Box<RecordingMeta>,
+        /// As for `upload`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_clock: Option<String>,
+    },
     /// Ask how much of a recording is durably stored.
     Status {
         recording_id: String,
@@ -186,7 +195,21 @@ mod tests {
         let r: Request =
             serde_json::from_str(r#"{"type":"upload","meta":{"recording_id":"r1"},"size":5}"#)
                 .unwrap();
-        assert!(matches!(r, Request::Upload { size: Some(5), .. }));
+        assert!(matches!(
+            r,
+            Request::Upload {
+                size: Some(5),
+                device_clock: None,
+                ..
+            }
+        ));
+        let r: Request = serde_json::from_str(
+            r#"{"type":"live","meta":{"recording_id":"r1"},"device_clock":"2026-12-02T02:00:00Z"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(r, Request::Live { device_clock: Some(c), .. } if c == "2026-12-02T02:00:00Z")
+        );
         let f: Finish =
             serde_json::from_str(r#"{"type":"finish","size":1,"sha256":"00"}"#).unwrap();
         assert_eq!(

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use quinn::{RecvStream, SendStream};
-use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Session;
@@ -61,6 +60,7 @@ async fn open_live(
     s: &Arc<Session>,
     recorder: &str,
     meta: &RecordingMeta,
+    device_clock: Option<&str>,
 ) -> Result<Arc<LiveRecording>, Failure> {
     let id = &meta.recording_id;
     if let Some(r) = s.gw.live.get(recorder, id) {
@@ -95,10 +95,10 @@ async fn open_live(
             format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
         ));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let mut meta = meta.clone();
     meta.mode.get_or_insert(RecordingMode::Live);
-    let header = build_header(s, recorder, &meta, None, now)?;
+    let header = build_header(s, recorder, &meta, None, now, device_clock)?;
     let header_bytes = header.to_bytes();
     let prefix = layout::recording_prefix(
         meta.category.as_deref(),
@@ -149,10 +149,12 @@ pub async fn run(
     send: &mut SendStream,
     mut recv: RecvStream,
     meta: RecordingMeta,
+    device_clock: Option<String>,
 ) -> Result<(), Failure> {
     let prepared = async {
         meta.validate()
             .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+        super::upload::check_device_clock(device_clock.as_deref())?;
         if crate::metadata::is_content_id(&meta.recording_id) {
             return Err(fail(
                 StreamError::InvalidMetadata,
@@ -182,7 +184,7 @@ pub async fn run(
                 format!("{} already has {max} live streams open", s.device()),
             )
         })?;
-        let rec = open_live(s, &recorder, &meta).await?;
+        let rec = open_live(s, &recorder, &meta, device_clock.as_deref()).await?;
         if rec.is_closed() {
             return Err(fail(
                 StreamError::RecordingClosed,

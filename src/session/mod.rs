@@ -93,7 +93,7 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let admission = match gw.ledger.current().admit(&device, now) {
         Ok(a) => a,
         Err(refusal) => {

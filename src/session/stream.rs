@@ -169,8 +169,14 @@ async fn dispatch(
         }
     };
     match req {
-        Request::Upload { meta, size } => super::upload::run(s, send, recv, *meta, size).await,
-        Request::Live { meta } => super::live::run(s, send, recv, *meta).await,
+        Request::Upload {
+            meta,
+            size,
+            device_clock,
+        } => super::upload::run(s, send, recv, *meta, size, device_clock).await,
+        Request::Live { meta, device_clock } => {
+            super::live::run(s, send, recv, *meta, device_clock).await
+        }
         Request::Status {
             recording_id,
             recorder,

@@ -48,10 +48,12 @@ pub async fn run(
     mut recv: RecvStream,
     meta: RecordingMeta,
     size: Option<u64>,
+    device_clock: Option<String>,
 ) -> Result<(), Failure> {
     let checked = (|| {
         meta.validate()
             .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+        check_device_clock(device_clock.as_deref())?;
         if let Some(n) = size
             && n > limits::MAX_FILE_SIZE
         {
@@ -117,7 +119,7 @@ pub async fn run(
         id: &id,
         copy_of,
     };
-    let (st, offset) = match open_entry(s, &entry, target, &meta, size).await {
+    let (st, offset) = match open_entry(s, &entry, target, &meta, size, device_clock).await {
         Ok(v) => v,
         Err(f) => {
             stop(&mut recv, &f);
@@ -346,6 +348,7 @@ async fn open_entry(
     target: Target<'_>,
     meta: &RecordingMeta,
     size: Option<u64>,
+    device_clock: Option<String>,
 ) -> Result<(EntryState, u64), Failure> {
     let recorder = target.recorder;
     let e = entry.clone();
@@ -395,8 +398,8 @@ async fn open_entry(
                 let n = loc.size;
                 return Ok((st, n));
             }
-            let now = OffsetDateTime::now_utc();
-            let mut header = build_header(s, recorder, meta, size, now)?;
+            let now = crate::clock::now();
+            let mut header = build_header(s, recorder, meta, size, now, device_clock.as_deref())?;
             header.recording_id = target.id.to_string();
             header.copy_of = target.copy_of;
             let prefix = layout::recording_prefix(
@@ -422,12 +425,24 @@ async fn open_entry(
     }
 }
 
+/// A request's `device_clock` must be a time the gateway can record
+/// (checked on every request, also when a resumed one is otherwise ignored).
+pub(super) fn check_device_clock(sent: Option<&str>) -> Result<(), Failure> {
+    match sent {
+        Some(c) => crate::manifest::DeviceClock::at_receipt(c, crate::clock::now())
+            .map(|_| ())
+            .map_err(|e| fail(StreamError::InvalidMetadata, e)),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn build_header(
     s: &Session,
     recorder: &str,
     meta: &RecordingMeta,
     size: Option<u64>,
     now: OffsetDateTime,
+    device_clock: Option<&str>,
 ) -> Result<HeaderDoc, Failure> {
     let ledger = s.gw.ledger.current();
     let made_at = meta
@@ -469,6 +484,10 @@ pub(super) fn build_header(
             mode: meta.mode,
         },
         received_at: crate::time_fmt::rfc3339(now),
+        device_clock: device_clock
+            .map(|c| crate::manifest::DeviceClock::at_receipt(c, now))
+            .transpose()
+            .map_err(|e| fail(StreamError::InvalidMetadata, e))?,
         gateway: s.gw.cfg.gateway.id.clone(),
         uploader: Uploader {
             device: s.device().to_string(),
@@ -899,7 +918,7 @@ async fn quarantine(
     declared: &str,
     reason: &str,
 ) -> Result<(), Failure> {
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let qdir =
         s.gw.spool
             .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());

@@ -129,7 +129,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
     }
     let entry = gw.spool.entry(AUDIT_RECORDER, id);
     if entry.load_state()?.is_none() {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let header = HeaderDoc {
             format: HEADER_FORMAT.into(),
             recorder: AUDIT_RECORDER.into(),
@@ -139,6 +139,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
                 mode: Some(RecordingMode::Live),
             },
             received_at: crate::time_fmt::rfc3339(now),
+            device_clock: None,
             gateway: gw.cfg.gateway.id.clone(),
             uploader: Uploader {
                 device: gw.cfg.gateway.id.clone(),
@@ -247,9 +248,9 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
     let mut last_sync = Instant::now();
     // Requests waiting for their entries to be durable.
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
-    close_stale(&gw, &day_id(&gw, OffsetDateTime::now_utc()));
+    close_stale(&gw, &day_id(&gw, crate::clock::now()));
     while let Some(msg) = rx.blocking_recv() {
-        let id = day_id(&gw, OffsetDateTime::now_utc());
+        let id = day_id(&gw, crate::clock::now());
         // A new day: close yesterday's log, start today's.
         if current.as_ref().is_some_and(|(d, _, _)| *d != id) {
             let (_, rec, mut w) = current.take().expect("checked");

@@ -205,12 +205,33 @@ async fn change_to<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The body of a raise. Its class is checked as it is read, so years out
+/// of bounds are a bad request (400) like any other unreadable body.
 #[derive(Deserialize)]
+#[serde(try_from = "RawRetentionBody")]
 pub struct RetentionBody {
+    retention: Retention,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRetentionBody {
     #[serde(flatten)]
     retention: Retention,
     #[serde(default)]
     note: Option<String>,
+}
+
+impl TryFrom<RawRetentionBody> for RetentionBody {
+    type Error = retention::RetentionError;
+
+    fn try_from(b: RawRetentionBody) -> Result<Self, Self::Error> {
+        b.retention.check()?;
+        Ok(RetentionBody {
+            retention: b.retention,
+            note: b.note,
+        })
+    }
 }
 
 /// POST /api/recordings/{recorder}/{id}/retention — supervisors.
@@ -357,7 +378,7 @@ pub struct NewRequest {
 fn new_id() -> String {
     let mut b = [0u8; 6];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
-    let t = time::OffsetDateTime::now_utc();
+    let t = crate::clock::now();
     format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
         t.year(),
@@ -450,14 +471,23 @@ pub async fn create(
     no_store((StatusCode::CREATED, Json(r)).into_response())
 }
 
-/// Why a recording may not be deleted yet, if so.
+/// Why a recording may not be deleted yet, if so: its period is not over,
+/// or less time than the period has passed since the gateway received it
+/// (whatever the device's clock claimed).
 fn not_deletable(m: &Manifest) -> Option<String> {
+    let received = crate::time_fmt::parse(&m.summary.received_at);
     match &m.retention {
         None => Some("the recording has no retention record; it is kept".into()),
-        Some(r) if !r.expired(time::OffsetDateTime::now_utc()) => Some(match &r.until {
-            Some(u) => format!("retained until {u} ({})", r.retention.describe()),
-            None => format!("retained for ever ({})", r.retention.describe()),
-        }),
+        Some(r) if !r.expired(crate::clock::now(), received) => {
+            Some(match r.deletable_from(received) {
+                Some(u) => format!(
+                    "retained until {} ({})",
+                    crate::time_fmt::rfc3339(u),
+                    r.retention.describe()
+                ),
+                None => format!("retained for ever ({})", r.retention.describe()),
+            })
+        }
         Some(_) => None,
     }
 }

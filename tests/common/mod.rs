@@ -277,6 +277,38 @@ officer = "clerk-1"
 /// Devices with certificates: the ledger knows all but `ghost`.
 pub const DEVICES: &[&str] = &["bwc-1", "rack-1", "bwc-revoked", "cam-clerk", "ghost"];
 
+/// The clock a test's processes run on (`CUSTODY_TEST_NOW`, see
+/// `custody::clock`): it reads `at` when made and advances in real time, the
+/// same for every process started from it, so a test gives the same result
+/// in any year.
+#[derive(Debug, Clone, Copy)]
+pub struct TestClock {
+    at: time::OffsetDateTime,
+    set: Instant,
+}
+
+impl TestClock {
+    /// A clock that reads `at` (RFC 3339) now.
+    pub fn at(at: &str) -> TestClock {
+        TestClock {
+            at: custody::time_fmt::parse(at).expect("an RFC 3339 test time"),
+            set: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.at + self.set.elapsed()
+    }
+
+    /// Starts `cmd`'s clock at this clock's now.
+    pub fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env(
+            custody::clock::TEST_NOW_VAR,
+            custody::time_fmt::rfc3339(self.now()),
+        )
+    }
+}
+
 /// Everything one test needs: PKI, ledger, store, config.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -284,6 +316,8 @@ pub struct World {
     pub garage: Option<Garage>,
     pub moto: Option<Moto>,
     pub config: PathBuf,
+    /// The clock of every process the world starts; `None`: the real one.
+    pub clock: Option<TestClock>,
 }
 
 pub enum Backend {
@@ -356,7 +390,23 @@ impl World {
             garage,
             moto,
             config,
+            clock: None,
         }
+    }
+
+    /// Runs every process started from now on with its clock at `at`
+    /// (RFC 3339), advancing in real time.
+    pub fn set_clock(&mut self, at: &str) {
+        self.clock = Some(TestClock::at(at));
+    }
+
+    /// The `custody` binary, on the world's clock.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        if let Some(clock) = &self.clock {
+            clock.apply(&mut c);
+        }
+        c
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -394,7 +444,7 @@ impl World {
 
     /// A `custody` client command presenting the given certificate.
     pub fn client_cmd_with(&self, sub: &str, cert: &Path, key: &Path, gw: &GatewayProc) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = self.command();
         c.arg(sub)
             .arg("--gateway")
             .arg(gw.addr.to_string())
@@ -429,7 +479,7 @@ impl World {
     }
 
     pub fn verify(&self, target: &str) -> Output {
-        Command::new(BIN)
+        self.command()
             .args(["verify", "-c"])
             .arg(&self.config)
             .arg(target)
@@ -438,7 +488,8 @@ impl World {
     }
 
     pub fn verify_json(&self, target: &str) -> (bool, serde_json::Value) {
-        let out = Command::new(BIN)
+        let out = self
+            .command()
             .args(["verify", "--json", "-c"])
             .arg(&self.config)
             .arg(target)
@@ -474,6 +525,7 @@ pub struct GatewayProc {
     log: PathBuf,
     config: PathBuf,
     listen: String,
+    clock: Option<TestClock>,
 }
 
 impl GatewayProc {
@@ -482,10 +534,16 @@ impl GatewayProc {
             w.config.clone(),
             "127.0.0.1:0".into(),
             w.path("gateway.log"),
+            w.clock,
         )
     }
 
-    fn spawn(config: PathBuf, listen: String, log: PathBuf) -> GatewayProc {
+    fn spawn(
+        config: PathBuf,
+        listen: String,
+        log: PathBuf,
+        clock: Option<TestClock>,
+    ) -> GatewayProc {
         let addr_file = log.with_extension("addr");
         let http_file = log.with_extension("http");
         let _ = std::fs::remove_file(&addr_file);
@@ -495,7 +553,11 @@ impl GatewayProc {
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(BIN)
+        let mut cmd = Command::new(BIN);
+        if let Some(clock) = &clock {
+            clock.apply(&mut cmd);
+        }
+        let child = cmd
             .args(["serve", "-c"])
             .arg(&config)
             .args(["--listen", &listen, "--addr-file"])
@@ -527,6 +589,7 @@ impl GatewayProc {
             log,
             config,
             listen,
+            clock,
         }
     }
 
@@ -541,7 +604,12 @@ impl GatewayProc {
     /// Starts the gateway again on the same port.
     pub fn restart(&mut self) {
         self.kill();
-        let again = Self::spawn(self.config.clone(), self.addr.to_string(), self.log.clone());
+        let again = Self::spawn(
+            self.config.clone(),
+            self.addr.to_string(),
+            self.log.clone(),
+            self.clock,
+        );
         *self = again;
     }
 
