@@ -773,7 +773,7 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
 
 /// A POST to the command center with curl: (status, body). `headers` are
 /// sent as they are; `body` with them (nothing sets a content type).
-fn post(
+fn spawn_post(
     w: &World,
     gw: &GatewayProc,
     path: &str,
@@ -796,7 +796,7 @@ fn post(
         .unwrap()
 }
 
-/// Waits for a [`post`]: (status, body).
+/// Waits for a [`spawn_post`]: (status, body).
 fn answer(c: std::process::Child) -> (u16, String) {
     let out = c.wait_with_output().unwrap();
     let s = stdout(&out);
@@ -861,7 +861,7 @@ async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
         ));
         let id = req["id"].as_str().unwrap().to_string();
         let decide = |who: &str, verb: &str| {
-            post(
+            spawn_post(
                 &w,
                 &gw,
                 &format!("/api/requests/{id}/{verb}"),
@@ -1019,12 +1019,12 @@ async fn cross_site_and_non_json_posts_change_nothing() {
         (vec![bearer("sup-b"), JSON.into()], None, 400),
         (vec![bearer("sup-b"), JSON.into()], Some("  "), 400),
     ] {
-        let (code, body) = answer(post(&w, &gw, &approve, &headers, body));
+        let (code, body) = answer(spawn_post(&w, &gw, &approve, &headers, body));
         assert_eq!(code, want, "{headers:?}: {body}");
         assert_eq!(stored_request(&w, &id).await["status"], "pending");
     }
     // Other state-changing routes too: a mark, a login.
-    let (code, _) = answer(post(
+    let (code, _) = answer(spawn_post(
         &w,
         &gw,
         "/api/recordings/bwc-1/csrf/confidentiality",
@@ -1032,7 +1032,7 @@ async fn cross_site_and_non_json_posts_change_nothing() {
         Some(r#"{"mark":"state-secret"}"#),
     ));
     assert_eq!(code, 403);
-    let (code, body) = answer(post(
+    let (code, body) = answer(spawn_post(
         &w,
         &gw,
         "/api/login",
@@ -1040,7 +1040,7 @@ async fn cross_site_and_non_json_posts_change_nothing() {
         Some(&format!(r#"{{"token":"{}"}}"#, token("sup-b"))),
     ));
     assert_eq!(code, 403, "{body}");
-    let (code, body) = answer(post(
+    let (code, body) = answer(spawn_post(
         &w,
         &gw,
         "/api/logout",
@@ -1049,7 +1049,7 @@ async fn cross_site_and_non_json_posts_change_nothing() {
     ));
     assert_eq!(code, 403, "{body}");
     // Viewer text follows the text rule.
-    let (code, body) = answer(post(
+    let (code, body) = answer(spawn_post(
         &w,
         &gw,
         "/api/requests",
@@ -1062,7 +1062,7 @@ async fn cross_site_and_non_json_posts_change_nothing() {
         "{body}"
     );
     // The wall's own way: same origin, JSON.
-    let (code, body) = answer(post(
+    let (code, body) = answer(spawn_post(
         &w,
         &gw,
         &approve,
