@@ -833,7 +833,7 @@ async fn stored_request(w: &World, id: &str) -> serde_json::Value {
 /// or deletion runs at most once, and never after a rejection.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
-    let w = world(Backend::Local);
+    let mut w = world(Backend::Local);
     let gw = w.gateway();
     dock(&w, &gw, "to-export", "2026-11-30T09:00:00+08:00");
     let mut rounds: Vec<(String, &str, Option<String>)> = Vec::new();
@@ -842,10 +842,14 @@ async fn concurrent_decisions_on_one_request_have_exactly_one_winner() {
     }
     for i in 0..3 {
         let id = format!("to-delete-{i}");
-        // Ended in 2023: its two years are over.
         let r = dock(&w, &gw, &id, "2023-01-10T09:00:00+08:00");
         rounds.push((id, "delete", r["manifest_key"].as_str().map(str::to_string)));
     }
+    // Retention runs from receipt: the decisions are made once two years
+    // and a month have passed (a gateway restarted on a later clock).
+    drop(gw);
+    w.set_clock("2029-01-05T02:00:00Z");
+    let gw = w.gateway();
     let mut requests = Vec::new();
     for (rec, kind, manifest) in &rounds {
         let target = if *kind == "export" {
