@@ -103,7 +103,13 @@ pub async fn run(
     } else {
         (meta.recording_id.clone(), None)
     };
-    let Some(lock) = s.gw.claim_recording(&recorder, &id, s.device()).await else {
+    let claimed = s.gw.claim_recording(&recorder, &id, s.device()).await;
+    // Whoever holds it now, only the device that started it may continue it.
+    if let Err(f) = super::owner::ensure_owner(s, &recorder, &id).await {
+        stop(&mut recv, &f);
+        return Err(f);
+    }
+    let Some(lock) = claimed else {
         let f = fail(
             StreamError::RecordingBusy,
             format!("recording {recorder}/{id} is being received on another stream"),
