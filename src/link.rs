@@ -18,10 +18,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::archive::MAX_DOC_BYTES;
+use crate::locate::{Found, LocateError};
 use crate::manifest::{Gap, Manifest, Role};
 use crate::signing::SigningKey;
-use crate::store::{Store, StoreError, layout};
+use crate::store::{Store, StoreError};
 
 /// Appended to a live recording's id to name its docked copy.
 pub const DOCKED_SUFFIX: &str = ".docked";
@@ -196,38 +197,42 @@ impl Linker {
         }
     }
 
+    /// The stored live recording `p` links to, checked (`None` while it
+    /// is open).
+    async fn live_recording(&self, p: &PendingLink) -> Result<Option<Found>, LinkError> {
+        match crate::locate::stored(&self.store, &p.recorder, &p.live_id).await {
+            Ok(f) => Ok(f),
+            Err(LocateError::Store(e)) => Err(e.into()),
+            Err(LocateError::Mismatch(why)) => Err(LinkError::Damaged(why)),
+        }
+    }
+
     /// Annotates the live recording with its docked copy, unless it already
     /// names it.
     pub async fn make(&self, p: &PendingLink) -> Result<Outcome, LinkError> {
-        let locator = match self
-            .store
-            .get_bytes(&layout::locator_key(&p.recorder, &p.live_id), MAX_DOC_BYTES)
-            .await
-        {
-            Ok(b) => serde_json::from_slice::<Locator>(&b)
-                .map_err(|e| LinkError::Damaged(format!("live recording's locator: {e}")))?,
-            // Still open (a live recording's locator is written at its close).
-            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
-            Err(e) => return Err(e.into()),
+        // Still open (a live recording's locator is written at its close).
+        let Some(found) = self.live_recording(p).await? else {
+            return Ok(Outcome::Waiting);
         };
-        let live: Manifest = match self
-            .store
-            .get_bytes(&locator.manifest_key, MAX_DOC_BYTES)
-            .await
-        {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| LinkError::Damaged(format!("live recording's manifest: {e}")))?,
-            Err(e) if e.is_not_found() => return Ok(Outcome::Waiting),
-            Err(e) => return Err(e.into()),
+        // An annotation interrupted after its checkpoint (perhaps this
+        // link's) is completed first; then the manifest says whether the
+        // copy is linked.
+        let Found {
+            locator,
+            manifest: live,
+        } = if annotate::repair(&self.store, &self.signer, &found.locator.manifest_key).await? {
+            match self.live_recording(p).await? {
+                Some(f) => f,
+                None => return Ok(Outcome::Waiting),
+            }
+        } else {
+            found
         };
         if let Some(l) = live
             .links
             .iter()
             .find(|l| l.relation == HAS_COPY && l.recording_id == p.docked_id)
         {
-            // Linked before, perhaps by an annotation interrupted before
-            // its checkpoint: make sure the end is signed.
-            annotate::repair(&self.store, &self.signer, &live).await?;
             return Ok(Outcome::Linked {
                 gaps_covered: l.gaps_filled.clone(),
             });
