@@ -711,3 +711,92 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
         "the recording's end is not signed",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_signed_by_version_1_still_verifies_and_an_annotation_signs_it_again() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let store = w.store().await;
+    // A live recording, streamed and ended.
+    let bytes = w.path("stream.bin");
+    write_random_file(&bytes, 400_000, 9);
+    let mut stream = frame::encode_msg(&serde_json::json!({"type": "live",
+        "meta": {"recording_id": "bwc-1-old", "mode": "live"}}))
+    .unwrap();
+    for part in std::fs::read(&bytes).unwrap().chunks(64 << 10) {
+        stream.extend(frame::data_header(part.len()));
+        stream.extend_from_slice(part);
+    }
+    stream.extend(frame::encode_msg(&serde_json::json!({"type": "end"})).unwrap());
+    let conn = w.client("bwc-1", &gw).connect().await.unwrap();
+    let key = match exchange(&conn, &stream).await.last() {
+        Some(Reply::Closed { manifest_key, .. }) => manifest_key.clone(),
+        other => panic!("expected closed, got {other:?}"),
+    };
+    eventually(30, "the locator", || async {
+        store
+            .exists("index/recordings/bwc-1/bwc-1-old.json")
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    let prefix = key.trim_end_matches("/manifest.json").to_string();
+
+    // As an earlier version signed it: every checkpoint custody-checkpoint/1,
+    // signed with the gateway's key.
+    let signer = custody::signing::SigningKey::from_pem(
+        &std::fs::read_to_string(w.certs.signing_key()).unwrap(),
+    )
+    .unwrap();
+    let mut previous: Option<String> = None;
+    for seq in 0.. {
+        let ck = format!("{prefix}/checkpoints/{seq:06}.json");
+        let Ok(b) = store.get_bytes(&ck, 1 << 20).await else {
+            break;
+        };
+        let mut cp: custody::checkpoint::Checkpoint = serde_json::from_slice(&b).unwrap();
+        cp.format = custody::checkpoint::CHECKPOINT_FORMAT_1.into();
+        (cp.prefix, cp.journal, cp.manifest_sha256) = (None, None, None);
+        cp.previous = previous.clone();
+        let mut v1 = serde_json::to_vec_pretty(&cp).unwrap();
+        v1.push(b'\n');
+        previous = Some(hex::encode(chain::sha256(&v1)));
+        put(
+            &store,
+            &ck.replace(".json", ".sig"),
+            Bytes::from(signer.sign(&v1)),
+        )
+        .await;
+        put(&store, &ck, Bytes::from(v1)).await;
+    }
+    assert!(previous.is_some());
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["checkpoint_format"], "custody-checkpoint/1", "{r}");
+    assert!(
+        r["not_signed"]
+            .as_str()
+            .is_some_and(|n| n.contains("journal (gaps, raw-chunk ranges)")),
+        "{r}"
+    );
+    assert!(
+        stdout(&w.verify(&key)).contains("custody-checkpoint/1 signs the objects"),
+        "the report does not say what /1 leaves unsigned"
+    );
+
+    // An annotation by this version signs it under /2, journal and manifest
+    // included, hashing the journal it finds in storage.
+    let o = Command::new(BIN)
+        .args(["annotate", "-c"])
+        .arg(&w.config)
+        .args(["--by", "records-office", "--note", "signed again", &key])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["checkpoint_format"], "custody-checkpoint/2", "{r}");
+    assert!(r.get("not_signed").is_none(), "{r}");
+    assert_eq!(r["signed_objects"], r["objects"], "{r}");
+}
