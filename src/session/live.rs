@@ -168,7 +168,8 @@ pub async fn run(
                 .await;
         // Whoever holds it now, only the device that started it may append
         // to it or end it.
-        super::owner::ensure_owner(s, &recorder, &meta.recording_id).await?;
+        super::owner::ensure_owner(s, &recorder, &meta.recording_id, super::owner::Mode::Live)
+            .await?;
         let lock = claimed.ok_or_else(|| {
             fail(
                 StreamError::RecordingBusy,

@@ -17,17 +17,33 @@ use crate::manifest::HeaderDoc;
 use crate::protocol::{RecordingState, StreamError};
 use crate::usage::UsageEvent;
 
+/// Which kind of request asks to continue a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Upload,
+    Live,
+}
+
 /// The device that started `recorder/id`, if the recording is still in
-/// progress at this gateway: an open live recording, or a docked upload
-/// that is receiving or whose last attempt was quarantined. `None` for a
-/// recording that is new, complete (spooled, archived) or closed.
+/// progress at this gateway as the kind of recording `mode` asks for: an
+/// open live recording, or a docked upload that is receiving or whose last
+/// attempt was quarantined. `None` for a recording that is new, complete
+/// (spooled, archived) or closed — or of the other kind, which the request
+/// refuses on its own (`recording_conflict`, or a docked copy, §7.6 and
+/// §6.7 of docs/protocol.md).
 async fn started_by(
     gw: &Arc<Gateway>,
     recorder: &str,
     id: &str,
+    mode: Mode,
 ) -> Result<Option<String>, Failure> {
-    if let Some(rec) = gw.live.get(recorder, id) {
-        return Ok((!rec.is_closed()).then(|| rec.header.uploader.device.clone()));
+    if mode == Mode::Live {
+        // Every open live recording is in the registry.
+        return Ok(gw
+            .live
+            .get(recorder, id)
+            .filter(|rec| !rec.is_closed())
+            .map(|rec| rec.header.uploader.device.clone()));
     }
     let entry = gw.spool.entry(recorder, id);
     blocking(move || {
@@ -37,8 +53,6 @@ async fn started_by(
                 RecordingState::Receiving | RecordingState::Unknown | RecordingState::Failed
             )
         });
-        // Open live recordings are all in the registry; a live entry left
-        // in the spool is closed.
         if !in_progress || LiveRecording::load_state(&entry)?.is_some() {
             return Ok(None);
         }
@@ -56,8 +70,9 @@ pub(super) async fn ensure_owner(
     s: &Arc<Session>,
     recorder: &str,
     id: &str,
+    mode: Mode,
 ) -> Result<(), Failure> {
-    match started_by(&s.gw, recorder, id).await? {
+    match started_by(&s.gw, recorder, id, mode).await? {
         Some(owner) if owner != s.device() => {
             let f = fail(
                 StreamError::NotRecordingOwner,

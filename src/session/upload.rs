@@ -105,7 +105,8 @@ pub async fn run(
     };
     let claimed = s.gw.claim_recording(&recorder, &id, s.device()).await;
     // Whoever holds it now, only the device that started it may continue it.
-    if let Err(f) = super::owner::ensure_owner(s, &recorder, &id).await {
+    if let Err(f) = super::owner::ensure_owner(s, &recorder, &id, super::owner::Mode::Upload).await
+    {
         stop(&mut recv, &f);
         return Err(f);
     }
