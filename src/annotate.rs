@@ -323,6 +323,8 @@ pub async fn repair(
     if signed_manifest != Some(hex::encode(nh).as_str()) {
         return Ok(false);
     }
+    // The one manifest write outside `checkpoint::seal`: this manifest is
+    // already signed, by the checkpoint that `seal` stored before it.
     store.put_bytes(manifest_key, Bytes::from(nb), &nh).await?;
     after_seal(store, manifest_key, &next, &entry, cp.seq).await;
     tracing::info!(prefix = %m.prefix, "an interrupted annotation's manifest was written");
