@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::{Locator, MAX_DOC_BYTES};
 use crate::chain;
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, JournalHead};
 use crate::live::journal::JournalChunk;
 use crate::manifest::{Manifest, ObjectEntry, Role};
 use crate::signing::SigningKey;
@@ -149,67 +149,45 @@ async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreE
     store.put_bytes(key, b, &h).await
 }
 
-/// Signs the final checkpoint that follows `cp` (whose exact bytes are
-/// `cp_bytes`) over `m` as it now stands: all its objects, its chain head.
-async fn sign_end(
+/// Reads a manifest: its exact bytes and contents; `Refused` when there is
+/// none (an open live recording is annotated once it closes) or it does not
+/// parse.
+async fn read_manifest(
     store: &Store,
-    signer: &SigningKey,
-    m: &Manifest,
-    cp: &checkpoint::Checkpoint,
-    cp_bytes: &[u8],
-) -> Result<(), AnnotateError> {
-    let signed = checkpoint::sign(
-        signer,
-        &m.recorder,
-        &m.recording_id,
-        cp.seq + 1,
-        m.object_count,
-        &m.chain_head,
-        Some(hex::encode(chain::sha256(cp_bytes))),
-        true,
-    );
-    checkpoint::store(store, &m.prefix, &signed).await?;
-    Ok(())
+    manifest_key: &str,
+) -> Result<(Vec<u8>, Manifest), AnnotateError> {
+    match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
+        Ok(b) => {
+            let m = serde_json::from_slice(&b).map_err(|e| {
+                AnnotateError::Refused(format!("{manifest_key}: manifest is not valid: {e}"))
+            })?;
+            Ok((b.to_vec(), m))
+        }
+        Err(e) if e.is_not_found() => Err(AnnotateError::Refused(format!(
+            "{manifest_key}: no manifest (an open live recording is annotated once it closes)"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Finishes an annotation that stopped after the manifest was rewritten
-/// but before its checkpoint was signed: when every object past the last
-/// final checkpoint is an annotation that is in storage with its recorded
-/// hash, they are signed now. Returns whether it signed.
-pub async fn repair(
-    store: &Store,
-    signer: &SigningKey,
-    m: &Manifest,
-) -> Result<bool, AnnotateError> {
-    let Some((cp_bytes, cp)) = last_checkpoint(store, &m.prefix).await? else {
-        return Ok(false);
-    };
-    if !cp.is_final
-        || cp.object_count >= m.object_count
-        || cp.public_key != hex::encode(signer.public_raw())
-    {
-        return Ok(false);
+/// The chain entry of annotation object `body` appended to `m`.
+fn entry_for(m: &Manifest, body: &[u8], at: &str) -> ObjectEntry {
+    let h = chain::sha256(body);
+    let index = m.object_count;
+    let c = chain::link(chain::parse_hex(&m.chain_head).as_ref(), &h);
+    ObjectEntry {
+        index,
+        key: layout::object_key(&m.prefix, index, Role::Annotation, "json"),
+        role: Role::Annotation,
+        size: body.len() as u64,
+        sha256: hex::encode(h),
+        chain: hex::encode(c),
+        content_type: Some("application/json".into()),
+        derived_from: None,
+        media: None,
+        range: None,
+        at: Some(at.to_string()),
     }
-    // The signed prefix must be this manifest's prefix.
-    let signed_head = m
-        .objects
-        .get(cp.object_count as usize - 1)
-        .map(|o| o.chain.as_str());
-    if cp.object_count == 0 || signed_head != Some(cp.chain_head.as_str()) {
-        return Ok(false);
-    }
-    for o in &m.objects[cp.object_count as usize..] {
-        if o.role != Role::Annotation {
-            return Ok(false);
-        }
-        let (size, h) = store.read_hash(&o.key).await?;
-        if size != o.size || hex::encode(h) != o.sha256 {
-            return Ok(false);
-        }
-    }
-    sign_end(store, signer, m, &cp, &cp_bytes).await?;
-    tracing::info!(prefix = %m.prefix, "an interrupted annotation's checkpoint was signed");
-    Ok(true)
 }
 
 /// The manifest's retention raised to `to` (checked: a valid class, never
@@ -232,133 +210,32 @@ fn raised_retention(
     current.raise(to, crate::time_fmt::parse(&m.summary.received_at))
 }
 
-/// Appends `fact` to the closed recording at `manifest_key`.
-pub async fn annotate(
-    store: &Store,
-    signer: &SigningKey,
-    manifest_key: &str,
-    fact: Fact,
-    by: &str,
-    reason: Option<String>,
-) -> Result<ObjectEntry, AnnotateError> {
-    let mut m: Manifest = match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-            AnnotateError::Refused(format!("{manifest_key}: manifest is not valid: {e}"))
-        })?,
-        Err(e) if e.is_not_found() => {
-            return Err(AnnotateError::Refused(format!(
-                "{manifest_key}: no manifest (an open live recording is annotated once it closes)"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // An earlier annotation interrupted before its checkpoint is finished
-    // first (its objects are in storage; only the signature is missing).
-    repair(store, signer, &m).await?;
-    // Only a recording whose signed end matches its manifest is extended.
-    let (cp_bytes, cp) = last_checkpoint(store, &m.prefix)
-        .await?
-        .ok_or_else(|| AnnotateError::Refused("the recording has no signed checkpoint".into()))?;
-    if !cp.is_final || cp.object_count != m.object_count || cp.chain_head != m.chain_head {
-        return Err(AnnotateError::Refused(
-            "the manifest does not match the recording's last signed checkpoint; run custody verify".into(),
-        ));
-    }
-    if cp.public_key != hex::encode(signer.public_raw()) {
-        return Err(AnnotateError::Refused(
-            "the recording was signed with another key than this gateway's".into(),
-        ));
-    }
-    // Retention is raised, never lowered.
-    let raised = match &fact {
-        Fact::Retention(to) => {
-            Some(raised_retention(&m, *to).map_err(|e| AnnotateError::Refused(e.to_string()))?)
-        }
-        _ => None,
-    };
-    let a = Annotation {
-        format: ANNOTATION_FORMAT.into(),
-        recorder: m.recorder.clone(),
-        recording_id: m.recording_id.clone(),
-        fact: fact.clone(),
-        by: by.to_string(),
-        reason,
-        at: crate::time_fmt::now(),
-    };
-    let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
-    body.push(b'\n');
-    let h = chain::sha256(&body);
-    let index = m.object_count;
-    let c = chain::link(chain::parse_hex(&m.chain_head).as_ref(), &h);
-    let entry = ObjectEntry {
-        index,
-        key: layout::object_key(&m.prefix, index, Role::Annotation, "json"),
-        role: Role::Annotation,
-        size: body.len() as u64,
-        sha256: hex::encode(h),
-        chain: hex::encode(c),
-        content_type: Some("application/json".into()),
-        derived_from: None,
-        media: None,
-        range: None,
-        at: Some(a.at.clone()),
-    };
-    store.put_bytes(&entry.key, Bytes::from(body), &h).await?;
-
-    // A live recording's journal must keep matching its manifest.
-    if let Some(l) = m.live.as_mut() {
-        let prev: JournalChunk = serde_json::from_slice(
-            &store
-                .get_bytes(
-                    &layout::journal_key(&m.prefix, l.journal_chunks - 1),
-                    MAX_DOC_BYTES,
-                )
-                .await?,
-        )
-        .map_err(|e| AnnotateError::Refused(format!("journal is not valid: {e}")))?;
-        let mut progress = prev.progress.clone();
-        progress.next_index = index + 1;
-        progress.chain_head = entry.chain.clone();
-        let chunk = JournalChunk {
-            seq: l.journal_chunks,
-            at: a.at.clone(),
-            entries: vec![entry.clone()],
-            gaps: Vec::new(),
-            progress,
-            last: true,
-            ..prev
-        };
-        let b = Bytes::from(chunk.to_bytes());
-        store
-            .put_bytes(
-                &layout::journal_key(&m.prefix, chunk.seq),
-                b.clone(),
-                &chain::sha256(&b),
-            )
-            .await?;
-        l.journal_chunks += 1;
-    }
-
+/// The manifest after annotation `entry` saying `fact` is appended to `m`:
+/// one more object, the new chain head, and the summary, link, retention
+/// or mark the fact changes. A function of its inputs alone, so that an
+/// annotation interrupted after its checkpoint can be completed exactly
+/// (`repair`). Refuses a retention that would be lowered.
+fn appended(m: &Manifest, entry: &ObjectEntry, fact: &Fact) -> Result<Manifest, AnnotateError> {
+    let mut m = m.clone();
     m.objects.push(entry.clone());
     m.object_count += 1;
     m.chain_head = entry.chain.clone();
-    match &fact {
+    if let Some(l) = m.live.as_mut() {
+        l.journal_chunks += 1;
+    }
+    match fact {
         Fact::ProofObject(p) => {
             m.summary.proof_object = Some(p.clone());
             m.missing.retain(|f| f != "proof_object");
             m.metadata_complete = m.missing.is_empty();
         }
-        Fact::Case(case) => {
-            m.summary.case_id = Some(case.clone());
-            let loc = updated_locator(store, &m, manifest_key).await?;
-            put_index(
-                store,
-                &layout::case_key(case, &m.recorder, &m.recording_id),
-                &loc,
-            )
-            .await?;
+        Fact::Case(case) => m.summary.case_id = Some(case.clone()),
+        Fact::Retention(to) => {
+            // Retention is raised, never lowered.
+            let raised =
+                raised_retention(&m, *to).map_err(|e| AnnotateError::Refused(e.to_string()))?;
+            m.retention = Some(raised);
         }
-        Fact::Retention(_) => m.retention = raised,
         Fact::Deadline(d) => m.deadline = Some(d.clone()),
         Fact::Confidentiality(mark) if !m.confidentiality.contains(mark) => {
             m.confidentiality.push(*mark);
@@ -378,19 +255,242 @@ pub async fn annotate(
         }),
         _ => {}
     }
-    let mb = Bytes::from(m.to_bytes());
-    store
-        .put_bytes(manifest_key, mb.clone(), &chain::sha256(&mb))
+    Ok(m)
+}
+
+/// The journal of a live recording after one more chunk `chunk`: extended
+/// from what checkpoint `cp` signed when it covers every chunk before,
+/// else hashed from the chunks in storage (a recording signed by an
+/// earlier version, whose checkpoints do not sign the journal).
+async fn journal_after(
+    store: &Store,
+    prefix: &str,
+    cp: &Checkpoint,
+    chunks_before: u64,
+    chunk: &[u8],
+) -> Result<JournalHead, StoreError> {
+    let mut j = match &cp.journal {
+        Some(j) if j.chunks == chunks_before => j.clone(),
+        _ => {
+            let mut j = JournalHead::default();
+            for seq in 0..chunks_before {
+                j.extend(
+                    &store
+                        .get_bytes(&layout::journal_key(prefix, seq), MAX_DOC_BYTES)
+                        .await?,
+                );
+            }
+            j
+        }
+    };
+    j.extend(chunk);
+    Ok(j)
+}
+
+/// The prefix a manifest key names.
+fn prefix_of(manifest_key: &str) -> &str {
+    manifest_key
+        .strip_suffix("/manifest.json")
+        .unwrap_or(manifest_key)
+}
+
+/// Finishes an annotation that stopped after its final checkpoint was
+/// stored but before the manifest was replaced: the newest checkpoint
+/// signs a manifest that is not the stored one. The manifest it signs is
+/// made again from the stored manifest and the annotation object the
+/// checkpoint covers, and written only if its SHA-256 is the one signed —
+/// nothing is signed here, so whatever storage holds can never get a
+/// signature this way. Returns whether it completed one.
+pub async fn repair(
+    store: &Store,
+    signer: &SigningKey,
+    manifest_key: &str,
+) -> Result<bool, AnnotateError> {
+    let (mb, m) = read_manifest(store, manifest_key).await?;
+    let Some((_, cp)) = last_checkpoint(store, &m.prefix).await? else {
+        return Ok(false);
+    };
+    let signed_manifest = cp.manifest_sha256.as_deref();
+    if !cp.is_final
+        || cp.public_key != hex::encode(signer.public_raw())
+        || signed_manifest.is_none_or(|h| h == hex::encode(chain::sha256(&mb)))
+        || cp.object_count != m.object_count + 1
+    {
+        return Ok(false);
+    }
+    let key = layout::object_key(&m.prefix, m.object_count, Role::Annotation, "json");
+    let body = match store.get_bytes(&key, MAX_DOC_BYTES).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let Ok(a) = serde_json::from_slice::<Annotation>(&body) else {
+        return Ok(false);
+    };
+    let entry = entry_for(&m, &body, &a.at);
+    if entry.chain != cp.chain_head {
+        return Ok(false);
+    }
+    let Ok(next) = appended(&m, &entry, &a.fact) else {
+        return Ok(false);
+    };
+    let nb = next.to_bytes();
+    let nh = chain::sha256(&nb);
+    if signed_manifest != Some(hex::encode(nh).as_str()) {
+        return Ok(false);
+    }
+    // The one manifest write outside `checkpoint::seal`: this manifest is
+    // already signed, by the checkpoint that `seal` stored before it.
+    store.put_bytes(manifest_key, Bytes::from(nb), &nh).await?;
+    after_seal(store, manifest_key, &next, &entry, cp.seq).await;
+    tracing::info!(prefix = %m.prefix, "an interrupted annotation's manifest was written");
+    Ok(true)
+}
+
+/// Appends `fact` to the closed recording at `manifest_key`.
+pub async fn annotate(
+    store: &Store,
+    signer: &SigningKey,
+    manifest_key: &str,
+    fact: Fact,
+    by: &str,
+    reason: Option<String>,
+) -> Result<ObjectEntry, AnnotateError> {
+    // An earlier annotation interrupted after its checkpoint is completed
+    // first (everything but its manifest is in storage, and signed).
+    repair(store, signer, manifest_key).await?;
+    let (mb, m) = read_manifest(store, manifest_key).await?;
+    if m.prefix != prefix_of(manifest_key) {
+        return Err(AnnotateError::Refused(format!(
+            "{manifest_key}: the manifest names prefix {}; run custody verify",
+            m.prefix
+        )));
+    }
+    // Only a recording whose signed end matches its manifest is extended.
+    let (cp_bytes, cp) = last_checkpoint(store, &m.prefix)
+        .await?
+        .ok_or_else(|| AnnotateError::Refused("the recording has no signed checkpoint".into()))?;
+    if !cp.is_final
+        || cp.object_count != m.object_count
+        || cp.chain_head != m.chain_head
+        || cp.prefix.as_ref().is_some_and(|p| *p != m.prefix)
+        || cp
+            .manifest_sha256
+            .as_ref()
+            .is_some_and(|h| *h != hex::encode(chain::sha256(&mb)))
+    {
+        return Err(AnnotateError::Refused(
+            "the manifest does not match the recording's last signed checkpoint; run custody verify".into(),
+        ));
+    }
+    if cp.public_key != hex::encode(signer.public_raw()) {
+        return Err(AnnotateError::Refused(
+            "the recording was signed with another key than this gateway's".into(),
+        ));
+    }
+    let a = Annotation {
+        format: ANNOTATION_FORMAT.into(),
+        recorder: m.recorder.clone(),
+        recording_id: m.recording_id.clone(),
+        fact: fact.clone(),
+        by: by.to_string(),
+        reason,
+        at: crate::time_fmt::now(),
+    };
+    let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
+    body.push(b'\n');
+    let entry = entry_for(&m, &body, &a.at);
+    // Refusals (a lowered retention) come before anything is written.
+    let next = appended(&m, &entry, &fact)?;
+    let h = chain::sha256(&body);
+    store.put_bytes(&entry.key, Bytes::from(body), &h).await?;
+
+    // A live recording's journal must keep matching its manifest.
+    let journal = match &m.live {
+        Some(l) => {
+            let prev: JournalChunk = serde_json::from_slice(
+                &store
+                    .get_bytes(
+                        &layout::journal_key(&m.prefix, l.journal_chunks - 1),
+                        MAX_DOC_BYTES,
+                    )
+                    .await?,
+            )
+            .map_err(|e| AnnotateError::Refused(format!("journal is not valid: {e}")))?;
+            let mut progress = prev.progress.clone();
+            progress.next_index = entry.index + 1;
+            progress.chain_head = entry.chain.clone();
+            let chunk = JournalChunk {
+                seq: l.journal_chunks,
+                at: a.at.clone(),
+                entries: vec![entry.clone()],
+                gaps: Vec::new(),
+                progress,
+                last: true,
+                ..prev
+            };
+            let b = Bytes::from(chunk.to_bytes());
+            store
+                .put_bytes(
+                    &layout::journal_key(&m.prefix, chunk.seq),
+                    b.clone(),
+                    &chain::sha256(&b),
+                )
+                .await?;
+            Some(journal_after(store, &m.prefix, &cp, l.journal_chunks, &b).await?)
+        }
+        None => None,
+    };
+    if let Fact::Case(case) = &fact {
+        let loc = updated_locator(store, &next, manifest_key).await?;
+        put_index(
+            store,
+            &layout::case_key(case, &m.recorder, &m.recording_id),
+            &loc,
+        )
         .await?;
+    }
+    // The final checkpoint over the new chain and manifest, then the
+    // manifest.
+    let place = checkpoint::Place {
+        seq: cp.seq + 1,
+        previous: Some(hex::encode(chain::sha256(&cp_bytes))),
+        journal,
+    };
+    checkpoint::seal(store, signer, &next, &next.to_bytes(), place).await?;
+    after_seal(store, manifest_key, &next, &entry, cp.seq + 1).await;
+    Ok(entry)
+}
+
+/// What follows an annotation's manifest: the locator with the new chain
+/// head, the legal hold on what was added to a permanent recording, and
+/// the catalog line. Failures are logged: the annotation is stored and
+/// signed by now (a retry would append it twice).
+async fn after_seal(
+    store: &Store,
+    manifest_key: &str,
+    m: &Manifest,
+    entry: &ObjectEntry,
+    seq: u64,
+) {
     // The locator follows the chain head (its prefix never changes).
-    let loc = updated_locator(store, &m, manifest_key).await?;
-    put_index(
-        store,
-        &layout::locator_key(&m.recorder, &m.recording_id),
-        &loc,
-    )
-    .await?;
-    sign_end(store, signer, &m, &cp, &cp_bytes).await?;
+    let loc = updated_locator(store, m, manifest_key).await;
+    if let Err(e) = match loc {
+        Ok(loc) => {
+            put_index(
+                store,
+                &layout::locator_key(&m.recorder, &m.recording_id),
+                &loc,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    } {
+        tracing::warn!(
+            manifest_key,
+            "locator not updated after the annotation: {e}"
+        );
+    }
     // A permanent recording is under legal hold: so is what is added to it.
     if store.locking()
         && m.retention.as_ref().is_some_and(|r| {
@@ -403,15 +503,12 @@ pub async fn annotate(
         let mut keys = vec![
             entry.key.clone(),
             manifest_key.to_string(),
-            checkpoint::checkpoint_key(&m.prefix, cp.seq + 1),
-            checkpoint::signature_key(&m.prefix, cp.seq + 1),
+            checkpoint::checkpoint_key(&m.prefix, seq),
+            checkpoint::signature_key(&m.prefix, seq),
         ];
         if let Some(l) = &m.live {
             keys.push(layout::journal_key(&m.prefix, l.journal_chunks - 1));
         }
-        // The annotation is stored and signed by now: a failed hold is
-        // reported, not turned into a failed annotation (a retry would
-        // append it twice).
         for k in keys {
             if let Err(e) = store.legal_hold(&k).await {
                 tracing::error!(key = %k, "legal hold not set on a permanent recording's new object: {e}");
@@ -426,7 +523,6 @@ pub async fn annotate(
             "catalog not updated after the annotation: {e}"
         );
     }
-    Ok(entry)
 }
 
 #[cfg(test)]

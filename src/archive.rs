@@ -1,6 +1,7 @@
 //! Moves finished recordings from the spool to storage: builds the chain
-//! and manifest once, writes the objects (header, original) and then the
-//! manifest, then the index entries, and only then releases the spool copy.
+//! and manifest once, writes the objects (header, original), then the final
+//! checkpoint that signs them and the manifest, then the manifest, then the
+//! index entries, and only then releases the spool copy.
 //! Keys and bytes are deterministic, so a retry after any failure rewrites
 //! identical objects. Storage outages are retried with backoff forever;
 //! nothing leaves the spool before storage has it.
@@ -319,23 +320,15 @@ impl Worker {
                 }
             }
         }
-        let mh = chain::sha256(&manifest_bytes);
-        self.store
-            .put_bytes(&st.manifest_key, Bytes::from(manifest_bytes), &mh)
-            .await?;
-        // The gateway's signature over the whole chain: a docked recording
-        // is closed the moment it is archived.
-        let signed = checkpoint::sign(
-            &self.signer,
-            recorder,
-            id,
-            0,
-            manifest.object_count,
-            &manifest.chain_head,
-            None,
-            true,
-        );
-        checkpoint::store(&self.store, &st.prefix, &signed).await?;
+        // The gateway's signature over the whole chain and the manifest,
+        // then the manifest: a docked recording is closed the moment it is
+        // archived.
+        let place = checkpoint::Place {
+            seq: 0,
+            previous: None,
+            journal: None,
+        };
+        checkpoint::seal(&self.store, &self.signer, &manifest, &manifest_bytes, place).await?;
 
         let locator = Locator {
             recorder: recorder.to_string(),

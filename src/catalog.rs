@@ -439,7 +439,27 @@ pub async fn rebuild(store: &Store) -> Result<usize, StoreError> {
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) => return Err(e),
             };
-            entry_in_storage(store, &loc.manifest_key).await
+            // A locator is listed only if it leads to the recording it is
+            // filed under (a swapped or rewritten one would list another
+            // recording twice and this one not at all).
+            let filed = k
+                .strip_prefix("index/recordings/")
+                .and_then(|r| r.strip_suffix(".json"))
+                .and_then(|r| r.split_once('/'))
+                .unwrap_or_default();
+            if let Err(why) = crate::locate::check_locator(&loc, filed.0, filed.1) {
+                tracing::warn!(key = %k, "catalog: locator left out: {why}");
+                return Ok(None);
+            }
+            let e = entry_in_storage(store, &loc.manifest_key).await?;
+            Ok(e.filter(|e| {
+                let same = (e.recorder.as_str(), e.recording_id.as_str(), &e.manifest_key)
+                    == (filed.0, filed.1, &loc.manifest_key);
+                if !same {
+                    tracing::warn!(key = %k, manifest = %loc.manifest_key, "catalog: locator left out: its manifest is another recording's");
+                }
+                same
+            }))
         })
         .buffer_unordered(PARALLEL)
         .try_collect()

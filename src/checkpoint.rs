@@ -1,8 +1,10 @@
 //! Signed checkpoints: the gateway's Ed25519 signature over a recording's
-//! chain state — how many objects, the chain head after them, when, and the
-//! checkpoint before. A verifier holding the gateway's public key can then
-//! tell a genuine recording from one whose manifest was rewritten with all
-//! hashes recomputed by someone with write access to the bucket.
+//! state — how many objects, the chain head after them, where it is
+//! stored, how far its journal reaches, the exact manifest once it is
+//! closed, when, and the checkpoint before. A verifier holding the
+//! gateway's public key can then tell a genuine recording from one whose
+//! manifest or journal was rewritten with all hashes recomputed, or that
+//! was moved, by someone with write access to the bucket.
 //!
 //! Stored next to the recording as `<prefix>/checkpoints/NNNNNN.json` (the
 //! exact bytes signed) and `NNNNNN.sig` (the raw 64-byte signature), so that
@@ -10,22 +12,40 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain;
+use crate::chain::{self, Hash};
 use crate::signing::{self, SigningKey};
 
-pub const CHECKPOINT_FORMAT: &str = "custody-checkpoint/1";
+/// The format this version signs: the fields of `custody-checkpoint/1`
+/// plus the recording's storage prefix, its journal (live recordings) and,
+/// on final checkpoints, the exact manifest.
+pub const CHECKPOINT_FORMAT: &str = "custody-checkpoint/2";
+/// Signed by earlier versions: the object count and chain head only.
+pub const CHECKPOINT_FORMAT_1: &str = "custody-checkpoint/1";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub format: String,
     pub recorder: String,
     pub recording_id: String,
+    /// `/2`: the storage prefix the recording was written under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
     /// 0, 1, 2, … per recording.
     pub seq: u64,
     /// The first `object_count` objects of the chain are covered.
     pub object_count: u64,
     /// Chain value of object `object_count − 1`, hex.
     pub chain_head: String,
+    /// `/2`, live recordings: the journal chunks stored so far and the hash
+    /// chain over their exact bytes (they hold every entry's range and
+    /// every gap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalHead>,
+    /// `/2`, final checkpoints: SHA-256 of the exact bytes of the manifest
+    /// stored right after this checkpoint (completeness, gaps, derivation
+    /// status, summary, links, retention …), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
     /// Gateway clock, RFC 3339 UTC.
     pub at: String,
     /// SHA-256 of the previous checkpoint's bytes (hex), absent for the first.
@@ -37,6 +57,35 @@ pub struct Checkpoint {
     /// The signing key's raw Ed25519 public key, hex: which key to verify with
     /// (a verifier must still compare it with the key it trusts).
     pub public_key: String,
+}
+
+/// How far a live recording's journal reaches: `chunks` chunks, chained
+/// like the objects (§4 of docs/manifest.md) over the SHA-256 of each
+/// chunk's exact bytes: `j_0 = SHA-256(Z ‖ SHA-256(chunk 0))`,
+/// `j_i = SHA-256(j_{i−1} ‖ SHA-256(chunk i))`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalHead {
+    pub chunks: u64,
+    /// `j_{chunks−1}`, hex; empty when there are no chunks.
+    pub head: String,
+}
+
+impl JournalHead {
+    /// The head after one more chunk whose exact bytes are `chunk`.
+    pub fn extend(&mut self, chunk: &[u8]) {
+        let prev: Option<Hash> = chain::parse_hex(&self.head);
+        self.head = hex::encode(chain::link(prev.as_ref(), &chain::sha256(chunk)));
+        self.chunks += 1;
+    }
+
+    /// The head over `chunks`, in order.
+    pub fn over<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> JournalHead {
+        let mut j = JournalHead::default();
+        for c in chunks {
+            j.extend(c);
+        }
+        j
+    }
 }
 
 pub fn checkpoint_key(prefix: &str, seq: u64) -> String {
@@ -61,28 +110,36 @@ impl Signed {
     }
 }
 
-/// Signs the chain state of a recording.
-#[allow(clippy::too_many_arguments)]
-pub fn sign(
-    key: &SigningKey,
-    recorder: &str,
-    recording_id: &str,
-    seq: u64,
-    object_count: u64,
-    chain_head: &str,
-    previous: Option<String>,
-    is_final: bool,
-) -> Signed {
+/// What a checkpoint states about one recording.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub recorder: String,
+    pub recording_id: String,
+    pub prefix: String,
+    pub seq: u64,
+    pub object_count: u64,
+    pub chain_head: String,
+    pub journal: Option<JournalHead>,
+    pub manifest_sha256: Option<String>,
+    pub previous: Option<String>,
+    pub is_final: bool,
+}
+
+/// Signs a statement about a recording's chain as `custody-checkpoint/2`.
+pub fn sign(key: &SigningKey, s: Statement) -> Signed {
     let checkpoint = Checkpoint {
         format: CHECKPOINT_FORMAT.into(),
-        recorder: recorder.to_string(),
-        recording_id: recording_id.to_string(),
-        seq,
-        object_count,
-        chain_head: chain_head.to_string(),
+        recorder: s.recorder,
+        recording_id: s.recording_id,
+        prefix: Some(s.prefix),
+        seq: s.seq,
+        object_count: s.object_count,
+        chain_head: s.chain_head,
+        journal: s.journal,
+        manifest_sha256: s.manifest_sha256,
         at: crate::time_fmt::now(),
-        previous,
-        is_final,
+        previous: s.previous,
+        is_final: s.is_final,
         public_key: hex::encode(key.public_raw()),
     };
     let mut bytes = serde_json::to_vec_pretty(&checkpoint).expect("checkpoint serialises");
@@ -125,17 +182,86 @@ pub async fn store(
         .await
 }
 
+/// Where a final checkpoint goes in a recording's sequence of checkpoints.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub seq: u64,
+    /// SHA-256 of the checkpoint before, hex (`None` for checkpoint 0).
+    pub previous: Option<String>,
+    /// The journal as stored (live recordings).
+    pub journal: Option<JournalHead>,
+}
+
+/// Stores a recording's manifest: first the gateway's final checkpoint
+/// over it — its objects, its chain head, its prefix, the journal and the
+/// SHA-256 of the manifest's exact bytes — then the manifest itself.
+///
+/// This is the only way a manifest is written (archiving a docked
+/// recording, closing a live one, appending an annotation), so no manifest
+/// reaches storage without a final checkpoint that signs every byte of it,
+/// and a manifest present is a signed one.
+pub async fn seal(
+    store: &crate::store::Store,
+    key: &SigningKey,
+    manifest: &crate::manifest::Manifest,
+    manifest_bytes: &[u8],
+    place: Place,
+) -> Result<Signed, crate::store::StoreError> {
+    let mh = chain::sha256(manifest_bytes);
+    let signed = sign(
+        key,
+        Statement {
+            recorder: manifest.recorder.clone(),
+            recording_id: manifest.recording_id.clone(),
+            prefix: manifest.prefix.clone(),
+            seq: place.seq,
+            object_count: manifest.object_count,
+            chain_head: manifest.chain_head.clone(),
+            journal: place.journal,
+            manifest_sha256: Some(hex::encode(mh)),
+            previous: place.previous,
+            is_final: true,
+        },
+    );
+    self::store(store, &manifest.prefix, &signed).await?;
+    store
+        .put_bytes(
+            &crate::store::layout::manifest_key(&manifest.prefix),
+            bytes::Bytes::copy_from_slice(manifest_bytes),
+            &mh,
+        )
+        .await?;
+    Ok(signed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn statement(object_count: u64) -> Statement {
+        Statement {
+            recorder: "bwc-1".into(),
+            recording_id: "r".into(),
+            prefix: "records/x/2026/11/30/bwc-1/r".into(),
+            seq: 0,
+            object_count,
+            chain_head: "ab".repeat(32),
+            journal: None,
+            manifest_sha256: Some("cd".repeat(32)),
+            previous: None,
+            is_final: true,
+        }
+    }
+
     #[test]
     fn signed_checkpoints_verify_only_with_their_key() {
         let k = SigningKey::generate().unwrap();
-        let s = sign(&k, "bwc-1", "r", 0, 3, &"ab".repeat(32), None, true);
+        let s = sign(&k, statement(3));
         let c = open(&s.bytes, &s.signature, &k.public_raw()).unwrap();
         assert_eq!(c.object_count, 3);
         assert!(c.is_final);
+        assert_eq!(c.format, CHECKPOINT_FORMAT);
+        assert_eq!(c.prefix.as_deref(), Some("records/x/2026/11/30/bwc-1/r"));
         let other = SigningKey::generate().unwrap();
         assert!(open(&s.bytes, &s.signature, &other.public_raw()).is_err());
         let mut forged = s.bytes.clone();
@@ -147,5 +273,38 @@ mod tests {
                 .unwrap()
                 .contains("\"final\": true")
         );
+    }
+
+    #[test]
+    fn version_1_checkpoints_still_parse() {
+        let v1 = br#"{
+  "format": "custody-checkpoint/1",
+  "recorder": "bwc-0001",
+  "recording_id": "bwc-0001-live-demo",
+  "seq": 1,
+  "object_count": 12,
+  "chain_head": "66ad21e78a74c345e371544129500a395c3a6016adf1dab6bdfe8d27a6faa5a9",
+  "at": "2026-11-30T02:25:10.165072036Z",
+  "previous": "42ede0e81b53184510eebbeafe25f3001471f08e71d417844f0033ff71ce17c0",
+  "final": false,
+  "public_key": "d05ccb693f063d75b7471880b9b5fef1786bfb03c923aefe0cb006716e5f758f"
+}
+"#;
+        let c: Checkpoint = serde_json::from_slice(v1).unwrap();
+        assert_eq!(c.format, CHECKPOINT_FORMAT_1);
+        assert_eq!((c.prefix, c.journal, c.manifest_sha256), (None, None, None));
+    }
+
+    #[test]
+    fn the_journal_head_chains_chunk_hashes_like_objects() {
+        // j_0 = SHA-256(Z ‖ SHA-256(chunk 0)), j_1 = SHA-256(j_0 ‖ SHA-256(chunk 1)):
+        // the same values as the object chain over the same bytes.
+        let j = JournalHead::over([&b"header"[..], &b"original"[..]]);
+        assert_eq!(j.chunks, 2);
+        assert_eq!(
+            j.head,
+            "1a16fabe1082089768decbd0c5adcf1a1210192ccbcaa06f6ea08637257f6e6a"
+        );
+        assert_eq!(JournalHead::over([]), JournalHead::default());
     }
 }

@@ -145,7 +145,12 @@ impl Gateway {
     pub async fn find_archived(&self, recorder: &str, id: &str) -> Option<Locator> {
         let key = layout::locator_key(recorder, id);
         match self.store.get_bytes(&key, MAX_DOC_BYTES).await {
-            Ok(b) => serde_json::from_slice(&b).ok(),
+            // A locator that leads elsewhere is not this recording's.
+            Ok(b) => serde_json::from_slice::<Locator>(&b).ok().filter(|l| {
+                crate::locate::check_locator(l, recorder, id)
+                    .inspect_err(|why| tracing::warn!(key, "{why}"))
+                    .is_ok()
+            }),
             Err(e) if e.is_not_found() => None,
             Err(e) => {
                 tracing::warn!(key, "locator lookup failed: {e}");

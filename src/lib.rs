@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod limits;
 pub mod link;
 pub mod live;
+pub mod locate;
 pub mod manifest;
 pub mod metadata;
 pub mod pipeline;

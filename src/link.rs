@@ -23,10 +23,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::archive::MAX_DOC_BYTES;
+use crate::locate::{Found, LocateError};
 use crate::manifest::{Gap, Manifest, Role};
 use crate::signing::SigningKey;
-use crate::store::{Store, StoreError, layout};
+use crate::store::{Store, StoreError};
 
 /// Appended to a live recording's id to name its docked copy.
 pub const DOCKED_SUFFIX: &str = ".docked";
@@ -247,41 +248,38 @@ impl Linker {
         }
     }
 
-    /// The stored recording `recorder/id`: its locator and manifest, or
-    /// `None` while it is not stored (still open, or not yet archived).
-    async fn stored(
-        &self,
-        recorder: &str,
-        id: &str,
-    ) -> Result<Option<(Locator, Manifest)>, LinkError> {
-        let locator = match self
-            .store
-            .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
-            .await
-        {
-            Ok(b) => serde_json::from_slice::<Locator>(&b)
-                .map_err(|e| LinkError::Damaged(format!("{recorder}/{id}'s locator: {e}")))?,
-            // Still open (a live recording's locator is written at its close).
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
+    /// The stored recording `recorder/id`, checked against its locator
+    /// (`None` while it is not stored: still open, or not yet archived).
+    async fn locate(&self, recorder: &str, id: &str) -> Result<Option<Found>, LinkError> {
+        match crate::locate::stored(&self.store, recorder, id).await {
+            Ok(f) => Ok(f),
+            Err(LocateError::Store(e)) => Err(e.into()),
+            Err(LocateError::Mismatch(why)) => Err(LinkError::Damaged(why)),
+        }
+    }
+
+    /// [`Self::locate`], after completing an annotation interrupted after
+    /// its checkpoint (perhaps this task's own), so that the manifest says
+    /// what the recording holds.
+    async fn stored(&self, recorder: &str, id: &str) -> Result<Option<Found>, LinkError> {
+        let Some(found) = self.locate(recorder, id).await? else {
+            return Ok(None);
         };
-        let m: Manifest = match self
-            .store
-            .get_bytes(&locator.manifest_key, MAX_DOC_BYTES)
-            .await
-        {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| LinkError::Damaged(format!("{recorder}/{id}'s manifest: {e}")))?,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Some((locator, m)))
+        if annotate::repair(&self.store, &self.signer, &found.locator.manifest_key).await? {
+            return self.locate(recorder, id).await;
+        }
+        Ok(Some(found))
     }
 
     /// Annotates the live recording with its docked copy, unless it already
     /// names it.
     pub async fn make(&self, p: &PendingLink) -> Result<Outcome, LinkError> {
-        let Some((locator, live)) = self.stored(&p.recorder, &p.live_id).await? else {
+        // Still open (a live recording's locator is written at its close).
+        let Some(Found {
+            locator,
+            manifest: live,
+        }) = self.stored(&p.recorder, &p.live_id).await?
+        else {
             return Ok(Outcome::Waiting);
         };
         if let Some(l) = live
@@ -289,9 +287,6 @@ impl Linker {
             .iter()
             .find(|l| l.relation == HAS_COPY && l.recording_id == p.docked_id)
         {
-            // Linked before, perhaps by an annotation interrupted before
-            // its checkpoint: make sure the end is signed.
-            annotate::repair(&self.store, &self.signer, &live).await?;
             return Ok(Outcome::Linked {
                 gaps_covered: l.gaps_filled.clone(),
             });
@@ -358,14 +353,14 @@ impl Linker {
     /// annotation, unless the recording already holds that name. `false`
     /// while the recording is not stored yet.
     pub async fn record_name(&self, p: &PendingName) -> Result<bool, LinkError> {
-        let Some((locator, m)) = self.stored(&p.recorder, &p.recording_id).await? else {
+        let Some(Found {
+            locator,
+            manifest: m,
+        }) = self.stored(&p.recorder, &p.recording_id).await?
+        else {
             return Ok(false);
         };
-        if self.file_names(&m).await?.contains(&p.file_name) {
-            // Perhaps recorded by an annotation interrupted before its
-            // checkpoint: make sure the end is signed.
-            annotate::repair(&self.store, &self.signer, &m).await?;
-        } else {
+        if !self.file_names(&m).await?.contains(&p.file_name) {
             annotate::annotate(
                 &self.store,
                 &self.signer,

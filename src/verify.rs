@@ -42,6 +42,14 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// Objects covered by a valid signed checkpoint.
     pub signed_objects: u64,
+    /// The format of the last checkpoint, which says what its signature
+    /// covers (`custody-checkpoint/2`, or `/1` for recordings signed by an
+    /// earlier version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_format: Option<String>,
+    /// What the last checkpoint's format leaves unsigned (empty for `/2`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_signed: Option<String>,
     /// The key the checkpoints were checked with, hex.
     pub public_key: Option<String>,
     /// Whether that key was given by the verifier (`--public-key`) rather
@@ -79,19 +87,50 @@ pub enum VerifyError {
     Store(#[from] StoreError),
 }
 
-/// Resolves what the user typed to a manifest key (which need not exist
-/// yet: an open live recording has only its journal).
-pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError> {
+/// What the user asked to verify, resolved.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Where the manifest is (or will be: an open live recording has only
+    /// its journal).
+    pub manifest_key: String,
+    /// For `RECORDER/RECORDING-ID`: the recording asked for.
+    pub asked: Option<Asked>,
+}
+
+/// A recording asked for by recorder and recording id.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub recorder: String,
+    pub recording_id: String,
+    /// The locator it was found through (`None` for an open live recording,
+    /// found by its journal).
+    pub locator: Option<Locator>,
+}
+
+/// Resolves what the user typed to a manifest key.
+pub async fn resolve(store: &Store, target: &str) -> Result<Target, VerifyError> {
     let t = target.trim_end_matches('/');
+    let at = |manifest_key: String| Target {
+        manifest_key,
+        asked: None,
+    };
     if t.ends_with("/manifest.json") {
-        return Ok(t.to_string());
+        return Ok(at(t.to_string()));
     }
     if t.starts_with("records/") {
-        return Ok(layout::manifest_key(t));
+        return Ok(at(layout::manifest_key(t)));
     }
     if let Some((rec, id)) = t.split_once('/')
         && !id.contains('/')
     {
+        let asked = |manifest_key: String, locator: Option<Locator>| Target {
+            manifest_key,
+            asked: Some(Asked {
+                recorder: rec.to_string(),
+                recording_id: id.to_string(),
+                locator,
+            }),
+        };
         match store
             .get_bytes(&layout::locator_key(rec, id), MAX_DOC_BYTES)
             .await
@@ -99,7 +138,7 @@ pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError>
             Ok(b) => {
                 let loc: Locator = serde_json::from_slice(&b)
                     .map_err(|_| VerifyError::NotFound(target.to_string()))?;
-                return Ok(loc.manifest_key);
+                return Ok(asked(loc.manifest_key.clone(), Some(loc)));
             }
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
@@ -108,13 +147,52 @@ pub async fn resolve(store: &Store, target: &str) -> Result<String, VerifyError>
         let needle = format!("/{rec}/{id}/journal/");
         for o in store.list("records/").await? {
             if let Some(i) = o.key.find(&needle) {
-                return Ok(layout::manifest_key(
-                    &o.key[..i + needle.len() - "/journal/".len()],
-                ));
+                let key = layout::manifest_key(&o.key[..i + needle.len() - "/journal/".len()]);
+                return Ok(asked(key, None));
             }
         }
     }
     Err(VerifyError::NotFound(target.to_string()))
+}
+
+/// Verifies what `target` resolved to, and — when a recording was asked
+/// for by recorder and id — that the recording found is that one: its
+/// locator must name it and lead to its prefix, and the manifest and header
+/// verified must be its own.
+pub async fn verify_target(
+    store: &Store,
+    target: &Target,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    let mut report = verify_with(store, &target.manifest_key, opts).await?;
+    if let Some(Asked {
+        recorder: rec,
+        recording_id: id,
+        locator,
+    }) = &target.asked
+    {
+        let mut wrong = Vec::new();
+        if let Some(loc) = locator
+            && let Err(why) = crate::locate::check_locator(loc, rec, id)
+        {
+            wrong.push(why);
+        }
+        let found = (report.recorder.as_deref(), report.recording_id.as_deref());
+        if found != (Some(rec.as_str()), Some(id.as_str())) {
+            wrong.push(format!(
+                "{rec}/{id} was asked for, but {} holds {}/{}",
+                target.manifest_key,
+                found.0.unwrap_or("?"),
+                found.1.unwrap_or("?")
+            ));
+        }
+        let mut c = Checker { report };
+        for why in wrong {
+            c.fail(None, &layout::locator_key(rec, id), why);
+        }
+        report = finish(c);
+    }
+    Ok(report)
 }
 
 /// The locator of `recorder/id`, if one is stored and readable.
@@ -189,13 +267,18 @@ async fn check_links(
     Ok(())
 }
 
+/// A live recording's journal as stored: the chunks that parse, in order,
+/// and the SHA-256 of every chunk's exact bytes, in the order of their
+/// numbers (what a checkpoint's journal head chains).
+struct Journal {
+    chunks: Vec<JournalChunk>,
+    hashes: Vec<chain::Hash>,
+}
+
 /// Reads every journal chunk under `prefix`, in order.
-async fn journal(
-    store: &Store,
-    prefix: &str,
-    c: &mut Checker,
-) -> Result<Vec<JournalChunk>, VerifyError> {
+async fn journal(store: &Store, prefix: &str, c: &mut Checker) -> Result<Journal, VerifyError> {
     let mut chunks = Vec::new();
+    let mut hashes = Vec::new();
     let mut keys = store.list(&format!("{prefix}/journal/")).await?;
     // Numbered, not named: sort by number (seven digits sort after six).
     keys.sort_by_key(|o| {
@@ -208,7 +291,7 @@ async fn journal(
     });
     for o in keys {
         match store.get_bytes(&o.key, MAX_DOC_BYTES).await {
-            Ok(b) => match serde_json::from_slice::<JournalChunk>(&b) {
+            Ok(b) => match serde_json::from_slice::<JournalChunk>(&hash_into(&mut hashes, b)) {
                 Ok(j) => chunks.push((o.key, j)),
                 Err(e) => c.fail(None, &o.key, format!("journal chunk is not valid: {e}")),
             },
@@ -240,7 +323,22 @@ async fn journal(
             );
         }
     }
-    Ok(chunks.into_iter().map(|(_, j)| j).collect())
+    Ok(Journal {
+        chunks: chunks.into_iter().map(|(_, j)| j).collect(),
+        hashes,
+    })
+}
+
+/// Keeps the SHA-256 of `b` and hands `b` on.
+fn hash_one(h: &mut Option<chain::Hash>, b: bytes::Bytes) -> bytes::Bytes {
+    *h = Some(chain::sha256(&b));
+    b
+}
+
+/// Notes the SHA-256 of `b` and hands `b` on.
+fn hash_into(hashes: &mut Vec<chain::Hash>, b: bytes::Bytes) -> bytes::Bytes {
+    hashes.push(chain::sha256(&b));
+    b
 }
 
 /// Verifies the recording whose manifest is (or will be) at `manifest_key`,
@@ -266,6 +364,8 @@ pub async fn verify_with(
             chain_head: None,
             gaps: Vec::new(),
             signed_objects: 0,
+            checkpoint_format: None,
+            not_signed: None,
             public_key: None,
             key_pinned: opts.trusted_key.is_some(),
             links: Vec::new(),
@@ -280,8 +380,9 @@ pub async fn verify_with(
         .strip_suffix("/manifest.json")
         .unwrap_or(manifest_key)
         .to_string();
+    let mut manifest_sha256 = None;
     let manifest = match store.get_bytes(manifest_key, MAX_DOC_BYTES).await {
-        Ok(b) => match serde_json::from_slice::<Manifest>(&b) {
+        Ok(b) => match serde_json::from_slice::<Manifest>(&hash_one(&mut manifest_sha256, b)) {
             Ok(m) => Some(m),
             Err(e) => {
                 c.fail(None, manifest_key, format!("manifest is not valid: {e}"));
@@ -291,7 +392,10 @@ pub async fn verify_with(
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e.into()),
     };
-    let chunks = journal(store, &prefix, &mut c).await?;
+    let Journal {
+        chunks,
+        hashes: chunk_hashes,
+    } = journal(store, &prefix, &mut c).await?;
     let journal_entries: Vec<ObjectEntry> = chunks.iter().flat_map(|j| j.entries.clone()).collect();
 
     let (entries, recorder, recording_id) = match &manifest {
@@ -430,6 +534,12 @@ pub async fn verify_with(
 
     check_objects(store, &entries, &prefix, &mut c).await?;
     let header = check_header(store, &entries, &recorder, &recording_id, &mut c).await?;
+    if let Some(h) = &header {
+        check_prefix(&prefix, h, &mut c);
+    }
+    if let Some(m) = &manifest {
+        check_live_summary(m, &chunks, header.as_ref(), &mut c);
+    }
     let key = match (opts.trusted_key, &header) {
         (Some(k), Some(h)) => {
             if h.signing_key != hex::encode(k) {
@@ -449,17 +559,18 @@ pub async fn verify_with(
         (None, Some(h)) => chain::parse_hex(&h.signing_key),
         (None, None) => None,
     };
-    check_checkpoints(
-        store,
-        &prefix,
-        &entries,
-        manifest.is_some(),
-        key,
-        &recorder,
-        &recording_id,
-        &mut c,
-    )
-    .await?;
+    let is_live = manifest
+        .as_ref()
+        .map_or(!chunks.is_empty(), |m| m.live.is_some());
+    let stored = Stored {
+        prefix: &prefix,
+        entries: &entries,
+        recorder: &recorder,
+        recording_id: &recording_id,
+        manifest_sha256,
+        journal: is_live.then_some(chunk_hashes.as_slice()),
+    };
+    check_checkpoints(store, &stored, key, &mut c).await?;
     let raw_chunks = match &manifest {
         Some(m) => m.live.as_ref().is_none_or(|l| l.raw_chunks),
         None => chunks.last().is_none_or(|j| j.raw_chunks),
@@ -645,20 +756,195 @@ async fn check_header(
     Ok(found)
 }
 
+/// The prefix is where the header (chained and signed) says the recording
+/// belongs: `records/<category>/<yyyy>/<mm>/<dd>/<recorder>/<recording-id>`
+/// with the header's category (`_uncategorized` when it declares none,
+/// `_audit` for the audit trail), recorder and recording id. (The date
+/// depends on the gateway's UTC offset, which storage does not record; a
+/// `custody-checkpoint/2` signs the whole prefix.)
+fn check_prefix(prefix: &str, h: &HeaderDoc, c: &mut Checker) {
+    let segments: Vec<&str> = prefix.split('/').collect();
+    let category =
+        h.meta
+            .category
+            .as_deref()
+            .unwrap_or(if h.recorder == crate::view::audit::AUDIT_RECORDER {
+                crate::view::audit::AUDIT_CATEGORY
+            } else {
+                layout::UNCATEGORIZED
+            });
+    let ok = segments.len() == 7
+        && segments[0] == "records"
+        && segments[5] == h.recorder
+        && segments[6] == h.recording_id;
+    if !ok {
+        c.fail(
+            Some(0),
+            prefix,
+            format!(
+                "the recording is stored under {prefix}, not under a prefix of {}/{}: it was moved or copied",
+                h.recorder, h.recording_id
+            ),
+        );
+    } else if segments[1] != category {
+        c.fail(
+            Some(0),
+            prefix,
+            format!(
+                "the recording is stored under category {} but its header says {category}: it was moved or copied",
+                segments[1]
+            ),
+        );
+    }
+}
+
+/// A live manifest's summary agrees with its journal and header: the gaps
+/// are the journal's, `complete` means no gap, and a mandatory
+/// full-process recording with gaps is flagged.
+fn check_live_summary(
+    m: &Manifest,
+    chunks: &[JournalChunk],
+    header: Option<&HeaderDoc>,
+    c: &mut Checker,
+) {
+    let Some(l) = &m.live else { return };
+    let key = layout::manifest_key(&m.prefix);
+    let journal_gaps: Vec<&Gap> = chunks.iter().flat_map(|j| &j.gaps).collect();
+    if l.gaps.iter().collect::<Vec<_>>() != journal_gaps {
+        c.fail(
+            None,
+            &key,
+            format!(
+                "the manifest lists {} gaps but the journal records {}",
+                l.gaps.len(),
+                journal_gaps.len()
+            ),
+        );
+    }
+    if l.complete != l.gaps.is_empty() {
+        c.fail(
+            None,
+            &key,
+            format!(
+                "the manifest says complete = {} with {} gaps",
+                l.complete,
+                l.gaps.len()
+            ),
+        );
+    }
+    let mandatory = header.map_or(m.summary.mandatory_full_process, |h| {
+        h.meta.full_process.as_ref().is_some_and(|f| f.mandatory)
+    });
+    if l.full_process_violation != (mandatory && !l.gaps.is_empty()) {
+        c.fail(
+            None,
+            &key,
+            format!(
+                "the manifest says full_process_violation = {} for a {}mandatory recording with {} gaps",
+                l.full_process_violation,
+                if mandatory { "" } else { "non-" },
+                l.gaps.len()
+            ),
+        );
+    }
+}
+
+/// What storage holds of the recording, as the checkpoints are checked
+/// against it.
+struct Stored<'a> {
+    /// Where the recording was found.
+    prefix: &'a str,
+    /// The objects listed (manifest, or the journal of an open recording).
+    entries: &'a [ObjectEntry],
+    recorder: &'a str,
+    recording_id: &'a str,
+    /// SHA-256 of the stored manifest's exact bytes; `None` when there is
+    /// none (an open live recording).
+    manifest_sha256: Option<chain::Hash>,
+    /// A live recording's journal: the SHA-256 of each stored chunk, in
+    /// order. `None` for a docked recording.
+    journal: Option<&'a [chain::Hash]>,
+}
+
+/// What a `custody-checkpoint/1` signature leaves out.
+pub const NOT_SIGNED_BY_V1: &str = "custody-checkpoint/1 signs the objects and their order only: \
+     the manifest (completeness, derivation status, summary, links, retention), the journal \
+     (gaps, raw-chunk ranges) and the storage prefix are not signed";
+
+/// The `/2` statements of one checkpoint beyond its chain: the prefix, the
+/// journal and (final) that it names a manifest. Failures are reported
+/// under the checkpoint's key.
+fn check_statements(cp: &Checkpoint, st: &Stored, c: &mut Checker, ck: &str) {
+    if cp.format == checkpoint::CHECKPOINT_FORMAT_1 {
+        return;
+    }
+    match &cp.prefix {
+        Some(p) if p == st.prefix => {}
+        Some(p) => c.fail(
+            None,
+            ck,
+            format!(
+                "checkpoint signs prefix {p} but the recording is stored under {}: it was moved or copied",
+                st.prefix
+            ),
+        ),
+        None => c.fail(None, ck, "checkpoint does not sign the recording's prefix"),
+    }
+    match (&cp.journal, st.journal) {
+        (None, None) => {}
+        (None, Some(_)) => c.fail(
+            None,
+            ck,
+            "checkpoint does not sign the live recording's journal",
+        ),
+        (Some(j), stored) => {
+            let stored = stored.unwrap_or(&[]);
+            if j.chunks > stored.len() as u64 {
+                c.fail(
+                    None,
+                    ck,
+                    format!(
+                        "checkpoint signs {} journal chunks but only {} are stored: journal chunks were removed",
+                        j.chunks,
+                        stored.len()
+                    ),
+                );
+            } else {
+                let mut again = checkpoint::JournalHead::default();
+                for h in &stored[..j.chunks as usize] {
+                    let prev = chain::parse_hex(&again.head);
+                    again.head = hex::encode(chain::link(prev.as_ref(), h));
+                    again.chunks += 1;
+                }
+                if again.head != j.head {
+                    c.fail(
+                        None,
+                        ck,
+                        format!(
+                            "checkpoint signs journal head {} over {} chunks, but the stored journal gives {}: journal chunks were rewritten",
+                            j.head, j.chunks, again.head
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    if cp.is_final && cp.manifest_sha256.is_none() {
+        c.fail(None, ck, "final checkpoint does not sign a manifest");
+    }
+}
+
 /// Signed checkpoints: each verifies with the key, links to the one before,
-/// and signs the chain exactly as listed; a closed recording ends with a
-/// final checkpoint over every object.
-#[allow(clippy::too_many_arguments)]
+/// and signs the chain exactly as listed — and, in `custody-checkpoint/2`,
+/// the prefix, the journal and the manifest as stored; a closed recording
+/// ends with a final checkpoint over every object and its manifest.
 async fn check_checkpoints(
     store: &Store,
-    prefix: &str,
-    entries: &[ObjectEntry],
-    closed: bool,
+    st: &Stored<'_>,
     key: Option<[u8; 32]>,
-    recorder: &str,
-    recording_id: &str,
     c: &mut Checker,
 ) -> Result<(), VerifyError> {
+    let (prefix, entries) = (st.prefix, st.entries);
     let dir = format!("{prefix}/checkpoints/");
     let objs = store.list(&dir).await?;
     let seqs: BTreeSet<u64> = objs
@@ -720,8 +1006,18 @@ async fn check_checkpoints(
                 return Ok(());
             }
         };
+        if cp.format != checkpoint::CHECKPOINT_FORMAT
+            && cp.format != checkpoint::CHECKPOINT_FORMAT_1
+        {
+            c.fail(
+                None,
+                &ck,
+                format!("unknown checkpoint format {:?}", cp.format),
+            );
+            return Ok(());
+        }
         let mut bad = |reason: String| c.fail(None, &ck, reason);
-        if cp.seq != *seq || cp.recorder != recorder || cp.recording_id != recording_id {
+        if cp.seq != *seq || cp.recorder != st.recorder || cp.recording_id != st.recording_id {
             bad(format!(
                 "checkpoint is for {}/{} number {}, not this recording's number {seq}",
                 cp.recorder, cp.recording_id, cp.seq
@@ -754,31 +1050,64 @@ async fn check_checkpoints(
                 ));
             }
         }
+        check_statements(&cp, st, c, &ck);
         previous = Some(hex::encode(chain::sha256(&bytes)));
         prev_count = cp.object_count;
         last = Some(cp);
     }
     let last = last.expect("at least one checkpoint");
+    let last_key = checkpoint::checkpoint_key(prefix, last.seq);
     c.report.signed_objects = last.object_count.min(entries.len() as u64);
-    if closed {
-        if !last.is_final || last.object_count != entries.len() as u64 {
-            c.fail(
-                None,
-                &checkpoint::checkpoint_key(prefix, last.seq),
-                format!(
-                    "the recording's end is not signed: the last checkpoint covers {} of {} objects{} (objects removed from, or added to, its end)",
-                    last.object_count,
-                    entries.len(),
-                    if last.is_final { "" } else { " and is not final" }
-                ),
-            );
+    c.report.checkpoint_format = Some(last.format.clone());
+    if last.format == checkpoint::CHECKPOINT_FORMAT_1 {
+        c.report.not_signed = Some(NOT_SIGNED_BY_V1.into());
+    }
+    match st.manifest_sha256 {
+        Some(mh) => {
+            if !last.is_final || last.object_count != entries.len() as u64 {
+                c.fail(
+                    None,
+                    &last_key,
+                    format!(
+                        "the recording's end is not signed: the last checkpoint covers {} of {} objects{} (objects removed from, or added to, its end)",
+                        last.object_count,
+                        entries.len(),
+                        if last.is_final { "" } else { " and is not final" }
+                    ),
+                );
+            }
+            if let Some(signed) = &last.manifest_sha256
+                && *signed != hex::encode(mh)
+            {
+                c.fail(
+                    None,
+                    &last_key,
+                    format!(
+                        "the manifest is not the one the gateway signed: its SHA-256 is {}, the last checkpoint signs {signed}",
+                        hex::encode(mh)
+                    ),
+                );
+            }
+            if let (Some(j), Some(stored)) = (&last.journal, st.journal)
+                && j.chunks != stored.len() as u64
+            {
+                c.fail(
+                    None,
+                    &last_key,
+                    format!(
+                        "the last checkpoint signs {} journal chunks but {} are stored: journal chunks were added after the close",
+                        j.chunks,
+                        stored.len()
+                    ),
+                );
+            }
         }
-    } else if last.is_final {
-        c.fail(
+        None if last.is_final => c.fail(
             None,
-            &checkpoint::checkpoint_key(prefix, last.seq),
+            &last_key,
             "a final checkpoint exists but the manifest is missing",
-        );
+        ),
+        None => {}
     }
     Ok(())
 }

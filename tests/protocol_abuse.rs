@@ -203,7 +203,7 @@ async fn a_newer_stream_of_the_same_device_takes_over_another_device_is_refused(
     let req = msg(
         serde_json::json!({"type":"upload","meta":{"recording_id":"r-dup","recorder":"bwc-1"},"size":100}),
     );
-    expect_error(&raw(&rconn, &req, false).await, "recording_busy");
+    expect_error(&raw(&rconn, &req, false).await, "not_recording_owner");
 
     // The same device reconnecting takes over and resumes after the 10 durable bytes.
     let conn2 = w.client("bwc-1", &gw).connect().await.unwrap();
@@ -223,5 +223,192 @@ async fn a_newer_stream_of_the_same_device_takes_over_another_device_is_refused(
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+/// Sends `bytes` on a new stream, ends it, and returns every reply until
+/// the gateway ends its side.
+async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Vec<Reply> {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    let _ = send.finish();
+    let mut replies = Vec::new();
+    while let Some(f) = frame::read_frame(&mut recv).await.unwrap() {
+        match f {
+            Frame::Msg(m) => replies.push(frame::decode::<Reply>(&m).unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    replies
+}
+
+fn data(bytes: &[u8]) -> Vec<u8> {
+    let mut v = frame::data_header(bytes.len()).to_vec();
+    v.extend_from_slice(bytes);
+    v
+}
+
+fn finish(bytes: &[u8]) -> Vec<u8> {
+    msg(serde_json::json!({
+        "type": "finish",
+        "size": bytes.len(),
+        "sha256": hex::encode(custody::chain::sha256(bytes)),
+    }))
+}
+
+fn accepted_offset(replies: &[Reply]) -> u64 {
+    match replies.first() {
+        Some(Reply::Accepted { offset, .. }) => *offset,
+        other => panic!("expected accepted, got {other:?} of {replies:?}"),
+    }
+}
+
+fn refused(replies: &[Reply]) {
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    expect_error(&replies[0], "not_recording_owner");
+}
+
+/// The refusals `device`'s usage record holds, by recording id.
+async fn refusals_of(w: &World, device: &str) -> Vec<custody::usage::UsageEntry> {
+    let store = w.store().await;
+    let mut out = Vec::new();
+    for o in store.list(&format!("usage/{device}/")).await.unwrap() {
+        let e: custody::usage::UsageEntry =
+            serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap();
+        if e.event == custody::usage::UsageEvent::Refused {
+            out.push(e);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_in_progress_is_continued_only_by_the_device_that_started_it() {
+    let w = World::with_gateway_settings(Backend::Local, "[live]\nclose_after_secs = 600\n");
+    let gw = w.gateway();
+    let bwc = w.client("bwc-1", &gw).connect().await.unwrap();
+    let rack = w.client("rack-1", &gw).connect().await.unwrap();
+    let store = w.store().await;
+
+    // Docked: bwc-1 starts an upload and pauses; the rack, naming the same
+    // recorder and recording id, offers its own bytes to finish it.
+    let own: Vec<u8> = (0..100u8).collect();
+    let mut first = upload_req("r-docked", 100);
+    first.extend(data(&own[..10]));
+    assert_eq!(accepted_offset(&exchange(&bwc, &first).await), 0);
+    let theirs = vec![0xEEu8; 100];
+    let mut takeover = msg(serde_json::json!({"type":"upload",
+        "meta":{"recording_id":"r-docked","recorder":"bwc-1"},"size":100}));
+    takeover.extend(data(&theirs[10..]));
+    takeover.extend(finish(&theirs));
+    refused(&exchange(&rack, &takeover).await);
+    // The recorder finishes it with its own bytes, and the signed header
+    // names it as the device whose bytes are stored.
+    let mut rest = upload_req("r-docked", 100);
+    rest.extend(data(&own[10..]));
+    rest.extend(finish(&own));
+    let replies = exchange(&bwc, &rest).await;
+    assert_eq!(accepted_offset(&replies), 10);
+    let key = match replies.last() {
+        Some(Reply::Archived { manifest_key, .. }) => manifest_key.clone(),
+        other => panic!("expected archived, got {other:?} of {replies:?}"),
+    };
+    let m: custody::manifest::Manifest =
+        serde_json::from_slice(&store.get_bytes(&key, 1 << 20).await.unwrap()).unwrap();
+    let header: custody::manifest::HeaderDoc =
+        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
+            .unwrap();
+    assert_eq!(header.uploader.device, "bwc-1");
+    assert_eq!(
+        store.get_bytes(&m.objects[1].key, 1 << 20).await.unwrap(),
+        own
+    );
+
+    // Quarantined: a failed attempt's id is retried only by its device.
+    let mut bad = upload_req("r-quarantined", 10);
+    bad.extend(data(&own[..10]));
+    bad.extend(finish(&own[..9]));
+    let replies = exchange(&bwc, &bad).await;
+    expect_error(replies.last().unwrap(), "size_mismatch");
+    let mut takeover = msg(serde_json::json!({"type":"upload",
+        "meta":{"recording_id":"r-quarantined","recorder":"bwc-1"},"size":10}));
+    takeover.extend(data(&theirs[..10]));
+    takeover.extend(finish(&theirs[..10]));
+    refused(&exchange(&rack, &takeover).await);
+    let retry = upload_req("r-quarantined", 10);
+    assert_eq!(accepted_offset(&exchange(&bwc, &retry).await), 0);
+
+    // Live: bwc-1 streams, loses its stream; the rack can neither append
+    // to the open recording nor end it.
+    let live = |recorder: Option<&str>| {
+        let mut meta = serde_json::json!({"recording_id":"r-live","mode":"live"});
+        if let Some(r) = recorder {
+            meta["recorder"] = r.into();
+        }
+        msg(serde_json::json!({"type":"live","meta":meta}))
+    };
+    let mut start = live(None);
+    start.extend(data(&own));
+    assert_eq!(accepted_offset(&exchange(&bwc, &start).await), 0);
+    let mut append = live(Some("bwc-1"));
+    append.extend(data(&theirs));
+    refused(&exchange(&rack, &append).await);
+    let mut end = live(Some("bwc-1"));
+    end.extend(msg(serde_json::json!({"type":"end"})));
+    refused(&exchange(&rack, &end).await);
+    // Still open, holding only the recorder's bytes; it ends it, whole.
+    let mut more = live(None);
+    more.extend(data(&own));
+    more.extend(msg(serde_json::json!({"type":"end"})));
+    let replies = exchange(&bwc, &more).await;
+    assert_eq!(
+        accepted_offset(&replies),
+        100,
+        "the rack's bytes were taken"
+    );
+    let key = match replies.last() {
+        Some(Reply::Closed {
+            manifest_key,
+            complete: true,
+            ..
+        }) => manifest_key.clone(),
+        other => panic!("expected a complete close, got {other:?} of {replies:?}"),
+    };
+    let m: custody::manifest::Manifest = eventually(30, "the live manifest", || async {
+        let b = store.get_bytes(&key, 1 << 20).await.ok()?;
+        serde_json::from_slice(&b).ok()
+    })
+    .await;
+    let header: custody::manifest::HeaderDoc =
+        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
+            .unwrap();
+    assert_eq!(header.uploader.device, "bwc-1");
+    let mut kept = Vec::new();
+    for o in m
+        .objects
+        .iter()
+        .filter(|o| o.role == custody::manifest::Role::RawChunk)
+    {
+        kept.extend_from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap());
+    }
+    assert_eq!(kept, [own.clone(), own.clone()].concat());
+    let v = w.verify(&key);
+    assert!(v.status.success(), "{}", stdout(&v));
+
+    // Each refusal is in the rack's usage record, with its reason.
+    let recorded = eventually(30, "the rack's refusals", || async {
+        let r = refusals_of(&w, "rack-1").await;
+        (r.len() >= 4).then_some(r)
+    })
+    .await;
+    for id in ["r-docked", "r-quarantined", "r-live"] {
+        assert!(
+            recorded
+                .iter()
+                .any(|e| e.recording_id.as_deref() == Some(id)
+                    && e.detail.contains("not_recording_owner")
+                    && e.detail.contains("started by bwc-1")),
+            "{id}: {recorded:#?}"
+        );
     }
 }

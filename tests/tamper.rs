@@ -13,6 +13,8 @@ use common::*;
 use custody::chain;
 use custody::live::journal::JournalChunk;
 use custody::manifest::{Manifest, Role};
+use custody::protocol::Reply;
+use custody::protocol::frame::{self, Frame};
 use custody::store::Store;
 
 /// Streams a short live recording and returns its manifest key.
@@ -278,9 +280,177 @@ async fn every_attack_on_a_stored_recording_is_named() {
     );
     restore(&store, &prefix, &snap).await;
 
+    // 8. The recording moved to another category: every object copied
+    //    under the new prefix, the keys in its manifest and journal
+    //    rewritten to match, its locator repointed, the old prefix removed.
+    let category = prefix.split('/').nth(1).unwrap().to_string();
+    let moved = prefix.replacen(&format!("records/{category}/"), "records/traffic/", 1);
+    assert_ne!(moved, prefix);
+    let locator_key = format!("index/recordings/bwc-1/{}.json", m.recording_id);
+    let locator = store.get_bytes(&locator_key, 1 << 20).await.unwrap();
+    for (k, v) in &snap {
+        let body = if k.ends_with("manifest.json") || k.contains("/journal/") {
+            let text = std::str::from_utf8(v).unwrap().replace(&prefix, &moved);
+            Bytes::from(text)
+        } else {
+            v.clone()
+        };
+        put(&store, &k.replace(&prefix, &moved), body).await;
+        store.delete(k).await.unwrap();
+    }
+    let text = std::str::from_utf8(&locator)
+        .unwrap()
+        .replace(&prefix, &moved);
+    put(&store, &locator_key, Bytes::from(text)).await;
+    let moved_key = format!("{moved}/manifest.json");
+    for target in [moved_key.as_str(), "bwc-1/bwc-1-victim"] {
+        let fs = failures(&w, target);
+        assert_reason(&fs, None, &format!("checkpoint signs prefix {prefix}"));
+        assert_reason(&fs, Some(0), "stored under category traffic");
+    }
+    for o in store.list(&format!("{moved}/")).await.unwrap() {
+        store.delete(&o.key).await.unwrap();
+    }
+    put(&store, &locator_key, locator.clone()).await;
+    restore(&store, &prefix, &snap).await;
+
+    // 9. Two recordings' locators swapped: each name leads to the other
+    //    recording, which is intact and signed — and is not the one asked for.
+    let other_locator_key = format!("index/recordings/bwc-1/{}.json", om.recording_id);
+    let other_locator = store.get_bytes(&other_locator_key, 1 << 20).await.unwrap();
+    put(&store, &locator_key, other_locator.clone()).await;
+    put(&store, &other_locator_key, locator.clone()).await;
+    let fs = failures(&w, "bwc-1/bwc-1-victim");
+    assert_reason(&fs, None, "bwc-1/bwc-1-victim was asked for, but");
+    assert_reason(&fs, None, "names bwc-1/bwc-1-other");
+    assert_reason(
+        &failures(&w, "bwc-1/bwc-1-other"),
+        None,
+        "names bwc-1/bwc-1-victim",
+    );
+    // Nor does rewriting the names in the swapped locator help.
+    let renamed = std::str::from_utf8(&other_locator).unwrap().replace(
+        "\"recording_id\": \"bwc-1-other\"",
+        "\"recording_id\": \"bwc-1-victim\"",
+    );
+    put(&store, &locator_key, Bytes::from(renamed)).await;
+    let fs = failures(&w, "bwc-1/bwc-1-victim");
+    assert_reason(&fs, None, "which is not a prefix of bwc-1/bwc-1-victim");
+    put(&store, &locator_key, locator).await;
+    put(&store, &other_locator_key, other_locator).await;
+
     // Untouched again, it verifies.
     let (ok, r) = w.verify_json(&key);
     assert!(ok, "{r}");
+    let (ok, r) = w.verify_json("bwc-1/bwc-1-victim");
+    assert!(ok, "{r}");
+}
+
+/// Sends `bytes` on a new stream of `conn`, ends it, and returns every
+/// reply until the gateway ends its side.
+async fn exchange(conn: &quinn::Connection, bytes: &[u8]) -> Vec<Reply> {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    let _ = send.finish();
+    let mut replies = Vec::new();
+    while let Some(f) = frame::read_frame(&mut recv).await.unwrap() {
+        match f {
+            Frame::Msg(m) => replies.push(frame::decode::<Reply>(&m).unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hidden_gap_is_named() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let store = w.store().await;
+    // A mandatory full-process recording streamed live, with a gap: the
+    // recorder declares 1 MiB lost between two runs of its stream.
+    let before = w.path("before.bin");
+    let after = w.path("after.bin");
+    write_random_file(&before, 300_000, 7);
+    write_random_file(&after, 300_000, 8);
+    let lost = 1u64 << 20;
+    let msg = |v: serde_json::Value| frame::encode_msg(&v).unwrap();
+    let data = |b: &[u8]| {
+        let mut v = frame::data_header(b.len()).to_vec();
+        v.extend_from_slice(b);
+        v
+    };
+    let mut stream = msg(serde_json::json!({"type": "live", "meta": {
+        "recording_id": "bwc-1-gap", "mode": "live", "officer": "o-1001",
+        "category": "market", "full_process": {"mandatory": true, "reason": "personal-liberty"},
+    }}));
+    let first = std::fs::read(&before).unwrap();
+    for part in first.chunks(64 << 10) {
+        stream.extend(data(part));
+    }
+    stream.extend(msg(serde_json::json!({"type": "gap", "kind": "lost-bytes",
+        "to": first.len() as u64 + lost,
+        "reason": "the recorder's buffer overflowed while the link was down"})));
+    for part in std::fs::read(&after).unwrap().chunks(64 << 10) {
+        stream.extend(data(part));
+    }
+    stream.extend(msg(serde_json::json!({"type": "end"})));
+    let conn = w.client("bwc-1", &gw).connect().await.unwrap();
+    let replies = exchange(&conn, &stream).await;
+    let key = match replies.last() {
+        Some(Reply::Closed {
+            manifest_key,
+            complete: false,
+            gap_count: 1,
+            ..
+        }) => manifest_key.clone(),
+        other => panic!("expected a close with one gap, got {other:?}"),
+    };
+    eventually(30, "the locator", || async {
+        store
+            .exists("index/recordings/bwc-1/bwc-1-gap.json")
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    let m = manifest(&store, &key).await;
+    let l = m.live.as_ref().unwrap();
+    assert!(l.full_process_violation && !l.complete, "{l:?}");
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["gaps"].as_array().unwrap().len(), 1, "{r}");
+
+    // The forger removes the gap from the journal chunk that records it and
+    // from the manifest, shifts the later raw chunk's range down so the
+    // ranges join up, and declares the recording complete. No object and no
+    // chain value changes.
+    let shift = |e: &mut custody::manifest::ObjectEntry| {
+        if let Some(r) = e.range.as_mut()
+            && r.offset >= lost
+        {
+            r.offset -= lost;
+        }
+    };
+    for o in store.list(&format!("{}/journal/", m.prefix)).await.unwrap() {
+        let mut j: JournalChunk =
+            serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap();
+        j.gaps.clear();
+        j.entries.iter_mut().for_each(shift);
+        put(&store, &o.key, Bytes::from(j.to_bytes())).await;
+    }
+    let mut forged = m.clone();
+    forged.objects.iter_mut().for_each(shift);
+    let fl = forged.live.as_mut().unwrap();
+    fl.gaps.clear();
+    fl.complete = true;
+    fl.full_process_violation = false;
+    fl.stream_bytes -= lost;
+    put(&store, &key, Bytes::from(forged.to_bytes())).await;
+
+    let fs = failures(&w, &key);
+    assert_reason(&fs, None, "journal chunks were rewritten");
+    assert_reason(&fs, None, "the manifest is not the one the gateway signed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -425,6 +595,18 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
     std::fs::write(&sums_path, &sums).unwrap();
     b[1000] ^= 1;
     std::fs::write(&obj, &b).unwrap();
+    // The manifest's other fields are signed too: a changed proof object is caught.
+    let mpath = bundle.join("manifest.json");
+    let mtext = std::fs::read_to_string(&mpath).unwrap();
+    std::fs::write(&mpath, mtext.replace("seizure of goods", "nothing at all")).unwrap();
+    let o = run(&bundle);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("manifest.json is not the manifest"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(&mpath, &mtext).unwrap();
     let sig = bundle.join("checkpoints/000000.sig");
     let rogue = custody::signing::SigningKey::generate().unwrap();
     std::fs::write(
@@ -440,8 +622,10 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
         stdout(&o)
     );
 
-    // An annotation interrupted after the manifest was rewritten but before
-    // its checkpoint was signed: the end is unsigned and verify says so…
+    // An annotation interrupted after its final checkpoint was signed but
+    // before the manifest was replaced: the manifest is not the one signed,
+    // and verify says so…
+    let signed_manifest = store.get_bytes(&key, 1 << 26).await.unwrap();
     let o = custody(&[
         "annotate",
         "--by",
@@ -451,24 +635,13 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
         &key,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let newest = store
-        .list(&format!("{}/checkpoints/", after.prefix))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .max()
-        .unwrap();
-    let stem = newest
-        .trim_end_matches(".json")
-        .trim_end_matches(".sig")
-        .to_string();
-    for ext in ["json", "sig"] {
-        store.delete(&format!("{stem}.{ext}")).await.unwrap();
-    }
-    let (ok, r) = w.verify_json(&key);
-    assert!(!ok, "an unsigned end must not verify: {r}");
-    // …and the next annotation signs it first, then itself.
+    let annotated = manifest(&store, &key).await;
+    put(&store, &key, signed_manifest.clone()).await;
+    let fs = failures(&w, &key);
+    assert_reason(&fs, None, "the manifest is not the one the gateway signed");
+    // …and the next annotation completes it from the signature — the
+    // manifest made again from the stored one and the annotation object
+    // hashes to what the checkpoint signs — then appends itself.
     let o = custody(&[
         "annotate",
         "--by",
@@ -480,5 +653,150 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
     assert!(o.status.success(), "{}", stderr(&o));
     let (ok, r) = w.verify_json(&key);
     assert!(ok, "{r}");
+    assert_eq!(r["signed_objects"], r["objects"], "{r}");
+    let after = manifest(&store, &key).await;
+    assert_eq!(after.objects.len(), annotated.objects.len() + 1);
+    assert_eq!(
+        &after.objects[..annotated.objects.len()],
+        &annotated.objects[..]
+    );
+
+    // The gateway signs only manifests it made itself: an annotation object
+    // forged into storage, listed in a rewritten manifest as an annotation
+    // interrupted before its checkpoint would be, is refused by the next
+    // annotation, not signed.
+    let mut forged = after.clone();
+    let body = Bytes::from_static(b"{\"kind\": \"note\", \"value\": \"forged\"}\n");
+    let h = chain::sha256(&body);
+    let index = forged.objects.len() as u64;
+    let forged_key = format!("{}/{index:06}-annotation.json", forged.prefix);
+    put(&store, &forged_key, body.clone()).await;
+    forged.objects.push(custody::manifest::ObjectEntry {
+        index,
+        key: forged_key,
+        role: Role::Annotation,
+        size: body.len() as u64,
+        sha256: hex::encode(h),
+        chain: hex::encode(chain::link(
+            chain::parse_hex(&forged.chain_head).as_ref(),
+            &h,
+        )),
+        content_type: Some("application/json".into()),
+        derived_from: None,
+        media: None,
+        range: None,
+        at: None,
+    });
+    forged.object_count += 1;
+    forged.chain_head = forged.objects.last().unwrap().chain.clone();
+    forged.summary.proof_object = Some("forged".into());
+    put(&store, &key, Bytes::from(forged.to_bytes())).await;
+    let o = custody(&[
+        "annotate",
+        "--by",
+        "records-office",
+        "--note",
+        "third",
+        &key,
+    ]);
+    assert!(!o.status.success(), "a forged manifest was extended");
+    assert!(
+        stderr(&o).contains("does not match the recording's last signed checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    assert_reason(
+        &failures(&w, &key),
+        None,
+        "the recording's end is not signed",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_signed_by_version_1_still_verifies_and_an_annotation_signs_it_again() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let store = w.store().await;
+    // A live recording, streamed and ended.
+    let bytes = w.path("stream.bin");
+    write_random_file(&bytes, 400_000, 9);
+    let mut stream = frame::encode_msg(&serde_json::json!({"type": "live",
+        "meta": {"recording_id": "bwc-1-old", "mode": "live"}}))
+    .unwrap();
+    for part in std::fs::read(&bytes).unwrap().chunks(64 << 10) {
+        stream.extend(frame::data_header(part.len()));
+        stream.extend_from_slice(part);
+    }
+    stream.extend(frame::encode_msg(&serde_json::json!({"type": "end"})).unwrap());
+    let conn = w.client("bwc-1", &gw).connect().await.unwrap();
+    let key = match exchange(&conn, &stream).await.last() {
+        Some(Reply::Closed { manifest_key, .. }) => manifest_key.clone(),
+        other => panic!("expected closed, got {other:?}"),
+    };
+    eventually(30, "the locator", || async {
+        store
+            .exists("index/recordings/bwc-1/bwc-1-old.json")
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    let prefix = key.trim_end_matches("/manifest.json").to_string();
+
+    // As an earlier version signed it: every checkpoint custody-checkpoint/1,
+    // signed with the gateway's key.
+    let signer = custody::signing::SigningKey::from_pem(
+        &std::fs::read_to_string(w.certs.signing_key()).unwrap(),
+    )
+    .unwrap();
+    let mut previous: Option<String> = None;
+    for seq in 0.. {
+        let ck = format!("{prefix}/checkpoints/{seq:06}.json");
+        let Ok(b) = store.get_bytes(&ck, 1 << 20).await else {
+            break;
+        };
+        let mut cp: custody::checkpoint::Checkpoint = serde_json::from_slice(&b).unwrap();
+        cp.format = custody::checkpoint::CHECKPOINT_FORMAT_1.into();
+        (cp.prefix, cp.journal, cp.manifest_sha256) = (None, None, None);
+        cp.previous = previous.clone();
+        let mut v1 = serde_json::to_vec_pretty(&cp).unwrap();
+        v1.push(b'\n');
+        previous = Some(hex::encode(chain::sha256(&v1)));
+        put(
+            &store,
+            &ck.replace(".json", ".sig"),
+            Bytes::from(signer.sign(&v1)),
+        )
+        .await;
+        put(&store, &ck, Bytes::from(v1)).await;
+    }
+    assert!(previous.is_some());
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["checkpoint_format"], "custody-checkpoint/1", "{r}");
+    assert!(
+        r["not_signed"]
+            .as_str()
+            .is_some_and(|n| n.contains("journal (gaps, raw-chunk ranges)")),
+        "{r}"
+    );
+    assert!(
+        stdout(&w.verify(&key)).contains("custody-checkpoint/1 signs the objects"),
+        "the report does not say what /1 leaves unsigned"
+    );
+
+    // An annotation by this version signs it under /2, journal and manifest
+    // included, hashing the journal it finds in storage.
+    let o = Command::new(BIN)
+        .args(["annotate", "-c"])
+        .arg(&w.config)
+        .args(["--by", "records-office", "--note", "signed again", &key])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, r) = w.verify_json(&key);
+    assert!(ok, "{r}");
+    assert_eq!(r["checkpoint_format"], "custody-checkpoint/2", "{r}");
+    assert!(r.get("not_signed").is_none(), "{r}");
     assert_eq!(r["signed_objects"], r["objects"], "{r}");
 }

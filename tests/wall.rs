@@ -524,6 +524,122 @@ async fn roles_playlists_and_audit() {
 }
 
 /// Where the browser test leaves its screenshots (kept after the test).
+/// An HTTPS POST of a JSON body with curl (as `who`): (status, body).
+fn post_json(w: &World, http: SocketAddr, path: &str, who: &str, body: &str) -> (u16, Vec<u8>) {
+    let out_file = w.path(&format!("curl-post-{}.out", std::process::id()));
+    let out = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&out_file)
+        .args(["-w", "%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert())
+        .args(["--resolve", &format!("localhost:{}:127.0.0.1", http.port())])
+        .args(["-H", &format!("Authorization: Bearer {}", token(who))])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!("https://localhost:{}{path}", http.port()))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0);
+    let b = std::fs::read(&out_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_file);
+    (code, b)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locator_that_leads_to_another_recording_is_refused_and_audited() {
+    let w = wall_world(Backend::Local);
+    let gw = w.gateway();
+    let http = gw.http_addr();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    for (id, seed) in [("rec-a", 1), ("rec-b", 2)] {
+        write_random_file(&media.join(format!("{id}.bin")), 200_000 + seed, seed);
+        std::fs::write(
+            media.join(format!("{id}.bin.json")),
+            format!(r#"{{"recording_id":"{id}","category":"market"}}"#),
+        )
+        .unwrap();
+    }
+    let (out, _) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+
+    // Someone with write access to storage swaps the two locators.
+    let store = w.store().await;
+    let (ka, kb) = (
+        "index/recordings/bwc-1/rec-a.json",
+        "index/recordings/bwc-1/rec-b.json",
+    );
+    let (la, lb) = (
+        store.get_bytes(ka, 1 << 20).await.unwrap(),
+        store.get_bytes(kb, 1 << 20).await.unwrap(),
+    );
+    let put = |k: &'static str, b: bytes::Bytes| {
+        let store = store.clone();
+        async move {
+            let h = custody::chain::sha256(&b);
+            store.put_bytes(k, b, &h).await.unwrap();
+        }
+    };
+    put(ka, lb.clone()).await;
+    put(kb, la.clone()).await;
+
+    // Asked for rec-a, the wall finds rec-b: it serves nothing of it.
+    let download = "/rec/bwc-1/rec-a/original";
+    for path in [download, "/rec/bwc-1/rec-a/index.m3u8"] {
+        let (code, b) = get(&w, http, path, Some("sup"));
+        assert_eq!(code, 409, "{path}: {}", String::from_utf8_lossy(&b));
+        assert!(
+            json(&b)["error"]
+                .as_str()
+                .unwrap()
+                .contains("leads this recording to another one"),
+            "{}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let (code, b) = post_json(
+        &w,
+        http,
+        "/api/requests",
+        "sup",
+        r#"{"kind":"export","recording":"bwc-1/rec-a","reason":"court order"}"#,
+    );
+    assert_eq!(code, 409, "{}", String::from_utf8_lossy(&b));
+    // Each refusal is audited, under the recording asked for, with why.
+    let refused = eventually(30, "the refusals in the audit trail", || async {
+        let es: Vec<serde_json::Value> = audit_entries(&w)
+            .into_iter()
+            .filter(|e| {
+                e["action"] == "refused"
+                    && e["status"] == 409
+                    && e["recording"] == "bwc-1/rec-a"
+                    && e["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("names bwc-1/rec-b"))
+            })
+            .collect();
+        (es.len() >= 3).then_some(es)
+    })
+    .await;
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["path"] == download && e["viewer"] == "sup"),
+        "{refused:#?}"
+    );
+
+    // With the locators put back, rec-a is served, byte for byte.
+    put(ka, la).await;
+    put(kb, lb).await;
+    let (code, b) = get(&w, http, download, Some("sup"));
+    assert_eq!(code, 200);
+    assert_eq!(b, std::fs::read(media.join("rec-a.bin")).unwrap());
+}
+
 fn artifacts() -> PathBuf {
     let d = Path::new(ROOT).join("target/test-artifacts/wall");
     std::fs::create_dir_all(&d).unwrap();

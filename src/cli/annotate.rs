@@ -99,7 +99,13 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("say what to add: --proof, --case, --marker or --note");
     };
     let store = Store::open(&cfg.store).await?;
-    let key = verify::resolve(&store, &a.recording).await?;
+    let target = verify::resolve(&store, &a.recording).await?;
+    // A recording named by recorder and id must be the one its locator
+    // leads to, never another one.
+    if let Some(a) = target.asked.as_ref().filter(|a| a.locator.is_some()) {
+        custody::locate::stored(&store, &a.recorder, &a.recording_id).await?;
+    }
+    let key = target.manifest_key;
     let entry = annotate(&store, &signer, &key, fact, &a.by, a.reason).await?;
     println_escaped!(
         "annotation stored as object {} ({}), chain head {}, signed",

@@ -37,11 +37,13 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         .public_key_pem(),
     };
     let store = Store::open(&cfg.store).await?;
-    let key = verify::resolve(&store, &a.recording).await?;
-    // Only a recording that verifies is worth handing out.
-    let report = verify::verify_with(
+    let target = verify::resolve(&store, &a.recording).await?;
+    let key = target.manifest_key.clone();
+    // Only a recording that verifies, and is the one asked for, is worth
+    // handing out.
+    let report = verify::verify_target(
         &store,
-        &key,
+        &target,
         &verify::VerifyOptions {
             trusted_key: Some(custody::signing::public_from_pem(&pem)?),
         },

@@ -31,8 +31,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut all_ok = true;
     let mut reports = Vec::new();
     for target in &a.recordings {
-        let key = verify::resolve(&store, target).await?;
-        let r = verify::verify_with(&store, &key, &opts).await?;
+        let target = verify::resolve(&store, target).await?;
+        let r = verify::verify_target(&store, &target, &opts).await?;
         all_ok &= r.ok;
         if !a.json {
             print_report(&r);
@@ -106,6 +106,9 @@ pub fn print_report(r: &verify::Report) {
                     "holds no media: the live recording was opened and ended without a byte of stream"
                 }
             );
+        }
+        if let Some(n) = &r.not_signed {
+            println!("  {n}");
         }
         for (i, g) in r.gaps.iter().enumerate() {
             let filled = r

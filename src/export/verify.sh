@@ -66,6 +66,16 @@ if [ -n "$last" ]; then
   grep -q '"final": true' "$last" || fail "$last is not final: the recording's end is not signed"
   [ "$count" = "$n" ] || fail "$last signs $count objects, the chain has $n"
   [ "$head" = "$prev" ] || fail "$last signs chain head $head, the chain ends at $prev"
+  # custody-checkpoint/2 signs the manifest's exact bytes too (gaps,
+  # completeness, derivation status, summary, links, retention …).
+  ms=$(sed -n 's/^ *"manifest_sha256": "\([0-9a-f]*\)",$/\1/p' "$last")
+  if [ -n "$ms" ]; then
+    [ "$ms" = "$(sha256sum manifest.json | cut -c1-64)" ] || fail "manifest.json is not the manifest $last signs"
+  elif grep -q '"format": "custody-checkpoint/1"' "$last"; then
+    echo "   $last is custody-checkpoint/1: manifest.json beyond its hashes and chain values is not signed"
+  else
+    fail "$last signs no manifest"
+  fi
 fi
 
 if [ "$status" = 0 ]; then

@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 
 use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
 use crate::chain;
+use crate::checkpoint::{self, JournalHead};
 use crate::derive::Media;
 use crate::manifest::{
     ByteRange, DerivationSummary, DerivedFrom, Gap, HeaderDoc, IntegrityStatus, LiveSummary,
@@ -143,6 +144,16 @@ pub struct LiveRecording {
     /// Marks already chained (a recorder sends a mark again after a lost
     /// link, not knowing whether it arrived).
     marks_seen: Mutex<std::collections::HashSet<chain::Hash>>,
+    /// The journal hashed so far, for checkpoints.
+    journal_head: Mutex<JournalHead>,
+}
+
+fn spool_error(op: &'static str, e: std::io::Error) -> crate::store::StoreError {
+    crate::store::StoreError::Backend {
+        op,
+        key: String::new(),
+        message: e.to_string(),
+    }
 }
 
 fn now() -> String {
@@ -230,6 +241,7 @@ impl LiveRecording {
             view: Mutex::new(Default::default()),
             clock: Mutex::new(Default::default()),
             marks_seen: Mutex::new(Default::default()),
+            journal_head: Mutex::new(Default::default()),
         }))
     }
 
@@ -924,44 +936,101 @@ impl LiveRecording {
         Ok(())
     }
 
-    /// Signs and stores a checkpoint over the first `count` objects (all in
-    /// storage), unless the last one already covers them — or, when not
-    /// final, unless it is younger than `every`.
+    /// The journal as storage holds it: the hash chain over the exact
+    /// bytes of the first `chunks` chunks (each copied to storage byte for
+    /// byte from the spool). Extended from where it last stood, so each
+    /// chunk is read once per process.
+    async fn journal_head(&self, chunks: u64) -> std::io::Result<JournalHead> {
+        let mut j = self.journal_head.lock().expect("journal head").clone();
+        if j.chunks > chunks {
+            j = JournalHead::default();
+        }
+        while j.chunks < chunks {
+            j.extend(&tokio::fs::read(self.journal.path(j.chunks)).await?);
+        }
+        *self.journal_head.lock().expect("journal head") = j.clone();
+        Ok(j)
+    }
+
+    /// Where the next checkpoint goes: its number, the hash of the one
+    /// before, and the journal chunks stored so far.
+    async fn next_place(&self) -> Result<checkpoint::Place, crate::store::StoreError> {
+        let (seq, previous, uploaded) = {
+            let g = self.lock();
+            (
+                g.state.checkpoints,
+                g.state.last_checkpoint.clone(),
+                g.state.uploaded,
+            )
+        };
+        let journal = self
+            .journal_head(uploaded)
+            .await
+            .map_err(|e| spool_error("read the journal", e))?;
+        Ok(checkpoint::Place {
+            seq,
+            previous,
+            journal: Some(journal),
+        })
+    }
+
+    /// Notes a checkpoint stored: the next one links to it.
+    fn stored_checkpoint(
+        &self,
+        signed: &checkpoint::Signed,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut g = self.lock();
+        g.state.checkpoints = signed.checkpoint.seq + 1;
+        g.state.last_checkpoint = Some(signed.sha256_hex());
+        g.state.checkpoint_count = signed.checkpoint.object_count;
+        self.save_state(&g)
+            .map_err(|e| spool_error("save live state", e))
+    }
+
+    /// Signs and stores a non-final checkpoint over the first `count`
+    /// objects and the journal chunks stored so far (all in storage),
+    /// unless the last one already covers them.
     pub async fn checkpoint(
         &self,
         store: &crate::store::Store,
         count: u64,
         head: &str,
-        is_final: bool,
     ) -> Result<(), crate::store::StoreError> {
-        let (seq, previous) = {
-            let g = self.lock();
-            if !is_final && count <= g.state.checkpoint_count {
-                return Ok(());
-            }
-            (g.state.checkpoints, g.state.last_checkpoint.clone())
-        };
-        let signed = crate::checkpoint::sign(
+        if count <= self.lock().state.checkpoint_count {
+            return Ok(());
+        }
+        let place = self.next_place().await?;
+        let signed = checkpoint::sign(
             &self.opts.signer,
-            &self.recorder,
-            &self.id,
-            seq,
-            count,
-            head,
-            previous,
-            is_final,
+            checkpoint::Statement {
+                recorder: self.recorder.clone(),
+                recording_id: self.id.clone(),
+                prefix: self.prefix.clone(),
+                seq: place.seq,
+                object_count: count,
+                chain_head: head.to_string(),
+                journal: place.journal,
+                manifest_sha256: None,
+                previous: place.previous,
+                is_final: false,
+            },
         );
-        crate::checkpoint::store(store, &self.prefix, &signed).await?;
-        let mut g = self.lock();
-        g.state.checkpoints = seq + 1;
-        g.state.last_checkpoint = Some(signed.sha256_hex());
-        g.state.checkpoint_count = count;
-        self.save_state(&g)
-            .map_err(|e| crate::store::StoreError::Backend {
-                op: "save live state",
-                key: String::new(),
-                message: e.to_string(),
-            })
+        checkpoint::store(store, &self.prefix, &signed).await?;
+        self.stored_checkpoint(&signed)
+    }
+
+    /// After the close, once every journal chunk is stored: the final
+    /// checkpoint over the manifest, then the manifest (`checkpoint::seal`).
+    pub async fn seal(
+        &self,
+        store: &crate::store::Store,
+        manifest: &Manifest,
+        manifest_bytes: &[u8],
+    ) -> Result<(), crate::store::StoreError> {
+        let place = self.next_place().await?;
+        let signed =
+            checkpoint::seal(store, &self.opts.signer, manifest, manifest_bytes, place).await?;
+        self.stored_checkpoint(&signed)
     }
 
     pub fn mark_archived(&self) -> std::io::Result<()> {

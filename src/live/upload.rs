@@ -1,7 +1,8 @@
 //! Moves a live recording into storage chunk by chunk, in journal order:
 //! first the objects a journal chunk names, then the chunk itself, so the
 //! journal in storage only ever names objects that are there. After the
-//! close: the manifest, then the index entries. Storage outages are waited
+//! close: the final checkpoint, the manifest it signs, then the index
+//! entries. Storage outages are waited
 //! out with backoff; everything waits in the spool meanwhile, on disk.
 
 use std::io::{Read, Seek, SeekFrom};
@@ -98,11 +99,8 @@ async fn finish(
     let mbytes = tokio::fs::read(rec.entry.manifest()).await?;
     let manifest: crate::manifest::Manifest = serde_json::from_slice(&mbytes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    let mh = chain::sha256(&mbytes);
     let mkey = layout::manifest_key(&rec.prefix);
-    store.put_bytes(&mkey, mbytes.into(), &mh).await?;
-    rec.checkpoint(store, manifest.object_count, &manifest.chain_head, true)
-        .await?;
+    rec.seal(store, &manifest, &mbytes).await?;
     let locator = Locator {
         recorder: rec.recorder.clone(),
         recording_id: rec.id.clone(),
@@ -190,7 +188,6 @@ pub async fn run(
                                 &store,
                                 chunk.progress.next_index,
                                 &chunk.progress.chain_head,
-                                false,
                             )
                             .await
                         {

@@ -70,6 +70,9 @@ codes! {
         TooManyStreams = 18, "too_many_streams";
         /// The stream is faster than the device's bitrate limit allows.
         BitrateExceeded = 19, "bitrate_exceeded";
+        /// The recording is in progress and was started by another device:
+        /// only that device may resume, retry or append to it.
+        NotRecordingOwner = 20, "not_recording_owner";
     }
 }
 

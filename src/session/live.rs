@@ -165,18 +165,22 @@ pub async fn run(
             ));
         }
         let recorder = resolve_recorder(s, meta.recorder.as_deref())?;
-        let lock =
+        let claimed =
             s.gw.claim_recording(&recorder, &meta.recording_id, s.device())
-                .await
-                .ok_or_else(|| {
-                    fail(
-                        StreamError::RecordingBusy,
-                        format!(
-                            "recording {recorder}/{} is being received on another stream",
-                            meta.recording_id
-                        ),
-                    )
-                })?;
+                .await;
+        // Whoever holds it now, only the device that started it may append
+        // to it or end it.
+        super::owner::ensure_owner(s, &recorder, &meta.recording_id, super::owner::Mode::Live)
+            .await?;
+        let lock = claimed.ok_or_else(|| {
+            fail(
+                StreamError::RecordingBusy,
+                format!(
+                    "recording {recorder}/{} is being received on another stream",
+                    meta.recording_id
+                ),
+            )
+        })?;
         let max = s.gw.cfg.live.max_streams_per_device;
         let slot = s.gw.live.stream_slot(s.device(), max).ok_or_else(|| {
             fail(

@@ -4,6 +4,7 @@
 
 mod inventory;
 mod live;
+mod owner;
 mod status;
 mod stream;
 mod upload;

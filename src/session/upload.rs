@@ -105,7 +105,14 @@ pub async fn run(
     } else {
         (meta.recording_id.clone(), None)
     };
-    let Some(lock) = s.gw.claim_recording(&recorder, &id, s.device()).await else {
+    let claimed = s.gw.claim_recording(&recorder, &id, s.device()).await;
+    // Whoever holds it now, only the device that started it may continue it.
+    if let Err(f) = super::owner::ensure_owner(s, &recorder, &id, super::owner::Mode::Upload).await
+    {
+        stop(&mut recv, &f);
+        return Err(f);
+    }
+    let Some(lock) = claimed else {
         let f = fail(
             StreamError::RecordingBusy,
             format!("recording {recorder}/{id} is being received on another stream"),
@@ -303,32 +310,16 @@ async fn live_recording_exists(
     if crate::metadata::is_content_id(id) || ack.exists() {
         return Ok(false);
     }
-    let loc = match gw
-        .store
-        .get_bytes(
-            &layout::locator_key(recorder, id),
-            crate::archive::MAX_DOC_BYTES,
-        )
-        .await
-    {
-        Ok(b) => match serde_json::from_slice::<crate::archive::Locator>(&b) {
-            Ok(l) => l,
-            Err(_) => return Ok(false),
-        },
-        Err(e) if e.is_not_found() => return Ok(false),
-        Err(e) => return Err(storage(e)),
-    };
-    match gw
-        .store
-        .get_bytes(&loc.manifest_key, crate::archive::MAX_DOC_BYTES)
-        .await
-    {
-        Ok(b) => {
-            Ok(serde_json::from_slice::<crate::manifest::Manifest>(&b)
-                .is_ok_and(|m| m.live.is_some()))
+    match crate::locate::stored(&gw.store, recorder, id).await {
+        Ok(found) => Ok(found.is_some_and(|f| f.manifest.live.is_some())),
+        Err(crate::locate::LocateError::Store(e)) => Err(storage(e)),
+        // The index leads elsewhere: not a live recording of this id that
+        // can be told; the upload is stored under its own id, and
+        // archiving keeps both if the id turns out to be taken (§6).
+        Err(crate::locate::LocateError::Mismatch(why)) => {
+            tracing::warn!(%recorder, %id, "{why}");
+            Ok(false)
         }
-        Err(e) if e.is_not_found() => Ok(false),
-        Err(e) => Err(storage(e)),
     }
 }
 

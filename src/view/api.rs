@@ -18,12 +18,11 @@ use super::audit::{AuditEntry, AuditLog};
 use super::auth::{Auth, COOKIE, Principal};
 use super::hls;
 use super::listener::Peer;
-use crate::archive::{Locator, MAX_DOC_BYTES};
 use crate::catalog::Filter as SearchQuery;
 use crate::gateway::Gateway;
 use crate::live::LiveRecording;
+use crate::locate::LocateError;
 use crate::manifest::{Manifest, Role};
-use crate::store::layout;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
@@ -850,7 +849,7 @@ async fn open_stored(
                 "no such stored recording",
             ));
         }
-        Err(e) => return Err(storage_unavailable("manifest", e)),
+        Err(e) => return Err(not_located(s, &who, name, path, peer, e).await),
     };
     if !who.cleared_for(&m.confidentiality) {
         return Err(refuse(s, Some(&who), Some(name), path, peer).await);
@@ -858,53 +857,54 @@ async fn open_stored(
     Ok((who, m))
 }
 
+/// The answer when a stored recording cannot be found as asked: storage
+/// failed (503), or what its locator leads to is another recording (409,
+/// audited as refused with the reason: nothing of another recording is
+/// ever served under this one's name).
+pub(super) async fn not_located(
+    s: &S,
+    who: &Principal,
+    name: String,
+    path: &str,
+    peer: &Peer,
+    e: LocateError,
+) -> Response {
+    match e {
+        LocateError::Store(e) => storage_unavailable("manifest", e),
+        LocateError::Mismatch(why) => {
+            tracing::warn!(recording = %name, "command center: {why}");
+            let status = StatusCode::CONFLICT;
+            s.audit(Some(who), "refused", Some(name), path, status, peer, why)
+                .await;
+            json_error(
+                status,
+                "the index leads this recording to another one; nothing is shown (run custody verify)",
+            )
+        }
+    }
+}
+
 async fn stored_manifest(
     s: &S,
     recorder: &str,
     id: &str,
-) -> Result<Option<Arc<Manifest>>, crate::store::StoreError> {
+) -> Result<Option<Arc<Manifest>>, LocateError> {
     let key = (recorder.to_string(), id.to_string());
     if let Some((m, t)) = s.manifests.lock().expect("manifests").get(&key)
         && t.elapsed() < MANIFEST_TTL
     {
         return Ok(Some(m.clone()));
     }
-    let Some(m) = read_manifest(s, recorder, id).await? else {
+    let Some(found) = crate::locate::stored(&s.gw.store, recorder, id).await? else {
         return Ok(None);
     };
-    let m = Arc::new(m);
+    let m = Arc::new(found.manifest);
     let mut c = s.manifests.lock().expect("manifests");
     c.retain(|_, (_, t)| t.elapsed() < MANIFEST_TTL);
     if c.len() < 1024 {
         c.insert(key, (m.clone(), Instant::now()));
     }
     Ok(Some(m))
-}
-
-async fn read_manifest(
-    s: &S,
-    recorder: &str,
-    id: &str,
-) -> Result<Option<Manifest>, crate::store::StoreError> {
-    let doc = |r: Result<bytes::Bytes, crate::store::StoreError>| match r {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    };
-    let store = &s.gw.store;
-    let Some(lb) = doc(store
-        .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
-        .await)?
-    else {
-        return Ok(None);
-    };
-    let Ok(loc) = serde_json::from_slice::<Locator>(&lb) else {
-        return Ok(None);
-    };
-    let Some(mb) = doc(store.get_bytes(&loc.manifest_key, MAX_DOC_BYTES).await)? else {
-        return Ok(None);
-    };
-    Ok(serde_json::from_slice(&mb).ok())
 }
 
 /// Bits per second of a stored recording's derivative at its peak segment.

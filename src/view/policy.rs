@@ -14,15 +14,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::api::{S, audit_unavailable, json_error, refuse_as, storage_unavailable};
+use super::api::{S, audit_unavailable, json_error, not_located, refuse_as, storage_unavailable};
 use super::auth::Principal;
 use super::listener::Peer;
 use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::{Locator, MAX_DOC_BYTES};
+use crate::archive::MAX_DOC_BYTES;
+use crate::locate::LocateError;
 use crate::manifest::Manifest;
 use crate::policy::confidentiality::Mark;
 use crate::policy::retention::{self, Enforcement, Retention};
-use crate::store::{StoreError, layout};
+use crate::store::StoreError;
 
 pub const REQUESTS: &str = "policy/requests/";
 
@@ -99,35 +100,20 @@ async fn load(s: &S, id: &str) -> Result<Option<RequestDoc>, StoreError> {
     }
 }
 
-/// Where a stored recording's manifest is, and the manifest.
+/// Where a stored recording's manifest is, and the manifest: found through
+/// its locator and checked to be the recording asked for
+/// (`crate::locate`).
 async fn recording(
     s: &S,
     recorder: &str,
     id: &str,
-) -> Result<Option<(String, Manifest)>, StoreError> {
+) -> Result<Option<(String, Manifest)>, LocateError> {
     if !crate::metadata::valid_id(recorder) || !crate::metadata::valid_id(id) {
         return Ok(None);
     }
-    let loc: Locator = match s
-        .gw
-        .store
-        .get_bytes(&layout::locator_key(recorder, id), MAX_DOC_BYTES)
-        .await
-    {
-        Ok(b) => match serde_json::from_slice(&b) {
-            Ok(l) => l,
-            Err(_) => return Ok(None),
-        },
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    match s.gw.store.get_bytes(&loc.manifest_key, MAX_DOC_BYTES).await {
-        Ok(b) => Ok(serde_json::from_slice(&b)
-            .ok()
-            .map(|m| (loc.manifest_key, m))),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(crate::locate::stored(&s.gw.store, recorder, id)
+        .await?
+        .map(|f| (f.locator.manifest_key, f.manifest)))
 }
 
 /// Parses a JSON body — after the caller is authenticated, so a stranger
@@ -201,7 +187,7 @@ async fn change_to<T: serde::de::DeserializeOwned>(
             StatusCode::NOT_FOUND,
             "no such stored recording",
         )),
-        Err(e) => Err(storage_unavailable("manifest", e)),
+        Err(e) => Err(not_located(s, &who, name, path, peer, e).await),
     }
 }
 
@@ -422,7 +408,7 @@ pub async fn create(
     let (manifest_key, m) = match recording(&s, recorder, id).await {
         Ok(Some(v)) => v,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such stored recording"),
-        Err(e) => return storage_unavailable("manifest", e),
+        Err(e) => return not_located(&s, &who, b.recording, path, &peer, e).await,
     };
     if !who.cleared_for(&m.confidentiality) {
         return refuse_as(&s, Some(&who), Some(b.recording), path, &peer).await;
@@ -689,7 +675,7 @@ async fn decide_locked(
             }
             return json_error(StatusCode::NOT_FOUND, "the recording is no longer stored");
         }
-        Err(e) => return storage_unavailable("manifest", e),
+        Err(e) => return not_located(s, who, name, path, peer, e).await,
     };
     if !who.cleared_for(&m.1.confidentiality) {
         return refuse_as(s, Some(who), Some(name), path, peer).await;
