@@ -341,6 +341,17 @@ fn derive_input(
             ),
             tracks,
         },
+        Err(e @ RemuxError::SelfCheck { .. }) => {
+            let reason = e.to_string();
+            let RemuxError::SelfCheck { tracks, .. } = e else {
+                unreachable!("matched above")
+            };
+            Derivation::Failed {
+                input,
+                tracks,
+                reason,
+            }
+        }
         Err(e @ (RemuxError::Output(_) | RemuxError::Input(_))) => {
             // Local I/O trouble is not a property of the recording: retry later.
             return Err(std::io::Error::other(e.to_string()));
