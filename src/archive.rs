@@ -499,6 +499,7 @@ impl Worker {
                 tracks,
                 init,
                 segments,
+                recipe,
             } => {
                 for (i, f) in std::iter::once(init).chain(segments).enumerate() {
                     let role = if i == 0 { Role::Init } else { Role::Segment };
@@ -529,6 +530,7 @@ impl Worker {
                         .iter()
                         .any(|t| !t.included)
                         .then(|| "some tracks were left out; see tracks".to_string()),
+                    recipe: recipe.clone(),
                 }
             }
             Derivation::None { input, reason } => DerivationSummary {
@@ -537,6 +539,7 @@ impl Worker {
                 pipeline: None,
                 tracks: Vec::new(),
                 reason: Some(reason.clone()),
+                recipe: None,
             },
             Derivation::Failed {
                 input,
@@ -548,6 +551,7 @@ impl Worker {
                 pipeline: None,
                 tracks: tracks.clone(),
                 reason: Some(reason.clone()),
+                recipe: None,
             },
         };
         let chain_head = b.head_hex();

@@ -450,6 +450,9 @@ impl LiveRecording {
                         pipeline: Some(report.pipeline),
                         tracks: report.tracks,
                         reason: None,
+                        // Not re-derivable exactly: where raw chunks were
+                        // cut and where pipelines restarted shape it.
+                        recipe: None,
                     });
                 }
                 Ok(Err(e)) => {
@@ -811,6 +814,7 @@ impl LiveRecording {
             pipeline: None,
             tracks: Vec::new(),
             reason: None,
+            recipe: None,
         });
         if g.state.log {
             d.status = "none".into();
