@@ -177,123 +177,158 @@ pub struct Track {
     pub cts_shift: i64,
 }
 
+/// Walks a table of (count, value) runs (`stts`, `ctts`) sample by sample.
+struct Runs<'a> {
+    table: &'a [u8],
+    entries: usize,
+    entry: usize,
+    left: u32,
+    value: u32,
+}
+
+impl<'a> Runs<'a> {
+    fn new(table: &'a [u8]) -> Option<Runs<'a>> {
+        Some(Runs {
+            table,
+            entries: be32(table, 4)? as usize,
+            entry: 0,
+            left: 0,
+            value: 0,
+        })
+    }
+
+    /// The value for the next sample (the last run's value past the end).
+    fn next(&mut self) -> Option<u32> {
+        while self.left == 0 && self.entry < self.entries {
+            self.left = be32(self.table, 8 + 8 * self.entry)?;
+            self.value = be32(self.table, 12 + 8 * self.entry)?;
+            self.entry += 1;
+        }
+        self.left = self.left.saturating_sub(1);
+        Some(self.value)
+    }
+}
+
 impl Track {
-    fn parse(trak: &[u8]) -> Option<Track> {
+    /// The track in `trak`, with its samples whose decode time is at least
+    /// `from` (track units): the tables are walked, not held, so an hours
+    /// long recording costs only the samples kept.
+    fn parse(trak: &[u8], from: u64) -> Option<Track> {
         let tkhd = child(trak, b"tkhd")?;
         let track_id = be32(tkhd, if *tkhd.first()? == 1 { 20 } else { 12 })?;
         let mdia = child(trak, b"mdia")?;
         let mdhd = child(mdia, b"mdhd")?;
         let timescale = be32(mdhd, if *mdhd.first()? == 1 { 20 } else { 12 })?;
         let stbl = child(child(mdia, b"minf")?, b"stbl")?;
-        // Sizes.
-        let sizes: Vec<u32> = if let Some(stsz) = child(stbl, b"stsz") {
-            let fixed = be32(stsz, 4)?;
-            let n = be32(stsz, 8)? as usize;
-            if n > MAX_SAMPLES {
-                return None;
-            }
-            if fixed != 0 {
-                vec![fixed; n]
-            } else {
-                (0..n)
-                    .map(|i| be32(stsz, 12 + 4 * i))
-                    .collect::<Option<_>>()?
-            }
-        } else {
+        let stsz = child(stbl, b"stsz")?;
+        let fixed = be32(stsz, 4)?;
+        let n = be32(stsz, 8)? as usize;
+        if n > MAX_SAMPLES {
             return None;
+        }
+        let size = |i: usize| {
+            if fixed != 0 {
+                Some(fixed)
+            } else {
+                be32(stsz, 12 + 4 * i)
+            }
         };
-        let n = sizes.len();
-        // Decode times.
-        let stts = child(stbl, b"stts")?;
-        let mut durations = Vec::with_capacity(n);
-        for e in 0..be32(stts, 4)? as usize {
-            let (count, delta) = (be32(stts, 8 + 8 * e)?, be32(stts, 12 + 8 * e)?);
-            for _ in 0..count {
-                if durations.len() == n {
-                    break;
-                }
-                durations.push(delta);
-            }
-        }
-        durations.resize(n, durations.last().copied().unwrap_or(0));
-        // Composition offsets.
-        let mut cts = vec![0i64; n];
-        if let Some(ctts) = child(stbl, b"ctts") {
-            let signed = *ctts.first()? == 1;
-            let mut i = 0;
-            for e in 0..be32(ctts, 4)? as usize {
-                let count = be32(ctts, 8 + 8 * e)? as usize;
-                let raw = be32(ctts, 12 + 8 * e)?;
-                let off = if signed {
-                    raw as i32 as i64
-                } else {
-                    raw as i64
-                };
-                let run = count.min(n - i);
-                cts[i..i + run].fill(off);
-                i += run;
-            }
-        }
-        // Keyframes (no stss: every sample is one).
-        let mut key = vec![child(stbl, b"stss").is_none(); n];
-        if let Some(stss) = child(stbl, b"stss") {
-            for e in 0..be32(stss, 4)? as usize {
-                let s = be32(stss, 8 + 4 * e)? as usize;
-                if (1..=n).contains(&s) {
-                    key[s - 1] = true;
-                }
-            }
-        }
-        // Offsets: chunks (stco/co64) and samples per chunk (stsc).
-        let chunks: Vec<u64> = if let Some(stco) = child(stbl, b"stco") {
-            (0..be32(stco, 4)? as usize)
-                .map(|i| be32(stco, 8 + 4 * i).map(u64::from))
-                .collect::<Option<_>>()?
-        } else {
-            let co64 = child(stbl, b"co64")?;
-            (0..be32(co64, 4)? as usize)
-                .map(|i| be64(co64, 8 + 8 * i))
-                .collect::<Option<_>>()?
+        let mut durations = Runs::new(child(stbl, b"stts")?)?;
+        let ctts = child(stbl, b"ctts");
+        let signed = ctts.and_then(|c| c.first()).is_some_and(|&v| v == 1);
+        let mut offsets = match ctts {
+            Some(c) => Some(Runs::new(c)?),
+            None => None,
         };
+        // Keyframes: numbered from 1, ascending (no stss: all are).
+        let stss = child(stbl, b"stss");
+        let mut next_key = 0usize;
+        let (chunk_at, chunks): (Box<dyn Fn(usize) -> Option<u64>>, usize) =
+            if let Some(stco) = child(stbl, b"stco") {
+                (
+                    Box::new(move |c| be32(stco, 8 + 4 * c).map(u64::from)),
+                    be32(stco, 4)? as usize,
+                )
+            } else {
+                let co64 = child(stbl, b"co64")?;
+                (
+                    Box::new(move |c| be64(co64, 8 + 8 * c)),
+                    be32(co64, 4)? as usize,
+                )
+            };
         let stsc = child(stbl, b"stsc")?;
-        let runs: Vec<(u32, u32)> = (0..be32(stsc, 4)? as usize)
-            .map(|e| Some((be32(stsc, 8 + 12 * e)?, be32(stsc, 12 + 12 * e)?)))
-            .collect::<Option<_>>()?;
-        let mut samples = Vec::with_capacity(n);
-        let mut dts = 0u64;
-        let mut s = 0usize;
-        'chunks: for (c, &chunk_offset) in chunks.iter().enumerate() {
+        let runs = be32(stsc, 4)? as usize;
+        let mut run = 0usize;
+        let mut samples = Vec::new();
+        let mut min_offset = 0i64;
+        let (mut dts, mut s) = (0u64, 0usize);
+        'chunks: for c in 0..chunks {
             let chunk_no = c as u32 + 1;
-            let per_chunk = runs
-                .iter()
-                .rev()
-                .find(|(first, _)| *first <= chunk_no)
-                .map(|r| r.1)
-                .unwrap_or(0);
-            let mut offset = chunk_offset;
+            while run + 1 < runs && be32(stsc, 8 + 12 * (run + 1))? <= chunk_no {
+                run += 1;
+            }
+            let per_chunk = be32(stsc, 12 + 12 * run)?;
+            let mut offset = chunk_at(c)?;
             for _ in 0..per_chunk {
                 if s == n {
                     break 'chunks;
                 }
-                samples.push(Sample {
-                    offset,
-                    size: sizes[s],
-                    dts,
-                    cts_offset: cts[s],
-                    duration: durations[s],
-                    keyframe: key[s],
-                });
-                offset += sizes[s] as u64;
-                dts += durations[s] as u64;
+                let sz = size(s)?;
+                let duration = durations.next()?;
+                let cts_offset = match offsets.as_mut() {
+                    Some(o) => {
+                        let raw = o.next()?;
+                        if signed {
+                            raw as i32 as i64
+                        } else {
+                            raw as i64
+                        }
+                    }
+                    None => 0,
+                };
+                min_offset = min_offset.min(cts_offset);
+                let keyframe = match stss {
+                    None => true,
+                    Some(t) => {
+                        let count = be32(t, 4)? as usize;
+                        while next_key < count && (be32(t, 8 + 4 * next_key)? as usize) < s + 1 {
+                            next_key += 1;
+                        }
+                        next_key < count && be32(t, 8 + 4 * next_key)? as usize == s + 1
+                    }
+                };
+                if dts >= from {
+                    samples.push(Sample {
+                        offset,
+                        size: sz,
+                        dts,
+                        cts_offset,
+                        duration,
+                        keyframe,
+                    });
+                }
+                offset += sz as u64;
+                dts += duration as u64;
                 s += 1;
             }
         }
-        let cts_shift = (-cts.iter().copied().min().unwrap_or(0)).max(0);
         Some(Track {
             track_id,
             timescale,
             samples,
-            cts_shift,
+            cts_shift: -min_offset,
+        })
+    }
+
+    /// The track's id and timescale, without its samples.
+    fn parse_header(trak: &[u8]) -> Option<Track> {
+        let tkhd = child(trak, b"tkhd")?;
+        let mdhd = child(child(trak, b"mdia")?, b"mdhd")?;
+        Some(Track {
+            track_id: be32(tkhd, if *tkhd.first()? == 1 { 20 } else { 12 })?,
+            timescale: be32(mdhd, if *mdhd.first()? == 1 { 20 } else { 12 })?,
+            samples: Vec::new(),
+            cts_shift: 0,
         })
     }
 
@@ -304,16 +339,26 @@ impl Track {
     }
 }
 
-/// The tracks of an MP4-family file, if it has an index.
-pub fn tracks(path: &Path) -> std::io::Result<Vec<Track>> {
+/// Track `track_id` of an MP4-family file, with its samples from decode
+/// time `from_ns` on (nanoseconds), if the file has an index and the track.
+pub fn track(path: &Path, track_id: u32, from_ns: u64) -> std::io::Result<Option<Track>> {
     let Some(moov) = read_moov(path)? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     Ok(children(&moov)
         .into_iter()
         .filter(|(k, _)| k == b"trak")
-        .filter_map(|(_, t)| Track::parse(t))
-        .collect())
+        .filter_map(|(_, t)| {
+            let mut probe = Track::parse_header(t)?;
+            if probe.track_id != track_id {
+                return None;
+            }
+            // One tick early: qtdemux's nanoseconds round down.
+            let from = (from_ns as u128 * probe.timescale as u128 / 1_000_000_000) as u64;
+            probe = Track::parse(t, from.saturating_sub(1))?;
+            Some(probe)
+        })
+        .next())
 }
 
 /// The samples qtdemux left out at the end of a track: those after the
@@ -398,7 +443,7 @@ mod tests {
 
     #[test]
     fn sample_tables_give_offsets_and_times() {
-        let t = Track::parse(&trak()[8..]).unwrap();
+        let t = Track::parse(&trak()[8..], 0).unwrap();
         assert_eq!((t.track_id, t.timescale), (7, 48_000));
         let s: Vec<(u64, u32, u64, u32)> = t
             .samples
@@ -420,7 +465,7 @@ mod tests {
 
     #[test]
     fn tail_after_the_last_pushed_sample_within_the_edit() {
-        let t = Track::parse(&trak()[8..]).unwrap();
+        let t = Track::parse(&trak()[8..], 0).unwrap();
         let last = t.to_ns(2048);
         let tail = TailSamples::find(&t, last, Some(t.to_ns(5000)));
         assert_eq!(tail.iter().map(|s| s.dts).collect::<Vec<_>>(), [3072, 4096]);
@@ -459,6 +504,11 @@ mod tests {
         .concat();
         std::fs::write(&p, whole).unwrap();
         assert_eq!(missing_index(&p).unwrap(), None);
-        assert_eq!(tracks(&p).unwrap()[0].samples.len(), 5);
+        assert_eq!(track(&p, 7, 0).unwrap().unwrap().samples.len(), 5);
+        let tail = track(&p, 7, 1024 * 1_000_000_000 / 48_000 + 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tail.samples.len(), 4, "from the sample at 1024 on");
+        assert!(track(&p, 8, 0).unwrap().is_none());
     }
 }

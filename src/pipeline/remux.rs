@@ -518,17 +518,15 @@ fn recover_qtdemux_tail(pad: &gst::Pad, path: PathBuf) {
 /// pad's peer (the pad itself is already at its end of stream).
 fn pass_on_tail(pad: &gst::Pad, path: &Path, track_id: u32, last_dts: u64, stop: Option<u64>) {
     let Some(peer) = pad.peer() else { return };
-    let tracks = match mp4::tracks(path) {
-        Ok(t) => t,
+    let track = match mp4::track(path, track_id, last_dts) {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
         Err(e) => {
             tracing::warn!("reading the MP4 index for the last samples: {e}");
             return;
         }
     };
-    let Some(track) = tracks.iter().find(|t| t.track_id == track_id) else {
-        return;
-    };
-    let tail = mp4::TailSamples::find(track, last_dts, stop);
+    let tail = mp4::TailSamples::find(&track, last_dts, stop);
     if !tail.is_empty() {
         tracing::debug!(
             track_id,
@@ -537,7 +535,7 @@ fn pass_on_tail(pad: &gst::Pad, path: &Path, track_id: u32, last_dts: u64, stop:
         );
     }
     for s in &tail {
-        let pushed = mp4::TailSamples::buffer(path, track, s)
+        let pushed = mp4::TailSamples::buffer(path, &track, s)
             .map_err(|e| e.to_string())
             .and_then(|b| peer.chain(b).map_err(|e| format!("{e:?}")));
         if let Err(e) = pushed {
