@@ -128,15 +128,16 @@ mod imp {
             st.h264 = s.name() == "video/x-h264";
             let codec_data = s.get::<gst::Buffer>("codec_data").ok();
             let format = s.get::<String>("stream-format").ok();
+            // Only H.264's order is read (`order`), so only its framing.
             st.length_size = match (format.as_deref(), &codec_data) {
+                _ if !st.h264 => None,
                 (Some("byte-stream"), _) | (None, None) => None,
                 (_, Some(cd)) => {
                     let map = cd
                         .map_readable()
                         .map_err(|_| fail("unreadable codec_data".into()))?;
-                    if st.h264 {
-                        st.poc.add_avcc(&map).map_err(|e| fail(e.to_string()))?;
-                    }
+                    st.poc.add_avcc(&map).map_err(|e| fail(e.to_string()))?;
+                    // AVCDecoderConfigurationRecord: lengthSizeMinusOne.
                     Some((map.get(4).copied().unwrap_or(3) & 3) as usize + 1)
                 }
                 (Some(_), None) => Some(4),
