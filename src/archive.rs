@@ -492,6 +492,7 @@ impl Worker {
                 tracks,
                 init,
                 segments,
+                recipe,
             } => {
                 for (i, f) in std::iter::once(init).chain(segments).enumerate() {
                     let role = if i == 0 { Role::Init } else { Role::Segment };
@@ -519,6 +520,7 @@ impl Worker {
                     pipeline: Some(pipeline.clone()),
                     tracks: tracks.clone(),
                     reason: crate::pipeline::remux::left_out_reason(tracks),
+                    recipe: recipe.clone(),
                 }
             }
             Derivation::None { input, reason } => DerivationSummary {
@@ -527,6 +529,7 @@ impl Worker {
                 pipeline: None,
                 tracks: Vec::new(),
                 reason: Some(reason.clone()),
+                recipe: None,
             },
             Derivation::Failed {
                 input,
@@ -538,6 +541,7 @@ impl Worker {
                 pipeline: None,
                 tracks: tracks.clone(),
                 reason: Some(reason.clone()),
+                recipe: None,
             },
         };
         let chain_head = b.head_hex();

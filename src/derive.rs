@@ -25,6 +25,39 @@ pub struct DerivedFile {
     pub end: f64,
 }
 
+/// What it takes to make the same derivative again from the original
+/// (`crate::rederive`): the pipeline description as it was, the segment
+/// duration asked of the muxer, and the versions of what did the work.
+/// Derived bytes depend on nothing else (no wall-clock time, no randomness).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// The pipeline description file, verbatim (`pipelines/README.md`).
+    pub pipeline_description: String,
+    /// The muxer's target segment duration (`[media] segment_seconds`).
+    pub segment_seconds: f64,
+    /// GStreamer's version, e.g. `1.22.0`.
+    pub gstreamer: String,
+    /// The fMP4 muxer's (gst-plugin-fmp4) version, e.g. `0.14.5`.
+    pub fmp4mux: String,
+}
+
+impl Recipe {
+    /// The recipe for `pipeline_description` run now, on this gateway.
+    pub fn current(pipeline_description: String, segment_seconds: f64) -> Recipe {
+        let (major, minor, micro, _) = gst::version();
+        let fmp4mux = gst::Registry::get()
+            .find_plugin("fmp4")
+            .map(|p| p.version().to_string())
+            .unwrap_or_default();
+        Recipe {
+            pipeline_description,
+            segment_seconds,
+            gstreamer: format!("{major}.{minor}.{micro}"),
+            fmp4mux,
+        }
+    }
+}
+
 /// The outcome of deriving, as recorded in the spool and (summarised) in
 /// the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +70,9 @@ pub enum Derivation {
         tracks: Vec<Track>,
         init: DerivedFile,
         segments: Vec<DerivedFile>,
+        /// Absent in derivations recorded before it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipe: Option<Recipe>,
     },
     /// Not audio-visual (a photo, a document): the original is the record.
     None {
@@ -298,6 +334,10 @@ fn derive_input(
                     tracks: report.tracks,
                     init,
                     segments,
+                    recipe: Some(Recipe::current(
+                        report.pipeline_text,
+                        opts.fragment_duration.as_secs_f64(),
+                    )),
                 },
                 None => Derivation::Failed {
                     input,
@@ -341,6 +381,17 @@ fn derive_input(
             ),
             tracks,
         },
+        Err(e @ RemuxError::SelfCheck { .. }) => {
+            let reason = e.to_string();
+            let RemuxError::SelfCheck { tracks, .. } = e else {
+                unreachable!("matched above")
+            };
+            Derivation::Failed {
+                input,
+                tracks,
+                reason,
+            }
+        }
         Err(e @ (RemuxError::Output(_) | RemuxError::Input(_))) => {
             // Local I/O trouble is not a property of the recording: retry later.
             return Err(std::io::Error::other(e.to_string()));

@@ -31,6 +31,7 @@ pub mod pki;
 pub mod policy;
 pub mod protocol;
 pub mod quic;
+pub mod rederive;
 pub mod session;
 pub mod signing;
 pub mod spool;

@@ -346,6 +346,10 @@ pub struct DerivationSummary {
     pub tracks: Vec<crate::pipeline::remux::Track>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How to make the derived objects again, byte for byte (docked
+    /// recordings; `docs/manifest.md` §9.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::derive::Recipe>,
 }
 
 impl Manifest {

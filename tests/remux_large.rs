@@ -125,9 +125,10 @@ fn a_4_gib_mp4_with_64_bit_offsets_remuxes_in_bounded_memory() {
         }
     }
     assert_eq!(count_packets(&big, "v:0"), count_packets(&derived, "v:0"));
-    // qtdemux leaves out the final AAC padding frame (see tests/remux.rs).
-    let (a0, a1) = (count_packets(&big, "a:0"), count_packets(&derived, "a:0"));
-    assert!(a1 == a0 || a1 + 1 == a0, "audio {a0} vs {a1}");
+    // Every audio frame too, the last one included (qtdemux 1.22.0 leaves
+    // it out; the gateway hands it on from the file's sample tables, read
+    // through its 64-bit chunk offsets).
+    assert_eq!(count_packets(&big, "a:0"), count_packets(&derived, "a:0"));
     let last_end = d["segments"].as_array().unwrap().last().unwrap()["end"]
         .as_f64()
         .unwrap();

@@ -28,6 +28,7 @@ mod ledger;
 mod list;
 mod record;
 mod records;
+mod rederive_report;
 mod remux;
 mod serve;
 mod verify;

@@ -18,6 +18,11 @@ pub struct Args {
     /// recording names (consistency only, not origin).
     #[arg(long)]
     pub public_key: Option<PathBuf>,
+    /// Also make each docked recording's derived objects again from its
+    /// original, as its manifest records, and compare them with those
+    /// stored (docs/manifest.md §9.6).
+    #[arg(long)]
+    pub rederive: bool,
     /// Manifest key, `records/…` prefix, or RECORDER/RECORDING-ID.
     #[arg(required = true)]
     pub recordings: Vec<String>,
@@ -30,6 +35,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let opts = verify::VerifyOptions { trusted_key };
     let mut all_ok = true;
     let mut reports = Vec::new();
+    let mut rederived = Vec::new();
     for target in &a.recordings {
         let target = verify::resolve(&store, target).await?;
         let r = verify::verify_target(&store, &target, &opts).await?;
@@ -38,8 +44,23 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
             print_report(&r);
         }
         reports.push(r);
+        if a.rederive {
+            let rr = custody::rederive::rederive(&store, &target.manifest_key).await?;
+            all_ok &= rr.ok();
+            if !a.json {
+                super::rederive_report::print(&rr);
+            }
+            rederived.push(rr);
+        }
     }
-    if a.json {
+    if a.json && a.rederive {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "verify": reports, "rederive": rederived })
+            )?
+        );
+    } else if a.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(if all_ok {

@@ -461,6 +461,9 @@ impl LiveRecording {
                         pipeline: Some(report.pipeline),
                         reason: crate::pipeline::remux::left_out_reason(&report.tracks),
                         tracks: report.tracks,
+                        // Not re-derivable exactly: where raw chunks were
+                        // cut and where pipelines restarted shape it.
+                        recipe: None,
                     });
                 }
                 Ok(Err(e)) => {
@@ -823,6 +826,7 @@ impl LiveRecording {
             pipeline: None,
             tracks: Vec::new(),
             reason: None,
+            recipe: None,
         });
         if g.state.log {
             d.status = "none".into();

@@ -17,6 +17,8 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("queue", "libgstreamer1.0-0"),
     // gst-plugin-fmp4, registered in-process by `pipeline::init`.
     ("isofmp4mux", BUILT_IN),
+    // The gateway's own timestamp restorer (`pipeline::restamp`).
+    ("custodyrestamp", BUILT_IN),
     // The pipelines' ends, and the recorder's test camera.
     ("appsrc", "gstreamer1.0-plugins-base"),
     ("appsink", "gstreamer1.0-plugins-base"),
@@ -33,9 +35,7 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("qtdemux", "gstreamer1.0-plugins-good"),
     ("wavparse", "gstreamer1.0-plugins-good"),
     ("h264parse", "gstreamer1.0-plugins-bad"),
-    ("h264timestamper", "gstreamer1.0-plugins-bad"),
     ("h265parse", "gstreamer1.0-plugins-bad"),
-    ("h265timestamper", "gstreamer1.0-plugins-bad"),
     ("mpegpsdemux", "gstreamer1.0-plugins-bad"),
     ("mpegtsmux", "gstreamer1.0-plugins-bad"),
     ("tsdemux", "gstreamer1.0-plugins-bad"),

@@ -2,8 +2,13 @@
 //! and remuxing it into CMAF fragments without transcoding.
 
 pub mod elements;
+pub mod fmp4;
+pub mod h264;
+pub mod mp4;
 pub mod registry;
 pub mod remux;
+pub mod restamp;
+pub mod selfcheck;
 pub mod typefind;
 
 use std::sync::OnceLock;
@@ -20,13 +25,15 @@ pub enum PipelineError {
     Missing(#[from] elements::Missing),
 }
 
-/// Initialises GStreamer once and registers the fMP4 muxers (cmafmux,
-/// isofmp4mux) from gst-plugin-fmp4 statically, in-process.
+/// Initialises GStreamer once and registers, in-process, the fMP4 muxers
+/// (cmafmux, isofmp4mux) from gst-plugin-fmp4 and the gateway's own
+/// timestamp restorer (`custodyrestamp`).
 pub fn init() -> Result<(), PipelineError> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         gst::init().map_err(|e| e.to_string())?;
         gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
+        restamp::register().map_err(|e| e.to_string())?;
         Ok(())
     })
     .clone()

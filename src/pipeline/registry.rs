@@ -11,7 +11,7 @@
 //! ```text
 //! # match: video/mpegts          caps this kind is chosen for (repeatable)
 //! # access: random               the demuxer needs to seek (whole file first)
-//! # timestamps: pts-only         pts-dts (default), pts-only or none
+//! # timestamps: pts-only         pts-dts (default), pts-only, dts-only or none
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -35,10 +35,15 @@ pub enum Access {
 pub enum Timestamps {
     /// Presentation and decode timestamps (MP4, MPEG-TS, PS).
     PtsDts,
-    /// Presentation timestamps only (Matroska, AVI, FLV): video tracks get a
-    /// timestamper that derives decode timestamps from the stream's
-    /// reordering information.
+    /// Presentation timestamps only (Matroska): video tracks get decode
+    /// timestamps from the order of their presentation timestamps
+    /// (`super::restamp`, `dts-from-pts`).
     PtsOnly,
+    /// Decode timestamps only, at the container's frame rate, with a
+    /// presentation timestamp on keyframes at most (AVI): H.264 tracks get
+    /// presentation timestamps from their pictures' order
+    /// (`super::restamp`, `pts-from-order`).
+    DtsOnly,
     /// No timestamps (raw elementary streams): the parser times frames at the
     /// frame rate the description's caps declare, and presentation time is
     /// set to decode time — right only for streams without frame reordering
@@ -51,6 +56,9 @@ pub struct PipelineSpec {
     /// File stem, e.g. `10-mpegts`.
     pub name: String,
     pub path: PathBuf,
+    /// The file as written, header lines included: recorded with each
+    /// derivative so that it can be re-run exactly (`crate::rederive`).
+    pub text: String,
     pub description: String,
     pub matches: Vec<gst::Caps>,
     pub access: Access,
@@ -91,6 +99,7 @@ impl PipelineSpec {
                     timestamps = match t.trim() {
                         "pts-dts" => Timestamps::PtsDts,
                         "pts-only" => Timestamps::PtsOnly,
+                        "dts-only" => Timestamps::DtsOnly,
                         "none" => Timestamps::None,
                         other => {
                             return Err(invalid(path, format!("unknown timestamps {other:?}")));
@@ -118,6 +127,7 @@ impl PipelineSpec {
         let spec = PipelineSpec {
             name,
             path: path.to_path_buf(),
+            text: text.to_string(),
             description: body.trim().to_string(),
             matches,
             access,
@@ -238,6 +248,11 @@ impl Registry {
             return Err(invalid(dir, "no *.pipeline files"));
         }
         Ok(Registry { specs })
+    }
+
+    /// A registry of one description (re-running a recorded derivation).
+    pub fn single(spec: PipelineSpec) -> Registry {
+        Registry { specs: vec![spec] }
     }
 
     pub fn specs(&self) -> &[PipelineSpec] {

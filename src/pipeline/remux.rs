@@ -17,11 +17,21 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use super::fmp4::{self, Timeline};
+use super::mp4;
 use super::registry::{Access, Registry, Timestamps};
+use super::selfcheck::{self, Expected, Observed};
 use super::typefind;
 
 const SRC_MAX_BYTES: u64 = 8 << 20;
 const READ_CHUNK: usize = 1 << 20;
+
+/// Added to every track's running time before the muxer, which clamps
+/// negative presentation times to zero (the AAC encoder-priming frame and
+/// frames before an MP4 edit list's start have them; clamped, a sample
+/// would last nothing). With `offset-to-zero` the derivative's timeline
+/// still starts at zero, at the earliest sample of any track.
+const PTS_HEADROOM: gst::ClockTime = gst::ClockTime::from_seconds(10);
 
 /// Where the input bytes come from.
 pub enum Input {
@@ -180,6 +190,8 @@ pub struct Track {
 pub struct RemuxReport {
     pub input: String,
     pub pipeline: String,
+    /// The pipeline description file's text, as used.
+    pub pipeline_text: String,
     pub tracks: Vec<Track>,
     pub fragments: u64,
     pub duration: f64,
@@ -204,6 +216,10 @@ pub enum RemuxError {
     Output(std::io::Error),
     #[error("{0}")]
     Setup(String),
+    /// The derivative was made but does not play what the original holds
+    /// (`super::selfcheck`).
+    #[error("self-check failed, the derivative would misstate the original: {reason}")]
+    SelfCheck { reason: String, tracks: Vec<Track> },
 }
 
 /// Most left-out tracks a derivation's reason names, and the longest caps
@@ -274,24 +290,24 @@ pub fn describe_error(msg: &gst::MessageRef, e: &gst::message::Error) -> String 
 pub const TRACK_ELEMENTS: &[&str] = &[
     "queue",
     "h264parse",
-    "h264timestamper",
     "h265parse",
-    "h265timestamper",
     "aacparse",
+    "custodyrestamp",
 ];
 
 /// The elements that prepare a codec for the muxer — its parser, and for
-/// video a timestamper that restores decode timestamps containers such as
-/// Matroska and AVI do not carry (fMP4 needs them) — or why it cannot go in.
+/// video in containers that carry only one kind of timestamp the gateway's
+/// restorer of the other (fMP4 needs both; `super::restamp`) — or why it
+/// cannot go in.
 fn parser_for(caps: &gst::CapsRef, ts: Timestamps) -> Result<&'static [&'static str], String> {
-    let pts_only = ts == Timestamps::PtsOnly;
+    let restamp = matches!(ts, Timestamps::PtsOnly | Timestamps::DtsOnly);
     let Some(s) = caps.structure(0) else {
         return Err("unknown codec".into());
     };
     match s.name().as_str() {
-        "video/x-h264" if pts_only => Ok(&["h264parse", "h264timestamper"]),
+        "video/x-h264" if restamp => Ok(&["h264parse", "custodyrestamp"]),
         "video/x-h264" => Ok(&["h264parse"]),
-        "video/x-h265" if pts_only => Ok(&["h265parse", "h265timestamper"]),
+        "video/x-h265" if restamp => Ok(&["h265parse", "custodyrestamp"]),
         "video/x-h265" => Ok(&["h265parse"]),
         "audio/mpeg" => {
             // A caps query may answer with a list of versions; AAC is 2 or 4.
@@ -336,6 +352,10 @@ struct Shared {
     progress: AtomicU64,
     output_error: Mutex<Option<std::io::Error>>,
     input_error: Mutex<Option<std::io::Error>>,
+    /// The original's included tracks, counted as their parsers frame them.
+    expected: Mutex<Vec<Expected>>,
+    /// Why the derivative cannot be trusted, once that is known.
+    selfcheck_failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -352,7 +372,7 @@ fn make(name: &str) -> Result<gst::Element, RemuxError> {
 
 /// Links a track pad to the muxer through a queue and the codec's parser,
 /// or to a fakesink (with the reason recorded) when it cannot be carried.
-fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Shared) {
+fn link_track(bin: &gst::Bin, mux: &gst::Element, pad: &gst::Pad, shared: &Arc<Shared>) {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     link_track_with_caps(bin, mux, pad, &caps, shared);
 }
@@ -362,7 +382,7 @@ fn link_track_with_caps(
     mux: &gst::Element,
     pad: &gst::Pad,
     caps: &gst::CapsRef,
-    shared: &Shared,
+    shared: &Arc<Shared>,
 ) {
     let desc = typefind::describe(caps);
     let result = (|| -> Result<(), String> {
@@ -374,7 +394,16 @@ fn link_track_with_caps(
         queue.set_property("max-size-time", 5_000_000_000u64);
         let mut chain = vec![queue.clone()];
         for n in names {
-            chain.push(make(n).map_err(|e| e.to_string())?);
+            let e = make(n).map_err(|e| e.to_string())?;
+            if *n == "custodyrestamp" {
+                let mode = if shared.timestamps == Timestamps::DtsOnly {
+                    "pts-from-order"
+                } else {
+                    "dts-from-pts"
+                };
+                e.set_property("mode", mode);
+            }
+            chain.push(e);
         }
         // Same bin as the demuxer and the muxer: pads link only within a bin.
         bin.add_many(&chain).map_err(|e| e.to_string())?;
@@ -387,6 +416,9 @@ fn link_track_with_caps(
             .expect("parsers have a src pad")
             .link(&mux_pad)
             .map_err(|e| format!("cannot link to the muxer: {e:?}"))?;
+        mux_pad.set_offset(PTS_HEADROOM.nseconds() as i64);
+        observe(&chain[1], caps, &mux_pad, shared);
+        last_sample_lasts(&last.static_pad("src").expect("src pad"));
         if shared.timestamps == Timestamps::None
             && caps
                 .structure(0)
@@ -430,6 +462,180 @@ fn link_track_with_caps(
         caps: desc,
         included,
         reason: result.err(),
+    });
+}
+
+/// Counts the samples of an included track as its parser (`parser`, the
+/// first element after the queue) frames them, with the times the demuxer
+/// gave, for the self-check.
+fn observe(parser: &gst::Element, caps: &gst::CapsRef, mux_pad: &gst::Pad, shared: &Arc<Shared>) {
+    let index = {
+        let mut e = shared.expected.lock().expect("expected");
+        e.push(Expected {
+            caps: typefind::describe(caps),
+            video: caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("video/")),
+            mux_pad: mux_pad.name().to_string(),
+            observed: Observed::default(),
+        });
+        e.len() - 1
+    };
+    let Some(src) = parser.static_pad("src") else {
+        return;
+    };
+    let shared = shared.clone();
+    src.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+        move |pad, info| {
+            let segment = pad
+                .sticky_event::<gst::event::Segment>(0)
+                .and_then(|e| e.segment().downcast_ref::<gst::ClockTime>().cloned());
+            let running = |t: Option<gst::ClockTime>| -> Option<i64> {
+                let t = t?;
+                let rt = match &segment {
+                    Some(s) => s.to_running_time_full(t)?,
+                    None => gst::Signed::Positive(t),
+                };
+                Some(match rt {
+                    gst::Signed::Positive(v) => v.nseconds() as i64,
+                    gst::Signed::Negative(v) => -(v.nseconds() as i64),
+                })
+            };
+            let mut expected = shared.expected.lock().expect("expected");
+            let obs = &mut expected[index].observed;
+            let mut add = |b: &gst::BufferRef| {
+                obs.add(
+                    running(b.pts()).or_else(|| running(b.dts())),
+                    b.duration().map(|d| d.nseconds()),
+                )
+            };
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => add(b),
+                Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(add),
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
+/// ISO base media (MP4, MOV, 3GP, M4A) that is not fragmented: read with
+/// its index.
+fn is_iso_media(caps: &gst::CapsRef) -> bool {
+    caps.structure(0).is_some_and(|s| {
+        matches!(
+            s.name().as_str(),
+            "video/quicktime" | "audio/x-m4a" | "application/x-3gp"
+        ) && !s.get::<bool>("fragmented").unwrap_or(false)
+    })
+}
+
+/// Hands on, before a qtdemux track's end of stream, the samples qtdemux
+/// 1.22.0 left out at its end although they lie within the track's edit
+/// list (`mp4::TailSamples`): for AAC, the last frame.
+fn recover_qtdemux_tail(pad: &gst::Pad, path: PathBuf) {
+    #[derive(Default)]
+    struct Seen {
+        track_id: Option<u32>,
+        last_dts: Option<u64>,
+        stop: Option<u64>,
+    }
+    let seen = Mutex::new(Seen::default());
+    pad.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |pad, info| {
+            let mut s = seen.lock().expect("seen");
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    s.last_dts = b.dts().or(b.pts()).map(|t| t.nseconds()).or(s.last_dts);
+                }
+                Some(gst::PadProbeData::Event(e)) => match e.view() {
+                    // qtdemux's stream ids end in "/<track id>".
+                    gst::EventView::StreamStart(ss) => {
+                        s.track_id = ss
+                            .stream_id()
+                            .rsplit('/')
+                            .next()
+                            .and_then(|t| t.parse().ok());
+                    }
+                    gst::EventView::Segment(seg) => {
+                        s.stop = seg
+                            .segment()
+                            .downcast_ref::<gst::ClockTime>()
+                            .and_then(|seg| seg.stop())
+                            .map(|t| t.nseconds());
+                    }
+                    gst::EventView::Eos(_) => {
+                        if let (Some(id), Some(last)) = (s.track_id, s.last_dts) {
+                            pass_on_tail(pad, &path, id, last, s.stop);
+                        }
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+}
+
+/// Pushes the samples qtdemux left out of track `track_id` straight to the
+/// pad's peer (the pad itself is already at its end of stream).
+fn pass_on_tail(pad: &gst::Pad, path: &Path, track_id: u32, last_dts: u64, stop: Option<u64>) {
+    let Some(peer) = pad.peer() else { return };
+    let track = match mp4::track(path, track_id, last_dts) {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("reading the MP4 index for the last samples: {e}");
+            return;
+        }
+    };
+    let tail = mp4::TailSamples::find(&track, last_dts, stop);
+    if !tail.is_empty() {
+        tracing::debug!(
+            track_id,
+            samples = tail.len(),
+            "passing on the samples qtdemux left out"
+        );
+    }
+    for s in &tail {
+        let pushed = mp4::TailSamples::buffer(path, &track, s)
+            .map_err(|e| e.to_string())
+            .and_then(|b| peer.chain(b).map_err(|e| format!("{e:?}")));
+        if let Err(e) = pushed {
+            tracing::warn!(track_id, "passing on a left-out sample: {e}");
+            break;
+        }
+    }
+}
+
+/// Gives a sample the muxer would get without a duration (some demuxers
+/// and parsers leave them out) the time since the previous sample. The
+/// muxer takes every other sample's duration from the next one's time, but
+/// a last sample without one would last nothing.
+fn last_sample_lasts(pad: &gst::Pad) {
+    let previous: Mutex<Option<(gst::ClockTime, Option<gst::ClockTime>)>> = Mutex::new(None);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(b)) = &mut info.data {
+            // Decode order is what durations follow.
+            let Some(t) = b.dts().or(b.pts()) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let mut prev = previous.lock().expect("previous sample");
+            let delta = prev
+                .and_then(|(p, _)| t.checked_sub(p))
+                .filter(|d| !d.is_zero());
+            let delta = delta.or(prev.and_then(|(_, d)| d));
+            if b.duration().is_none()
+                && let Some(d) = delta
+            {
+                b.make_mut().set_duration(d);
+            }
+            *prev = Some((t, b.duration().or(delta)));
+        }
+        gst::PadProbeReturn::Ok
     });
 }
 
@@ -498,6 +704,11 @@ pub fn remux(
             spec.name
         )));
     }
+    if is_iso_media(&caps)
+        && let Some(why) = mp4::missing_index(input.path()).map_err(RemuxError::Input)?
+    {
+        return Err(RemuxError::Failed(why));
+    }
     let ep = spec
         .instantiate()
         .map_err(|e| RemuxError::Setup(e.to_string()))?;
@@ -518,6 +729,10 @@ pub fn remux(
     {
         ep.mux.set_property("chunk-duration", c.as_nanos() as u64);
     }
+    if ep.mux.find_property("offset-to-zero").is_some() {
+        // The derivative starts at zero despite PTS_HEADROOM.
+        ep.mux.set_property("offset-to-zero", true);
+    }
     ep.sink.set_property("sync", false);
     ep.sink.set_property("buffer-list", true);
     ep.sink.set_property("max-buffers", 4u32);
@@ -532,6 +747,8 @@ pub fn remux(
         progress: AtomicU64::new(0),
         output_error: Mutex::new(None),
         input_error: Mutex::new(None),
+        expected: Mutex::new(Vec::new()),
+        selfcheck_failure: Mutex::new(None),
     });
 
     // Tracks: unlinked static pads now, dynamic pads as demuxers add them.
@@ -554,9 +771,19 @@ pub fn remux(
         if dynamic {
             shared.pending_demuxers.fetch_add(1, Ordering::SeqCst);
             let (bw, mw, sh) = (ep.bin.downgrade(), ep.mux.downgrade(), shared.clone());
+            // qtdemux 1.22.0 leaves out the end of tracks with an edit list
+            // (`super::mp4`); it reads the whole file, so the rest is there.
+            let tail_from = (spec.access == Access::Random
+                && e.factory().is_some_and(|f| f.name() == "qtdemux"))
+            .then(|| input.path().to_path_buf());
             e.connect_pad_added(move |_, pad| {
-                if pad.direction() != gst::PadDirection::Src {
+                // A pad the description links itself (`demux.video_0 ! …`,
+                // linked on its appearance before this runs) is no track.
+                if pad.direction() != gst::PadDirection::Src || pad.is_linked() {
                     return;
+                }
+                if let Some(path) = &tail_from {
+                    recover_qtdemux_tail(pad, path.clone());
                 }
                 if let (Some(b), Some(m)) = (bw.upgrade(), mw.upgrade()) {
                     link_when_caps_known(b, m, pad, sh.clone());
@@ -647,6 +874,9 @@ pub fn remux(
     if let Some(e) = shared.input_error.lock().expect("input error").take() {
         return Err(RemuxError::Input(e));
     }
+    if let Some(reason) = shared.selfcheck_failure.lock().expect("self-check").take() {
+        return Err(RemuxError::SelfCheck { reason, tracks });
+    }
     if let Some(e) = shared.output_error.lock().expect("output error").take() {
         return Err(RemuxError::Output(e));
     }
@@ -669,9 +899,17 @@ pub fn remux(
             "the muxer produced no media (no playable data in the input)".into(),
         ));
     }
+    if let Some(timeline) = &c.timeline {
+        let expected = shared.expected.lock().expect("expected");
+        selfcheck::compare(&expected, timeline).map_err(|reason| RemuxError::SelfCheck {
+            reason,
+            tracks: tracks.clone(),
+        })?;
+    }
     Ok(RemuxReport {
         input: input_desc,
         pipeline: spec.name.clone(),
+        pipeline_text: spec.text.clone(),
         tracks,
         fragments: c.fragments,
         duration: c.end,
@@ -858,6 +1096,8 @@ struct Collector {
     origin: Option<gst::ClockTime>,
     end: f64,
     current: Option<Fragment>,
+    /// The derivative as a player reads it, for the self-check.
+    timeline: Option<Timeline>,
 }
 
 impl Collector {
@@ -871,6 +1111,38 @@ impl Collector {
             origin: None,
             end: 0.0,
             current: None,
+            timeline: None,
+        }
+    }
+
+    /// Records why the derivative cannot be trusted and stops the pipeline:
+    /// nothing more of it is handed on.
+    fn distrust(&self, why: String) -> std::io::Error {
+        self.shared
+            .selfcheck_failure
+            .lock()
+            .expect("self-check")
+            .get_or_insert(why);
+        std::io::Error::other("self-check failed")
+    }
+
+    /// Reads a fragment (or part) the way a player will, before it is
+    /// handed on: decode times must keep increasing.
+    fn check(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let Some(tl) = self.timeline.as_mut() else {
+            return Err(self.distrust("media came before the initialisation segment".into()));
+        };
+        if let Err(e) = tl.fragment(data) {
+            return Err(self.distrust(e.to_string()));
+        }
+        let fault = tl.tracks().find_map(|t| {
+            t.fault
+                .as_ref()
+                .map(|f| format!("track {}: {f}", t.track_id))
+        });
+        match fault {
+            Some(f) => Err(self.distrust(f)),
+            None => Ok(()),
         }
     }
 
@@ -930,12 +1202,22 @@ impl Collector {
             data.extend_from_slice(&map);
         }
         if !init.is_empty() {
+            // No wall-clock time in derived bytes: re-deriving the original
+            // must give the same init segment.
+            if let Err(e) = fmp4::clear_creation_times(&mut init) {
+                return Err(self.distrust(e.to_string()));
+            }
+            match Timeline::from_init(&init) {
+                Ok(t) => self.timeline = Some(t),
+                Err(e) => return Err(self.distrust(e.to_string())),
+            }
             self.out.init(&init)?;
             self.init_done = true;
         }
         if data.is_empty() {
             return Ok(gst::FlowSuccess::Ok);
         }
+        self.check(&data)?;
         let (rt, dur, fragment_start) = head.unwrap_or((gst::ClockTime::ZERO, None, true));
         let start = self.seconds(rt);
         let duration = dur.map(|d| d.nseconds() as f64 / 1e9).unwrap_or(0.0);

@@ -54,7 +54,7 @@ done_() {
     made=$((made + 1))
 }
 # Clean up scratch files of an interrupted run.
-cleanup() { rm -f "$OUT"/.partial.* "$OUT"/.noise.bin; }
+cleanup() { rm -f "$OUT"/.partial.* "$OUT"/.noise.bin "$OUT"/.longgop.mp4; }
 trap cleanup EXIT
 cleanup
 
@@ -252,6 +252,27 @@ if need h264_pcm.avi; then
         -c:a pcm_s16le -shortest "$(tmp h264_pcm.avi)"
     done_ h264_pcm.avi
 fi
+# AVI stores frames in decode order with no presentation times, so B-frames
+# must be put back in order from the H.264 picture order counts. Recorders
+# and their desktop tools write these too: with B-frames (x264's default
+# pyramid), with MP3 instead of PCM, and an MP4 re-muxed into AVI by ffmpeg
+# (`-c copy`: AVCC samples with codec_data, a doubled frame rate with empty
+# chunks between the frames, AAC audio).
+avi() { # NAME BFRAMES AUDIO-CODEC-ARGS... (6 s, 25 fps)
+    local name=$1 bf=$2
+    shift 2
+    "${FF[@]}" -f lavfi -i "$(vsrc testsrc2 320x240 6 "$name")" -f lavfi -i "$(asrc 700 44100 6)" \
+        -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 50 -keyint_min 50 -sc_threshold 0 -bf "$bf" \
+        "$@" -shortest "$(tmp "$name")"
+    done_ "$name"
+}
+need h264_bframes_pcm.avi && avi h264_bframes_pcm.avi 3 -c:a pcm_s16le -ar 16000 -ac 1
+need h264_mp3.avi && avi h264_mp3.avi 0 -c:a libmp3lame -b:a 64k
+need h264_bframes_mp3.avi && avi h264_bframes_mp3.avi 3 -c:a libmp3lame -b:a 64k
+if need h264_aac_copy.avi; then
+    "${FF[@]}" -i "$OUT/h264_aac.mp4" -map 0 -c copy "$(tmp h264_aac_copy.avi)"
+    done_ h264_aac_copy.avi
+fi
 
 # ------------------------------------------------------------- bad inputs
 # truncate SRC NAME: first 55 % of the bytes of SRC (battery died mid-write).
@@ -280,6 +301,17 @@ if need corrupt.ts; then
         dd of="$(tmp corrupt.ts)" bs=1 seek="$off" count=2048 conv=notrunc 2>/dev/null
     rm -f "$OUT/.noise.bin"
     done_ corrupt.ts
+fi
+# An MP4 trimmed by an edit list, as `ffmpeg -ss -c copy` makes it: one GOP
+# of 20 s, the edit starting 14 s in (the first 14 s of frames are kept for
+# decoding but not shown).
+if need edit_trimmed.mp4; then
+    "${FF[@]}" -f lavfi -i "$(vsrc testsrc2 320x240 20 edit_trimmed)" \
+        -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 600 -keyint_min 600 -sc_threshold 0 -bf 0 \
+        "$OUT/.longgop.mp4"
+    "${FF[@]}" -ss 14 -i "$OUT/.longgop.mp4" -c copy "$(tmp edit_trimmed.mp4)"
+    rm -f "$OUT/.longgop.mp4"
+    done_ edit_trimmed.mp4
 fi
 if need garbage.mp4; then
     head -c 204800 /dev/urandom >"$(tmp garbage.mp4)"
@@ -312,10 +344,15 @@ describe() {
     h264_g711.mkv) echo "H.264 + G.711 A-law (pcm_alaw 8 kHz) in Matroska: fMP4/CMAF cannot carry G.711 without transcoding" ;;
     mjpeg.avi) echo "MJPEG video + PCM s16le 16 kHz in AVI: no CMAF without transcoding" ;;
     h264_pcm.avi) echo "H.264 Main (no B-frames) + PCM s16le 16 kHz mono in AVI, as some body-worn cameras write; video can go to CMAF, PCM audio cannot" ;;
+    h264_bframes_pcm.avi) echo "H.264 High with 3 B-frames (pyramid) + PCM 16 kHz in AVI (decode order only: presentation order must come from the POC), 6 s" ;;
+    h264_mp3.avi) echo "H.264 (no B-frames) + MP3 44.1 kHz in AVI, 6 s; MP3 cannot go to CMAF" ;;
+    h264_bframes_mp3.avi) echo "H.264 with 3 B-frames + MP3 in AVI, 6 s" ;;
+    h264_aac_copy.avi) echo "h264_aac.mp4 re-muxed into AVI by ffmpeg -c copy: AVCC H.264 with codec_data and B-frames, 50/1 rate with empty chunks between frames, AAC audio" ;;
     truncated.ts) echo "first 55 % of h264_aac.ts (battery died mid-write): last PES incomplete" ;;
     truncated.mkv) echo "first 55 % of h264_aac.mkv: cluster cut mid-block, no cues/seekhead targets" ;;
     truncated.mp4) echo "first 55 % of h264_aac.mp4: mdat cut, moov missing entirely -> unplayable, must be kept and reported, not crash" ;;
     corrupt.ts) echo "h264_aac.ts with 2048 seeded pseudo-random bytes overwritten at a NON-188-aligned offset near the middle (sync bytes lost; demuxer must resync)" ;;
+    edit_trimmed.mp4) echo "20 s H.264 in one GOP with an edit list starting 14 s in (ffmpeg -ss 14 -c copy): frames 10+ s before the start cannot be placed by the muxer; the self-check must fail it" ;;
     garbage.mp4) echo "200 KiB of /dev/urandom with an .mp4 name: must be rejected/kept as opaque, not crash" ;;
     *) echo "?" ;;
     esac
@@ -326,8 +363,8 @@ describe() {
     for f in h264_aac.mp4 h264_aac_faststart.mp4 h264_aac.mov h264_aac.ts h264_aac.mkv \
         h264_opengop_bframes.ts h264_vfr.mp4 h265_aac.mp4 h265_aac.ts gst_x264.ts mpegps.mpg \
         audio.m4a audio.aac audio.wav audio.mp3 h264.h264 h265.h265 photo.jpg long_h264_aac.ts long_h264_aac.mkv \
-        h264_g711.mkv mjpeg.avi h264_pcm.avi \
-        truncated.ts truncated.mkv truncated.mp4 corrupt.ts garbage.mp4; do
+        h264_g711.mkv mjpeg.avi h264_pcm.avi h264_bframes_pcm.avi h264_mp3.avi h264_bframes_mp3.avi h264_aac_copy.avi \
+        truncated.ts truncated.mkv truncated.mp4 corrupt.ts edit_trimmed.mp4 garbage.mp4; do
         printf '%s\t%s\t%s\n' "$f" "$(stat -c %s "$OUT/$f")" "$(describe "$f")"
     done
 } >"$OUT/MANIFEST.txt"
