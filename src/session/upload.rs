@@ -124,6 +124,21 @@ pub async fn run(
             return Err(f);
         }
     };
+    // The writer re-reads (hashes) what is durable before the device may
+    // send more: a resume of a large file takes a moment, and bytes sent
+    // meanwhile would only wait in memory, lost if the gateway died then.
+    let writer = if st.status == RecordingState::Receiving {
+        let e = entry.clone();
+        match blocking(move || OriginalWriter::open(&e)).await {
+            Ok(w) => Some(w),
+            Err(f) => {
+                stop(&mut recv, &f);
+                return Err(f);
+            }
+        }
+    } else {
+        None
+    };
     reply(
         send,
         &Reply::Accepted {
@@ -136,11 +151,11 @@ pub async fn run(
     )
     .await?;
 
-    if st.status != RecordingState::Receiving {
+    let Some(writer) = writer else {
         drop(lock);
         let name = meta.file_name.as_deref();
         return already_complete(s, send, recv, &recorder, &id, st, name).await;
-    }
+    };
     s.usage(
         if offset == 0 {
             UsageEvent::UploadStarted
@@ -164,6 +179,7 @@ pub async fn run(
         recv,
         Incoming {
             entry: &entry,
+            writer,
             offset,
             declared: size,
             lock: &lock,
@@ -566,6 +582,8 @@ async fn read_data(
 /// What `receive` works on.
 struct Incoming<'a> {
     entry: &'a EntryDir,
+    /// Opened on the entry, positioned after its durable bytes.
+    writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
     lock: &'a crate::gateway::RecordingLock,
@@ -588,6 +606,7 @@ async fn receive(
         send,
         recv,
         inc.entry,
+        inc.writer,
         inc.offset,
         inc.declared,
         inc.lock,
@@ -604,14 +623,13 @@ async fn receive_inner(
     send: &mut SendStream,
     recv: RecvStream,
     entry: &EntryDir,
+    writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
     lock: &crate::gateway::RecordingLock,
     mut streaming: Option<(derive::Media, Option<String>)>,
     derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
-    let e = entry.clone();
-    let writer = blocking(move || OriginalWriter::open(&e)).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let (dtx, mut drx) = watch::channel(offset);
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
