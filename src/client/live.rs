@@ -75,6 +75,8 @@ struct Shared {
     marks: Mutex<Marks>,
     /// Why the source failed, set before the end is marked in the buffer.
     source_error: Mutex<Option<String>>,
+    /// The current stream was accepted by the gateway.
+    accepted: std::sync::atomic::AtomicBool,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -151,6 +153,7 @@ pub async fn record(
             sent: Vec::new(),
         }),
         source_error: Mutex::new(None),
+        accepted: std::sync::atomic::AtomicBool::new(false),
     });
 
     // Producer: source → buffer (→ tee).
@@ -215,6 +218,14 @@ pub async fn record(
             Err(e) if e.is_retryable() => {
                 events(RecordEvent::Disconnected(e.to_string()));
                 reconnects += 1;
+                // A stream the gateway accepted was a working link: the next
+                // outage starts its back-off over.
+                if shared
+                    .accepted
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    backoff = Duration::from_millis(200);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -276,6 +287,9 @@ async fn stream_once(
             m.due.push_front(x);
         }
     }
+    shared
+        .accepted
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     events(RecordEvent::Connected { offset });
     let mut pos = offset;
     {
