@@ -495,6 +495,111 @@ async fn live_streams_survive_a_hundred_kills() {
     println!("live crash loop: {done} kills, {reconnects} reconnects of 2 recorders");
 }
 
+/// The recorder SIGKILLed again and again at seeded random moments and run
+/// again with the same state directory. Streaming a file, it continues
+/// where it was: the recording ends complete, its raw chunks exactly the
+/// file. From a camera, each restart is one `source-restart` gap: what the
+/// camera saw while the recorder was down is not there, and the recording
+/// says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorder_killed_again_and_again_continues_its_recording() {
+    let kills = kills_from_env();
+    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let gw = w.gateway();
+    let secs = 10 + 3 * kills as u64;
+    let input = w.path("input.ts");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x240:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={secs}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut rng = Rng::new(0x5eed_0006);
+    let run = |state: &str, args: &[&str]| {
+        record(&w, gw.addr, state, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let file_args = [
+        "--file",
+        input.to_str().unwrap(),
+        "--recording-id",
+        "bwc-1-file",
+    ];
+    for _ in 0..kills {
+        let before = gw.log().matches("live stream open").count();
+        let mut child = run("rec-file", &file_args);
+        while gw.log().matches("live stream open").count() == before {
+            assert!(child.try_wait().unwrap().is_none(), "record ended early");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(2000)))
+            .await;
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let out = wait_child(run("rec-file", &file_args), 60 + secs);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["complete"], true, "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    assert!(m.live.as_ref().unwrap().gaps.is_empty(), "{:?}", m.live);
+    assert_bytes_kept(&w, &m, &input).await;
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+
+    // A camera cannot replay what it missed: each restart is a gap.
+    let restarts = 3;
+    let cam = ["--test-source", "--recording-id", "bwc-1-cam"];
+    for _ in 0..restarts {
+        let before = gw.log().matches("live stream open").count();
+        let mut child = run("rec-cam", &cam);
+        while gw.log().matches("live stream open").count() == before {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                panic!("record ended early: {}\n{}", stdout(&out), stderr(&out));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(1000), Duration::from_millis(3000)))
+            .await;
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let out = wait_child(
+        run("rec-cam", &[&cam[..], &["--duration", "3"]].concat()),
+        60,
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["complete"], false, "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    let gaps = &m.live.as_ref().unwrap().gaps;
+    assert_eq!(gaps.len(), restarts, "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| g.kind == "source-restart" && g.bytes.is_none()),
+        "{gaps:?}"
+    );
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains("gap (source-restart)"),
+        "{}",
+        stdout(&v)
+    );
+    assert!(!gw.log().contains("panicked"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
     let w = live_world(Backend::Garage, "close_after_secs = 4\n");

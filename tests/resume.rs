@@ -330,6 +330,81 @@ async fn dock_killed_mid_upload_resumes_when_run_again() {
     );
 }
 
+/// The docking client SIGKILLed again and again at seeded random moments
+/// while it sends, and run again each time: every run resumes at least
+/// where the gateway was durable when the one before died (the gateway
+/// keeps what a dead client's stream delivered), and the last one stores
+/// the file intact.
+#[tokio::test(flavor = "multi_thread")]
+async fn dock_killed_again_and_again_resumes_each_run() {
+    let kills = kills_from_env();
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    write_random_file(&file, 1 << 30, 45);
+    let id = recording_id_for(&file);
+    let mut rng = Rng::new(0x5eed_0005);
+    let deadline = Instant::now() + Duration::from_secs(60 + 15 * kills as u64);
+    let mut durable_at_kill = Vec::new();
+    for _ in 0..kills {
+        let before = gw.log().matches("from byte").count();
+        let mut dock = KillOnDrop(
+            w.client_cmd("dock", "bwc-1", &gw)
+                .args(["--json", "--no-inventory"])
+                .arg(&media)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // Killed a random while after the gateway accepted its upload.
+        while gw.log().matches("from byte").count() == before {
+            assert!(Instant::now() < deadline, "the dock did not start sending");
+            assert!(dock.0.try_wait().unwrap().is_none(), "the dock ended early");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(50), Duration::from_millis(500)))
+            .await;
+        dock.0.kill().unwrap();
+        let _ = dock.0.wait();
+        durable_at_kill.push(durable_in_spool(&w, &id));
+    }
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let r = &results[0];
+    assert_eq!(r["result"], "archived", "{r}");
+    let log = gw.log();
+    let resumes: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains(&id))
+        .filter_map(|l| {
+            l.split("from byte ")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(resumes.len(), kills + 1, "{resumes:?}");
+    for (i, d) in durable_at_kill.iter().enumerate() {
+        assert!(
+            resumes[i + 1] >= *d,
+            "run {} resumed at {} but {d} was durable when run {i} died",
+            i + 1,
+            resumes[i + 1]
+        );
+    }
+    let m = r["manifest_key"].as_str().unwrap();
+    assert!(w.verify(m).status.success());
+    assert_eq!(r["sha256"], sha256_file(&file), "{r}");
+    println!(
+        "dock killed {kills} times: durable at each kill {durable_at_kill:?}, resumed at {resumes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dock_through_a_dropped_link_reconnects_and_resumes() {
     let w = World::new(Backend::Local);

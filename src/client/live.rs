@@ -77,6 +77,9 @@ struct Shared {
     source_error: Mutex<Option<String>>,
     /// The current stream was accepted by the gateway.
     accepted: std::sync::atomic::AtomicBool,
+    /// The source produces the same bytes again from a saved position (a
+    /// file).
+    replays: bool,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -154,6 +157,7 @@ pub async fn record(
         }),
         source_error: Mutex::new(None),
         accepted: std::sync::atomic::AtomicBool::new(false),
+        replays: matches!(source, Source::File { .. }),
     });
 
     // Producer: source → buffer (→ tee).
@@ -297,10 +301,18 @@ async fn stream_once(
         if pos > r.produced() {
             // The recorder crashed after the gateway had these bytes but
             // before it saved how far it had got: the gateway's word counts.
-            let lost_locally = pos - r.produced();
-            r.state.produced = pos;
-            r.state.source_pos += lost_locally;
-            let _ = r.persist();
+            if shared.replays {
+                // A file is read again from the saved position: what it
+                // produces up to `pos` is what the gateway has.
+                r.skip_produced_until(pos);
+            } else {
+                // A camera's or standard input's bytes are new: they go
+                // after what the gateway holds.
+                let lost_locally = pos - r.produced();
+                r.state.produced = pos;
+                r.state.source_pos += lost_locally;
+                let _ = r.persist();
+            }
             if let Some((_, at)) = restart_gap.as_mut() {
                 *at = (*at).max(pos);
             }
@@ -347,6 +359,7 @@ async fn stream_once(
         }
     });
 
+    let mut restart_gap_sent = false;
     let sent = async {
         loop {
             let more = shared.more.notified();
@@ -361,6 +374,31 @@ async fn stream_once(
                 (chunk, floor, r.state.ended, r.produced(), r.state.acked)
             };
             events(RecordEvent::Acked(acked));
+            // The restart, once the bytes held from before it are sent: a
+            // gap where the bytes produced after it begin. Sent on every
+            // stream until the gateway acknowledges bytes beyond it (then it
+            // was recorded; the gateway drops a repeat of the same gap).
+            if let Some((since, at)) = restart_gap.clone() {
+                if acked > at {
+                    *restart_gap = None;
+                } else if !restart_gap_sent && pos >= at {
+                    frame::write_msg(
+                        &mut send,
+                        &LiveControl::Gap {
+                            to: pos,
+                            kind: "source-restart".into(),
+                            reason:
+                                "the recorder restarted; nothing was recorded while it was down"
+                                    .into(),
+                            since: Some(since),
+                        },
+                    )
+                    .await
+                    .map_err(w)?;
+                    restart_gap_sent = true;
+                    continue;
+                }
+            }
             // A mark that is due goes out now; it leaves the queue only
             // once sent, so a lost link sends it on the next one.
             let due = {
