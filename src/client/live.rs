@@ -191,7 +191,17 @@ pub async fn record(
                             let _ = t.write_all(&b);
                         }
                         if let Err(e) = r.append(&b) {
-                            tracing::error!("recorder buffer: {e}");
+                            // Bytes the buffer cannot keep are not recorded:
+                            // the recording ends here, saying why, rather
+                            // than going on with a hole nobody knows about.
+                            tracing::error!("recorder buffer: {e}; ending the recording");
+                            *sh.source_error.lock().expect("source error") =
+                                Some(format!("the recorder's buffer could not keep bytes: {e}"));
+                            r.state.ended = true;
+                            let _ = r.persist();
+                            drop(r);
+                            sh.more.notify_waiters();
+                            break;
                         }
                         r.state.source_pos += b.len() as u64;
                         if last_persist.elapsed() > Duration::from_millis(500) {
@@ -210,6 +220,8 @@ pub async fn record(
                 drop(r);
                 sh.more.notify_waiters();
             }
+            // A source still producing stops once nobody takes its bytes.
+            drop(rx);
             let _ = thread.join();
         }))
     };

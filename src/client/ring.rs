@@ -78,6 +78,15 @@ impl Ring {
             .create(true)
             .truncate(false)
             .open(dir.join("buffer.bin"))?;
+        reserve(&file, cap).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "no room for the recorder's {cap}-byte buffer in {}: {e}",
+                    dir.display()
+                ),
+            )
+        })?;
         let ring = Ring {
             file,
             cap,
@@ -168,6 +177,20 @@ impl Ring {
             &self.state_path,
             &serde_json::to_vec_pretty(&self.state).expect("state serialises"),
         )
+    }
+}
+
+/// Allocates the buffer's whole capacity on disk now, so that a
+/// filesystem without room for it refuses at the start instead of part way
+/// through a recording, with bytes produced and nowhere to keep them.
+fn reserve(file: &File, cap: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(cap)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: the descriptor is open for writing for the duration of the call.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
     }
 }
 

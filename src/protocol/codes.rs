@@ -70,6 +70,9 @@ codes! {
         TooManyStreams = 18, "too_many_streams";
         /// The stream is faster than the device's bitrate limit allows.
         BitrateExceeded = 19, "bitrate_exceeded";
+        /// The gateway's spool disk is full (below its reserve): bytes
+        /// acknowledged so far are kept; retry later.
+        SpoolFull = 20, "spool_full";
     }
 }
 

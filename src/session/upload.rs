@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Session;
 use super::status::resolve_recorder;
-use super::stream::{Failure, decode_finish, fail, next_frame, reply};
+use super::stream::{Failure, decode_finish, fail, next_frame, reply, spool_failure};
 use crate::chain::Hash;
 use crate::derive;
 use crate::limits;
@@ -39,7 +39,7 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| fail(StreamError::StorageFailure, format!("spool: {e}")))
+        .map_err(|e| spool_failure("spool", e))
 }
 
 pub async fn run(
@@ -129,7 +129,13 @@ pub async fn run(
     // meanwhile would only wait in memory, lost if the gateway died then.
     let writer = if st.status == RecordingState::Receiving {
         let e = entry.clone();
-        match blocking(move || OriginalWriter::open(&e)).await {
+        let space = s.gw.space.clone();
+        match blocking(move || {
+            space.check()?;
+            OriginalWriter::open(&e)
+        })
+        .await
+        {
             Ok(w) => Some(w),
             Err(f) => {
                 stop(&mut recv, &f);
@@ -633,7 +639,8 @@ async fn receive_inner(
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let (dtx, mut drx) = watch::channel(offset);
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
-    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes));
+    let space = s.gw.space.clone();
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
     let mut reader = tokio::spawn(read_data(recv, tx, offset, declared));
     let mut acked = offset;
     let mut send_failed: Option<Failure> = None;
@@ -682,15 +689,21 @@ async fn receive_inner(
             }
         }
     };
-    let written = wjob
+    let written = match wjob
         .await
         .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| {
-            fail(
-                StreamError::StorageFailure,
-                format!("spool write failed: {e}"),
-            )
-        })?;
+    {
+        Ok(w) => w,
+        Err(e) => {
+            // What the writer made durable before it stopped is acked
+            // before the error, so the device knows it is kept.
+            let d = *drx.borrow();
+            if d > acked && send_failed.is_none() {
+                let _ = reply(send, &Reply::Ack { durable: d }).await;
+            }
+            return Err(spool_failure("spool write failed", e));
+        }
+    };
     let (total, hash) = written;
     if let Some(f) = send_failed {
         return Err(f);

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod outbox;
+pub mod space;
 pub mod writer;
 
 use std::io::Write;

@@ -57,3 +57,52 @@ pub async fn open_multipart_uploads(w: &World) -> Vec<String> {
         Store::Local(_) => Vec::new(),
     }
 }
+
+/// A tmpfs of a fixed size mounted for one test; unmounted when dropped.
+pub struct Tmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a `bytes`-sized tmpfs on `dir` (created if missing). Mounting
+    /// needs root (CAP_SYS_ADMIN): where it is impossible this says so on
+    /// stderr, naming what the test needed, and returns `None` so the test
+    /// can skip.
+    pub fn mount_or_skip(dir: &std::path::Path, bytes: u64, for_what: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={bytes}"))
+            .arg("tmpfs")
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs for {for_what} at {} (needs root): {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount for {for_what}: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: a process still holding a file there must not keep the
+        // mount (and the test's temporary directory) alive.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
