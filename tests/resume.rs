@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::faults::{Rng, kills_from_env, open_multipart_uploads};
+use common::faults::{HttpFaults, Rng, StorageProxy, kills_from_env, open_multipart_uploads};
 use common::*;
 use custody::spool::writer::read_ack;
 
@@ -504,6 +504,138 @@ async fn storage_outage_keeps_bytes_in_the_spool_until_storage_returns() {
         }
     })
     .await;
+}
+
+/// Garage SIGKILLed and started again while the gateway is in the middle
+/// of a multipart upload of a docked file: the archiver retries, the
+/// recording is stored whole, and no multipart upload is left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn garage_restarted_mid_multipart_upload_leaves_nothing_open() {
+    let mut w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 1");
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    write_random_file(&file, 160 << 20, 46);
+    let id = recording_id_for(&file);
+    let journal = w.path("spool/recordings/bwc-1").join(&id).join("multipart");
+    let mut dock = KillOnDrop(
+        w.client_cmd("dock", "bwc-1", &gw)
+            .args(["--json", "--no-inventory"])
+            .arg(&media)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The journal names the upload once storage gave it an id: the
+    // upload is open, parts are going up.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() > 1) {
+        assert!(Instant::now() < deadline, "no multipart upload began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    w.garage.as_mut().unwrap().stop();
+    let journal_then = std::fs::read_to_string(&journal).unwrap_or_default();
+    eventually(60, "the archiver failing while storage is down", || {
+        let retrying = gw.log().contains("retrying");
+        async move { retrying.then_some(()) }
+    })
+    .await;
+    w.garage.as_mut().unwrap().restart();
+    let out = std::mem::replace(&mut dock.0, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let r: serde_json::Value = stdout(&out)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap();
+    assert_eq!(r["sha256"], sha256_file(&file), "{r}");
+    let key = r["manifest_key"].as_str().unwrap().to_string();
+    let store = w.store().await;
+    // The locator is the archive's last write (docs/manifest.md §7).
+    let locator = format!("index/recordings/bwc-1/{id}.json");
+    eventually(120, "the recording archived after the restart", || {
+        let (store, locator) = (store.clone(), locator.clone());
+        async move { store.exists(&locator).await.ok().filter(|e| *e) }
+    })
+    .await;
+    let v = w.verify(&key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    eventually(60, "no multipart upload left open", || async {
+        let open = open_multipart_uploads(&w).await;
+        open.is_empty().then_some(())
+    })
+    .await;
+    assert!(!journal.exists(), "the journal outlived the upload");
+    assert!(!gw.log().contains("panicked"));
+    println!("garage killed with the journal at {journal_then:?}");
+}
+
+/// Storage slow (2 s before every response, 4 MiB/s each way) and failing
+/// at random (seeded: a fifth of new connections answered 500 or 503, a
+/// fifth of further requests on a kept-alive connection cut), through a
+/// proxy between the gateway and Garage: every docked file still reaches
+/// storage whole, nothing multipart is left open, the log says what failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_failing_storage_still_gets_every_file() {
+    let w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 1");
+    let garage: std::net::SocketAddr = w.garage.as_ref().unwrap().endpoint["http://".len()..]
+        .parse()
+        .unwrap();
+    let bad = HttpFaults {
+        latency: Duration::from_secs(2),
+        bytes_per_sec: 4 << 20,
+        error_rate: 0.2,
+    };
+    // Storage works while the gateway starts (its start-up checks are not
+    // under test here); the faults begin with the load.
+    let proxy = StorageProxy::start(garage, HttpFaults::default(), 0x5eed_0007).await;
+    // The gateway (not the test) talks to storage through the proxy.
+    let cfg = w.path("custody.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let via = text.replace(&format!("{garage}"), &proxy.addr.to_string());
+    assert_ne!(text, via);
+    std::fs::write(&cfg, via).unwrap();
+    let gw = w.gateway();
+    proxy.set(bad);
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_random_file(&media.join("a.mp4"), 20 << 20, 47);
+    write_random_file(&media.join("b.wav"), 300_000, 48);
+    let started = Instant::now();
+    let (out, results) = w.dock("bwc-1", &gw, &[media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(results.len(), 2, "{}", stdout(&out));
+    let store = w.store().await;
+    for r in &results {
+        // The locator is the archive's last write (docs/manifest.md §7).
+        let key = format!("index/recordings/{}.json", r["recording"].as_str().unwrap());
+        eventually(300, "archived through slow, failing storage", || {
+            let (store, key) = (store.clone(), key.clone());
+            async move { store.exists(&key).await.ok().filter(|e| *e) }
+        })
+        .await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    proxy.set(HttpFaults::default());
+    for r in &results {
+        let v = w.verify(r["manifest_key"].as_str().unwrap());
+        assert!(v.status.success(), "{}", stdout(&v));
+    }
+    eventually(60, "no multipart upload left open", || async {
+        open_multipart_uploads(&w).await.is_empty().then_some(())
+    })
+    .await;
+    let injected = proxy.injected.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(injected > 0, "the proxy injected no fault");
+    let log = gw.log();
+    assert!(!log.contains("panicked"), "{log}");
+    println!(
+        "slow, failing storage: {injected} requests failed or cut by the proxy; both files stored in {secs:.0} s; {} archive retries logged",
+        log.matches("retrying").count()
+    );
 }
 
 fn walk_sizes(dir: &std::path::Path) -> u64 {
