@@ -310,7 +310,13 @@ impl Worker {
                 Role::Init | Role::Segment => {
                     let file = derived_file_name(obj.role, obj.index);
                     self.store
-                        .put_file(&obj.key, &entry.derived().join(file), obj.size, &h, None)
+                        .put_file(
+                            &obj.key,
+                            &entry.derived().join(file),
+                            obj.size,
+                            &h,
+                            Some(&entry.multipart_journal()),
+                        )
                         .await?
                 }
                 Role::Annotation | Role::RawChunk => {
@@ -687,8 +693,10 @@ async fn upload_dir(store: &Store, prefix: &str, dir: &Path) -> Result<(), Archi
             .await
             .map_err(|e| ArchiveError::Damaged(e.to_string()))??
         };
+        // The journal's name starts with a dot: it is not uploaded itself.
+        let journal = dir.join(".multipart");
         store
-            .put_file(&format!("{prefix}/{name}"), &path, size, &h, None)
+            .put_file(&format!("{prefix}/{name}"), &path, size, &h, Some(&journal))
             .await?;
     }
     Ok(())

@@ -181,6 +181,9 @@ pub struct GatewayConfig {
     pub archive_wait_secs: u64,
     /// Bytes between spool fsyncs (and acknowledgements) under load.
     pub ack_bytes: u64,
+    /// Free bytes the spool's filesystem keeps: below it the gateway takes
+    /// no new bytes (`spool_full`), so the spool can still drain.
+    pub spool_reserve_bytes: u64,
     /// Kernel UDP socket buffer size requested for the QUIC socket.
     pub udp_buffer_bytes: usize,
     /// QUIC flow-control window per stream and per connection; a docking
@@ -198,6 +201,7 @@ impl Default for GatewayConfig {
             utc_offset: "+08:00".into(),
             archive_wait_secs: 120,
             ack_bytes: 8 << 20,
+            spool_reserve_bytes: 64 << 20,
             udp_buffer_bytes: 4 << 20,
             stream_window_bytes: 16 << 20,
             connection_window_bytes: 64 << 20,

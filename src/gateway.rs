@@ -47,6 +47,8 @@ pub struct Gateway {
     pub cfg: Config,
     pub ledger: LedgerFile,
     pub spool: Spool,
+    /// Room left on the spool's filesystem: no new bytes below the reserve.
+    pub space: Arc<crate::spool::space::SpoolSpace>,
     pub store: Store,
     pub usage: UsageLog,
     pub archiver: Archiver,
@@ -432,9 +434,14 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         });
     }
     tracing::info!(addr = %local_addr, "listening (QUIC, ALPN custody/1)");
+    let gateway_reserve = cfg.gateway.spool_reserve_bytes;
     let gateway = Arc::new(Gateway {
         cfg,
         ledger,
+        space: Arc::new(crate::spool::space::SpoolSpace::new(
+            spool.root(),
+            gateway_reserve,
+        )),
         spool,
         store,
         usage,

@@ -1,5 +1,6 @@
 //! Live ingest end to end: `custody record` streaming a real x264/AAC test
-//! camera over QUIC through a link that drops, a gateway that is killed,
+//! camera over QUIC through a link that drops, a gateway that is killed
+//! (once, and again and again in a crash loop),
 //! a storage outage, a recorder that dies for good, and bad streams.
 
 mod common;
@@ -8,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::faults::{Rng, kills_from_env};
 use common::*;
 use custody::manifest::{Manifest, Role};
 
@@ -342,6 +344,262 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
     );
 }
 
+/// Two recorders stream live while the gateway is SIGKILLed `kills` times at
+/// seeded random moments (each time once both have resumed on the restarted
+/// gateway). While it is dead, storage alone verifies each open recording,
+/// and every such prefix is a prefix of the final chain; in the end both
+/// recordings are complete (the recorders' buffers held what was not
+/// acknowledged) and their raw chunks are what the recorders produced. Their
+/// derivatives miss the media of the segment in progress at each restart
+/// (bounded here, measured in docs/reliability.md).
+async fn live_through_gateway_kills(kills: usize, seed: u64) -> (usize, u64) {
+    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let mut gw = w.gateway();
+    // Long enough for every kill: about 6 s of up, down and reconnect each.
+    let secs = 20 + 6 * kills as u64;
+    let ids = ["bwc-1-loop-a", "bwc-1-loop-b"];
+    let mut recorders = Vec::new();
+    for id in ids {
+        let tee = w.path(&format!("{id}.ts"));
+        let child = record(
+            &w,
+            gw.addr,
+            id,
+            &["--test-source", "--duration", &secs.to_string()],
+        )
+        .args(["--recording-id", id, "--tee"])
+        .arg(&tee)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        recorders.push((id, tee, child));
+    }
+    let opened = |gw: &GatewayProc| gw.log().matches("live stream open").count();
+    let mut rng = Rng::new(seed);
+    let started = Instant::now();
+    let mut prefixes = Vec::new();
+    let mut done = 0;
+    let mut seen = 0;
+    while done < kills {
+        // Both streams open on this gateway, then it lives a random while.
+        eventually(60, "both recorders back", || {
+            let back = opened(&gw) >= seen + 2;
+            async move { back.then_some(()) }
+        })
+        .await;
+        seen = opened(&gw);
+        tokio::time::sleep(rng.between(Duration::from_millis(500), Duration::from_millis(2500)))
+            .await;
+        if started.elapsed() > Duration::from_secs(secs - 4) {
+            break;
+        }
+        gw.kill();
+        done += 1;
+        for id in ids {
+            let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
+            assert!(ok, "after kill {done}: {v}");
+            if v["state"] == "open" && v["objects"].as_u64().unwrap_or(0) > 0 {
+                let head = v["chain_head"].as_str().unwrap().to_string();
+                prefixes.push((id, v["objects"].as_u64().unwrap() as usize, head));
+            }
+        }
+        tokio::time::sleep(rng.between(Duration::ZERO, Duration::from_secs(1))).await;
+        gw.restart();
+    }
+    let mut reconnects = 0;
+    let mut missing = Vec::new();
+    for (id, tee, child) in recorders {
+        let out = wait_child(child, 120 + secs);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        let o = outcome(&out);
+        assert_eq!(o["complete"], true, "{id}: {o}");
+        reconnects += o["reconnects"].as_u64().unwrap();
+        let key = o["manifest_key"].as_str().unwrap();
+        let m = manifest(&w, key).await;
+        let v = w.verify(key);
+        assert!(v.status.success(), "{}", stdout(&v));
+        assert!(m.live.as_ref().unwrap().gaps.is_empty(), "{:?}", m.live);
+        let raw = w.path("raw.ts");
+        concat(&w, &m, &[Role::RawChunk], &raw).await;
+        assert_eq!(
+            sha256_file(&raw),
+            sha256_file(&tee),
+            "{id}: raw chunks differ from what the recorder produced"
+        );
+        // The derivative restarts with each gateway: the segment that was in
+        // progress is not derived again (docs/reliability.md). Nothing is
+        // derived twice, and at most that much is missing per restart.
+        let fmp4 = w.path("derived.mp4");
+        concat(&w, &m, &[Role::Init, Role::Segment], &fmp4).await;
+        let (orig, derived) = (packet_counts(&tee), packet_counts(&fmp4));
+        let restarts = m.objects.iter().filter(|o| o.role == Role::Init).count() - 1;
+        for (kind, per_restart) in [("video", 25 * 5), ("audio", 47 * 5)] {
+            let (o, d) = (orig[kind], derived[kind]);
+            assert!(
+                d <= o && o - d <= per_restart * restarts as u64 + per_restart,
+                "{id}: {kind} {d} of {o} packets derived over {restarts} restarts"
+            );
+            missing.push(format!("{id} {kind}: {} of {o} missing", o - d));
+        }
+        for (_, n, head) in prefixes.iter().filter(|p| p.0 == id) {
+            assert_eq!(
+                &m.objects[n - 1].chain,
+                head,
+                "{id}: what verified after a crash is not a prefix of the recording"
+            );
+        }
+    }
+    assert!(!gw.log().contains("panicked"), "{}", gw.log());
+    println!("derivative after {done} restarts: {}", missing.join("; "));
+    (done, reconnects)
+}
+
+/// Packets of the (one) video and audio stream of a media file, as ffprobe
+/// counts them.
+fn packet_counts(f: &Path) -> std::collections::HashMap<&'static str, u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .args(["stream=codec_type,nb_read_packets", "-of", "csv=p=0"])
+        .arg(f)
+        .output()
+        .unwrap();
+    let mut counts = std::collections::HashMap::new();
+    for line in stdout(&out).lines() {
+        let mut it = line.split(',');
+        let kind = match it.next() {
+            Some("video") => "video",
+            Some("audio") => "audio",
+            _ => continue,
+        };
+        let n: u64 = it.next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+        // MPEG-TS lists its streams twice (in its program, and alone).
+        let c = counts.entry(kind).or_insert(0);
+        *c = n.max(*c);
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_streams_survive_a_crash_loop() {
+    let kills = kills_from_env();
+    let (done, reconnects) = live_through_gateway_kills(kills, 0x5eed_0004).await;
+    println!("live crash loop: {done} kills, {reconnects} reconnects of 2 recorders");
+    assert!(done >= kills.min(5), "only {done} kills");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "the issue's 100 kills, about 12 minutes: cargo test --release --test live hundred -- --ignored --nocapture"]
+async fn live_streams_survive_a_hundred_kills() {
+    let (done, reconnects) = live_through_gateway_kills(100, 0x5eed_0101).await;
+    println!("live crash loop: {done} kills, {reconnects} reconnects of 2 recorders");
+}
+
+/// The recorder SIGKILLed again and again at seeded random moments and run
+/// again with the same state directory. Streaming a file, it continues
+/// where it was: the recording ends complete, its raw chunks exactly the
+/// file. From a camera, each restart is one `source-restart` gap: what the
+/// camera saw while the recorder was down is not there, and the recording
+/// says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorder_killed_again_and_again_continues_its_recording() {
+    let kills = kills_from_env();
+    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let gw = w.gateway();
+    let secs = 10 + 3 * kills as u64;
+    let input = w.path("input.ts");
+    let st = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x240:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={secs}"))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut rng = Rng::new(0x5eed_0006);
+    let run = |state: &str, args: &[&str]| {
+        record(&w, gw.addr, state, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let file_args = [
+        "--file",
+        input.to_str().unwrap(),
+        "--recording-id",
+        "bwc-1-file",
+    ];
+    for _ in 0..kills {
+        let before = gw.log().matches("live stream open").count();
+        let mut child = run("rec-file", &file_args);
+        while gw.log().matches("live stream open").count() == before {
+            assert!(child.try_wait().unwrap().is_none(), "record ended early");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(300), Duration::from_millis(2000)))
+            .await;
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let out = wait_child(run("rec-file", &file_args), 60 + secs);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["complete"], true, "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    assert!(m.live.as_ref().unwrap().gaps.is_empty(), "{:?}", m.live);
+    assert_bytes_kept(&w, &m, &input).await;
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+
+    // A camera cannot replay what it missed: each restart is a gap.
+    let restarts = 3;
+    let cam = ["--test-source", "--recording-id", "bwc-1-cam"];
+    for _ in 0..restarts {
+        let before = gw.log().matches("live stream open").count();
+        let mut child = run("rec-cam", &cam);
+        while gw.log().matches("live stream open").count() == before {
+            if child.try_wait().unwrap().is_some() {
+                let out = child.wait_with_output().unwrap();
+                panic!("record ended early: {}\n{}", stdout(&out), stderr(&out));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(rng.between(Duration::from_millis(1000), Duration::from_millis(3000)))
+            .await;
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+    let out = wait_child(
+        run("rec-cam", &[&cam[..], &["--duration", "3"]].concat()),
+        60,
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["complete"], false, "{o}");
+    let key = o["manifest_key"].as_str().unwrap();
+    let m = manifest(&w, key).await;
+    let gaps = &m.live.as_ref().unwrap().gaps;
+    assert_eq!(gaps.len(), restarts, "{gaps:?}");
+    assert!(
+        gaps.iter()
+            .all(|g| g.kind == "source-restart" && g.bytes.is_none()),
+        "{gaps:?}"
+    );
+    let v = w.verify(key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    assert!(
+        stdout(&v).contains("gap (source-restart)"),
+        "{}",
+        stdout(&v)
+    );
+    assert!(!gw.log().contains("panicked"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
     let w = live_world(Backend::Garage, "close_after_secs = 4\n");
@@ -485,27 +743,48 @@ async fn the_stream_limit_refuses_and_raw_chunks_can_be_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storage_outage_spools_segments_and_drains_with_flat_memory() {
+    storage_outage_under_live_load(30).await;
+}
+
+/// The five minutes of storage down under a live stream: RSS
+/// sampled every second, everything drains after.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "about 7 minutes: cargo test --release --test live five_minute -- --ignored --nocapture"]
+async fn a_five_minute_storage_outage_under_live_load() {
+    storage_outage_under_live_load(300).await;
+}
+
+/// Storage (Garage) stopped for `outage_secs` while a test camera streams
+/// live; the recording must end complete and whole, memory flat.
+async fn storage_outage_under_live_load(outage_secs: u64) {
     let mut w = live_world(Backend::Garage, "close_after_secs = 60\n");
     let gw = w.gateway();
     let tee = w.path("tee.ts");
-    let child = record(&w, gw.addr, "rec", &["--test-source", "--duration", "50"])
-        .arg("--tee")
-        .arg(&tee)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let duration = (outage_secs + 20).to_string();
+    let child = record(
+        &w,
+        gw.addr,
+        "rec",
+        &["--test-source", "--duration", &duration],
+    )
+    .arg("--tee")
+    .arg(&tee)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let before = gw.rss_kib().unwrap();
     w.garage.as_mut().unwrap().stop();
     let mut peak = before;
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(30) {
+    while t.elapsed() < Duration::from_secs(outage_secs) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         peak = peak.max(gw.rss_kib().unwrap_or(0));
     }
     w.garage.as_mut().unwrap().restart();
-    let out = wait_child(child, 120);
+    let restarted = Instant::now();
+    let out = wait_child(child, 120 + outage_secs);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let o = outcome(&out);
     assert_eq!(o["complete"], true, "{o}");
@@ -515,8 +794,11 @@ async fn a_storage_outage_spools_segments_and_drains_with_flat_memory() {
         gw.log().contains("live upload failed, retrying"),
         "the outage was noticed"
     );
-    // Thirty seconds of segments waited on disk, not in memory.
-    println!("gateway RSS {before} KiB before the outage, peak {peak} KiB during it");
+    // The outage's segments waited on disk, not in memory.
+    println!(
+        "storage down {outage_secs} s: gateway RSS {before} KiB before, peak {peak} KiB during; recording stored {:.0} s after storage returned",
+        restarted.elapsed().as_secs_f64()
+    );
     assert!(
         peak < before + 64 * 1024,
         "RSS grew from {before} to {peak} KiB"

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -98,6 +99,14 @@ struct FileResult {
     result: String,
     manifest_key: Option<String>,
     resumed_from: u64,
+    /// Bytes of the file written into upload streams, over every attempt:
+    /// more than `size - resumed_from` of the first attempt when an
+    /// attempt failed and bytes past the gateway's durable offset had to
+    /// be sent again (it counts bytes handed to QUIC, some of which may
+    /// not have left this machine before the failure).
+    bytes_sent: u64,
+    /// Attempts made (1 when nothing failed).
+    attempts: u32,
     /// The gateway held the whole recording before this run sent anything
     /// for it: nothing was sent, and the gateway records this file's name
     /// with the recording if it is a new one.
@@ -410,6 +419,31 @@ impl Link {
     }
 }
 
+/// What the attempts at one file cost: bytes written into streams, and
+/// how many attempts there were.
+#[derive(Default)]
+struct SendCount {
+    bytes: std::sync::atomic::AtomicU64,
+    /// Where the current attempt has written up to.
+    at: std::sync::atomic::AtomicU64,
+    attempts: std::sync::atomic::AtomicU32,
+    /// The current attempt was accepted (it reached the gateway).
+    accepted: std::sync::atomic::AtomicBool,
+}
+
+impl SendCount {
+    fn accepted(&self, offset: u64) {
+        self.at.store(offset, Ordering::Relaxed);
+        self.accepted.store(true, Ordering::Relaxed);
+    }
+
+    fn sent(&self, pos: u64) {
+        let before = self.at.swap(pos, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(pos.saturating_sub(before), Ordering::Relaxed);
+    }
+}
+
 /// Uploads a file, retrying what may pass. Also says whether the gateway
 /// held the whole recording already when this run first asked (then
 /// nothing was sent — not even by an attempt that failed).
@@ -419,24 +453,31 @@ async fn upload_with_retry(
     bar: &ProgressBar,
     total: &ProgressBar,
     retry_for: Duration,
+    count: &Arc<SendCount>,
 ) -> Result<(UploadOutcome, bool), ClientError> {
     let start = Instant::now();
     let mut backoff = Duration::from_millis(250);
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let first_state = Arc::new(std::sync::OnceLock::<RecordingState>::new());
     loop {
+        count.attempts.fetch_add(1, Ordering::Relaxed);
+        count.accepted.store(false, Ordering::Relaxed);
         let attempt = async {
             let conn = link.get().await?;
             let (bar2, total2, counted2) = (bar.clone(), total.clone(), counted.clone());
-            let first2 = first_state.clone();
+            let (first2, count2) = (first_state.clone(), count.clone());
             let progress: custody::client::upload::ProgressFn = Arc::new(move |p| {
                 let offset = match p {
                     Progress::Accepted { offset, state } => {
                         let _ = first2.set(state);
+                        count2.accepted(offset);
                         offset
                     }
                     Progress::Durable(offset) => offset,
-                    Progress::Sent(_) => return,
+                    Progress::Sent(pos) => {
+                        count2.sent(pos);
+                        return;
+                    }
                 };
                 bar2.set_position(offset);
                 let prev = counted2.fetch_max(offset, std::sync::atomic::Ordering::Relaxed);
@@ -459,6 +500,12 @@ async fn upload_with_retry(
             }
             Err(e) if e.is_retryable() && start.elapsed() < retry_for => {
                 bar.set_message(custody::text::escape(&format!("retrying: {e}")).into_owned());
+                // An attempt the gateway accepted was a working link: start
+                // the back-off over, so a gateway that restarts now and then
+                // does not leave the rack waiting ever longer.
+                if count.accepted.load(Ordering::Relaxed) {
+                    backoff = Duration::from_millis(250);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -533,7 +580,8 @@ async fn dock_file(
         warnings,
         sidecar,
     } = p;
-    let r = upload_with_retry(link, &job, bar, total, retry_for).await;
+    let count = Arc::new(SendCount::default());
+    let r = upload_with_retry(link, &job, bar, total, retry_for, &count).await;
     let res = FileResult {
         path: job.path.display().to_string(),
         recording: format!(
@@ -546,6 +594,8 @@ async fn dock_file(
         result: String::new(),
         manifest_key: None,
         resumed_from: 0,
+        bytes_sent: count.bytes.load(Ordering::Relaxed),
+        attempts: count.attempts.load(Ordering::Relaxed),
         already_stored: false,
         same_bytes_as,
         sidecar: match sidecar {
@@ -622,6 +672,12 @@ fn print_result(r: &FileResult) {
         );
     } else if r.resumed_from > 0 {
         println_escaped!("         resumed from byte {}", r.resumed_from);
+    }
+    if r.attempts > 1 {
+        println!(
+            "         {} attempts, {} bytes sent in all",
+            r.attempts, r.bytes_sent
+        );
     }
     if let (Some(e), "mismatch") = (&r.error, r.result.as_str()) {
         println_escaped!("         {e}");

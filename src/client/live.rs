@@ -75,6 +75,11 @@ struct Shared {
     marks: Mutex<Marks>,
     /// Why the source failed, set before the end is marked in the buffer.
     source_error: Mutex<Option<String>>,
+    /// The current stream was accepted by the gateway.
+    accepted: std::sync::atomic::AtomicBool,
+    /// The source produces the same bytes again from a saved position (a
+    /// file).
+    replays: bool,
 }
 
 fn new_id(device_hint: &str) -> String {
@@ -151,6 +156,8 @@ pub async fn record(
             sent: Vec::new(),
         }),
         source_error: Mutex::new(None),
+        accepted: std::sync::atomic::AtomicBool::new(false),
+        replays: matches!(source, Source::File { .. }),
     });
 
     // Producer: source → buffer (→ tee).
@@ -184,7 +191,17 @@ pub async fn record(
                             let _ = t.write_all(&b);
                         }
                         if let Err(e) = r.append(&b) {
-                            tracing::error!("recorder buffer: {e}");
+                            // Bytes the buffer cannot keep are not recorded:
+                            // the recording ends here, saying why, rather
+                            // than going on with a hole nobody knows about.
+                            tracing::error!("recorder buffer: {e}; ending the recording");
+                            *sh.source_error.lock().expect("source error") =
+                                Some(format!("the recorder's buffer could not keep bytes: {e}"));
+                            r.state.ended = true;
+                            let _ = r.persist();
+                            drop(r);
+                            sh.more.notify_waiters();
+                            break;
                         }
                         r.state.source_pos += b.len() as u64;
                         if last_persist.elapsed() > Duration::from_millis(500) {
@@ -203,6 +220,8 @@ pub async fn record(
                 drop(r);
                 sh.more.notify_waiters();
             }
+            // A source still producing stops once nobody takes its bytes.
+            drop(rx);
             let _ = thread.join();
         }))
     };
@@ -215,6 +234,14 @@ pub async fn record(
             Err(e) if e.is_retryable() => {
                 events(RecordEvent::Disconnected(e.to_string()));
                 reconnects += 1;
+                // A stream the gateway accepted was a working link: the next
+                // outage starts its back-off over.
+                if shared
+                    .accepted
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    backoff = Duration::from_millis(200);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -284,6 +311,9 @@ async fn stream_once(
             m.due.push_front(x);
         }
     }
+    shared
+        .accepted
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     events(RecordEvent::Connected { offset });
     let mut pos = offset;
     {
@@ -291,10 +321,18 @@ async fn stream_once(
         if pos > r.produced() {
             // The recorder crashed after the gateway had these bytes but
             // before it saved how far it had got: the gateway's word counts.
-            let lost_locally = pos - r.produced();
-            r.state.produced = pos;
-            r.state.source_pos += lost_locally;
-            let _ = r.persist();
+            if shared.replays {
+                // A file is read again from the saved position: what it
+                // produces up to `pos` is what the gateway has.
+                r.skip_produced_until(pos);
+            } else {
+                // A camera's or standard input's bytes are new: they go
+                // after what the gateway holds.
+                let lost_locally = pos - r.produced();
+                r.state.produced = pos;
+                r.state.source_pos += lost_locally;
+                let _ = r.persist();
+            }
             if let Some((_, at)) = restart_gap.as_mut() {
                 *at = (*at).max(pos);
             }
@@ -341,6 +379,7 @@ async fn stream_once(
         }
     });
 
+    let mut restart_gap_sent = false;
     let sent = async {
         loop {
             let more = shared.more.notified();
@@ -355,6 +394,31 @@ async fn stream_once(
                 (chunk, floor, r.state.ended, r.produced(), r.state.acked)
             };
             events(RecordEvent::Acked(acked));
+            // The restart, once the bytes held from before it are sent: a
+            // gap where the bytes produced after it begin. Sent on every
+            // stream until the gateway acknowledges bytes beyond it (then it
+            // was recorded; the gateway drops a repeat of the same gap).
+            if let Some((since, at)) = restart_gap.clone() {
+                if acked > at {
+                    *restart_gap = None;
+                } else if !restart_gap_sent && pos >= at {
+                    frame::write_msg(
+                        &mut send,
+                        &LiveControl::Gap {
+                            to: pos,
+                            kind: "source-restart".into(),
+                            reason:
+                                "the recorder restarted; nothing was recorded while it was down"
+                                    .into(),
+                            since: Some(since),
+                        },
+                    )
+                    .await
+                    .map_err(w)?;
+                    restart_gap_sent = true;
+                    continue;
+                }
+            }
             // A mark that is due goes out now; it leaves the queue only
             // once sent, so a lost link sends it on the next one.
             let due = {

@@ -69,6 +69,7 @@ impl ClientError {
                     StreamError::RecordingBusy
                         | StreamError::Timeout
                         | StreamError::StorageFailure
+                        | StreamError::SpoolFull
                         | StreamError::Internal
                 )
             ),

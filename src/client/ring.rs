@@ -35,6 +35,9 @@ pub struct Ring {
     cap: u64,
     pub state: RingState,
     state_path: PathBuf,
+    /// Bytes the source produces below this offset are dropped: the
+    /// gateway already has them (see `skip_produced_until`).
+    skip_to: u64,
 }
 
 impl Ring {
@@ -75,11 +78,21 @@ impl Ring {
             .create(true)
             .truncate(false)
             .open(dir.join("buffer.bin"))?;
+        reserve(&file, cap).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "no room for the recorder's {cap}-byte buffer in {}: {e}",
+                    dir.display()
+                ),
+            )
+        })?;
         let ring = Ring {
             file,
             cap,
             state,
             state_path,
+            skip_to: 0,
         };
         ring.persist()?;
         Ok((ring, resumed))
@@ -99,9 +112,24 @@ impl Ring {
         self.state.produced - self.state.acked.min(self.state.produced)
     }
 
+    /// The gateway holds the stream up to `offset`, more than this buffer
+    /// knows it produced: the recorder was killed after sending bytes but
+    /// before it saved how far it had got. A source that produces the very
+    /// same bytes again (a file read from its saved position) goes on, and
+    /// the bytes it produces below `offset` are dropped as they come, so
+    /// every byte keeps its offset.
+    pub fn skip_produced_until(&mut self, offset: u64) {
+        self.skip_to = offset;
+    }
+
     /// Appends produced bytes (overwriting the oldest when full).
     pub fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
         let mut data = data;
+        if self.skip_to > self.state.produced {
+            let n = (self.skip_to - self.state.produced).min(data.len() as u64);
+            self.state.produced += n;
+            data = &data[n as usize..];
+        }
         if data.len() as u64 > self.cap {
             // Only the newest `cap` bytes can be kept.
             let skip = data.len() - self.cap as usize;
@@ -152,6 +180,20 @@ impl Ring {
     }
 }
 
+/// Allocates the buffer's whole capacity on disk now, so that a
+/// filesystem without room for it refuses at the start instead of part way
+/// through a recording, with bytes produced and nowhere to keep them.
+fn reserve(file: &File, cap: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(cap)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: the descriptor is open for writing for the duration of the call.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        errno => Err(std::io::Error::from_raw_os_error(errno)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +217,20 @@ mod tests {
         assert!(resumed);
         assert_eq!(r2.state.recording_id, "rec-1");
         assert_eq!(r2.read(3, 100).unwrap(), b"3456789abc");
+    }
+
+    #[test]
+    fn bytes_the_gateway_already_holds_are_dropped_as_they_are_produced_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, _) = Ring::open(dir.path(), 100, || "rec-1".into()).unwrap();
+        r.append(b"0123").unwrap();
+        // The gateway holds 0..7: "456" comes again from the source and is
+        // dropped; "789" follows at its own offsets.
+        r.skip_produced_until(7);
+        r.append(b"45").unwrap();
+        assert_eq!(r.produced(), 6);
+        r.append(b"6789").unwrap();
+        assert_eq!(r.produced(), 10);
+        assert_eq!(r.read(7, 100).unwrap(), b"789");
     }
 }

@@ -66,6 +66,9 @@ pub struct LiveState {
     /// remuxed, never closed by timeout, cut into chunks every few seconds.
     #[serde(default)]
     pub log: bool,
+    /// Stream offset at which the last gap ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_gap_at: Option<u64>,
 }
 
 /// How long a log's bytes wait before they are cut into a chunk.
@@ -485,6 +488,22 @@ impl LiveRecording {
         reason: &str,
         since: Option<String>,
     ) -> std::io::Result<()> {
+        let g = self.lock();
+        let at = g.durable + g.state.skipped;
+        let lost = to.saturating_sub(at);
+        // A recorder sends its restart gap again on a new stream when it
+        // cannot tell whether the last one arrived: the same gap, with no
+        // byte since, is recorded once.
+        if lost == 0
+            && since.is_some()
+            && g.state.last_gap_at == Some(at)
+            && g.state.gaps.last().is_some_and(|last| {
+                last.kind == kind && last.bytes.is_none() && Some(&last.wall_from) == since.as_ref()
+            })
+        {
+            return Ok(());
+        }
+        drop(g);
         // Finish what arrived before the gap, so every segment stays on one
         // side of it, then restart the pipeline after it.
         self.stop_run();
@@ -516,6 +535,7 @@ impl LiveRecording {
         g.progress.media_end += secs;
         g.state.gaps.push(gap.clone());
         g.state.pending_gaps.push(gap);
+        g.state.last_gap_at = Some(to);
         self.save_state(&g)?;
         self.write_chunk(&mut g, Vec::new(), false)?;
         drop(g);

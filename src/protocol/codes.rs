@@ -73,6 +73,9 @@ codes! {
         /// The recording is in progress and was started by another device:
         /// only that device may resume, retry or append to it.
         NotRecordingOwner = 20, "not_recording_owner";
+        /// The gateway's spool disk is full (below its reserve): bytes
+        /// acknowledged so far are kept; retry later.
+        SpoolFull = 21, "spool_full";
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Session;
 use super::status::resolve_recorder;
-use super::stream::{Failure, fail, next_frame, reply};
+use super::stream::{Failure, fail, next_frame, reply, spool_failure};
 use super::upload::{blocking, build_header, stop};
 use crate::limits;
 use crate::live::LiveRecording;
@@ -165,6 +165,11 @@ pub async fn run(
             ));
         }
         let recorder = resolve_recorder(s, meta.recorder.as_deref())?;
+        // A full spool takes no stream: the recorder keeps its bytes and
+        // comes back (a stream open on a full disk would only fail).
+        s.gw.space
+            .check()
+            .map_err(|e| fail(StreamError::SpoolFull, e.to_string()))?;
         let claimed =
             s.gw.claim_recording(&recorder, &meta.recording_id, s.device())
                 .await;
@@ -246,7 +251,8 @@ pub async fn run(
     let (tx, rx) = mpsc::channel::<WriterItem>(8);
     let (dtx, mut drx) = watch::channel(writer.durable());
     let ack_bytes = s.gw.cfg.gateway.ack_bytes.min(1 << 20);
-    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes));
+    let space = s.gw.space.clone();
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
     let bitrate = s.gw.cfg.live.max_bitrate_kbps as f64 * 1000.0 / 8.0;
     let mut reader = tokio::spawn(read_live(
         recv,
@@ -287,15 +293,23 @@ pub async fn run(
             }
         }
     };
-    let written = wjob
+    let written = match wjob
         .await
         .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| {
-            fail(
-                StreamError::StorageFailure,
-                format!("spool write failed: {e}"),
-            )
-        })?;
+    {
+        Ok(w) => w,
+        Err(e) => {
+            // What the writer made durable before it stopped is acked
+            // before the error, so the recorder may let it go.
+            let d = *drx.borrow();
+            rec.on_durable(d);
+            let stream = d + rec.skipped();
+            if stream > acked && send_failed.is_none() {
+                let _ = reply(send, &Reply::Ack { durable: stream }).await;
+            }
+            return Err(spool_failure("spool write failed", e));
+        }
+    };
     rec.on_durable(written.0);
     if let Some(f) = send_failed {
         return Err(f);

@@ -30,6 +30,17 @@ pub fn fail(code: StreamError, message: impl Into<String>) -> Failure {
     }
 }
 
+/// A spool write that failed: `spool_full` when its filesystem is full or
+/// below the reserve (the device retries later), `storage_failure` else.
+pub fn spool_failure(what: &str, e: std::io::Error) -> Failure {
+    let code = if e.kind() == std::io::ErrorKind::StorageFull {
+        StreamError::SpoolFull
+    } else {
+        StreamError::StorageFailure
+    };
+    fail(code, format!("{what}: {e}"))
+}
+
 impl From<FrameError> for Failure {
     fn from(e: FrameError) -> Self {
         let code = match &e {

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Session;
 use super::status::resolve_recorder;
-use super::stream::{Failure, decode_finish, fail, next_frame, reply};
+use super::stream::{Failure, decode_finish, fail, next_frame, reply, spool_failure};
 use crate::chain::Hash;
 use crate::derive;
 use crate::limits;
@@ -39,7 +39,7 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| fail(StreamError::StorageFailure, format!("spool: {e}")))
+        .map_err(|e| spool_failure("spool", e))
 }
 
 pub async fn run(
@@ -133,6 +133,27 @@ pub async fn run(
             return Err(f);
         }
     };
+    // The writer re-reads (hashes) what is durable before the device may
+    // send more: a resume of a large file takes a moment, and bytes sent
+    // meanwhile would only wait in memory, lost if the gateway died then.
+    let writer = if st.status == RecordingState::Receiving {
+        let e = entry.clone();
+        let space = s.gw.space.clone();
+        match blocking(move || {
+            space.check()?;
+            OriginalWriter::open(&e)
+        })
+        .await
+        {
+            Ok(w) => Some(w),
+            Err(f) => {
+                stop(&mut recv, &f);
+                return Err(f);
+            }
+        }
+    } else {
+        None
+    };
     reply(
         send,
         &Reply::Accepted {
@@ -145,11 +166,11 @@ pub async fn run(
     )
     .await?;
 
-    if st.status != RecordingState::Receiving {
+    let Some(writer) = writer else {
         drop(lock);
         let name = meta.file_name.as_deref();
         return already_complete(s, send, recv, &recorder, &id, st, name).await;
-    }
+    };
     s.usage(
         if offset == 0 {
             UsageEvent::UploadStarted
@@ -173,6 +194,7 @@ pub async fn run(
         recv,
         Incoming {
             entry: &entry,
+            writer,
             offset,
             declared: size,
             lock: &lock,
@@ -576,6 +598,8 @@ async fn read_data(
 /// What `receive` works on.
 struct Incoming<'a> {
     entry: &'a EntryDir,
+    /// Opened on the entry, positioned after its durable bytes.
+    writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
     lock: &'a crate::gateway::RecordingLock,
@@ -598,6 +622,7 @@ async fn receive(
         send,
         recv,
         inc.entry,
+        inc.writer,
         inc.offset,
         inc.declared,
         inc.lock,
@@ -614,18 +639,18 @@ async fn receive_inner(
     send: &mut SendStream,
     recv: RecvStream,
     entry: &EntryDir,
+    writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
     lock: &crate::gateway::RecordingLock,
     mut streaming: Option<(derive::Media, Option<String>)>,
     derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
-    let e = entry.clone();
-    let writer = blocking(move || OriginalWriter::open(&e)).await?;
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let (dtx, mut drx) = watch::channel(offset);
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
-    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes));
+    let space = s.gw.space.clone();
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
     let mut reader = tokio::spawn(read_data(recv, tx, offset, declared));
     let mut acked = offset;
     let mut send_failed: Option<Failure> = None;
@@ -674,15 +699,21 @@ async fn receive_inner(
             }
         }
     };
-    let written = wjob
+    let written = match wjob
         .await
         .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| {
-            fail(
-                StreamError::StorageFailure,
-                format!("spool write failed: {e}"),
-            )
-        })?;
+    {
+        Ok(w) => w,
+        Err(e) => {
+            // What the writer made durable before it stopped is acked
+            // before the error, so the device knows it is kept.
+            let d = *drx.borrow();
+            if d > acked && send_failed.is_none() {
+                let _ = reply(send, &Reply::Ack { durable: d }).await;
+            }
+            return Err(spool_failure("spool write failed", e));
+        }
+    };
     let (total, hash) = written;
     if let Some(f) = send_failed {
         return Err(f);

@@ -8,7 +8,9 @@
 //!     data           the original as received so far
 //!     ack            durable length of `data` (see `writer`)
 //!     manifest.json  the manifest, built once before archiving
-//!     multipart      open multipart upload id, while one is open
+//!     multipart      the multipart upload open for this entry: its key, and its
+//!                    id once storage gave one (from before it is created until
+//!                    it is completed or aborted)
 //! <spool>/outbox/    small objects waiting for storage (usage records, indexes)
 //! <spool>/quarantine/<recorder>/<recording-id>/<time>/  failed uploads
 //! <spool>/gateway.lock  held by the one gateway using the spool (`lock`)
@@ -16,6 +18,7 @@
 
 pub mod lock;
 pub mod outbox;
+pub mod space;
 pub mod writer;
 
 use std::io::Write;

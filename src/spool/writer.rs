@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
 use super::EntryDir;
+use super::space::SpoolSpace;
 use crate::chain::Hash;
 
 /// The ack file holds the durable length and a check word, so a torn or
@@ -165,12 +166,15 @@ impl From<Bytes> for WriterItem {
 /// Drives a writer from a channel on a blocking thread. Syncs every
 /// `ack_bytes`, and whenever the channel runs dry (the device is slower
 /// than the disk, or paused), so acknowledgements never wait long.
-/// Returns when the channel closes, after a final sync.
+/// Returns when the channel closes, after a final sync. Stops with an
+/// error of kind `StorageFull` when the spool's filesystem falls below its
+/// reserve or is full, after making what it wrote before durable.
 pub fn run_writer<T: Into<WriterItem>>(
     mut w: OriginalWriter,
     mut rx: mpsc::Receiver<T>,
     durable_tx: watch::Sender<u64>,
     ack_bytes: u64,
+    space: &SpoolSpace,
 ) -> std::io::Result<(u64, Hash)> {
     loop {
         let item = match rx.try_recv() {
@@ -186,7 +190,13 @@ pub fn run_writer<T: Into<WriterItem>>(
         };
         match item.map(Into::into) {
             Some(WriterItem::Data(c)) => {
-                w.append(&c)?;
+                let appended = space
+                    .check()
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| w.append(&c));
+                if let Err(e) = appended {
+                    return Err(stop_short(&mut w, &durable_tx, e));
+                }
                 if w.written() - w.durable() >= ack_bytes {
                     let d = w.sync()?;
                     let _ = durable_tx.send(d);
@@ -204,6 +214,23 @@ pub fn run_writer<T: Into<WriterItem>>(
             }
         }
     }
+}
+
+/// The spool refused a write: what was written whole before it is made
+/// durable (and so acknowledged) if the disk still allows the sync, and the
+/// writer stops with the refusal.
+fn stop_short(
+    w: &mut OriginalWriter,
+    durable_tx: &watch::Sender<u64>,
+    e: std::io::Error,
+) -> std::io::Error {
+    match w.sync() {
+        Ok(d) => {
+            let _ = durable_tx.send(d);
+        }
+        Err(sync) => tracing::warn!("spool: could not sync before stopping ({e}): {sync}"),
+    }
+    e
 }
 
 #[cfg(test)]
@@ -270,7 +297,8 @@ mod tests {
         let w = OriginalWriter::open(&e).unwrap();
         let (tx, rx) = mpsc::channel(4);
         let (dtx, mut drx) = watch::channel(0);
-        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4));
+        let space = SpoolSpace::new(&e.dir, 0);
+        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4, &space));
         tx.send(Bytes::from_static(b"abcdef")).await.unwrap();
         drx.changed().await.unwrap();
         assert!(*drx.borrow() >= 6);
@@ -280,6 +308,23 @@ mod tests {
         assert_eq!(n, 8);
         assert_eq!(hash, crate::chain::sha256(b"abcdefgh"));
         assert_eq!(*drx.borrow(), 8);
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_spool_below_its_reserve_takes_no_bytes() {
+        let e = entry("full");
+        let w = OriginalWriter::open(&e).unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let (dtx, drx) = watch::channel(0);
+        let space = SpoolSpace::new(&e.dir, u64::MAX);
+        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4, &space));
+        let _ = tx.send(Bytes::from_static(b"abcdef")).await;
+        let err = h.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        assert!(err.to_string().contains("spool is full"), "{err}");
+        assert_eq!(*drx.borrow(), 0);
+        assert_eq!(std::fs::metadata(e.data()).unwrap().len(), 0);
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
 }

@@ -278,9 +278,10 @@ impl S3Store {
         Ok(())
     }
 
-    /// Uploads a file; multipart above one part size. `journal` records the
-    /// multipart upload id while it is open so that an upload orphaned by a
-    /// crash is aborted on the next attempt.
+    /// Uploads a file; multipart above one part size. `journal` records a
+    /// multipart upload from before it is created until it is completed or
+    /// aborted, so that an upload orphaned by a crash (or left open because
+    /// storage refused the abort) is aborted on the next attempt.
     pub async fn put_file(
         &self,
         key: &str,
@@ -291,7 +292,7 @@ impl S3Store {
     ) -> Result<(), StoreError> {
         check_key(key)?;
         if let Some(j) = journal {
-            self.abort_journaled(j).await;
+            self.abort_journaled(j).await?;
         }
         if size <= self.part_size as u64 {
             let body = tokio::fs::read(path)
@@ -307,6 +308,13 @@ impl S3Store {
             return self.put_bytes(key, body.into(), sha256).await;
         }
         let until = self.lock_until(key);
+        if let Some(j) = journal {
+            // The key first: a crash between creating the upload and
+            // recording its id still leaves a trace to clean up after.
+            write_journal(j, key, None)
+                .await
+                .map_err(|e| backend("journal multipart upload", key, e))?;
+        }
         let mut create = self
             .client
             .create_multipart_upload()
@@ -324,13 +332,13 @@ impl S3Store {
             .map_err(|e| backend("create multipart upload", key, e))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| backend("create multipart upload", key, NoUploadId))?
+            .ok_or_else(|| backend("create multipart upload", key, NoUploadId::Missing))?
             .to_string();
-        if let Some(j) = journal {
-            let rec = format!("{key}\n{upload_id}\n");
-            tokio::fs::write(j, rec)
-                .await
-                .map_err(|e| backend("journal multipart upload", key, e))?;
+        if let Some(j) = journal
+            && let Err(e) = write_journal(j, key, Some(&upload_id)).await
+        {
+            self.abort(key, &upload_id).await;
+            return Err(backend("journal multipart upload", key, e));
         }
         match self.upload_parts(key, &upload_id, path, size, sha256).await {
             Ok(()) => {
@@ -346,8 +354,11 @@ impl S3Store {
             }
             Err(e) => {
                 // Give up on this upload id; the next attempt starts afresh.
-                self.abort(key, &upload_id).await;
-                if let Some(j) = journal {
+                // If storage refuses the abort too (it is down), the journal
+                // stays and the next attempt aborts it first.
+                if self.abort(key, &upload_id).await
+                    && let Some(j) = journal
+                {
                     let _ = tokio::fs::remove_file(j).await;
                 }
                 Err(e)
@@ -445,8 +456,10 @@ impl S3Store {
         Ok(())
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) {
-        if let Err(e) = self
+    /// Aborts a multipart upload; whether it is gone (aborted now, or
+    /// unknown to storage: completed or aborted before).
+    async fn abort(&self, key: &str, upload_id: &str) -> bool {
+        match self
             .client
             .abort_multipart_upload()
             .bucket(&self.bucket)
@@ -455,25 +468,99 @@ impl S3Store {
             .send()
             .await
         {
-            tracing::warn!(
-                key,
-                upload_id,
-                "abort multipart upload: {}",
-                DisplayErrorContext(e)
-            );
-        } else {
-            tracing::info!(key, upload_id, "aborted multipart upload");
+            Ok(_) => {
+                tracing::info!(key, upload_id, "aborted multipart upload");
+                true
+            }
+            // Unknown to storage: completed or aborted before.
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_no_such_upload())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                true
+            }
+            Err(e) => {
+                tracing::warn!(
+                    key,
+                    upload_id,
+                    "abort multipart upload: {}",
+                    DisplayErrorContext(e)
+                );
+                false
+            }
         }
     }
 
-    async fn abort_journaled(&self, journal: &Path) {
-        if let Ok(text) = tokio::fs::read_to_string(journal).await {
-            let mut lines = text.lines();
-            if let (Some(k), Some(id)) = (lines.next(), lines.next()) {
-                self.abort(k, id).await;
-            }
+    /// Aborts what a journal of an earlier attempt names: its upload id,
+    /// and any other upload open at its key (one created just before a
+    /// crash, whose id never reached the journal). The journal goes once
+    /// storage has let go of all of them; until then the upload waits.
+    async fn abort_journaled(&self, journal: &Path) -> Result<(), StoreError> {
+        let Ok(text) = tokio::fs::read_to_string(journal).await else {
+            return Ok(());
+        };
+        let mut lines = text.lines();
+        let Some(key) = lines.next().filter(|k| check_key(k).is_ok()) else {
             let _ = tokio::fs::remove_file(journal).await;
+            return Ok(());
+        };
+        let mut ids: Vec<String> = lines.next().map(str::to_string).into_iter().collect();
+        for u in self.list_multipart_uploads(key).await? {
+            if u.key == key && !ids.contains(&u.upload_id) {
+                ids.push(u.upload_id);
+            }
         }
+        let mut all = true;
+        for id in &ids {
+            all &= self.abort(key, id).await;
+        }
+        if !all {
+            return Err(backend(
+                "abort multipart upload",
+                key,
+                NoUploadId::Abort(journal.display().to_string()),
+            ));
+        }
+        let _ = tokio::fs::remove_file(journal).await;
+        Ok(())
+    }
+
+    /// Multipart uploads open in the bucket under `prefix`.
+    pub async fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>, StoreError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| backend("list multipart uploads", prefix, e))?;
+            for u in page.uploads() {
+                if let (Some(k), Some(id)) = (u.key(), u.upload_id()) {
+                    out.push(MultipartUpload {
+                        key: k.to_string(),
+                        upload_id: id.to_string(),
+                    });
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if key_marker.is_none() && id_marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// A GET of the whole object at `key`.
@@ -738,11 +825,41 @@ fn get_error(key: &str, e: SdkError<GetObjectError, HttpResponse>) -> StoreError
     }
 }
 
+/// An open multipart upload, as storage lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// Records (durably) the multipart upload a spool entry has open: its key,
+/// and its id once storage gave one.
+async fn write_journal(journal: &Path, key: &str, upload_id: Option<&str>) -> std::io::Result<()> {
+    let rec = match upload_id {
+        Some(id) => format!("{key}\n{id}\n"),
+        None => format!("{key}\n"),
+    };
+    let j = journal.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::spool::write_atomic(&j, rec.as_bytes()))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 #[derive(Debug)]
-struct NoUploadId;
+enum NoUploadId {
+    Missing,
+    /// Storage did not let go of an upload an earlier attempt left open.
+    Abort(String),
+}
 impl std::fmt::Display for NoUploadId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the store returned no upload id")
+        match self {
+            NoUploadId::Missing => f.write_str("the store returned no upload id"),
+            NoUploadId::Abort(j) => write!(
+                f,
+                "an upload left open by an earlier attempt ({j}) could not be aborted yet"
+            ),
+        }
     }
 }
 impl std::error::Error for NoUploadId {}
@@ -754,6 +871,6 @@ fn join_part(
     match r {
         Some(Ok(r)) => r,
         Some(Err(e)) => Err(backend("upload part", key, e)),
-        None => Err(backend("upload part", key, NoUploadId)),
+        None => Err(backend("upload part", key, NoUploadId::Missing)),
     }
 }

@@ -3,6 +3,8 @@
 //! binary as gateway and clients, talking QUIC over 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
