@@ -13,6 +13,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod client;
 pub mod config;
+pub mod congestion;
 pub mod derive;
 pub mod export;
 pub mod gateway;
