@@ -51,9 +51,9 @@ use quinn::congestion::{Controller, ControllerFactory, ControllerMetrics};
 /// In-flight bytes as a multiple of the estimated bandwidth-delay product,
 /// on top of the ack aggregation measured: enough to keep the bottleneck
 /// busy and to see more bandwidth when there is more, little enough to
-/// keep its queue short (measured on the link emulator: a gain of 2, as
-/// in BBR, had 20–30 % of the packets dropped at a 100 ms queue, 1.25
-/// 5–12 %, docs/reliability.md).
+/// keep its queue short (on the link emulator, while this was developed, a
+/// gain of 2, as in BBR, had 20–30 % of the packets dropped at a 100 ms
+/// queue; with 1.25 the queue drops 0.5–2 % in docs/reliability.md's runs).
 const CWND_GAIN: f64 = 1.25;
 /// Startup's window gain (2/ln 2, as BBR's): the window may double each
 /// round while the delivery rate keeps up, and no further once it stops.
