@@ -11,8 +11,6 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,40 +18,6 @@ use custody::client::Client;
 use custody::client::live::{RecordOptions, record};
 use custody::client::source::Source;
 use custody::metadata::{RecordingMeta, RecordingMode};
-
-fn input(secs: u64) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-media");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(format!("4mbit_{secs}s.ts"));
-    if !out.exists() {
-        let st = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size=1280x720:rate=25:duration={secs}"))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!(
-                "sine=frequency=500:sample_rate=48000:duration={secs}"
-            ))
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-b:v",
-                "3900k",
-                "-maxrate",
-                "3900k",
-            ])
-            .args([
-                "-bufsize", "4M", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
-            ])
-            .args(["-muxrate", "4200k", "-f", "mpegts"])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-    out
-}
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_secs(pid: u32) -> f64 {
@@ -91,7 +55,7 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
-    let file = input(secs);
+    let file = ts_4mbit(secs);
     println!("live load, {secs} s of 4 Mbit/s H.264 + AAC per stream, real-time pace");
     println!(
         "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | ingest→playable p50 ms | p99 ms | gaps | reconnects | segments / expected |"

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod congestion;
 pub mod derive;
 pub mod export;
 pub mod gateway;

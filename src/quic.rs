@@ -150,13 +150,112 @@ impl ClientCertVerifier for ReportingVerifier {
     }
 }
 
+/// The congestion controller of a QUIC endpoint. Only the sender's matters
+/// for a transfer: the device's for uploads and live streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Congestion {
+    /// custody's BBR-style controller for lossy radio links
+    /// ([`crate::congestion`]): random loss does not slow it down.
+    #[default]
+    CustodyBbr,
+    /// quinn's default, loss-based: shrinks the window (×0.7) on every loss
+    /// event, so random radio loss holds it far below the link's capacity.
+    Cubic,
+    /// Loss-based, halves the window on every loss event.
+    NewReno,
+    /// quinn's experimental BBR (docs/reliability.md: its window is noise).
+    QuinnBbr,
+}
+
+impl Congestion {
+    pub const ALL: [Congestion; 4] = [
+        Congestion::CustodyBbr,
+        Congestion::Cubic,
+        Congestion::NewReno,
+        Congestion::QuinnBbr,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Congestion::Cubic => "cubic",
+            Congestion::NewReno => "newreno",
+            Congestion::QuinnBbr => "quinn-bbr",
+            Congestion::CustodyBbr => "custody-bbr",
+        }
+    }
+
+    fn factory(self) -> Arc<dyn quinn::congestion::ControllerFactory + Send + Sync> {
+        match self {
+            Congestion::Cubic => Arc::new(quinn::congestion::CubicConfig::default()),
+            Congestion::NewReno => Arc::new(quinn::congestion::NewRenoConfig::default()),
+            Congestion::QuinnBbr => Arc::new(quinn::congestion::BbrConfig::default()),
+            Congestion::CustodyBbr => Arc::new(crate::congestion::CustodyBbrConfig::default()),
+        }
+    }
+}
+
+impl std::str::FromStr for Congestion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Congestion::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Congestion::ALL.iter().map(|c| c.name()).collect();
+                format!("one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Logs a connection's path statistics (round-trip time, congestion
+/// window, packets sent and lost) every `every` while it lives and once
+/// when it closes, at debug level under `custody::link`: what a lossy link
+/// does to a transfer.
+pub fn watch_path(conn: &quinn::Connection, every: Duration) {
+    if !tracing::enabled!(target: "custody::link", tracing::Level::DEBUG) {
+        return;
+    }
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        loop {
+            let closed = tokio::time::timeout(every, conn.closed()).await.is_ok();
+            log_path(&conn, closed);
+            if closed {
+                return;
+            }
+        }
+    });
+}
+
+fn log_path(conn: &quinn::Connection, closed: bool) {
+    let s = conn.stats();
+    tracing::debug!(
+        target: "custody::link",
+        peer = %conn.remote_address(),
+        closed,
+        rtt_ms = s.path.rtt.as_millis() as u64,
+        min_rtt_ms = s.path.min_rtt.as_millis() as u64,
+        cwnd = s.path.cwnd,
+        sent_packets = s.path.sent_packets,
+        lost_packets = s.path.lost_packets,
+        lost_bytes = s.path.lost_bytes,
+        congestion_events = s.path.congestion_events,
+        mtu = s.path.current_mtu,
+        tx_bytes = s.udp_tx.bytes,
+        rx_bytes = s.udp_rx.bytes,
+        "path"
+    );
+}
+
 /// Transport limits shared by both sides.
 fn transport(
     stream_window: u64,
     conn_window: u64,
     keep_alive: Option<(Duration, Duration)>,
+    congestion: Congestion,
 ) -> Arc<TransportConfig> {
     let mut t = TransportConfig::default();
+    t.congestion_controller_factory(congestion.factory());
     t.max_concurrent_bidi_streams(VarInt::from_u32(limits::MAX_CONCURRENT_STREAMS));
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
     t.stream_receive_window(VarInt::from_u64(stream_window).unwrap_or(VarInt::MAX));
@@ -220,7 +319,16 @@ pub fn server(
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| QuicError::Quic(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(transport(s.stream_window, s.conn_window, None));
+    cfg.transport_config(transport(
+        s.stream_window,
+        s.conn_window,
+        None,
+        Congestion::default(),
+    ));
+    // A recorder on a mobile link changes address (a new cell, a NAT
+    // rebinding): its connection follows it (RFC 9000 §9), the stream
+    // goes on without a reconnect. quinn's default, made explicit.
+    cfg.migration(true);
     let addr: SocketAddr = s.listen.parse().map_err(|e| QuicError::Socket {
         addr: s.listen.to_string(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
@@ -268,6 +376,7 @@ pub struct ClientSettings<'a> {
     /// reconnect quickly on a dropped mobile link.
     pub idle_timeout: Duration,
     pub keep_alive: Duration,
+    pub congestion: Congestion,
 }
 
 /// A device-side endpoint that authenticates with the device certificate.
@@ -284,6 +393,7 @@ pub fn client(s: &ClientSettings<'_>) -> Result<quinn::Endpoint, QuicError> {
         s.stream_window,
         s.conn_window,
         Some((s.idle_timeout, s.keep_alive)),
+        s.congestion,
     ));
     let sock = udp_socket("0.0.0.0:0".parse().expect("valid"), s.udp_buffer)?;
     let mut ep = quinn::Endpoint::new(

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::faults::{Rng, kills_from_env};
+use common::link::{LinkEmulator, LinkProfile};
 use common::*;
 use custody::manifest::{Manifest, Role};
 
@@ -1000,4 +1001,143 @@ async fn marks_set_while_recording_are_chained_and_signed() {
     let (ok, r) = w.verify_json(&key);
     assert!(ok, "{r}");
     assert_eq!(r["signed_objects"], r["objects"], "{r}");
+}
+
+/// A 4 Mbit/s camera (a constant 4.2 Mbit/s MPEG-TS at the pace of its
+/// clock) through radio links losing 1 %, 5 % and 10 % of the packets each
+/// way, with 100–200 ms round trips, jitter and a 5 Mbit/s cap: every
+/// recording closes complete, its raw chunks are exactly the bytes the
+/// recorder produced, its segments carry the encoder's packets, and it
+/// verifies. How far behind real time it runs is a figure, not an
+/// assertion (benches/lossy_links.rs, docs/reliability.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn live_through_lossy_radio_links_arrives_whole() {
+    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let gw = w.gateway();
+    let file = ts_4mbit(8);
+    for (i, (loss, rtt_ms)) in [(0.01, 100), (0.05, 150), (0.10, 200)]
+        .into_iter()
+        .enumerate()
+    {
+        let profile = LinkProfile::mobile(
+            loss,
+            Duration::from_millis(rtt_ms),
+            Duration::from_millis(10),
+            5_000_000,
+            i as u64 + 1,
+        );
+        let link = LinkEmulator::with_profile(gw.addr, profile).await;
+        let id = format!("bwc-1-radio-{i}");
+        let child = record(
+            &w,
+            link.addr,
+            &format!("rec-{i}"),
+            &["--recording-id", &id, "--file", file.to_str().unwrap()],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        // A bound against hanging, not a measurement.
+        let out = wait_child(child, 300);
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        let o = outcome(&out);
+        assert_eq!(o["complete"], true, "{loss}: {o}");
+        let m = check_recording(&w, o["manifest_key"].as_str().unwrap(), &file).await;
+        let l = m.live.unwrap();
+        assert!(l.gaps.is_empty() && l.complete, "{loss}: {l:?}");
+        // The link did lose what it was asked to.
+        let up = link.stats().up;
+        let radio = up.dropped_random as f64 / up.offered as f64;
+        assert!((radio - loss).abs() < loss / 2.0, "{loss}: {up:?}");
+    }
+}
+
+/// The recorder's address changes twice mid-stream — a new source port (a
+/// NAT rebinding), then a new address (another cell) — and the gateway's
+/// packets to the old ones are lost. QUIC connection migration (on at the
+/// gateway) carries the same connection on: no reconnect, no gap, every
+/// byte, and the usage record shows one session that ended at the new
+/// address.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_change_mid_stream_keeps_the_connection() {
+    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let gw = w.gateway();
+    let profile = LinkProfile::mobile(
+        0.0,
+        Duration::from_millis(60),
+        Duration::from_millis(5),
+        20_000_000,
+        1,
+    );
+    let link = LinkEmulator::with_profile(gw.addr, profile).await;
+    let tee = w.path("tee.ts");
+    let child = record(
+        &w,
+        link.addr,
+        "rec",
+        &[
+            "--test-source",
+            "--duration",
+            "14",
+            "--recording-id",
+            "bwc-1-moving",
+        ],
+    )
+    .arg("--tee")
+    .arg(&tee)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let first = link.gateway_sees();
+    assert_eq!(first.len(), 1, "one connection from the recorder");
+    link.rebind(None).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    link.rebind(Some("127.0.0.2".parse().unwrap())).await;
+    let out = wait_child(child, 90);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let o = outcome(&out);
+    assert_eq!(o["reconnects"], 0, "migration, not a reconnect: {o}");
+    assert_eq!(o["complete"], true, "{o}");
+    let last = link.gateway_sees()[0];
+    assert_eq!(last.ip().to_string(), "127.0.0.2");
+    let m = check_recording(&w, o["manifest_key"].as_str().unwrap(), &tee).await;
+    assert!(m.live.unwrap().gaps.is_empty());
+    // One session, opened at the first address and closed at the last.
+    let store = w.store().await;
+    let entries = eventually(30, "the session's close in the usage record", || {
+        let store = store.clone();
+        async move {
+            let mut v = Vec::new();
+            for o in store.list("usage/bwc-1/").await.ok()? {
+                let b = store.get_bytes(&o.key, 1 << 20).await.ok()?;
+                v.push(serde_json::from_slice::<custody::usage::UsageEntry>(&b).ok()?);
+            }
+            v.iter()
+                .any(|e| e.event == custody::usage::UsageEvent::SessionClosed)
+                .then_some(v)
+        }
+    })
+    .await;
+    let sessions: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event == custody::usage::UsageEvent::SessionOpened)
+        .collect();
+    assert_eq!(sessions.len(), 1, "{entries:?}");
+    assert_eq!(
+        sessions[0].peer.as_deref(),
+        Some(first[0].to_string().as_str())
+    );
+    let closed = entries
+        .iter()
+        .find(|e| e.event == custody::usage::UsageEvent::SessionClosed)
+        .unwrap();
+    assert!(
+        closed
+            .detail
+            .ends_with(&format!("address changed from {} to {last}", first[0])),
+        "{closed:?}"
+    );
 }

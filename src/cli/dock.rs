@@ -728,10 +728,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     total.set_prefix(format!("total ({} files)", jobs.len()));
 
     let link = Arc::new(Link {
-        client: Client::with_timeouts(
+        client: Client::with_transport(
             &cfg.client,
             Duration::from_secs_f64(a.link_timeout.max(1.0)),
             Duration::from_secs_f64((a.link_timeout / 4.0).clamp(0.25, 5.0)),
+            a.device.congestion,
         )?,
         conn: Mutex::new(None),
     });

@@ -168,6 +168,14 @@ pub struct DeviceArgs {
     pub cert: Option<PathBuf>,
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Congestion controller for what this device sends: custody-bbr,
+    /// cubic, newreno or quinn-bbr (docs/reliability.md compares them).
+    #[arg(long, default_value = "custody-bbr", value_parser = parse_congestion)]
+    pub congestion: custody::quic::Congestion,
+}
+
+fn parse_congestion(s: &str) -> Result<custody::quic::Congestion, String> {
+    s.parse()
 }
 
 impl DeviceArgs {

@@ -136,10 +136,11 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         case_id: a.case_id.clone(),
         ..Default::default()
     };
-    let client = Client::with_timeouts(
+    let client = Client::with_transport(
         &cfg.client,
         Duration::from_secs_f64(a.link_timeout.max(1.0)),
         Duration::from_secs_f64((a.link_timeout / 4.0).max(0.25)),
+        a.device.congestion,
     )?;
     let quiet = a.json;
     let events = move |e: RecordEvent| match e {

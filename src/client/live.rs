@@ -226,6 +226,7 @@ pub async fn record(
         }))
     };
 
+    let buffer_log = tokio::spawn(log_buffer(shared.clone()));
     let mut backoff = Duration::from_millis(200);
     let mut reconnects = 0u32;
     let outcome = loop {
@@ -251,6 +252,7 @@ pub async fn record(
     if let Some(p) = producer {
         p.abort();
     }
+    buffer_log.abort();
     let (gaps, manifest_key, complete, derivation) = outcome?;
     let mut r = shared.ring.lock().expect("ring");
     r.state.closed = true;
@@ -265,6 +267,24 @@ pub async fn record(
         derivation,
         source_error: shared.source_error.lock().expect("source error").take(),
     })
+}
+
+/// Logs how full the buffer is every second, at debug level under
+/// `custody::buffer`: on a slow or lossy link this is how far the
+/// recorder runs behind what it makes.
+async fn log_buffer(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let r = shared.ring.lock().expect("ring");
+        tracing::debug!(
+            target: "custody::buffer",
+            produced = r.produced(),
+            acked = r.state.acked,
+            unacked = r.unacked(),
+            ended = r.state.ended,
+            "recorder buffer"
+        );
+    }
 }
 
 /// One connection's worth of streaming; `Ok` once the gateway closed the

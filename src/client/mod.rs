@@ -121,6 +121,17 @@ impl Client {
         idle: std::time::Duration,
         keep_alive: std::time::Duration,
     ) -> Result<Client, ClientError> {
+        Self::with_transport(cfg, idle, keep_alive, quic::Congestion::default())
+    }
+
+    /// As [`Client::with_timeouts`], sending with the given congestion
+    /// controller.
+    pub fn with_transport(
+        cfg: &ClientConfig,
+        idle: std::time::Duration,
+        keep_alive: std::time::Duration,
+        congestion: quic::Congestion,
+    ) -> Result<Client, ClientError> {
         if cfg.cert.as_os_str().is_empty() || cfg.key.as_os_str().is_empty() {
             return Err(ClientError::Config(
                 "a device certificate and key are needed (client.cert/client.key or --cert/--key)"
@@ -136,6 +147,7 @@ impl Client {
             conn_window: 64 << 20,
             idle_timeout: idle,
             keep_alive,
+            congestion,
         })?;
         Ok(Client {
             endpoint,
@@ -159,6 +171,7 @@ impl Client {
             .connect(addr, &self.server_name)?
             .await
             .map_err(ClientError::from_connection)?;
+        quic::watch_path(&conn, std::time::Duration::from_secs(2));
         Ok(conn)
     }
 

@@ -138,10 +138,19 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
             Err(e) => break e,
         }
     };
+    // A device whose address changed mid-session (a recorder's phone link
+    // changing cell) kept its connection by QUIC migration: say where it
+    // ended up.
+    let moved = match conn.remote_address() {
+        now_at if now_at != peer => {
+            format!("; the device's address changed from {peer} to {now_at}")
+        }
+        _ => String::new(),
+    };
     s.usage(
         UsageEvent::SessionClosed,
         None,
-        format!("session closed after {streams} streams: {why}"),
+        format!("session closed after {streams} streams: {why}{moved}"),
     )
     .await;
 }

@@ -699,6 +699,50 @@ pub fn sha256_file(path: &Path) -> String {
     hex::encode(h.finalize())
 }
 
+/// A `secs`-second 1280×720 H.264 + AAC MPEG-TS at a constant 4.2 Mbit/s
+/// (ffmpeg, libx264), made once per build tree and shared by the tests and
+/// benches that stream a 4 Mbit/s camera.
+pub fn ts_4mbit(secs: u64) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-media");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("4mbit_{secs}s.ts"));
+    if !out.exists() {
+        // Written aside and renamed, so concurrent tests never read half a file.
+        let tmp = dir.join(format!(
+            ".{}-{:?}.ts",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size=1280x720:rate=25:duration={secs}"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "sine=frequency=500:sample_rate=48000:duration={secs}"
+            ))
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-b:v",
+                "3900k",
+                "-maxrate",
+                "3900k",
+            ])
+            .args([
+                "-bufsize", "4M", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
+            ])
+            .args(["-muxrate", "4200k", "-f", "mpegts"])
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
 /// Polls `f` until it returns `Some`, or panics after `secs`.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
@@ -730,67 +774,11 @@ pub fn free_udp_addr() -> SocketAddr {
         .unwrap()
 }
 
+pub mod link;
+
 /// A UDP relay between a device and the gateway that can be cut, as a
-/// mobile link drops: while cut, every datagram in both directions is lost.
-pub struct UdpProxy {
-    pub addr: SocketAddr,
-    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl UdpProxy {
-    pub async fn start(target: SocketAddr) -> UdpProxy {
-        use std::collections::HashMap;
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = front.local_addr().unwrap();
-        let cut = Arc::new(AtomicBool::new(false));
-        let (f, c) = (front.clone(), cut.clone());
-        let task = tokio::spawn(async move {
-            let mut ups: HashMap<SocketAddr, Arc<tokio::net::UdpSocket>> = HashMap::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let Ok((n, from)) = f.recv_from(&mut buf).await else {
-                    return;
-                };
-                if c.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let up = match ups.get(&from) {
-                    Some(u) => u.clone(),
-                    None => {
-                        let u = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-                        u.connect(target).await.unwrap();
-                        let (u2, f2, c2) = (u.clone(), f.clone(), c.clone());
-                        tokio::spawn(async move {
-                            let mut b = vec![0u8; 65536];
-                            while let Ok(n) = u2.recv(&mut b).await {
-                                if !c2.load(Ordering::SeqCst) {
-                                    let _ = f2.send_to(&b[..n], from).await;
-                                }
-                            }
-                        });
-                        ups.insert(from, u.clone());
-                        u
-                    }
-                };
-                let _ = up.send(&buf[..n]).await;
-            }
-        });
-        UdpProxy { addr, cut, task }
-    }
-
-    pub fn set_cut(&self, cut: bool) {
-        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Drop for UdpProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// mobile link drops: the link emulator with a perfect link.
+pub type UdpProxy = link::LinkEmulator;
 
 /// A child process that is killed when dropped, so a failing test leaves
 /// nothing running behind it.
