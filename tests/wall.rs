@@ -453,7 +453,9 @@ async fn roles_playlists_and_audit() {
             found
                 .as_array()?
                 .iter()
-                .find(|r| r["recording_id"] == "stored-hevc")
+                // Listed once its original is stored; its codecs once the
+                // derivation has been read (a moment later on a busy machine).
+                .find(|r| r["recording_id"] == "stored-hevc" && r["codecs"].is_string())
                 .cloned()
         }
     })
