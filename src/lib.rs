@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod derive;
 pub mod export;
+pub mod fuzzing;
 pub mod gateway;
 pub mod identity;
 pub mod inventory;
