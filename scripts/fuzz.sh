@@ -4,8 +4,11 @@
 # runs them one after another at the lowest CPU priority, each for a fixed
 # number of executions, starting from the committed corpus in fuzz/corpus/.
 #
-# usage: scripts/fuzz.sh [--runs N] [--minimize] [TARGET...]
+# usage: scripts/fuzz.sh [--runs N] [--max-time S] [--no-build] [--minimize] [TARGET...]
 #   --runs N      executions per target (default 10000000)
+#   --max-time S  stop a target after S seconds even if it has not made
+#                 N executions (default: no limit); the log says how many
+#   --no-build    run the binaries an earlier build left in fuzz/target/
 #   --minimize    afterwards, merge what the runs found into fuzz/corpus/
 #                 (libFuzzer -merge=1: only inputs that add coverage)
 #   TARGET...     default: every target in fuzz/Cargo.toml
@@ -20,13 +23,17 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 RUNS=10000000
+MAX_TIME=0
 MINIMIZE=0
+BUILD=1
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;
+    --max-time) MAX_TIME="$2"; shift 2 ;;
     --minimize) MINIMIZE=1; shift ;;
-    -*) echo "usage: $0 [--runs N] [--minimize] [TARGET...]" >&2; exit 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -*) echo "usage: $0 [--runs N] [--max-time S] [--no-build] [--minimize] [TARGET...]" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
 done
@@ -38,20 +45,22 @@ fi
 # sanitizer-coverage passes); the stable toolchain takes them when told it
 # is bootstrapping a compiler.
 export RUSTC_BOOTSTRAP=1
+# On a shared machine, builds take turns through this lock (/work/bin/lcargo).
+LOCK=()
+if [ -e /tmp/custody-cargo.lock ]; then
+  LOCK=(flock /tmp/custody-cargo.lock)
+fi
 CARGO_FUZZ_VERSION=0.13.2
-if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
-  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+if [ "$BUILD" = 1 ] && ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  "${LOCK[@]}" cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
 # Release build with debug assertions (integer overflow panics, as in the
 # tests) and no sanitizer: the parsers are safe Rust, so AddressSanitizer
 # would find nothing the bounds checks do not, at half the speed.
-BUILD=(cargo fuzz build --release --debug-assertions --sanitizer none)
-# On a shared machine, builds take turns through this lock (/work/bin/lcargo).
-if [ -e /tmp/custody-cargo.lock ]; then
-  BUILD=(flock /tmp/custody-cargo.lock "${BUILD[@]}")
+if [ "$BUILD" = 1 ]; then
+  "${LOCK[@]}" cargo fuzz build --release --debug-assertions --sanitizer none
 fi
-"${BUILD[@]}"
 
 BIN=fuzz/target/x86_64-unknown-linux-gnu/release
 mkdir -p fuzz/runs
@@ -61,7 +70,7 @@ for t in "${TARGETS[@]}"; do
   start=$(date +%s)
   # One core, lowest priority: other work on the machine keeps its share.
   if nice -n 19 "$BIN/$t" "fuzz/corpus-run/$t" "fuzz/corpus/$t" \
-      -runs="$RUNS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -runs="$RUNS" -max_total_time="$MAX_TIME" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="fuzz/artifacts/$t/" >"fuzz/runs/$t.log" 2>&1; then
     result=ok
   else
