@@ -42,7 +42,8 @@ fn top_level<R: Read + Seek>(
     let mut out = Vec::new();
     let mut stopped = None;
     let mut at = 0u64;
-    while at + 8 <= len {
+    // `at` may be any offset a box size led to, up to u64::MAX: no `at + 8`.
+    while len.saturating_sub(at) >= 8 {
         f.seek(SeekFrom::Start(at))?;
         let mut h = [0u8; 16];
         let n = f.read(&mut h)?;
@@ -640,6 +641,24 @@ mod tests {
             .unwrap();
         assert!(
             why.contains("damaged: the box at offset 12 (mdat) declares 3 bytes, fewer than its own 8-byte header"),
+            "{why}"
+        );
+    }
+
+    /// A first box whose 64-bit size is u64::MAX ends exactly at the last
+    /// offset u64 can hold: the walk stops there instead of overflowing
+    /// (found by the fuzz target `mp4`).
+    #[test]
+    fn a_box_ending_at_u64_max_stops_the_walk() {
+        let mut data = 1u32.to_be_bytes().to_vec();
+        data.extend_from_slice(b"mdat");
+        data.extend_from_slice(&u64::MAX.to_be_bytes());
+        let len = data.len() as u64;
+        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
+            .unwrap()
+            .unwrap();
+        assert!(
+            why.contains("(mdat) declares 18446744073709551615 bytes"),
             "{why}"
         );
     }
