@@ -309,6 +309,21 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The time bounds, when given, are RFC 3339 times: an error says which
+    /// is not (the wall answers it with 400).
+    pub fn check_times(&self) -> Result<(), String> {
+        for (name, v) in [("from", &self.from), ("to", &self.to)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
+                && crate::time_fmt::parse(v).is_none()
+            {
+                return Err(format!(
+                    "{name} must be an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn matches(&self, e: &Entry) -> bool {
         let eq = |want: &Option<String>, have: Option<&str>| {
             want.as_deref()

@@ -371,14 +371,7 @@ fn derive_input(
         }
         Err(RemuxError::NoSupportedTrack(tracks)) => Derivation::Failed {
             input,
-            reason: format!(
-                "no track can be carried in CMAF fMP4 without transcoding (not allowed): {}",
-                tracks
-                    .iter()
-                    .filter_map(|t| t.reason.as_deref())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+            reason: no_track_reason(&tracks),
             tracks,
         },
         Err(e @ RemuxError::SelfCheck { .. }) => {
@@ -428,4 +421,21 @@ pub fn load(dir: &Path) -> std::io::Result<Option<Derivation>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Why no track made it into a derivative: none could be carried without
+/// transcoding (each named), or the demuxer found none at all (a stream
+/// table damaged or missing, such as an MPEG-TS without its PAT).
+fn no_track_reason(tracks: &[Track]) -> String {
+    if tracks.is_empty() {
+        return "the demuxer found no audio or video track in the file (its stream table is damaged or missing); the original is kept exactly as received".into();
+    }
+    format!(
+        "no track can be carried in CMAF fMP4 without transcoding (not allowed): {}",
+        tracks
+            .iter()
+            .filter_map(|t| t.reason.as_deref())
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }

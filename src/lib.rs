@@ -17,6 +17,7 @@ pub mod config;
 pub mod congestion;
 pub mod derive;
 pub mod export;
+pub mod fuzzing;
 pub mod gateway;
 pub mod identity;
 pub mod inventory;

@@ -207,11 +207,40 @@ async fn locator(store: &Store, recorder: &str, id: &str) -> Result<Option<Locat
     }
 }
 
-struct Checker {
-    report: Report,
+/// The findings of one verification, as they are made.
+pub(crate) struct Checker {
+    pub(crate) report: Report,
 }
 
 impl Checker {
+    /// A verification of the recording whose manifest is (or will be) at
+    /// `manifest_key`, with nothing found yet.
+    pub(crate) fn new(manifest_key: &str, key_pinned: bool) -> Checker {
+        Checker {
+            report: Report {
+                manifest_key: manifest_key.to_string(),
+                recorder: None,
+                recording_id: None,
+                state: "closed".into(),
+                objects: 0,
+                bytes: 0,
+                chain_head: None,
+                gaps: Vec::new(),
+                signed_objects: 0,
+                checkpoint_format: None,
+                not_signed: None,
+                public_key: None,
+                key_pinned,
+                links: Vec::new(),
+                officer: None,
+                uploader: None,
+                empty: false,
+                ok: false,
+                failures: Vec::new(),
+            },
+        }
+    }
+
     fn fail(&mut self, index: Option<u64>, key: &str, reason: impl Into<String>) {
         self.report.failures.push(Finding {
             index,
@@ -298,6 +327,17 @@ async fn journal(store: &Store, prefix: &str, c: &mut Checker) -> Result<Journal
             Err(e) => return Err(e.into()),
         }
     }
+    check_chunks(prefix, &chunks, c);
+    Ok(Journal {
+        chunks: chunks.into_iter().map(|(_, j)| j).collect(),
+        hashes,
+    })
+}
+
+/// The journal chunks that parsed, with their keys, in order: numbered 0,
+/// 1, 2, … under their own numbers, each one's progress agreeing with its
+/// entries.
+pub(crate) fn check_chunks(prefix: &str, chunks: &[(String, JournalChunk)], c: &mut Checker) {
     for (i, (key, j)) in chunks.iter().enumerate() {
         if j.seq != i as u64 {
             c.fail(
@@ -313,8 +353,10 @@ async fn journal(store: &Store, prefix: &str, c: &mut Checker) -> Result<Journal
         if key != &layout::journal_key(prefix, j.seq) {
             c.fail(None, key, "journal chunk is stored under another number");
         }
+        // (An index read from storage may be u64::MAX: no next one.)
         if let Some(last) = j.entries.last()
-            && (last.chain != j.progress.chain_head || last.index + 1 != j.progress.next_index)
+            && (last.chain != j.progress.chain_head
+                || last.index.checked_add(1) != Some(j.progress.next_index))
         {
             c.fail(
                 Some(last.index),
@@ -323,10 +365,6 @@ async fn journal(store: &Store, prefix: &str, c: &mut Checker) -> Result<Journal
             );
         }
     }
-    Ok(Journal {
-        chunks: chunks.into_iter().map(|(_, j)| j).collect(),
-        hashes,
-    })
 }
 
 /// Keeps the SHA-256 of `b` and hands `b` on.
@@ -353,29 +391,7 @@ pub async fn verify_with(
     manifest_key: &str,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let mut c = Checker {
-        report: Report {
-            manifest_key: manifest_key.to_string(),
-            recorder: None,
-            recording_id: None,
-            state: "closed".into(),
-            objects: 0,
-            bytes: 0,
-            chain_head: None,
-            gaps: Vec::new(),
-            signed_objects: 0,
-            checkpoint_format: None,
-            not_signed: None,
-            public_key: None,
-            key_pinned: opts.trusted_key.is_some(),
-            links: Vec::new(),
-            officer: None,
-            uploader: None,
-            empty: false,
-            ok: false,
-            failures: Vec::new(),
-        },
-    };
+    let mut c = Checker::new(manifest_key, opts.trusted_key.is_some());
     let prefix = manifest_key
         .strip_suffix("/manifest.json")
         .unwrap_or(manifest_key)
@@ -762,7 +778,7 @@ async fn check_header(
 /// `_audit` for the audit trail), recorder and recording id. (The date
 /// depends on the gateway's UTC offset, which storage does not record; a
 /// `custody-checkpoint/2` signs the whole prefix.)
-fn check_prefix(prefix: &str, h: &HeaderDoc, c: &mut Checker) {
+pub(crate) fn check_prefix(prefix: &str, h: &HeaderDoc, c: &mut Checker) {
     let segments: Vec<&str> = prefix.split('/').collect();
     let category =
         h.meta
@@ -801,7 +817,7 @@ fn check_prefix(prefix: &str, h: &HeaderDoc, c: &mut Checker) {
 /// A live manifest's summary agrees with its journal and header: the gaps
 /// are the journal's, `complete` means no gap, and a mandatory
 /// full-process recording with gaps is flagged.
-fn check_live_summary(
+pub(crate) fn check_live_summary(
     m: &Manifest,
     chunks: &[JournalChunk],
     header: Option<&HeaderDoc>,
@@ -851,19 +867,19 @@ fn check_live_summary(
 
 /// What storage holds of the recording, as the checkpoints are checked
 /// against it.
-struct Stored<'a> {
+pub(crate) struct Stored<'a> {
     /// Where the recording was found.
-    prefix: &'a str,
+    pub prefix: &'a str,
     /// The objects listed (manifest, or the journal of an open recording).
-    entries: &'a [ObjectEntry],
-    recorder: &'a str,
-    recording_id: &'a str,
+    pub entries: &'a [ObjectEntry],
+    pub recorder: &'a str,
+    pub recording_id: &'a str,
     /// SHA-256 of the stored manifest's exact bytes; `None` when there is
     /// none (an open live recording).
-    manifest_sha256: Option<chain::Hash>,
+    pub manifest_sha256: Option<chain::Hash>,
     /// A live recording's journal: the SHA-256 of each stored chunk, in
     /// order. `None` for a docked recording.
-    journal: Option<&'a [chain::Hash]>,
+    pub journal: Option<&'a [chain::Hash]>,
 }
 
 /// What a `custody-checkpoint/1` signature leaves out.
@@ -874,7 +890,7 @@ pub const NOT_SIGNED_BY_V1: &str = "custody-checkpoint/1 signs the objects and t
 /// The `/2` statements of one checkpoint beyond its chain: the prefix, the
 /// journal and (final) that it names a manifest. Failures are reported
 /// under the checkpoint's key.
-fn check_statements(cp: &Checkpoint, st: &Stored, c: &mut Checker, ck: &str) {
+pub(crate) fn check_statements(cp: &Checkpoint, st: &Stored, c: &mut Checker, ck: &str) {
     if cp.format == checkpoint::CHECKPOINT_FORMAT_1 {
         return;
     }
@@ -1114,7 +1130,7 @@ async fn check_checkpoints(
 
 /// Whether a live recording says it holds no media: closed with no stream
 /// bytes received, or open with nothing cut from its stream yet.
-fn holds_no_media(manifest: Option<&Manifest>, chunks: &[JournalChunk]) -> bool {
+pub(crate) fn holds_no_media(manifest: Option<&Manifest>, chunks: &[JournalChunk]) -> bool {
     match manifest {
         Some(m) => m.live.as_ref().is_some_and(|l| l.stream_bytes == 0),
         None => chunks.last().is_some_and(|j| j.progress.cut == 0),
@@ -1123,7 +1139,7 @@ fn holds_no_media(manifest: Option<&Manifest>, chunks: &[JournalChunk]) -> bool 
 
 /// Derivatives name an original (or raw chunk) of this recording listed
 /// before them, and the derivation summary matches what is listed.
-fn check_derivation(
+pub(crate) fn check_derivation(
     entries: &[ObjectEntry],
     manifest: Option<&Manifest>,
     raw_chunks: bool,
@@ -1193,7 +1209,7 @@ fn check_derivation(
 
 /// Raw chunks of a live recording follow each other byte for byte, except
 /// where a recorded gap says bytes were lost.
-fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) {
+pub(crate) fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) {
     let mut next = 0u64;
     for o in entries.iter().filter(|o| o.role == Role::RawChunk) {
         let Some(r) = o.range else {
@@ -1209,9 +1225,10 @@ fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) 
             let mut at = next;
             let mut lost: Vec<_> = gaps.iter().filter_map(|g| g.bytes).collect();
             lost.sort_by_key(|b| b.offset);
+            // Ranges come from storage: one may claim to end past u64::MAX.
             for b in lost {
                 if b.offset == at {
-                    at += b.length;
+                    at = at.saturating_add(b.length);
                 }
             }
             let explained = at == r.offset;
@@ -1226,6 +1243,6 @@ fn check_raw_contiguity(entries: &[ObjectEntry], gaps: &[Gap], c: &mut Checker) 
                 );
             }
         }
-        next = r.offset + r.length;
+        next = r.offset.saturating_add(r.length);
     }
 }

@@ -746,3 +746,357 @@ async fn verify_rederive_makes_every_derived_object_again() {
         "{text}"
     );
 }
+
+/// A damaged copy of a generated recording (issue 11, item 6): made here
+/// from the generator's output, so no damaged binary is committed.
+struct Malformed {
+    file: &'static str,
+    from: &'static str,
+    damage: fn(&mut Vec<u8>),
+    /// Expected derivation status.
+    status: &'static str,
+    /// Words the derivation's reason must contain.
+    reason: &'static [&'static str],
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn set_be32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// The offset and size of the first top-level box of `kind`.
+fn top_box(b: &[u8], kind: &[u8; 4]) -> (usize, usize) {
+    let mut at = 0;
+    while at + 8 <= b.len() {
+        let size = be32(b, at) as usize;
+        if &b[at + 4..at + 8] == kind {
+            return (at, size);
+        }
+        at += size;
+    }
+    panic!("no {} box", String::from_utf8_lossy(kind));
+}
+
+/// Offsets of every box of `kind` within the `moov` of a file (whose boxes
+/// all have 32-bit sizes), walking the containers sample tables sit in.
+fn iso_boxes(b: &[u8], kind: &[u8; 4]) -> Vec<usize> {
+    fn walk(b: &[u8], start: usize, end: usize, kind: &[u8; 4], out: &mut Vec<usize>) {
+        let mut at = start;
+        while at + 8 <= end {
+            let size = be32(b, at) as usize;
+            let k: &[u8] = &b[at + 4..at + 8];
+            if k == kind {
+                out.push(at);
+            }
+            if [b"moov", b"trak", b"mdia", b"minf", b"stbl"]
+                .iter()
+                .any(|c| k == *c)
+            {
+                walk(b, at + 8, at + size, kind, out);
+            }
+            at += size;
+        }
+    }
+    let (moov, size) = top_box(b, b"moov");
+    let mut out = Vec::new();
+    walk(b, moov, moov + size, kind, &mut out);
+    assert!(!out.is_empty(), "no {}", String::from_utf8_lossy(kind));
+    out
+}
+
+/// Zeroes the sample tables of a track: no samples, no chunks.
+fn empty_tables(b: &mut [u8], trak: usize) {
+    for (kind, count_at) in [(b"stsz", 16), (b"stts", 12), (b"stsc", 12), (b"stco", 12)] {
+        let at = iso_boxes(b, kind)[trak];
+        set_be32(b, at + count_at, 0);
+    }
+}
+
+/// TS packets (188 bytes) of PID `pid`.
+fn ts_packets(b: &[u8], pid: u16) -> Vec<usize> {
+    (0..b.len() / 188)
+        .map(|i| i * 188)
+        .filter(|&p| u16::from_be_bytes([b[p + 1] & 0x1f, b[p + 2]]) == pid || pid == 0xffff)
+        .collect()
+}
+
+const MALFORMED: &[Malformed] = &[
+    // A recorder that lost power while writing its index at the front.
+    Malformed {
+        file: "moov_cut.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            let (at, size) = top_box(b, b"moov");
+            b.truncate(at + size / 2);
+        },
+        status: "failed",
+        reason: &["incomplete"],
+    },
+    // A box smaller than its own header hides the index after it.
+    Malformed {
+        file: "box_smaller_than_header.mp4",
+        from: "h264_aac.mp4",
+        damage: |b| {
+            let (at, _) = top_box(b, b"mdat");
+            set_be32(b, at, 3);
+        },
+        status: "failed",
+        reason: &[
+            "damaged",
+            "fewer than its own 8-byte header",
+            "original is kept",
+        ],
+    },
+    // A 64-bit box size past the end of u64 (and of the file).
+    Malformed {
+        file: "box_past_u64.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            let (at, _) = top_box(b, b"mdat");
+            set_be32(b, at, 1);
+            b[at + 8..at + 16].copy_from_slice(&u64::MAX.to_be_bytes());
+        },
+        status: "failed",
+        reason: &["self-check failed"],
+    },
+    // Every track empty: no samples, no chunks.
+    Malformed {
+        file: "zero_length_tracks.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            empty_tables(b, 0);
+            empty_tables(b, 1);
+        },
+        status: "failed",
+        reason: &["no playable streams"],
+    },
+    // The video track empty: the audio is derived, the video named as
+    // left out.
+    Malformed {
+        file: "zero_length_video.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| empty_tables(b, 0),
+        status: "derived",
+        reason: &[
+            "1 of 2 tracks left out",
+            "empty or its sample tables are damaged",
+        ],
+    },
+    // A sample table declaring four billion 1-byte samples.
+    Malformed {
+        file: "huge_sample_table.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            let at = iso_boxes(b, b"stsz")[0];
+            set_be32(b, at + 12, 1);
+            set_be32(b, at + 16, 0xffff_fff0);
+        },
+        status: "derived",
+        reason: &["1 of 2 tracks left out", "sample tables are damaged"],
+    },
+    // Time-to-sample tables declaring four billion entries.
+    Malformed {
+        file: "huge_time_table.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            for at in iso_boxes(b, b"stts") {
+                set_be32(b, at + 12, u32::MAX);
+            }
+        },
+        status: "derived",
+        reason: &[],
+    },
+    // A media timescale of zero.
+    Malformed {
+        file: "zero_timescale.mp4",
+        from: "h264_aac_faststart.mp4",
+        damage: |b| {
+            let at = iso_boxes(b, b"mdhd")[0];
+            let fields = if b[at + 8] == 1 { 16 } else { 8 };
+            set_be32(b, at + 12 + fields, 0);
+        },
+        status: "failed",
+        reason: &["corrupt"],
+    },
+    // Only the file type box: nothing else was written.
+    Malformed {
+        file: "ftyp_only.mp4",
+        from: "h264_aac.mp4",
+        damage: |b| {
+            let (at, size) = top_box(b, b"ftyp");
+            b.truncate(at + size);
+        },
+        status: "failed",
+        reason: &["truncated", "no index"],
+    },
+    // Broken MPEG-TS continuity: every third packet's counter skips.
+    Malformed {
+        file: "broken_continuity.ts",
+        from: "h264_aac.ts",
+        damage: |b| {
+            for p in ts_packets(b, 0xffff).into_iter().step_by(3) {
+                b[p + 3] = (b[p + 3] & 0xf0) | ((b[p + 3] + 5) & 0x0f);
+            }
+        },
+        status: "failed",
+        reason: &["No valid frames"],
+    },
+    // An MPEG-TS without its program association table.
+    Malformed {
+        file: "no_pat.ts",
+        from: "h264_aac.ts",
+        damage: |b| {
+            for p in ts_packets(b, 0) {
+                b[p + 1] |= 0x1f;
+                b[p + 2] = 0xff;
+            }
+        },
+        status: "failed",
+        reason: &["no audio or video track", "stream table"],
+    },
+    // Every MPEG-TS sync byte lost.
+    Malformed {
+        file: "no_sync.ts",
+        from: "h264_aac.ts",
+        damage: |b| {
+            for p in ts_packets(b, 0xffff) {
+                b[p] = 0;
+            }
+        },
+        status: "failed",
+        reason: &["named like", "not a recognised audio-visual format"],
+    },
+    // A Matroska cluster declaring an impossible size (2⁵⁶ − 2 bytes).
+    Malformed {
+        file: "huge_cluster.mkv",
+        from: "h264_aac.mkv",
+        damage: |b| {
+            let at = b
+                .windows(4)
+                .position(|w| w == [0x1f, 0x43, 0xb6, 0x75])
+                .unwrap();
+            b[at + 4..at + 12].copy_from_slice(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]);
+        },
+        status: "derived",
+        reason: &[],
+    },
+    // A file of no bytes at all.
+    Malformed {
+        file: "empty.mp4",
+        from: "h264_aac.mp4",
+        damage: |b| b.clear(),
+        status: "failed",
+        reason: &["named like", "empty.mp4"],
+    },
+];
+
+/// Runs `cmd`, killing it and failing the test if it is still running
+/// after `secs`: a hang is a failure, not a wait.
+fn output_within(mut cmd: Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {secs} s: {}\n{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_media_is_kept_with_a_clear_reason_and_never_hangs() {
+    let media = media();
+    let w = World::new(Backend::Local);
+    let mut gw = w.gateway();
+    let dock = w.path("dock");
+    std::fs::create_dir_all(&dock).unwrap();
+    for m in MALFORMED {
+        let mut b = std::fs::read(media.join(m.from)).unwrap();
+        (m.damage)(&mut b);
+        std::fs::write(dock.join(m.file), &b).unwrap();
+    }
+    let mut cmd = w.client_cmd("dock", "bwc-1", &gw);
+    cmd.args(["--json", "--retry-for-secs", "20", "--concurrency", "4"])
+        .arg(&dock);
+    // Generous: the whole folder docks in seconds; a hang would not end.
+    let out = output_within(cmd, 600);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), gw.log());
+    let results: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+
+    let store = w.store().await;
+    let mut failures = Vec::new();
+    for m in MALFORMED {
+        let r = results
+            .iter()
+            .find(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{}", m.file))
+            })
+            .unwrap_or_else(|| panic!("{}: no result", m.file));
+        assert_eq!(r["result"], "archived", "{}: {r}", m.file);
+        let key = r["manifest_key"].as_str().unwrap();
+        let v = w.verify(key);
+        assert!(v.status.success(), "{}: {}", m.file, stdout(&v));
+        let manifest: Manifest =
+            serde_json::from_slice(&store.get_bytes(key, 1 << 24).await.unwrap()).unwrap();
+        // The original is kept byte for byte, whatever its damage.
+        let original = manifest
+            .objects
+            .iter()
+            .find(|o| o.role == Role::Original)
+            .unwrap();
+        assert_eq!(
+            original.sha256,
+            sha256_file(&dock.join(m.file)),
+            "{}",
+            m.file
+        );
+        let d = manifest.derivation.as_ref().expect("derivation recorded");
+        let reason = format!(
+            "{} {}",
+            d.reason.clone().unwrap_or_default(),
+            d.tracks
+                .iter()
+                .filter_map(|t| t.reason.clone())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        if d.status != m.status {
+            failures.push(format!(
+                "{}: status {} ({reason}), expected {}",
+                m.file, d.status, m.status
+            ));
+        }
+        if d.status == "failed" && d.reason.as_deref().unwrap_or("").is_empty() {
+            failures.push(format!("{}: failed without a reason", m.file));
+        }
+        for word in m.reason {
+            if !reason.contains(word) {
+                failures.push(format!("{}: reason {reason:?} lacks {word:?}", m.file));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(gw.is_running(), "the gateway survived: {}", gw.log());
+}

@@ -8,7 +8,12 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::limits;
 use crate::metadata::RecordingMeta;
+
+/// Room for the metadata in an upload request: the rest of the request
+/// (its type, size and device clock) takes well under a kilobyte.
+const META_BUDGET: usize = limits::MAX_MSG_LEN - 1024;
 
 /// Reads `fields` into `meta` field by field, returning a warning for each
 /// field that could not be used.
@@ -62,12 +67,14 @@ pub fn apply(meta: &mut RecordingMeta, fields: &Map<String, Value>) -> Vec<Strin
 }
 
 /// Drops fields that fail validation until the metadata is valid, with a
-/// warning for each. The recording id is never dropped: if it is invalid,
-/// `fallback_id` replaces it.
+/// warning for each, then markers from the end until the metadata fits in
+/// one upload request. The recording id is never dropped: if it is
+/// invalid, `fallback_id` replaces it.
 pub fn sanitize(meta: &mut RecordingMeta, fallback_id: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     for _ in 0..32 {
         let Err(e) = meta.validate() else {
+            fit_in_one_request(meta, &mut warnings);
             return warnings;
         };
         warnings.push(format!("{e}; field dropped"));
@@ -86,6 +93,35 @@ pub fn sanitize(meta: &mut RecordingMeta, fallback_id: &str) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// Valid metadata may still be too large to send: 256 markers may each
+/// carry 4 KiB of note. Without this, a sidecar could cost the recording
+/// its upload (the request would exceed the protocol's message limit);
+/// the last markers are dropped instead, with a warning. Every other field
+/// is bounded well under the budget.
+fn fit_in_one_request(meta: &mut RecordingMeta, warnings: &mut Vec<String>) {
+    let total = json_len(meta);
+    if total <= META_BUDGET {
+        return;
+    }
+    let mut over = total - META_BUDGET;
+    let mut dropped = 0;
+    while over > 0
+        && let Some(m) = meta.markers.pop()
+    {
+        // The marker and the comma before it.
+        over = over.saturating_sub(json_len(&m) + 1);
+        dropped += 1;
+    }
+    warnings.push(format!(
+        "{dropped} markers dropped: the metadata would not fit in one upload request ({META_BUDGET} bytes at most)"
+    ));
+}
+
+/// The length of `v` as JSON (these types always serialise).
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
 }
 
 #[cfg(test)]
@@ -137,5 +173,31 @@ mod tests {
         let w = sanitize(&mut m, "f-123");
         assert_eq!(m.recording_id, "f-123");
         assert_eq!(w.len(), 1);
+    }
+
+    /// 256 markers of 4 KiB notes are each valid, together 1 MiB: the
+    /// upload request must still fit in one message (found by the fuzz
+    /// target `sidecar`'s invariant).
+    #[test]
+    fn markers_beyond_one_request_are_dropped_with_a_warning() {
+        let marker = serde_json::json!({"kind": "evidence", "note": "n".repeat(4096)});
+        let v = serde_json::json!({"recording_id": "rec-8", "markers": vec![marker; 256]});
+        let mut m = RecordingMeta::default();
+        let mut w = apply(&mut m, v.as_object().unwrap());
+        w.extend(sanitize(&mut m, "fallback"));
+        assert!(m.validate().is_ok());
+        assert!(!m.markers.is_empty() && m.markers.len() < 256);
+        let req = crate::protocol::Request::Upload {
+            meta: Box::new(m.clone()),
+            size: Some(crate::limits::MAX_FILE_SIZE),
+            device_clock: Some("2026-12-06T08:00:00.123456789+08:00".into()),
+        };
+        crate::protocol::frame::encode_msg(&req).expect("fits in one message");
+        let dropped = 256 - m.markers.len();
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with(&format!("{dropped} markers dropped"))),
+            "{w:?}"
+        );
     }
 }

@@ -92,7 +92,9 @@ fn skip_scaling_list(b: &mut Bits, size: usize) -> Result<(), H264Error> {
     let (mut last, mut next) = (8i32, 8i32);
     for _ in 0..size {
         if next != 0 {
-            next = (last + b.se()? + 256).rem_euclid(256);
+            // delta_scale is -128..=127 in a conforming stream; any i32
+            // must still not overflow.
+            next = (last as i64 + b.se()? as i64 + 256).rem_euclid(256) as i32;
         }
         if next != 0 {
             last = next;
@@ -130,7 +132,9 @@ fn parse_sps(rbsp: &[u8]) -> Result<(u32, Sps), H264Error> {
             }
         }
     }
-    let log2_max_frame_num = b.ue()? + 4;
+    // ue(v) is at most 2³² − 2: the widths are checked below, after the
+    // + 4 that cannot overflow in u64.
+    let log2_max_frame_num = (b.ue()? as u64 + 4).min(u32::MAX as u64) as u32;
     let poc_type = b.ue()?;
     let mut sps = Sps {
         separate_colour_plane,
@@ -144,7 +148,7 @@ fn parse_sps(rbsp: &[u8]) -> Result<(u32, Sps), H264Error> {
         frame_mbs_only: true,
     };
     match poc_type {
-        0 => sps.log2_max_poc_lsb = b.ue()? + 4,
+        0 => sps.log2_max_poc_lsb = (b.ue()? as u64 + 4).min(u32::MAX as u64) as u32,
         1 => {
             sps.delta_pic_order_always_zero = b.bit()? == 1;
             sps.offset_for_non_ref_pic = b.se()?;
@@ -479,22 +483,22 @@ pub(crate) mod testing {
 
     /// Writes Exp-Golomb and fixed-width fields, MSB first.
     #[derive(Default)]
-    struct W {
+    pub struct W {
         bits: Vec<u8>,
     }
     impl W {
-        fn u(&mut self, n: u32, v: u32) -> &mut Self {
+        pub fn u(&mut self, n: u32, v: u32) -> &mut Self {
             for i in (0..n).rev() {
                 self.bits.push(((v >> i) & 1) as u8);
             }
             self
         }
-        fn ue(&mut self, v: u32) -> &mut Self {
+        pub fn ue(&mut self, v: u32) -> &mut Self {
             let x = v + 1;
             let len = 32 - x.leading_zeros();
             self.u(len - 1, 0).u(len, x)
         }
-        fn bytes(&mut self) -> Vec<u8> {
+        pub fn bytes(&mut self) -> Vec<u8> {
             self.u(1, 1);
             while !self.bits.len().is_multiple_of(8) {
                 self.bits.push(0);
@@ -626,5 +630,43 @@ mod tests {
         let n: Vec<&[u8]> = avcc_nals(&avcc, 4).collect();
         assert_eq!(n, [&[0x67, 1][..], &[0x65]], "a cut length stops the walk");
         assert_eq!(rbsp(&[0, 0, 3, 1, 0, 0, 3]), [0, 0, 1, 0, 0]);
+    }
+
+    /// Exp-Golomb values up to 2³² − 2 where the standard allows a few
+    /// bits: refused or bounded, never an arithmetic overflow (the fuzz
+    /// target `h264` found both).
+    #[test]
+    fn out_of_range_fields_are_errors_not_overflows() {
+        use super::testing::W;
+        // log2_max_frame_num_minus4 = 2³² − 2.
+        let sps = W::default()
+            .u(8, 77)
+            .u(16, 0x001e)
+            .ue(0)
+            .ue(u32::MAX - 1)
+            .ue(0)
+            .ue(0)
+            .ue(1)
+            .u(1, 0)
+            .ue(19)
+            .ue(14)
+            .u(1, 1)
+            .bytes();
+        let e = parse_sps(&sps).unwrap_err();
+        assert!(e.to_string().contains("too wide"), "{e}");
+        // A high-profile scaling list whose delta_scale is i32::MAX.
+        let sps = W::default()
+            .u(8, 100)
+            .u(16, 0x001e)
+            .ue(0)
+            .ue(1) // chroma_format_idc
+            .ue(0)
+            .ue(0)
+            .u(1, 0)
+            .u(1, 1) // scaling matrix present
+            .u(1, 1) // list 0 present
+            .ue(u32::MAX - 2) // delta_scale = +2³¹ − 1
+            .bytes();
+        assert!(parse_sps(&sps).is_err(), "cut short after the delta");
     }
 }

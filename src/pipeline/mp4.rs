@@ -32,13 +32,18 @@ struct TopBox {
     size: u64,
 }
 
-/// The file's top-level boxes, in order, as far as their headers can be
-/// read. Stops at the first header that does not fit or makes no sense.
-fn top_level(f: &mut File) -> std::io::Result<(Vec<TopBox>, u64)> {
-    let len = f.metadata()?.len();
+/// The top-level boxes of a file of `len` bytes, in order, as far as their
+/// headers can be read. Stops at the first header that does not fit or
+/// makes no sense; the second value then says which and why.
+fn top_level<R: Read + Seek>(
+    f: &mut R,
+    len: u64,
+) -> std::io::Result<(Vec<TopBox>, Option<String>)> {
     let mut out = Vec::new();
+    let mut stopped = None;
     let mut at = 0u64;
-    while at + 8 <= len {
+    // `at` may be any offset a box size led to, up to u64::MAX: no `at + 8`.
+    while len.saturating_sub(at) >= 8 {
         f.seek(SeekFrom::Start(at))?;
         let mut h = [0u8; 16];
         let n = f.read(&mut h)?;
@@ -54,6 +59,10 @@ fn top_level(f: &mut File) -> std::io::Result<(Vec<TopBox>, u64)> {
             s => (8, s),
         };
         if size < header {
+            stopped = Some(format!(
+                "the box at offset {at} ({}) declares {size} bytes, fewer than its own {header}-byte header",
+                String::from_utf8_lossy(&kind)
+            ));
             break;
         }
         out.push(TopBox {
@@ -67,7 +76,7 @@ fn top_level(f: &mut File) -> std::io::Result<(Vec<TopBox>, u64)> {
             _ => break,
         }
     }
-    Ok((out, len))
+    Ok((out, stopped))
 }
 
 /// Why an MP4-family file cannot be remuxed because its index is missing,
@@ -75,7 +84,14 @@ fn top_level(f: &mut File) -> std::io::Result<(Vec<TopBox>, u64)> {
 /// `moof` boxes).
 pub fn missing_index(path: &Path) -> std::io::Result<Option<String>> {
     let mut f = File::open(path)?;
-    let (boxes, len) = top_level(&mut f)?;
+    let len = f.metadata()?.len();
+    missing_index_in(&mut f, len)
+}
+
+/// [`missing_index`] over any seekable bytes of length `len` (the pure
+/// part, which the fuzz target `mp4` drives over memory).
+pub fn missing_index_in<R: Read + Seek>(f: &mut R, len: u64) -> std::io::Result<Option<String>> {
+    let (boxes, stopped) = top_level(f, len)?;
     if boxes
         .iter()
         .any(|b| &b.kind == b"moov" || &b.kind == b"moof")
@@ -84,7 +100,8 @@ pub fn missing_index(path: &Path) -> std::io::Result<Option<String>> {
     }
     let cut = boxes
         .last()
-        .filter(|b| b.offset + b.size > len)
+        // Sizes come from the file: a declared size may not fit in u64.
+        .filter(|b| b.offset.saturating_add(b.size) > len)
         .map(|b| {
             format!(
                 "; its last box ({}) declares {} bytes but only {} are there",
@@ -94,15 +111,43 @@ pub fn missing_index(path: &Path) -> std::io::Result<Option<String>> {
             )
         })
         .unwrap_or_default();
+    if let Some(why) = stopped {
+        return Ok(Some(format!(
+            "the file is damaged: {why}, so the boxes after it cannot be found and it has no index (the moov box) before it; its samples cannot be located; the original is kept exactly as received"
+        )));
+    }
     Ok(Some(format!(
         "the file is truncated: it has no index (the moov box, which MP4/MOV recorders write last, is missing{cut}), so its samples cannot be located; the original is kept exactly as received"
     )))
 }
 
-/// Reads the `moov` box of a file (if any, within [`MAX_MOOV`]).
-fn read_moov(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+/// How many audio and video tracks (`trak` boxes whose handler is `vide`
+/// or `soun`) the index of the file at `path` declares; `None` when it has
+/// no index.
+pub fn declared_media_tracks(path: &Path) -> std::io::Result<Option<usize>> {
     let mut f = File::open(path)?;
-    let (boxes, len) = top_level(&mut f)?;
+    let len = f.metadata()?.len();
+    Ok(read_moov(&mut f, len)?.map(|m| media_tracks(&m)))
+}
+
+/// The audio and video tracks a `moov` body declares.
+pub fn media_tracks(moov: &[u8]) -> usize {
+    children(moov)
+        .into_iter()
+        .filter(|(k, _)| k == b"trak")
+        .filter(|(_, t)| {
+            child(t, b"mdia")
+                .and_then(|m| child(m, b"hdlr"))
+                .and_then(|h| h.get(8..12))
+                .is_some_and(|h| h == b"vide" || h == b"soun")
+        })
+        .count()
+}
+
+/// Reads the `moov` box of a file of `len` bytes (if any, within
+/// [`MAX_MOOV`]).
+pub fn read_moov<R: Read + Seek>(f: &mut R, len: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let (boxes, _) = top_level(f, len)?;
     let Some(b) = boxes.iter().find(|b| &b.kind == b"moov") else {
         return Ok(None);
     };
@@ -212,8 +257,11 @@ impl<'a> Runs<'a> {
 impl Track {
     /// The track in `trak`, with its samples whose decode time is at least
     /// `from` (track units): the tables are walked, not held, so an hours
-    /// long recording costs only the samples kept.
-    fn parse(trak: &[u8], from: u64) -> Option<Track> {
+    /// long recording costs only the samples kept. The walk stops at the
+    /// first sample whose bytes do not lie within the file's `file_len`
+    /// bytes: a table may declare millions of samples of a fixed size in a
+    /// few bytes, and what is not in the file cannot be read anyway.
+    fn parse(trak: &[u8], from: u64, file_len: u64) -> Option<Track> {
         let tkhd = child(trak, b"tkhd")?;
         let track_id = be32(tkhd, if *tkhd.first()? == 1 { 20 } else { 12 })?;
         let mdia = child(trak, b"mdia")?;
@@ -274,6 +322,12 @@ impl Track {
                     break 'chunks;
                 }
                 let sz = size(s)?;
+                if offset
+                    .checked_add(sz as u64)
+                    .is_none_or(|end| end > file_len)
+                {
+                    break 'chunks;
+                }
                 let duration = durations.next()?;
                 let cts_offset = match offsets.as_mut() {
                     Some(o) => {
@@ -337,15 +391,41 @@ impl Track {
     pub fn to_ns(&self, t: u64) -> u64 {
         (t as u128 * 1_000_000_000 / self.timescale.max(1) as u128) as u64
     }
+
+    /// A sample's decode time, presentation time and duration as qtdemux
+    /// would stamp them, in nanoseconds.
+    pub fn times_ns(&self, s: &Sample) -> (u64, u64, u64) {
+        let dts = self.to_ns(s.dts);
+        let pts = self.to_ns((s.dts as i64 + s.cts_offset + self.cts_shift).max(0) as u64);
+        let end = self.to_ns(s.dts + s.duration as u64);
+        (dts, pts, end - dts)
+    }
 }
 
 /// Track `track_id` of an MP4-family file, with its samples from decode
 /// time `from_ns` on (nanoseconds), if the file has an index and the track.
 pub fn track(path: &Path, track_id: u32, from_ns: u64) -> std::io::Result<Option<Track>> {
-    let Some(moov) = read_moov(path)? else {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let Some(moov) = read_moov(&mut f, len)? else {
         return Ok(None);
     };
-    Ok(children(&moov)
+    Ok(track_in_moov(&moov, len, track_id, from_ns))
+}
+
+/// The ids of the tracks a `moov` body declares, in order.
+pub fn track_ids(moov: &[u8]) -> Vec<u32> {
+    children(moov)
+        .into_iter()
+        .filter(|(k, _)| k == b"trak")
+        .filter_map(|(_, t)| Track::parse_header(t).map(|t| t.track_id))
+        .collect()
+}
+
+/// [`track`] over a `moov` body already read, of a file of `file_len`
+/// bytes (samples past the file's end are not in it).
+pub fn track_in_moov(moov: &[u8], file_len: u64, track_id: u32, from_ns: u64) -> Option<Track> {
+    children(moov)
         .into_iter()
         .filter(|(k, _)| k == b"trak")
         .filter_map(|(_, t)| {
@@ -355,10 +435,10 @@ pub fn track(path: &Path, track_id: u32, from_ns: u64) -> std::io::Result<Option
             }
             // One tick early: qtdemux's nanoseconds round down.
             let from = (from_ns as u128 * probe.timescale as u128 / 1_000_000_000) as u64;
-            probe = Track::parse(t, from.saturating_sub(1))?;
+            probe = Track::parse(t, from.saturating_sub(1), file_len)?;
             Some(probe)
         })
-        .next())
+        .next()
 }
 
 /// The samples qtdemux left out at the end of a track: those after the
@@ -392,13 +472,10 @@ impl TailSamples {
         let mut b = gst::Buffer::from_mut_slice(data);
         {
             let b = b.get_mut().expect("new buffer");
-            let dts = track.to_ns(s.dts);
-            let pts = track.to_ns((s.dts as i64 + s.cts_offset + track.cts_shift).max(0) as u64);
+            let (dts, pts, duration) = track.times_ns(s);
             b.set_dts(gst::ClockTime::from_nseconds(dts));
             b.set_pts(gst::ClockTime::from_nseconds(pts));
-            b.set_duration(gst::ClockTime::from_nseconds(
-                track.to_ns(s.dts + s.duration as u64) - dts,
-            ));
+            b.set_duration(gst::ClockTime::from_nseconds(duration));
             if !s.keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
@@ -443,7 +520,7 @@ mod tests {
 
     #[test]
     fn sample_tables_give_offsets_and_times() {
-        let t = Track::parse(&trak()[8..], 0).unwrap();
+        let t = Track::parse(&trak()[8..], 0, 1 << 20).unwrap();
         assert_eq!((t.track_id, t.timescale), (7, 48_000));
         let s: Vec<(u64, u32, u64, u32)> = t
             .samples
@@ -465,7 +542,7 @@ mod tests {
 
     #[test]
     fn tail_after_the_last_pushed_sample_within_the_edit() {
-        let t = Track::parse(&trak()[8..], 0).unwrap();
+        let t = Track::parse(&trak()[8..], 0, 1 << 20).unwrap();
         let last = t.to_ns(2048);
         let tail = TailSamples::find(&t, last, Some(t.to_ns(5000)));
         assert_eq!(tail.iter().map(|s| s.dts).collect::<Vec<_>>(), [3072, 4096]);
@@ -496,9 +573,10 @@ mod tests {
         std::fs::write(&p, &data).unwrap();
         // The mdat claims the moov's bytes: still no index found.
         assert!(missing_index(&p).unwrap().is_some());
+        // The samples' bytes (at 1000..5027) lie in the mdat.
         let whole = [
             bx(b"ftyp", b"isom"),
-            bx(b"mdat", &[1; 8]),
+            bx(b"mdat", &[1; 5100]),
             bx(b"moov", &trak()),
         ]
         .concat();
@@ -510,5 +588,78 @@ mod tests {
             .unwrap();
         assert_eq!(tail.samples.len(), 4, "from the sample at 1024 on");
         assert!(track(&p, 8, 0).unwrap().is_none());
+    }
+
+    /// A few bytes of sample tables may declare millions of samples of a
+    /// fixed size; only those whose bytes lie in the file are walked.
+    #[test]
+    fn samples_past_the_end_of_the_file_are_not_walked() {
+        let tkhd = bx(b"tkhd", &words(&[0, 0, 0, 1]));
+        let mdhd = bx(b"mdhd", &words(&[0, 0, 0, 90_000]));
+        let stbl = [
+            // 50 million samples of 1 byte, all in one chunk at offset 0.
+            bx(b"stsz", &words(&[0, 1, MAX_SAMPLES as u32])),
+            bx(b"stts", &words(&[0, 1, MAX_SAMPLES as u32, 3000])),
+            bx(b"stsc", &words(&[0, 1, 1, MAX_SAMPLES as u32, 1])),
+            bx(b"stco", &words(&[0, 1, 0])),
+        ]
+        .concat();
+        let minf = bx(b"minf", &bx(b"stbl", &stbl));
+        let trak = bx(
+            b"trak",
+            &[tkhd, bx(b"mdia", &[mdhd, minf].concat())].concat(),
+        );
+        let t = Track::parse(&trak[8..], 0, 4096).unwrap();
+        assert_eq!(t.samples.len(), 4096, "one sample per byte of the file");
+        let moov = bx(b"moov", &trak);
+        assert_eq!(track_ids(&moov[8..]), [1]);
+        let t = track_in_moov(&moov[8..], 10, 1, 0).unwrap();
+        assert_eq!(t.samples.len(), 10);
+    }
+
+    /// A box whose 64-bit size runs past the end of u64 is a cut file, not
+    /// an overflow.
+    #[test]
+    fn a_last_box_of_impossible_size_is_reported() {
+        let mut data = bx(b"ftyp", b"isom");
+        data.extend_from_slice(&1u32.to_be_bytes());
+        data.extend_from_slice(b"mdat");
+        data.extend_from_slice(&u64::MAX.to_be_bytes());
+        let len = data.len() as u64;
+        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
+            .unwrap()
+            .unwrap();
+        assert!(why.contains("declares 18446744073709551615 bytes"), "{why}");
+        // A box smaller than its header hides everything after it.
+        let mut data = bx(b"ftyp", b"isom");
+        data.extend_from_slice(&[0, 0, 0, 3]);
+        data.extend_from_slice(b"mdat");
+        data.extend_from_slice(&bx(b"moov", &[]));
+        let len = data.len() as u64;
+        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
+            .unwrap()
+            .unwrap();
+        assert!(
+            why.contains("damaged: the box at offset 12 (mdat) declares 3 bytes, fewer than its own 8-byte header"),
+            "{why}"
+        );
+    }
+
+    /// A first box whose 64-bit size is u64::MAX ends exactly at the last
+    /// offset u64 can hold: the walk stops there instead of overflowing
+    /// (found by the fuzz target `mp4`).
+    #[test]
+    fn a_box_ending_at_u64_max_stops_the_walk() {
+        let mut data = 1u32.to_be_bytes().to_vec();
+        data.extend_from_slice(b"mdat");
+        data.extend_from_slice(&u64::MAX.to_be_bytes());
+        let len = data.len() as u64;
+        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
+            .unwrap()
+            .unwrap();
+        assert!(
+            why.contains("(mdat) declares 18446744073709551615 bytes"),
+            "{why}"
+        );
     }
 }

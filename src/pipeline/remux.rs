@@ -520,6 +520,26 @@ fn observe(parser: &gst::Element, caps: &gst::CapsRef, mux_pad: &gst::Pad, share
     );
 }
 
+/// Adds, as left out, the audio and video tracks an MP4's index declares
+/// (`declared`) beyond those the demuxer exposed: qtdemux skips a track
+/// whose sample tables it refuses (a sample count past its limits, an
+/// empty table) without an error, and the derivation must not pass over
+/// it in silence.
+fn with_unread_tracks(mut tracks: Vec<Track>, declared: Option<usize>) -> Vec<Track> {
+    let seen = tracks.len();
+    let declared = declared.unwrap_or(0);
+    for _ in seen..declared {
+        tracks.push(Track {
+            caps: "a track of the file's index".into(),
+            included: false,
+            reason: Some(format!(
+                "the index declares {declared} audio/video tracks but the demuxer could read only {seen}: this one is empty or its sample tables are damaged"
+            )),
+        });
+    }
+    tracks
+}
+
 /// ISO base media (MP4, MOV, 3GP, M4A) that is not fragmented: read with
 /// its index.
 fn is_iso_media(caps: &gst::CapsRef) -> bool {
@@ -709,6 +729,11 @@ pub fn remux(
     {
         return Err(RemuxError::Failed(why));
     }
+    let declared_tracks = if is_iso_media(&caps) {
+        mp4::declared_media_tracks(input.path()).map_err(RemuxError::Input)?
+    } else {
+        None
+    };
     let ep = spec
         .instantiate()
         .map_err(|e| RemuxError::Setup(e.to_string()))?;
@@ -870,7 +895,10 @@ pub fn remux(
     if let Some(f) = feeder {
         let _ = f.join();
     }
-    let tracks = shared.tracks.lock().expect("tracks").clone();
+    let tracks = with_unread_tracks(
+        shared.tracks.lock().expect("tracks").clone(),
+        declared_tracks,
+    );
     if let Some(e) = shared.input_error.lock().expect("input error").take() {
         return Err(RemuxError::Input(e));
     }

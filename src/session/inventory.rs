@@ -24,7 +24,8 @@ pub struct Page {
     pub items: Vec<InventoryItem>,
 }
 
-fn check(p: &Page) -> Result<time::OffsetDateTime, Failure> {
+/// A page's syntax and bounds, before anything is stored.
+pub(crate) fn check(p: &Page) -> Result<time::OffsetDateTime, Failure> {
     let bad = |m: String| Err(fail(StreamError::InvalidMetadata, m));
     let Some(taken) = crate::time_fmt::parse(&p.taken_at) else {
         return bad("taken_at: not an RFC 3339 time".into());

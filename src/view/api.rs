@@ -589,15 +589,8 @@ async fn recordings(
         let w = s.auth.who(&headers, &peer);
         return refuse(&s, w.as_ref(), None, "/api/recordings", &peer).await;
     };
-    for (name, v) in [("from", &q.from), ("to", &q.to)] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
-            && crate::time_fmt::parse(v).is_none()
-        {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("{name} must be an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"),
-            );
-        }
+    if let Err(e) = q.check_times() {
+        return json_error(StatusCode::BAD_REQUEST, &e);
     }
     let mut items = match super::catalog::search(&s.gw.store, &q, &who.clearances).await {
         Ok(items) => items,
