@@ -515,6 +515,7 @@ mod tests {
 
     #[test]
     fn decode_times_from_presentation_times() {
+        gst::init().expect("GStreamer");
         // Decode order I P B B P B B, shown I B B P B B P, 40 ms apart.
         let pts = [0, 120, 40, 80, 240, 160, 200];
         let frames = pts
@@ -538,6 +539,7 @@ mod tests {
 
     #[test]
     fn presentation_times_from_picture_order() {
+        gst::init().expect("GStreamer");
         // An AVI's view: frames at 40 ms decode slots; the slice headers
         // say I0 P3 B1 B2 (POC 0 6 2 4).
         let (sps, pps) = h264::testing::sps_pps();
