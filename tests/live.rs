@@ -21,6 +21,23 @@ fn live_world(backend: Backend, live: &str) -> World {
 }
 
 /// `custody record` for device `bwc-1` towards `addr`.
+/// Starts a `custody record` command that also writes what it sends to
+/// `tee`, its output captured.
+trait SpawnTeed {
+    fn spawn_teed(&mut self, tee: &Path) -> Child;
+}
+
+impl SpawnTeed for Command {
+    fn spawn_teed(&mut self, tee: &Path) -> Child {
+        self.arg("--tee")
+            .arg(tee)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
 fn record(w: &World, addr: std::net::SocketAddr, state: &str, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.arg("record")
@@ -163,12 +180,7 @@ async fn a_minute_through_a_link_cut_twice_arrives_whole() {
             "personal-liberty",
         ],
     )
-    .arg("--tee")
-    .arg(&tee)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn_teed(&tee);
     // The link drops at 15 s and at 35 s, for 8 s each.
     for wait in [15u64, 12] {
         tokio::time::sleep(Duration::from_secs(wait)).await;
@@ -300,12 +312,7 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
             "bwc-1-killed",
         ],
     )
-    .arg("--tee")
-    .arg(&tee)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn_teed(&tee);
     tokio::time::sleep(Duration::from_secs(9)).await;
     gw.kill();
     // With the gateway dead, storage alone holds a verifiable prefix of the
@@ -368,12 +375,8 @@ async fn live_through_gateway_kills(kills: usize, seed: u64) -> (usize, u64) {
             id,
             &["--test-source", "--duration", &secs.to_string()],
         )
-        .args(["--recording-id", id, "--tee"])
-        .arg(&tee)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .args(["--recording-id", id])
+        .spawn_teed(&tee);
         recorders.push((id, tee, child));
     }
     let opened = |gw: &GatewayProc| gw.log().matches("live stream open").count();
@@ -768,12 +771,7 @@ async fn storage_outage_under_live_load(outage_secs: u64) {
         "rec",
         &["--test-source", "--duration", &duration],
     )
-    .arg("--tee")
-    .arg(&tee)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn_teed(&tee);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let before = gw.rss_kib().unwrap();
     w.garage.as_mut().unwrap().stop();
@@ -1084,12 +1082,7 @@ async fn an_address_change_mid_stream_keeps_the_connection() {
             "bwc-1-moving",
         ],
     )
-    .arg("--tee")
-    .arg(&tee)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn_teed(&tee);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let first = link.gateway_sees();
     assert_eq!(first.len(), 1, "one connection from the recorder");
