@@ -73,6 +73,12 @@ fn dock_stored(w: &World, gw: &GatewayProc) -> PathBuf {
     );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert_eq!(results[0]["result"], "archived", "{}", stdout(&out));
+    assert_eq!(
+        results[0]["derivation"]["status"],
+        "derived",
+        "{}",
+        stdout(&out)
+    );
     file
 }
 
@@ -106,6 +112,12 @@ fn dock_hevc(w: &World, gw: &GatewayProc) -> PathBuf {
     );
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert_eq!(results[0]["result"], "archived", "{}", stdout(&out));
+    assert_eq!(
+        results[0]["derivation"]["status"],
+        "derived",
+        "{}",
+        stdout(&out)
+    );
     file
 }
 

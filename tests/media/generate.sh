@@ -133,6 +133,25 @@ if need h265_aac.ts; then
     done_ h265_aac.ts
 fi
 
+# ------------------------------------------- one open GOP to the end (MP4)
+# 3 s in a single GOP with B-frames, as a short clip from a recorder with a
+# long keyframe interval is: the video track ends inside a GOP, its last
+# frame (in decode order) a B-frame. fmp4mux 0.14.5 could lose that frame
+# (vendor/gst-plugin-fmp4/README.md).
+if need h265_one_gop.mp4; then
+    "${FF[@]}" -f lavfi -i "$(vsrc testsrc2 320x240 3 h265_one_gop)" -f lavfi -i "$(asrc 440 44100 3)" \
+        -c:v libx265 -preset ultrafast -pix_fmt yuv420p -tag:v hvc1 \
+        -x265-params keyint=250:min-keyint=250:scenecut=0:bframes=3:log-level=error \
+        "${AAC[@]}" -shortest "$(tmp h265_one_gop.mp4)"
+    done_ h265_one_gop.mp4
+fi
+if need h264_one_gop.mp4; then
+    "${FF[@]}" -f lavfi -i "$(vsrc testsrc2 320x240 3 h264_one_gop)" -f lavfi -i "$(asrc 440 44100 3)" \
+        -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 250 -keyint_min 250 -sc_threshold 0 -bf 3 \
+        "${AAC[@]}" -shortest "$(tmp h264_one_gop.mp4)"
+    done_ h264_one_gop.mp4
+fi
+
 # ------------------------------------------------- GStreamer-written MPEG-TS
 gst_aacenc() {
     local e
