@@ -186,8 +186,9 @@ pub struct GatewayConfig {
     pub spool_reserve_bytes: u64,
     /// Kernel UDP socket buffer size requested for the QUIC socket.
     pub udp_buffer_bytes: usize,
-    /// QUIC flow-control window per stream and per connection; a docking
-    /// uplink at rate R and round-trip T needs at least R × T.
+    /// QUIC flow-control window per stream, and the most a connection's
+    /// window grows to: it follows twice the path's rate × round trip
+    /// (`session::window`), from 512 KiB.
     pub stream_window_bytes: u64,
     pub connection_window_bytes: u64,
 }

@@ -343,7 +343,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         crls: &cfg.tls.crls,
         udp_buffer: cfg.gateway.udp_buffer_bytes,
         stream_window: cfg.gateway.stream_window_bytes,
-        conn_window: cfg.gateway.connection_window_bytes,
+        conn_window: crate::session::window::initial(cfg.gateway.connection_window_bytes),
     })?;
     let local_addr = endpoint
         .local_addr()

@@ -280,6 +280,8 @@ pub struct ServerSettings<'a> {
     pub crls: &'a [std::path::PathBuf],
     pub udp_buffer: usize,
     pub stream_window: u64,
+    /// The connection window each device connection starts with; the
+    /// session adjusts it from there.
     pub conn_window: u64,
 }
 

@@ -483,10 +483,10 @@ async fn stream_once(
             if !chunk.is_empty() {
                 send.write_all(&frame::data_header(chunk.len()))
                     .await
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    .map_err(super::upload::write_err)?;
                 send.write_all(&chunk)
                     .await
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    .map_err(super::upload::write_err)?;
                 pos += chunk.len() as u64;
                 continue;
             }
@@ -500,6 +500,16 @@ async fn stream_once(
         }
     };
     if let Err(e) = sent.await {
+        // A gateway that refuses the stream says why on the reply stream,
+        // then stops it: its answer (and whether it is worth retrying)
+        // counts over the failed write.
+        if matches!(e, ClientError::Stream(_) | ClientError::Protocol(_))
+            && let Ok(Ok(Err(refused @ ClientError::Stream(_)))) =
+                tokio::time::timeout(Duration::from_secs(2), closed_rx).await
+        {
+            reader.abort();
+            return Err(refused);
+        }
         reader.abort();
         return Err(e);
     }

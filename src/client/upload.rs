@@ -11,7 +11,15 @@ use crate::chain::Hash;
 use crate::limits;
 use crate::metadata::RecordingMeta;
 use crate::protocol::frame::{self, Frame, FrameError};
-use crate::protocol::{DerivationNote, Finish, RecordingState, Reply, Request};
+use crate::protocol::{
+    DerivationNote, ErrorBody, Finish, RecordingState, Reply, Request, StreamError,
+};
+
+/// Data frame size for uploads: a quarter of what the protocol allows
+/// (`limits::MAX_DATA_LEN`). The gateway reads a frame whole before it
+/// writes it, so a frame in its hands when it dies is sent again; smaller
+/// frames keep that small, at 5 bytes of header per 256 KiB.
+const FRAME_BYTES: usize = limits::MAX_DATA_LEN / 4;
 
 /// A file to upload and what is known about it.
 #[derive(Debug, Clone)]
@@ -56,9 +64,17 @@ fn conn_err(e: quinn::ConnectionError) -> ClientError {
     ClientError::from_connection(e)
 }
 
-fn write_err(e: quinn::WriteError) -> ClientError {
+/// A failed write. A stream the gateway stopped carries the stream error
+/// code it stopped it with, so whether to retry follows that code.
+pub(super) fn write_err(e: quinn::WriteError) -> ClientError {
     match e {
         quinn::WriteError::ConnectionLost(c) => conn_err(c),
+        quinn::WriteError::Stopped(code) => match StreamError::from_code(code.into_inner()) {
+            Some(se) => ClientError::Stream(ErrorBody::new(se, "the gateway stopped the stream")),
+            None => {
+                ClientError::Protocol(format!("stream write: stopped with unknown code {code}"))
+            }
+        },
         other => ClientError::Protocol(format!("stream write: {other}")),
     }
 }
@@ -249,7 +265,7 @@ async fn send_from(
         let mut f = tokio::fs::File::open(&job.path).await.map_err(file_err)?;
         f.seek(SeekFrom::Start(offset)).await.map_err(file_err)?;
         let mut pos = offset;
-        let mut buf = vec![0u8; limits::MAX_DATA_LEN];
+        let mut buf = vec![0u8; FRAME_BYTES];
         while pos < job.size {
             let want = ((job.size - pos) as usize).min(buf.len());
             let n = f.read(&mut buf[..want]).await.map_err(file_err)?;
@@ -345,4 +361,34 @@ pub async fn inventory(
         }
     }
     Ok(noted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_stream_is_retried_only_if_its_code_says_so() {
+        let stopped = |code: StreamError| {
+            write_err(quinn::WriteError::Stopped(quinn::VarInt::from_u32(
+                code.code(),
+            )))
+        };
+        for (code, retry) in [
+            (StreamError::BitrateExceeded, false),
+            (StreamError::NotRecordingOwner, false),
+            (StreamError::RecordingClosed, false),
+            (StreamError::SpoolFull, true),
+            (StreamError::StorageFailure, true),
+        ] {
+            let e = stopped(code);
+            assert!(
+                matches!(&e, ClientError::Stream(b) if b.code == code.code()),
+                "{e}"
+            );
+            assert_eq!(e.is_retryable(), retry, "{e}");
+        }
+        let unknown = write_err(quinn::WriteError::Stopped(quinn::VarInt::from_u32(9999)));
+        assert!(matches!(unknown, ClientError::Protocol(_)), "{unknown}");
+    }
 }

@@ -8,6 +8,7 @@ mod owner;
 mod status;
 mod stream;
 mod upload;
+pub mod window;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,6 +129,13 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
         ),
     )
     .await;
+    // The connection window follows the path (`window`): what a killed
+    // gateway held for this device, and the device sends again, stays near
+    // one bandwidth-delay product.
+    tokio::spawn(window::run(
+        conn.clone(),
+        s.gw.cfg.gateway.connection_window_bytes,
+    ));
     let mut streams = 0u64;
     let why = loop {
         match conn.accept_bi().await {

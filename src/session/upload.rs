@@ -154,6 +154,9 @@ pub async fn run(
     } else {
         None
     };
+    // Opening may have kept bytes the last gateway process wrote and never
+    // acknowledged (see `OriginalWriter::open`): the device resumes after them.
+    let offset = writer.as_ref().map_or(offset, |w| w.durable());
     reply(
         send,
         &Reply::Accepted {
@@ -646,7 +649,10 @@ async fn receive_inner(
     mut streaming: Option<(derive::Media, Option<String>)>,
     derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
-    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    // One frame (at most `MAX_DATA_LEN`) waits while the writer appends the
+    // one before: what a killed gateway held in memory, and so what the
+    // device sends again, stays small.
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
     let (dtx, mut drx) = watch::channel(offset);
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
     let space = s.gw.space.clone();

@@ -7,6 +7,8 @@
 //!     state.json     EntryState, replaced atomically
 //!     data           the original as received so far
 //!     ack            durable length of `data` (see `writer`)
+//!     boot           the machine boot its writer last opened `data` in
+//!                    (`writer`: a restart on the same boot keeps the tail)
 //!     manifest.json  the manifest, built once before archiving
 //!     multipart      the multipart upload open for this entry: its key, and its
 //!                    id once storage gave one (from before it is created until
@@ -96,6 +98,9 @@ impl EntryDir {
     pub fn ack(&self) -> PathBuf {
         self.dir.join("ack")
     }
+    pub fn boot(&self) -> PathBuf {
+        self.dir.join("boot")
+    }
     pub fn manifest(&self) -> PathBuf {
         self.dir.join("manifest.json")
     }
@@ -153,7 +158,12 @@ impl EntryDir {
     /// Deletes the bulky files once storage holds them, keeping the small
     /// state and header so status queries still answer.
     pub fn release_data(&self) -> std::io::Result<()> {
-        for p in [self.data(), self.ack(), self.multipart_journal()] {
+        for p in [
+            self.data(),
+            self.ack(),
+            self.boot(),
+            self.multipart_journal(),
+        ] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

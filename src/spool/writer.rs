@@ -2,7 +2,11 @@
 //! publishes how much is durable. A byte counts as durable only after the
 //! data file has been fsynced *and* the new length recorded in the `ack`
 //! file has been fsynced; after a crash the data file is cut back to that
-//! length, so nothing beyond an acknowledgement is ever trusted.
+//! length, so nothing beyond an acknowledgement is ever trusted — unless
+//! the machine has not restarted since (same kernel boot): then the bytes
+//! written after the last acknowledgement are exactly what was written
+//! (the kernel's page cache survives a process's death), and a docked
+//! upload keeps them instead of asking the device to send them again.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -38,6 +42,24 @@ pub fn read_ack(path: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// This boot of the machine: random per boot, so a file that names it was
+/// written since the last restart of the kernel.
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the entry's writer last opened it during this boot, so whatever
+/// it wrote is still what the data file reads (in the page cache if not yet
+/// on disk). After a machine crash the boot differs and the unsynced tail
+/// may hold anything: it is cut.
+fn written_this_boot(entry: &EntryDir, boot: Option<&str>) -> bool {
+    let Some(boot) = boot else { return false };
+    std::fs::read_to_string(entry.boot()).is_ok_and(|b| b.trim() == boot)
+}
+
 pub struct OriginalWriter {
     data: File,
     ack: File,
@@ -49,18 +71,23 @@ pub struct OriginalWriter {
 impl OriginalWriter {
     /// Opens the entry's data file for appending after its durable prefix,
     /// re-hashing that prefix so the final SHA-256 covers the whole file.
+    /// Bytes written after the last acknowledgement during this boot (the
+    /// gateway was killed, the machine was not) are kept, made durable now
+    /// and so acknowledged: a resume re-sends only what never reached the
+    /// file.
     pub fn open(entry: &EntryDir) -> std::io::Result<Self> {
-        Self::open_with(entry, true)
+        Self::open_with(entry, true, true)
     }
 
-    /// Like `open`, without re-hashing the durable prefix: for live streams,
-    /// whose whole-stream hash nobody checks, so that a reconnect does not
-    /// have to read back hours of recording first.
+    /// Like `open`, without re-hashing the durable prefix and without
+    /// keeping an unacknowledged tail: for live streams, whose whole-stream
+    /// hash nobody checks (a reconnect need not read back hours of
+    /// recording), and whose chunk journal follows acknowledgements.
     pub fn open_unhashed(entry: &EntryDir) -> std::io::Result<Self> {
-        Self::open_with(entry, false)
+        Self::open_with(entry, false, false)
     }
 
-    fn open_with(entry: &EntryDir, rehash: bool) -> std::io::Result<Self> {
+    fn open_with(entry: &EntryDir, rehash: bool, keep_tail: bool) -> std::io::Result<Self> {
         let durable = read_ack(&entry.ack())?;
         let created = !entry.data().exists() || !entry.ack().exists();
         let mut data = OpenOptions::new()
@@ -78,6 +105,13 @@ impl OriginalWriter {
                 ),
             ));
         }
+        let boot = boot_id();
+        let acked = durable;
+        let durable = if keep_tail && len > durable && written_this_boot(entry, boot.as_deref()) {
+            len
+        } else {
+            durable
+        };
         data.set_len(durable)?;
         let mut hasher = Sha256::new();
         data.seek(SeekFrom::Start(0))?;
@@ -98,18 +132,33 @@ impl OriginalWriter {
             .create(true)
             .truncate(false)
             .open(entry.ack())?;
+        // Named before anything is appended: a tail written from now on
+        // was written during this boot.
+        if let Some(b) = &boot {
+            std::fs::write(entry.boot(), b)?;
+        }
         if created {
             // The new directory entries must survive a crash as well as
             // the bytes the acknowledgements will point into.
             super::sync_dir(&entry.dir)?;
         }
-        Ok(OriginalWriter {
+        let mut w = OriginalWriter {
             data,
             ack,
             hasher,
             written: durable,
-            durable,
-        })
+            durable: acked,
+        };
+        if durable > acked {
+            w.sync()?;
+            tracing::info!(
+                path = %entry.data().display(),
+                acknowledged = acked,
+                kept = durable - acked,
+                "kept the bytes written after the last acknowledgement before a restart"
+            );
+        }
+        Ok(w)
     }
 
     pub fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -253,6 +302,8 @@ mod tests {
         assert_eq!(w.sync().unwrap(), 6);
         w.append(b"unacknowledged").unwrap();
         drop(w); // crash: the tail was written but never acknowledged
+        // ... and the machine restarted: the tail may hold anything.
+        std::fs::write(e.boot(), "an earlier boot").unwrap();
         assert_eq!(read_ack(&e.ack()).unwrap(), 6);
         let mut w = OriginalWriter::open(&e).unwrap();
         assert_eq!(w.written(), 6);
@@ -262,6 +313,57 @@ mod tests {
         assert_eq!(h, crate::chain::sha256(b"hello world"));
         assert_eq!(std::fs::read(e.data()).unwrap(), b"hello world");
         std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[test]
+    fn a_tail_written_this_boot_is_kept_and_made_durable() {
+        let e = entry("tail");
+        let mut w = OriginalWriter::open(&e).unwrap();
+        w.append(b"hello ").unwrap();
+        assert_eq!(w.sync().unwrap(), 6);
+        w.append(b"world").unwrap();
+        drop(w); // the gateway died: written, never acknowledged
+        assert_eq!(read_ack(&e.ack()).unwrap(), 6);
+        let w = OriginalWriter::open(&e).unwrap();
+        assert_eq!((w.written(), w.durable()), (11, 11));
+        assert_eq!(read_ack(&e.ack()).unwrap(), 11, "kept means acknowledged");
+        let (n, h) = w.finish().unwrap();
+        assert_eq!((n, h), (11, crate::chain::sha256(b"hello world")));
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[test]
+    fn a_tail_from_another_boot_or_a_live_stream_is_cut() {
+        for (name, boot, live) in [
+            (
+                "other-boot",
+                Some("00000000-0000-0000-0000-000000000000"),
+                false,
+            ),
+            ("no-boot", None, false),
+            ("live", None, true),
+        ] {
+            let e = entry(name);
+            let mut w = OriginalWriter::open(&e).unwrap();
+            w.append(b"hello ").unwrap();
+            w.sync().unwrap();
+            w.append(b"garbage").unwrap();
+            drop(w);
+            match boot {
+                Some(b) => std::fs::write(e.boot(), b).unwrap(),
+                None if !live => std::fs::remove_file(e.boot()).unwrap(),
+                None => {}
+            }
+            let w = if live {
+                OriginalWriter::open_unhashed(&e).unwrap()
+            } else {
+                OriginalWriter::open(&e).unwrap()
+            };
+            assert_eq!((w.written(), w.durable()), (6, 6), "{name}");
+            drop(w);
+            assert_eq!(std::fs::read(e.data()).unwrap(), b"hello ", "{name}");
+            std::fs::remove_dir_all(&e.dir).unwrap();
+        }
     }
 
     #[test]
