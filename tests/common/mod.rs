@@ -101,7 +101,7 @@ admin_token = "test-admin-token"
             .spawn()
             .expect("garage binary (cargo install garage, or set GARAGE_BIN)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + patience(30);
         loop {
             if http_ok(&self.admin, "/health") {
                 return;
@@ -170,7 +170,7 @@ impl Moto {
             .spawn()
             .expect("moto_server (scripts/setup.sh installs it in ~/.cache/custody/moto, or set MOTO_SERVER)");
         let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + patience(60);
         while std::net::TcpStream::connect(&addr).is_err() {
             assert!(Instant::now() < deadline, "moto_server did not start");
             std::thread::sleep(Duration::from_millis(100));
@@ -571,7 +571,7 @@ impl GatewayProc {
             .stderr(logf)
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + patience(30);
         let addr = loop {
             if let Ok(s) = std::fs::read_to_string(&addr_file)
                 && let Ok(a) = s.trim().parse::<SocketAddr>()
@@ -622,7 +622,7 @@ impl GatewayProc {
     /// The command center's address (the config must have `[http] listen`).
     pub fn http_addr(&self) -> SocketAddr {
         let f = self.log.with_extension("http");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + patience(10);
         loop {
             if let Ok(s) = std::fs::read_to_string(&f)
                 && let Ok(a) = s.trim().parse::<SocketAddr>()
@@ -743,13 +743,21 @@ pub fn ts_4mbit(secs: u64) -> PathBuf {
     out
 }
 
-/// Polls `f` until it returns `Some`, or panics after `secs`.
+/// How long a test waits for something that takes `secs` on the
+/// development machine, at most: three times as long. These bounds only
+/// guard against a hang; a slower machine (CI's took twice as long) must
+/// not fail on them.
+pub fn patience(secs: u64) -> Duration {
+    Duration::from_secs(secs * 3)
+}
+
+/// Polls `f` until it returns `Some`, or panics after `patience(secs)`.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let deadline = Instant::now() + patience(secs);
     loop {
         if let Some(v) = f().await {
             return v;
