@@ -71,9 +71,13 @@ impl ArchiveError {
 
 type Key = (String, String);
 
+/// A recording to archive, and when it was queued (its completion, or the
+/// gateway's start for one found complete in the spool).
+type Queued = (Key, std::time::Instant);
+
 #[derive(Clone)]
 pub struct Archiver {
-    queue: mpsc::UnboundedSender<Key>,
+    queue: mpsc::UnboundedSender<Queued>,
     /// Recordings queued or being archived: each is handled by exactly one
     /// worker, so two never race on the same spool entry or upload id.
     pending: Arc<std::sync::Mutex<HashSet<Key>>>,
@@ -102,6 +106,7 @@ struct Worker {
     linker: Arc<crate::link::Linker>,
     catalog: Arc<crate::catalog::Catalog>,
     policy: crate::policy::Policy,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What the archiver works with.
@@ -121,6 +126,8 @@ pub struct ArchiverParts {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The storage deadline's calendar.
     pub policy: crate::policy::Policy,
+    /// Counts archive durations and retries.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Archiver {
@@ -137,8 +144,9 @@ impl Archiver {
             linker,
             catalog,
             policy,
+            metrics,
         } = parts;
-        let (tx, rx) = mpsc::unbounded_channel::<Key>();
+        let (tx, rx) = mpsc::unbounded_channel::<Queued>();
         let (events, _) = broadcast::channel(1024);
         let rx = Arc::new(Mutex::new(rx));
         let pending = Arc::new(std::sync::Mutex::new(HashSet::new()));
@@ -153,14 +161,15 @@ impl Archiver {
             linker,
             catalog,
             policy,
+            metrics,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
             tokio::spawn(async move {
                 loop {
                     let next = rx.lock().await.recv().await;
-                    let Some(key) = next else { return };
-                    w.archive_with_retry(&key.0, &key.1).await;
+                    let Some((key, since)) = next else { return };
+                    w.archive_with_retry(&key.0, &key.1, since).await;
                     pending.lock().expect("pending lock").remove(&key);
                 }
             });
@@ -199,7 +208,7 @@ impl Archiver {
             .expect("pending lock")
             .insert(key.clone())
         {
-            let _ = self.queue.send(key);
+            let _ = self.queue.send((key, std::time::Instant::now()));
         }
     }
 
@@ -209,11 +218,12 @@ impl Archiver {
 }
 
 impl Worker {
-    async fn archive_with_retry(&self, recorder: &str, id: &str) {
+    async fn archive_with_retry(&self, recorder: &str, id: &str, since: std::time::Instant) {
         let mut backoff = Duration::from_millis(250);
         loop {
             match self.archive(recorder, id).await {
                 Ok(Some((a, header))) => {
+                    self.metrics.docked_archived(since.elapsed());
                     tracing::info!(recorder, id, manifest = %a.manifest_key, "archived");
                     self.usage
                         .record(Usage {
@@ -234,6 +244,9 @@ impl Worker {
                 Ok(None) => return,
                 Err(e) if e.is_transient() => {
                     tracing::warn!(recorder, id, "archive failed, retrying in {backoff:?}: {e}");
+                    self.metrics
+                        .storage()
+                        .retried(crate::metrics::Retry::Archive);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

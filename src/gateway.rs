@@ -49,6 +49,8 @@ pub struct Gateway {
     pub spool: Spool,
     /// Room left on the spool's filesystem: no new bytes below the reserve.
     pub space: Arc<crate::spool::space::SpoolSpace>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,
     pub usage: UsageLog,
     pub archiver: Archiver,
@@ -65,7 +67,7 @@ pub struct Gateway {
     pub offset: UtcOffset,
     busy: Mutex<HashMap<(String, String), Owner>>,
     /// This process's exclusive hold on the spool, for its whole life.
-    _spool_lock: crate::spool::lock::SpoolLock,
+    spool_lock: crate::spool::lock::SpoolLock,
 }
 
 /// The stream currently receiving a recording.
@@ -142,6 +144,16 @@ impl Gateway {
         }
     }
 
+    /// Whether the gateway can take bytes now (`/readyz`): the spool above
+    /// its reserve and still locked by this process. `Err` is a one-line
+    /// reason.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.space
+            .check()
+            .map_err(|e| format!("spool {}: {e}", self.spool.root().display()))?;
+        self.spool_lock.check_held()
+    }
+
     /// Looks a recording up in storage by its locator (used when the spool
     /// no longer has it). Storage errors count as "not found here".
     pub async fn find_archived(&self, recorder: &str, id: &str) -> Option<Locator> {
@@ -200,7 +212,12 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         source,
     })?;
     let ledger = LedgerFile::open(&cfg.ledger.path)?;
-    let store = Store::open(&cfg.store).await?;
+    let space = Arc::new(crate::spool::space::SpoolSpace::new(
+        spool.root(),
+        cfg.gateway.spool_reserve_bytes,
+    ));
+    let metrics = Arc::new(crate::metrics::Metrics::new(space.clone()));
+    let store = Store::open_observed(&cfg.store, Some(metrics.store_observer())).await?;
     match store.probe().await {
         Ok(()) => tracing::info!("store: {}", store.describe()),
         Err(e) => tracing::warn!(
@@ -308,6 +325,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             linker: linker.clone(),
             catalog: catalog.clone(),
             policy: policy.clone(),
+            metrics: metrics.clone(),
         },
         2,
     )
@@ -329,6 +347,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             signer: signer.clone(),
             raw_chunks: cfg.live.raw_chunks,
             policy: Some(policy.clone()),
+            metrics: metrics.clone(),
         },
     )
     .map_err(|source| GatewayError::Spool {
@@ -352,7 +371,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             source,
         })?;
     {
-        let usage = usage.clone();
+        let (usage, metrics) = (usage.clone(), metrics.clone());
         tokio::spawn(async move {
             // Unauthenticated peers can make refusals at will: record at
             // most REFUSALS_PER_MINUTE individually per minute, and how many
@@ -385,6 +404,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
                         continue;
                     }
                 };
+                metrics.refused(crate::metrics::Refusal::Certificate);
                 if recorded >= REFUSALS_PER_MINUTE {
                     skipped += 1;
                     continue;
@@ -434,14 +454,11 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         });
     }
     tracing::info!(addr = %local_addr, "listening (QUIC, ALPN custody/1)");
-    let gateway_reserve = cfg.gateway.spool_reserve_bytes;
     let gateway = Arc::new(Gateway {
         cfg,
         ledger,
-        space: Arc::new(crate::spool::space::SpoolSpace::new(
-            spool.root(),
-            gateway_reserve,
-        )),
+        space,
+        metrics,
         spool,
         store,
         usage,
@@ -453,7 +470,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         retention,
         offset,
         busy: Mutex::new(HashMap::new()),
-        _spool_lock: spool_lock,
+        spool_lock,
     });
     let http_addr = crate::view::start(gateway.clone()).await?;
     Ok(Running {

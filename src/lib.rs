@@ -28,6 +28,7 @@ pub mod live;
 pub mod locate;
 pub mod manifest;
 pub mod metadata;
+pub mod metrics;
 pub mod pipeline;
 pub mod pki;
 pub mod policy;

@@ -4,6 +4,10 @@
 //! The recorder's buffer on a filesystem without room for it: `custody
 //! record` refuses to start rather than record bytes it cannot keep.
 //!
+//! While the spool is full the gateway says so in its metrics too:
+//! `/readyz` answers 503 naming the spool, `custody_spool_below_reserve` is
+//! 1 and `custody_refusals_total{reason="spool_full"}` counts the refusals.
+//!
 //! The filesystems are tmpfs mounts, which need root (CAP_SYS_ADMIN): where
 //! mounting is impossible the tests say so on stderr and skip.
 
@@ -13,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::faults::Tmpfs;
+use common::ops::{self, HTTP};
 use common::*;
 use custody::spool::space::free_bytes;
 use custody::spool::writer::read_ack;
@@ -47,7 +52,11 @@ fn fill_until(dir: &std::path::Path, leave: u64) -> std::path::PathBuf {
 async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
     let w = World::with_gateway_settings(
         Backend::Local,
-        &format!("spool_reserve_bytes = {}\nack_bytes = {}\n", 16 * MIB, MIB),
+        &format!(
+            "spool_reserve_bytes = {}\nack_bytes = {}\n{HTTP}",
+            16 * MIB,
+            MIB
+        ),
     );
     let spool = w.path("spool");
     let Some(_fs) = Tmpfs::mount_or_skip(&spool, 128 * MIB, "the gateway's spool") else {
@@ -59,6 +68,9 @@ async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
     let file = media.join("clip.bin");
     write_random_file(&file, 48 * MIB, 7);
     let id = format!("f-{}", &sha256_file(&file)[..40]);
+    assert_eq!(ops::get(&w, &gw, "/readyz", None).status, 200);
+    let spool_full = "custody_refusals_total{reason=\"spool_full\"}";
+    assert_eq!(ops::scrape(&w, &gw).value(spool_full), 0.0);
 
     // 16 MiB of reserve and 20 MiB more: the upload gets about 20 MiB in.
     let ballast = fill_until(&spool, 36 * MIB);
@@ -94,9 +106,25 @@ async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
         free_bytes(&spool).unwrap() >= 8 * MIB,
         "the reserve was eaten"
     );
+    // The gateway says so to its monitoring: not ready, naming the spool,
+    // and the refusals counted by their stream error.
+    let ready = ops::get(&w, &gw, "/readyz", None);
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(ready.body.starts_with("not ready: spool "), "{ready:?}");
+    assert!(ready.body.contains("the spool is full"), "{ready:?}");
+    let full = ops::scrape(&w, &gw);
+    assert!(full.value(spool_full) >= 2.0, "{}", full.0);
+    assert_eq!(full.value("custody_spool_below_reserve"), 1.0);
+    assert!(full.value("custody_spool_free_bytes") < full.value("custody_spool_reserve_bytes"));
 
     // Space returns: the next attempt resumes where the spool was durable.
     std::fs::remove_file(&ballast).unwrap();
+    let ready = ops::get(&w, &gw, "/readyz", None);
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "ready\n"),
+        "{ready:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while dock.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the dock did not finish");
@@ -140,9 +168,18 @@ async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
             .success()
     );
     assert!(!log.contains("panicked"), "{log}");
+    let after = ops::scrape(&w, &gw);
+    assert_eq!(after.value("custody_spool_below_reserve"), 0.0);
+    assert!(after.value("custody_docked_uploads_resumed_total") >= 1.0);
+    assert_eq!(after.value("custody_docked_uploads_completed_total"), 1.0);
+    assert_eq!(
+        after.value("custody_acknowledged_bytes_total{kind=\"docked\"}"),
+        (48 * MIB) as f64
+    );
     println!(
-        "spool full at {durable_when_full} of {} bytes; resumed at {resumed:?}; {r}",
-        48 * MIB
+        "spool full at {durable_when_full} of {} bytes; resumed at {resumed:?}; {} refusals with spool_full; {r}",
+        48 * MIB,
+        after.value(spool_full)
     );
 }
 

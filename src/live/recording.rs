@@ -96,6 +96,8 @@ pub struct LiveOptions {
     pub raw_chunks: bool,
     /// The storage deadline's calendar (none: not assessed).
     pub policy: Option<crate::policy::Policy>,
+    /// Counts segment close → stored latencies and upload retries.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 struct Run {
@@ -164,6 +166,11 @@ fn now() -> String {
 }
 
 impl LiveRecording {
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.opts.metrics
+    }
+
     pub fn objects_dir(entry: &EntryDir) -> PathBuf {
         entry.dir.join("objects")
     }
@@ -947,7 +954,17 @@ impl LiveRecording {
         let mut g = self.lock();
         g.state.uploaded = seq + 1;
         self.save_state(&g)?;
+        let log = g.state.log;
         drop(g);
+        // Chunks that close a segment (or cut raw media), not a log's, a
+        // header's or an annotation's.
+        if !log
+            && entries
+                .iter()
+                .any(|e| matches!(e.role, Role::Segment | Role::RawChunk))
+        {
+            self.opts.metrics.live_segment_stored(latency);
+        }
         for e in entries {
             if matches!(e.role, Role::Init | Role::Segment | Role::Annotation) {
                 let _ = std::fs::remove_file(object_path(&self.entry, e.index, e.role));

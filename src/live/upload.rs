@@ -230,6 +230,9 @@ pub async fn run(
             Ok(()) => backoff = Duration::from_millis(250),
             Err(e) => {
                 tracing::warn!(id = %rec.id, "live upload failed, retrying in {backoff:?}: {e}");
+                rec.metrics()
+                    .storage()
+                    .retried(crate::metrics::Retry::LiveUpload);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -19,6 +19,7 @@ use super::upload::{blocking, build_header, stop};
 use crate::limits;
 use crate::live::LiveRecording;
 use crate::metadata::{RecordingMeta, RecordingMode};
+use crate::metrics::{Counter, Kind};
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::{LiveControl, RecordingState, Reply, StreamError};
 use crate::spool::EntryState;
@@ -222,6 +223,7 @@ pub async fn run(
         return Err(f);
     }
     let _attached = Attached(rec.clone());
+    let _open = s.gw.metrics.live_stream_opened();
     let offset = rec.stream_durable();
     tracing::info!(device = s.device(), %recorder, %id, offset, "live stream open");
     reply(
@@ -248,6 +250,9 @@ pub async fn run(
 
     let e = rec.entry.clone();
     let writer = blocking(move || OriginalWriter::open_unhashed(&e)).await?;
+    // Counted in bytes of the data file: a gap the recorder declares moves
+    // the stream offset without a byte.
+    let mut acks = s.gw.metrics.acknowledged(Kind::Live, writer.durable());
     let (tx, rx) = mpsc::channel::<WriterItem>(8);
     let (dtx, mut drx) = watch::channel(writer.durable());
     let ack_bytes = s.gw.cfg.gateway.ack_bytes.min(1 << 20);
@@ -261,6 +266,7 @@ pub async fn run(
         offset,
         Bucket::new(bitrate, 30.0),
         s.device().to_string(),
+        s.gw.metrics.received(Kind::Live),
     ));
     let mut acked = offset;
     let mut send_failed = None;
@@ -287,6 +293,8 @@ pub async fn run(
                 if stream > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: stream }).await {
                         send_failed = Some(f);
+                    } else {
+                        acks.acked(d);
                     }
                     acked = stream;
                 }
@@ -304,8 +312,11 @@ pub async fn run(
             let d = *drx.borrow();
             rec.on_durable(d);
             let stream = d + rec.skipped();
-            if stream > acked && send_failed.is_none() {
-                let _ = reply(send, &Reply::Ack { durable: stream }).await;
+            if stream > acked
+                && send_failed.is_none()
+                && reply(send, &Reply::Ack { durable: stream }).await.is_ok()
+            {
+                acks.acked(d);
             }
             return Err(spool_failure("spool write failed", e));
         }
@@ -317,6 +328,7 @@ pub async fn run(
     let stream = written.0 + rec.skipped();
     if stream > acked {
         reply(send, &Reply::Ack { durable: stream }).await?;
+        acks.acked(written.0);
     }
     match outcome {
         ReadOutcome::Ended => Ok(()),
@@ -359,6 +371,7 @@ async fn read_live(
     mut offset: u64,
     mut bucket: Bucket,
     device: String,
+    received: Counter,
 ) -> ReadOutcome {
     let failed = |recv: &mut RecvStream, f: Failure| {
         stop(recv, &f);
@@ -373,6 +386,7 @@ async fn read_live(
         match f {
             None => return ReadOutcome::Ended,
             Some(Frame::Data(d)) => {
+                received.inc_by(d.len() as u64);
                 let end = offset + d.len() as u64;
                 if end > limits::MAX_FILE_SIZE {
                     return failed(

@@ -19,6 +19,7 @@ use rustls_pki_types::CertificateDer;
 use crate::gateway::Gateway;
 use crate::identity;
 use crate::ledger::Admission;
+use crate::metrics::Refusal;
 use crate::protocol::CloseCode;
 use crate::usage::{UNIDENTIFIED, Usage, UsageEvent};
 
@@ -69,6 +70,8 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
         .and_then(|a| a.downcast::<Vec<CertificateDer<'static>>>().ok())
         .and_then(|v| v.into_iter().next());
     let Some(cert) = cert else {
+        gw.metrics
+            .refused(Refusal::Admission(CloseCode::ProtocolViolation));
         close(&conn, CloseCode::ProtocolViolation, "no client certificate");
         return;
     };
@@ -91,6 +94,8 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
                     peer: Some(peer),
                 })
                 .await;
+            gw.metrics
+                .refused(Refusal::Admission(CloseCode::NoDeviceIdentity));
             close(&conn, CloseCode::NoDeviceIdentity, &reason);
             return;
         }
@@ -109,6 +114,7 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
                     peer: Some(peer),
                 })
                 .await;
+            gw.metrics.refused(Refusal::Admission(refusal.code));
             close(&conn, refusal.code, &refusal.reason);
             return;
         }
@@ -119,6 +125,7 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
         fingerprint,
         peer,
     });
+    let _open = s.gw.metrics.session_opened();
     s.usage(
         UsageEvent::SessionOpened,
         None,

@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::Session;
 use crate::limits;
+use crate::metrics::Refusal;
 use crate::protocol::frame::{self, Frame, FrameError};
 use crate::protocol::{ErrorBody, Reply, Request, StreamError};
 
@@ -145,6 +146,7 @@ pub async fn handle(s: Arc<Session>, mut send: SendStream, recv: RecvStream) {
     let id = recv.id();
     let result = dispatch(&s, &mut send, recv).await;
     if let Err(f) = result {
+        s.gw.metrics.refused(Refusal::Stream(f.code));
         tracing::warn!(device = s.device(), stream = %id, code = %f.code, "{}", f.message);
         let _ = frame::write_msg(
             &mut send,

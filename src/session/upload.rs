@@ -22,6 +22,7 @@ use crate::derive;
 use crate::limits;
 use crate::manifest::{CopyOf, HEADER_FORMAT, HeaderDoc, Method, Uploader};
 use crate::metadata::RecordingMeta;
+use crate::metrics::{Counter, Kind, Upload};
 use crate::protocol::frame::Frame;
 use crate::protocol::{RecordingState, Reply, StreamError};
 use crate::spool::writer::{OriginalWriter, run_writer};
@@ -184,6 +185,11 @@ pub async fn run(
         format!("receiving {recorder}/{id} from byte {offset}"),
     )
     .await;
+    s.gw.metrics.docked_upload(if offset == 0 {
+        Upload::Started
+    } else {
+        Upload::Resumed
+    });
 
     // A fresh upload of a kind that can be read in order is remuxed while
     // it arrives; anything else is remuxed by the archiver once complete.
@@ -542,6 +548,7 @@ async fn read_data(
     tx: mpsc::Sender<Bytes>,
     mut offset: u64,
     declared: Option<u64>,
+    received: Counter,
 ) -> ReadOutcome {
     let failed = |recv: &mut RecvStream, f: Failure| {
         stop(recv, &f);
@@ -555,6 +562,7 @@ async fn read_data(
         match f {
             None => return ReadOutcome::Ended,
             Some(Frame::Data(d)) => {
+                received.inc_by(d.len() as u64);
                 let end = offset + d.len() as u64;
                 if end > limits::MAX_FILE_SIZE {
                     return failed(
@@ -657,7 +665,9 @@ async fn receive_inner(
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
     let space = s.gw.space.clone();
     let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
-    let mut reader = tokio::spawn(read_data(recv, tx, offset, declared));
+    let received = s.gw.metrics.received(Kind::Docked);
+    let mut reader = tokio::spawn(read_data(recv, tx, offset, declared, received));
+    let mut acks = s.gw.metrics.acknowledged(Kind::Docked, offset);
     let mut acked = offset;
     let mut send_failed: Option<Failure> = None;
     let mut writer_done = false;
@@ -699,6 +709,8 @@ async fn receive_inner(
                 if d > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: d }).await {
                         send_failed = Some(f);
+                    } else {
+                        acks.acked(d);
                     }
                     acked = d;
                 }
@@ -714,8 +726,11 @@ async fn receive_inner(
             // What the writer made durable before it stopped is acked
             // before the error, so the device knows it is kept.
             let d = *drx.borrow();
-            if d > acked && send_failed.is_none() {
-                let _ = reply(send, &Reply::Ack { durable: d }).await;
+            if d > acked
+                && send_failed.is_none()
+                && reply(send, &Reply::Ack { durable: d }).await.is_ok()
+            {
+                acks.acked(d);
             }
             return Err(spool_failure("spool write failed", e));
         }
@@ -726,6 +741,7 @@ async fn receive_inner(
     }
     if total > acked {
         reply(send, &Reply::Ack { durable: total }).await?;
+        acks.acked(total);
     }
     match outcome {
         ReadOutcome::Finished(f) => Ok(Some((total, hash, f))),
@@ -762,6 +778,7 @@ async fn spooled(
         ),
     )
     .await;
+    s.gw.metrics.docked_upload(Upload::Completed);
     // The recording is complete; nothing more will be written to it.
     drop(lock);
     let events = s.gw.archiver.subscribe();

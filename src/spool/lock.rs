@@ -28,7 +28,8 @@ pub enum LockError {
 /// The held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct SpoolLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 impl SpoolLock {
@@ -72,7 +73,30 @@ impl SpoolLock {
         f.rewind().map_err(io)?;
         f.write_all(format!("{holder}\n").as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
-        Ok(SpoolLock { _file: f })
+        Ok(SpoolLock { file: f, path })
+    }
+
+    /// Whether this lock still guards the spool. The kernel keeps the lock
+    /// on the open file for as long as the process lives, but if the lock
+    /// file was deleted or replaced, a second gateway would lock the new
+    /// file and share the spool: `Err` says so.
+    pub fn check_held(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let ours = self
+            .file
+            .metadata()
+            .map_err(|e| format!("spool lock {}: {e}", self.path.display()))?;
+        match std::fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => Ok(()),
+            Ok(_) => Err(format!(
+                "spool lock {} was replaced by another file: another gateway could take the spool",
+                self.path.display()
+            )),
+            Err(e) => Err(format!(
+                "spool lock {} is gone ({e}): another gateway could take the spool",
+                self.path.display()
+            )),
+        }
     }
 }
 
@@ -92,5 +116,20 @@ mod tests {
         }
         drop(first);
         SpoolLock::acquire(dir.path(), "custody serve, pid 2, gateway gw-b").unwrap();
+    }
+
+    #[test]
+    fn a_lock_whose_file_was_removed_or_replaced_is_no_longer_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = SpoolLock::acquire(dir.path(), "custody serve, pid 1").unwrap();
+        assert_eq!(lock.check_held(), Ok(()));
+        let path = dir.path().join(LOCK_FILE);
+        std::fs::remove_file(&path).unwrap();
+        let gone = lock.check_held().unwrap_err();
+        assert!(gone.contains("is gone"), "{gone}");
+        // A second gateway could now lock a new file of the same name.
+        let _second = SpoolLock::acquire(dir.path(), "custody serve, pid 2").unwrap();
+        let replaced = lock.check_held().unwrap_err();
+        assert!(replaced.contains("replaced"), "{replaced}");
     }
 }

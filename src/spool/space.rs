@@ -22,6 +22,16 @@ impl From<SpoolFull> for std::io::Error {
     }
 }
 
+/// The room on the spool's filesystem at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Bytes free; `None` when the filesystem cannot be asked.
+    pub free: Option<u64>,
+    pub reserve: u64,
+    /// Below the reserve: no new bytes.
+    pub full: bool,
+}
+
 /// Watches the room left on the spool's filesystem and logs when it runs
 /// out and when it comes back.
 #[derive(Debug)]
@@ -44,8 +54,25 @@ impl SpoolSpace {
     /// that cannot be asked counts as having room: the writes themselves
     /// then say what is wrong.
     pub fn check(&self) -> Result<(), SpoolFull> {
+        match self.room() {
+            Room {
+                free: Some(free),
+                reserve,
+                full: true,
+            } => Err(SpoolFull { free, reserve }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads the room left now (for `check`, metrics and readiness), and
+    /// logs when the spool becomes full or has room again.
+    pub fn room(&self) -> Room {
         let Ok(free) = free_bytes(&self.root) else {
-            return Ok(());
+            return Room {
+                free: None,
+                reserve: self.reserve,
+                full: false,
+            };
         };
         let full = free < self.reserve;
         if self.full.swap(full, Ordering::Relaxed) != full {
@@ -65,13 +92,10 @@ impl SpoolSpace {
                 );
             }
         }
-        if full {
-            Err(SpoolFull {
-                free,
-                reserve: self.reserve,
-            })
-        } else {
-            Ok(())
+        Room {
+            free: Some(free),
+            reserve: self.reserve,
+            full,
         }
     }
 
@@ -112,6 +136,8 @@ mod tests {
         let e = s.check().unwrap_err();
         assert_eq!(e.reserve, u64::MAX);
         assert!(s.is_full());
+        let room = s.room();
+        assert!(room.full && room.free.is_some_and(|f| f > 0), "{room:?}");
         let io: std::io::Error = e.into();
         assert_eq!(io.kind(), std::io::ErrorKind::StorageFull);
     }

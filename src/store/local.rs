@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,8 @@ use crate::chain::Hash;
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
+    /// Told of its operations (the gateway's metrics).
+    observer: Option<Arc<dyn super::Observer>>,
 }
 
 fn io<'a>(key: &'a str, op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
@@ -35,7 +38,19 @@ impl LocalStore {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(io("", "create store directory"))?;
-        Ok(LocalStore { root })
+        Ok(LocalStore {
+            root,
+            observer: None,
+        })
+    }
+
+    /// Tells `observer` of this store's operations.
+    pub fn observed(self, observer: Option<Arc<dyn super::Observer>>) -> Self {
+        LocalStore { observer, ..self }
+    }
+
+    pub fn observer(&self) -> Option<&dyn super::Observer> {
+        self.observer.as_deref()
     }
 
     pub fn root(&self) -> &Path {

@@ -45,6 +45,55 @@ impl StoreError {
     }
 }
 
+/// A kind of storage operation, as an [`Observer`] is told of it. One
+/// call of [`Store`] is one operation, however many requests it takes (a
+/// multipart upload, the S3 client's retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Put,
+    Get,
+    Head,
+    List,
+    Delete,
+    /// Object Lock retention and legal holds.
+    Retention,
+    Probe,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [
+        Op::Put,
+        Op::Get,
+        Op::Head,
+        Op::List,
+        Op::Delete,
+        Op::Retention,
+        Op::Probe,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Put => "put",
+            Op::Get => "get",
+            Op::Head => "head",
+            Op::List => "list",
+            Op::Delete => "delete",
+            Op::Retention => "retention",
+            Op::Probe => "probe",
+        }
+    }
+}
+
+/// Told of every operation of a store opened with [`Store::open_observed`]
+/// (the gateway's metrics count them).
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// One operation ended; `failed` when in an error (finding no object
+    /// at a key is an answer, not an error).
+    fn operation(&self, op: Op, failed: bool);
+    /// The S3 client tried a request again within one operation.
+    fn client_retry(&self);
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
@@ -157,14 +206,36 @@ impl Store {
     /// Opens the store `cfg` describes: S3 when a bucket is configured,
     /// otherwise the local directory.
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        Self::open_observed(cfg, None).await
+    }
+
+    /// As [`Store::open`], telling `observer` of every operation, failure
+    /// and retry of the store.
+    pub async fn open_observed(
+        cfg: &StoreConfig,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Store, StoreError> {
         match &cfg.bucket {
             Some(bucket) => Ok(Store::S3(Arc::new(
-                s3::S3Store::connect(cfg, bucket).await?,
+                s3::S3Store::connect(cfg, bucket, observer).await?,
             ))),
-            None => Ok(Store::Local(Arc::new(local::LocalStore::open(
-                &cfg.local_dir,
-            )?))),
+            None => Ok(Store::Local(Arc::new(
+                local::LocalStore::open(&cfg.local_dir)?.observed(observer),
+            ))),
         }
+    }
+
+    /// Tells the observer, if any, of `r` as one `op`; a missing object is
+    /// an answer, not a failure.
+    fn counted<T>(&self, op: Op, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        let observer = match self {
+            Store::S3(s) => s.observer(),
+            Store::Local(l) => l.observer(),
+        };
+        if let Some(o) = observer {
+            o.operation(op, r.as_ref().is_err_and(|e| !e.is_not_found()));
+        }
+        r
     }
 
     pub fn describe(&self) -> String {
@@ -175,13 +246,14 @@ impl Store {
     }
 
     pub async fn put_bytes(&self, key: &str, body: Bytes, sha256: &Hash) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.put_bytes(key, body, sha256).await,
             Store::Local(l) => {
                 let (l, key, h) = (l.clone(), key.to_string(), *sha256);
                 blocking(move || l.put_bytes(&key, &body, &h)).await
             }
-        }
+        };
+        self.counted(Op::Put, r)
     }
 
     pub async fn put_file(
@@ -192,24 +264,26 @@ impl Store {
         sha256: &Hash,
         journal: Option<&Path>,
     ) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
             Store::Local(l) => {
                 let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
                 blocking(move || l.put_file(&key, &p, &h)).await
             }
-        }
+        };
+        self.counted(Op::Put, r)
     }
 
     /// Reads a whole object of at most `max` bytes.
     pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.get_bytes(key, max).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
                 blocking(move || l.get_bytes(&key, max)).await
             }
-        }
+        };
+        self.counted(Op::Get, r)
     }
 
     /// Whether this store enforces retention itself (S3 Object Lock,
@@ -243,26 +317,26 @@ impl Store {
         key: &str,
         until: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::S3(s) => {
-                let (_, current, _) = s.lock_state(key).await?;
-                if current.is_some_and(|c| c >= until) {
-                    return Ok(());
-                }
-                s.extend_retention(key, until).await
-            }
+        let r = match self {
+            Store::S3(s) => match s.lock_state(key).await {
+                Ok((_, current, _)) if current.is_some_and(|c| c >= until) => Ok(()),
+                Ok(_) => s.extend_retention(key, until).await,
+                Err(e) => Err(e),
+            },
             Store::Local(_) => Ok(()),
-        }
+        };
+        self.counted(Op::Retention, r)
     }
 
     /// Deletes `key` for good: every version where storage keeps versions
     /// (a plain delete there only hides the object behind a marker).
     /// Storage refuses versions still under Object Lock.
     pub async fn purge(&self, key: &str) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.purge(key).await,
-            Store::Local(_) => self.delete(key).await,
-        }
+            Store::Local(l) => l.delete(key),
+        };
+        self.counted(Op::Delete, r)
     }
 
     /// Whether this store writes with Object Lock (S3 that enforces it).
@@ -275,73 +349,80 @@ impl Store {
 
     /// Puts `key` under legal hold (Object Lock; nothing to do elsewhere).
     pub async fn legal_hold(&self, key: &str) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.legal_hold(key).await,
             Store::Local(_) => Ok(()),
-        }
+        };
+        self.counted(Op::Retention, r)
     }
 
     /// Reads up to `len` bytes from `offset`; empty at or past the end.
     /// Lets callers stream objects of any size in bounded memory.
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.get_range(key, offset, len).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
                 blocking(move || l.get_range(&key, offset, len)).await
             }
-        }
+        };
+        self.counted(Op::Get, r)
     }
 
     /// Streams an object through SHA-256: its size and hash.
     pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.read_hash(key).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
                 blocking(move || l.read_hash(&key)).await
             }
-        }
+        };
+        self.counted(Op::Get, r)
     }
 
     /// Copies an object into a local file; returns its size.
     pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.download(key, to).await,
             Store::Local(l) => {
                 let (l, key, to) = (l.clone(), key.to_string(), to.to_path_buf());
                 blocking(move || l.download(&key, &to)).await
             }
-        }
+        };
+        self.counted(Op::Get, r)
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.exists(key).await,
             Store::Local(l) => l.exists(key),
-        }
+        };
+        self.counted(Op::Head, r)
     }
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.list(prefix).await,
             Store::Local(l) => {
                 let (l, prefix) = (l.clone(), prefix.to_string());
                 blocking(move || l.list(&prefix)).await
             }
-        }
+        };
+        self.counted(Op::List, r)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.delete(key).await,
             Store::Local(l) => l.delete(key),
-        }
+        };
+        self.counted(Op::Delete, r)
     }
 
     /// Succeeds when the store is reachable.
     pub async fn probe(&self) -> Result<(), StoreError> {
-        match self {
+        let r = match self {
             Store::S3(s) => s.probe().await,
             Store::Local(l) => {
                 std::fs::metadata(l.root())
@@ -352,7 +433,8 @@ impl Store {
                         message: e.to_string(),
                     })
             }
-        }
+        };
+        self.counted(Op::Probe, r)
     }
 }
 
@@ -420,6 +502,64 @@ mod tests {
         s.delete("a/c").await.unwrap();
         assert!(!s.exists("a/c").await.unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod observer_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Keeps what it is told.
+    #[derive(Debug, Default)]
+    struct Seen(Mutex<Vec<(Op, bool)>>);
+
+    impl Observer for Seen {
+        fn operation(&self, op: Op, failed: bool) {
+            self.0.lock().unwrap().push((op, failed));
+        }
+        fn client_retry(&self) {}
+    }
+
+    #[tokio::test]
+    async fn an_observed_store_reports_each_operation_and_only_real_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Seen::default());
+        let cfg = StoreConfig {
+            local_dir: dir.path().join("store"),
+            ..StoreConfig::default()
+        };
+        let s = Store::open_observed(&cfg, Some(seen.clone()))
+            .await
+            .unwrap();
+        let body = Bytes::from_static(b"hello");
+        let h = crate::chain::sha256(&body);
+        s.put_bytes("a/b", body.clone(), &h).await.unwrap();
+        s.get_bytes("a/b", 10).await.unwrap();
+        // Not there: an answer, not a failure.
+        assert!(s.get_bytes("a/none", 10).await.unwrap_err().is_not_found());
+        // Refused: the bytes do not match their hash.
+        let wrong = crate::chain::sha256(b"other");
+        s.put_bytes("a/c", body, &wrong).await.unwrap_err();
+        assert!(s.exists("a/b").await.unwrap());
+        s.list("a/").await.unwrap();
+        s.purge("a/b").await.unwrap();
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                (Op::Put, false),
+                (Op::Get, false),
+                (Op::Get, false),
+                (Op::Put, true),
+                (Op::Head, false),
+                (Op::List, false),
+                (Op::Delete, false),
+            ]
+        );
+        // A store opened without an observer counts nothing and works alike.
+        let plain = Store::open(&cfg).await.unwrap();
+        assert!(!plain.exists("a/b").await.unwrap());
+        assert_eq!(seen.0.lock().unwrap().len(), 7);
     }
 }
 

@@ -7,16 +7,20 @@ use std::sync::Arc;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, RequestChecksumCalculation, ResponseChecksumValidation, RuntimeComponents,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{ObjectInfo, StoreError, check_key};
+use super::{ObjectInfo, Observer, StoreError, check_key};
 use crate::chain::{self, Hash};
 use crate::config::StoreConfig;
 
@@ -29,6 +33,42 @@ pub struct S3Store {
     /// With Object Lock: how long each write-once object is retained from
     /// its write (the standard period plus a margin).
     lock: Arc<std::sync::RwLock<Option<time::Duration>>>,
+    /// Told of its operations and of the client's retries.
+    observer: Option<Arc<dyn Observer>>,
+}
+
+/// Tells the observer of the S3 client's own retries: every attempt at an
+/// operation after its first.
+#[derive(Debug)]
+struct CountRetries(Arc<dyn Observer>);
+
+/// Marks an operation (in its own configuration bag) whose first attempt
+/// was made.
+#[derive(Debug, Clone)]
+struct Attempted;
+
+impl Storable for Attempted {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for CountRetries {
+    fn name(&self) -> &'static str {
+        "CountRetries"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if cfg.load::<Attempted>().is_some() {
+            self.0.client_retry();
+        } else {
+            cfg.interceptor_state().store_put(Attempted);
+        }
+        Ok(())
+    }
 }
 
 /// Areas written once and kept as evidence: Object Lock applies there.
@@ -55,7 +95,12 @@ fn backend<E: std::error::Error>(op: &'static str, key: &str, e: E) -> StoreErro
 impl S3Store {
     /// Builds a client from the standard AWS environment and config files,
     /// with endpoint, region and credentials from `cfg` taking precedence.
-    pub async fn connect(cfg: &StoreConfig, bucket: &str) -> Result<Self, StoreError> {
+    /// `observer`, if given, is told of the client's retries.
+    pub async fn connect(
+        cfg: &StoreConfig,
+        bucket: &str,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Self, StoreError> {
         use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -83,20 +128,27 @@ impl S3Store {
                 "no S3 region: set store.region or AWS_REGION".into(),
             ));
         }
-        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+        let mut conf = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(cfg.path_style)
             // Garage refuses the SDK's default aws-chunked uploads with
             // trailing checksums; we send precomputed SHA-256s instead.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        if let Some(o) = &observer {
+            conf = conf.interceptor(CountRetries(o.clone()));
+        }
         Ok(S3Store {
-            client: Client::from_conf(conf),
+            client: Client::from_conf(conf.build()),
             bucket: bucket.to_string(),
             part_size: (cfg.part_size_mib.max(5) as usize) << 20,
             concurrency: cfg.concurrency.max(1),
             lock: Arc::new(std::sync::RwLock::new(None)),
+            observer,
         })
+    }
+
+    pub fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref()
     }
 
     /// Writes from now on carry a COMPLIANCE retain-until `retain` after

@@ -11,6 +11,7 @@ mod catalog;
 mod csrf;
 pub mod hls;
 pub mod listener;
+mod ops;
 mod policy;
 
 use std::net::SocketAddr;
@@ -50,7 +51,9 @@ pub async fn start(gw: Arc<Gateway>) -> Result<Option<SocketAddr>, ViewError> {
         .map_err(|e| ViewError::Bind(listen.clone(), e))?
         .addr;
     let state = api::State::new(gw.clone());
-    let app = api::router(state);
+    // The operations endpoints stand outside the wall's routes: no login,
+    // no audit (they name nothing but aggregate numbers).
+    let app = api::router(state).merge(ops::routes(gw.clone()));
     tokio::spawn(async move {
         let svc = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(e) = axum::serve(l, svc).await {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod ops;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};

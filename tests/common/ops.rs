@@ -1,0 +1,70 @@
+//! The gateway's operations endpoints (`/metrics`, `/healthz`, `/readyz`)
+//! as a scraper sees them: curl over HTTPS, trusting the test CA, without
+//! a token.
+
+use std::process::Command;
+
+use super::{GatewayProc, World};
+
+/// The `[http]` section that turns the command center (and so the
+/// operations endpoints) on, on a free port.
+pub const HTTP: &str = "[http]\nlisten = \"127.0.0.1:0\"\n";
+
+/// One answer: status, `Content-Type` and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// `GET path` on the gateway's command-center listener, with `accept` as
+/// the `Accept` header if given.
+pub fn get(w: &World, gw: &GatewayProc, path: &str, accept: Option<&str>) -> Answer {
+    let port = gw.http_addr().port();
+    let mut c = Command::new("curl");
+    c.args(["-s", "-w", "\n%{http_code} %{content_type}", "--cacert"])
+        .arg(w.certs.ca_cert())
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")]);
+    if let Some(a) = accept {
+        c.args(["-H", &format!("Accept: {a}")]);
+    }
+    let out = c
+        .arg(format!("https://localhost:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let (status, content_type) = last.split_once(' ').unwrap_or((last, ""));
+    Answer {
+        status: status.parse().unwrap_or(0),
+        content_type: content_type.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// `/metrics` in Prometheus text, which must answer 200.
+pub fn scrape(w: &World, gw: &GatewayProc) -> Metrics {
+    let a = get(w, gw, "/metrics", None);
+    assert_eq!(a.status, 200, "{a:?}");
+    Metrics(a.body)
+}
+
+/// A scraped exposition.
+#[derive(Debug, Clone)]
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The value of `series` (its name and labels exactly as exposed, e.g.
+    /// `custody_refusals_total{reason="spool_full"}`); panics if absent.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                (name == series).then(|| value.parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no series {series} in\n{}", self.0))
+    }
+}
