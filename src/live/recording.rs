@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
+use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress, RunStart};
 use crate::chain;
 use crate::checkpoint::{self, JournalHead};
 use crate::derive::Media;
@@ -114,6 +114,14 @@ struct Inner {
     media_base: f64,
     /// The current pipeline's init segment, waiting for its first fragment.
     pending_init: Option<Vec<u8>>,
+    /// The run the journal names, to run again (once, after a restart).
+    resume: Option<RunStart>,
+    /// The newest stored segment, when the journal names a run to resume.
+    last_segment: Option<StoredSegment>,
+    /// The current pipeline runs again over what stored segments hold.
+    rederiving: Option<Rederiving>,
+    /// The fragment whose parts are coming is one already stored.
+    parts_rederived: bool,
     attached: usize,
     last_byte: Instant,
     derivation: Option<DerivationSummary>,
@@ -128,6 +136,9 @@ struct Inner {
 const NO_SEGMENT_LIMIT: u64 = 16 << 20;
 /// Raw chunk size when there are no segments to cut at.
 const RAW_CUT_BYTES: u64 = 1 << 20;
+/// Media times closer than this are the same instant (a frame lasts 10 ms
+/// or more; times go through f64 seconds).
+const SAME_INSTANT: f64 = 0.000_5;
 
 pub struct LiveRecording {
     pub recorder: String,
@@ -214,6 +225,11 @@ impl LiveRecording {
             Some(c) => (c.progress, c.seq + 1),
             None => (Progress::default(), 0),
         };
+        let resume = progress.run;
+        let last_segment = match resume {
+            Some(_) => last_segment(&journal)?,
+            None => None,
+        };
         let durable = entry.durable()?;
         std::fs::create_dir_all(Self::objects_dir(&entry))?;
         let media_base = progress.media_end;
@@ -233,6 +249,10 @@ impl LiveRecording {
                 run: None,
                 media_base,
                 pending_init: None,
+                resume,
+                last_segment,
+                rederiving: None,
+                parts_rederived: false,
                 attached: 0,
                 last_byte: Instant::now(),
                 derivation: None,
@@ -402,8 +422,9 @@ impl LiveRecording {
         }
     }
 
-    /// Starts a remux pipeline at the current cut point, if there are bytes
-    /// to remux and derivation is on.
+    /// Starts a remux pipeline, if there are bytes to remux and derivation
+    /// is on: at the current cut point, or — the first time after a restart
+    /// — where the run the journal names began (`resume_point`).
     pub fn ensure_running(self: &Arc<Self>) {
         let mut g = self.lock();
         if g.run.is_none() && g.state.closed.is_none() && g.derive_failed.is_none() && !g.state.log
@@ -416,10 +437,25 @@ impl LiveRecording {
         let Some(media) = self.opts.media.clone() else {
             return;
         };
+        let run = self.resume_point(g);
         // Typefinding needs the first bytes of this run.
-        if g.durable < g.progress.cut + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
+        if g.durable < run.input + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
             return;
         }
+        if g.resume.take().is_some()
+            && run.input < g.progress.cut
+            && let Some(last) = g.last_segment.take()
+        {
+            // What the stored segments hold is derived again and dropped.
+            g.rederiving = Some(Rederiving { last, again: None });
+            tracing::info!(
+                id = %self.id,
+                from = run.input,
+                to = g.progress.cut,
+                "live derivation resumes: re-running the remux run from its start"
+            );
+        }
+        g.progress.run = Some(run);
         let mut opts = media.options.clone();
         opts.chunk_duration = Some(self.opts.part);
         // Waiting for a recorder is normal: never time out on silence.
@@ -428,9 +464,9 @@ impl LiveRecording {
         let input = Input::Growing {
             path: self.entry.data(),
             growth: growth.clone(),
-            start: g.progress.cut,
+            start: run.input,
         };
-        g.media_base = g.progress.media_end;
+        g.media_base = run.media_base;
         g.pending_init = None;
         self.clock.lock().expect("clock").restart();
         let out = LiveOutput {
@@ -443,6 +479,22 @@ impl LiveRecording {
         match spawned {
             Ok(handle) => g.run = Some(Run { growth, handle }),
             Err(e) => tracing::error!(id = %self.id, "cannot start live pipeline: {e}"),
+        }
+    }
+
+    /// Where the next pipeline starts: a new run at the cut, with media time
+    /// going on from where the segments reached — or, after a restart, the
+    /// run the killed gateway was making, from its start. Its fragments
+    /// before the cut are those already stored (the same pipeline over the
+    /// same bytes makes the same fragments), the ones after them what the
+    /// killed pipeline held unfinished.
+    fn resume_point(&self, g: &Inner) -> RunStart {
+        match g.resume {
+            Some(r) if r.input <= g.progress.cut && g.last_segment.is_some() => r,
+            _ => RunStart {
+                input: g.progress.cut,
+                media_base: g.progress.media_end,
+            },
         }
     }
 
@@ -530,6 +582,10 @@ impl LiveRecording {
             reason: reason.to_string(),
         };
         tracing::warn!(id = %self.id, kind, lost, "gap recorded: {}", crate::text::escape(reason));
+        // The next run starts after the gap: the one before it is complete.
+        g.progress.run = None;
+        g.resume = None;
+        g.rederiving = None;
         g.state.skipped += lost;
         g.derive_failed = None;
         g.progress.media_end += secs;
@@ -665,6 +721,17 @@ impl LiveRecording {
     }
 
     fn on_part(&self, p: remux::Part<'_>) {
+        {
+            let mut g = self.lock();
+            if p.independent {
+                let start = g.media_base + p.start;
+                g.parts_rederived = g.rederiving.as_ref().is_some_and(|r| r.stored(start));
+            }
+            if g.parts_rederived {
+                // Players had these parts before the restart.
+                return;
+            }
+        }
         let waited = self.clock.lock().expect("clock").part(p.input_end);
         if let Some(d) = waited {
             let mut l = self.opts.view_latencies.lock().expect("latencies");
@@ -680,6 +747,9 @@ impl LiveRecording {
 
     fn on_fragment(&self, f: Fragment) -> std::io::Result<()> {
         let mut g = self.lock();
+        if self.drop_rederived(&mut g, &f) {
+            return Ok(());
+        }
         let mut entries = Vec::new();
         let to = f.input_end.min(g.durable);
         self.cut_raw(&mut g, to, &mut entries)?;
@@ -710,6 +780,38 @@ impl LiveRecording {
         drop(g);
         self.changed.notify_one();
         Ok(())
+    }
+
+    /// Whether `f` is a fragment a re-run derived again that a stored segment
+    /// already holds (dropped). The first one past them continues the stored
+    /// segments if the run made the newest of them again, byte for byte.
+    fn drop_rederived(&self, g: &mut Inner, f: &Fragment) -> bool {
+        let start = g.media_base + f.start;
+        let Some(r) = g.rederiving.as_mut() else {
+            return false;
+        };
+        if r.stored(start) {
+            if (start - r.last.start).abs() < SAME_INSTANT {
+                r.again = Some(hex::encode(chain::sha256(&f.data)) == r.last.sha256);
+            }
+            return true;
+        }
+        let again = r.again;
+        g.rederiving = None;
+        match again {
+            Some(true) => tracing::info!(
+                id = %self.id,
+                start,
+                "live derivation resumed: the re-run made the stored segments again, byte for byte; continuing after them"
+            ),
+            _ => tracing::warn!(
+                id = %self.id,
+                start,
+                made_again = ?again,
+                "live derivation resumed, but the re-run did not make the newest stored segment again"
+            ),
+        }
+        false
     }
 
     /// Closes the recording: the pipeline drains, the tail is cut, a tail
@@ -1123,6 +1225,44 @@ fn write_object(
     // The journal will name this object: it must survive a crash first.
     f.sync_data()?;
     Ok(chain::sha256(data))
+}
+
+/// A segment in the chain: where it starts in media time, and its SHA-256.
+#[derive(Debug, Clone)]
+struct StoredSegment {
+    start: f64,
+    sha256: String,
+}
+
+/// A pipeline running again, after a restart, over stored segments.
+#[derive(Debug)]
+struct Rederiving {
+    /// The newest stored segment: fragments up to it are dropped.
+    last: StoredSegment,
+    /// Whether the run made it again byte for byte (`None`: not yet).
+    again: Option<bool>,
+}
+
+impl Rederiving {
+    /// Whether a fragment starting at `start` is one already stored. A run's
+    /// fragments start in order, so those up to the newest stored one are.
+    fn stored(&self, start: f64) -> bool {
+        start < self.last.start + SAME_INSTANT
+    }
+}
+
+/// The newest segment in the journal.
+fn last_segment(journal: &Journal) -> std::io::Result<Option<StoredSegment>> {
+    for seq in journal.seqs()?.into_iter().rev() {
+        let chunk = journal.read(seq)?;
+        if let Some(e) = chunk.entries.iter().rev().find(|e| e.role == Role::Segment) {
+            return Ok(e.media.as_ref().map(|m| StoredSegment {
+                start: m.start,
+                sha256: e.sha256.clone(),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Hands the live pipeline's output to its recording.
