@@ -527,6 +527,7 @@ impl Worker {
                     tracks: tracks.clone(),
                     reason: crate::pipeline::remux::left_out_reason(tracks),
                     recipe: recipe.clone(),
+                    holes: Vec::new(),
                 }
             }
             Derivation::None { input, reason } => DerivationSummary {
@@ -536,6 +537,7 @@ impl Worker {
                 tracks: Vec::new(),
                 reason: Some(reason.clone()),
                 recipe: None,
+                holes: Vec::new(),
             },
             Derivation::Failed {
                 input,
@@ -548,6 +550,7 @@ impl Worker {
                 tracks: tracks.clone(),
                 reason: Some(reason.clone()),
                 recipe: None,
+                holes: Vec::new(),
             },
         };
         let chain_head = b.head_hex();

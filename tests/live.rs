@@ -345,6 +345,12 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
     let raw = w.path("raw.ts");
     concat(&w, &m, &[Role::RawChunk], &raw).await;
     assert_eq!(sha256_file(&raw), sha256_file(&tee));
+    // The restarted gateway ran the killed remux run again: the derivative
+    // has every frame, once.
+    let fmp4 = w.path("derived.mp4");
+    concat(&w, &m, &[Role::Init, Role::Segment], &fmp4).await;
+    let (same, text) = same_packets(&tee, &fmp4);
+    assert!(same, "{text}");
     assert!(
         gw.log().contains("live recording resumed from the spool"),
         "{}",
@@ -424,6 +430,8 @@ async fn live_through_gateway_kills(kills: usize, seed: u64) -> (usize, u64) {
         let v = w.verify(key);
         assert!(v.status.success(), "{}", stdout(&v));
         assert!(m.live.as_ref().unwrap().gaps.is_empty(), "{:?}", m.live);
+        let derivation = m.derivation.as_ref().unwrap();
+        assert!(derivation.holes.is_empty(), "{id}: {derivation:?}");
         let raw = w.path("raw.ts");
         concat(&w, &m, &[Role::RawChunk], &raw).await;
         assert_eq!(

@@ -24,8 +24,8 @@ use crate::chain;
 use crate::checkpoint::{self, JournalHead};
 use crate::derive::Media;
 use crate::manifest::{
-    ByteRange, DerivationSummary, DerivedFrom, Gap, HeaderDoc, IntegrityStatus, LiveSummary,
-    MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
+    ByteRange, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc, IntegrityStatus,
+    LiveSummary, MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
 };
 use crate::pipeline::remux::{self, Fragment, Growth, Input, RemuxError};
 use crate::spool::{EntryDir, write_atomic};
@@ -69,6 +69,9 @@ pub struct LiveState {
     /// Stream offset at which the last gap ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_gap_at: Option<u64>,
+    /// Media the derivative lacks (a restart it could not resume from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derivative_holes: Vec<DerivativeHole>,
 }
 
 /// How long a log's bytes wait before they are cut into a chunk.
@@ -519,6 +522,7 @@ impl LiveRecording {
                         // Not re-derivable exactly: where raw chunks were
                         // cut and where pipelines restarted shape it.
                         recipe: None,
+                        holes: Vec::new(),
                     });
                 }
                 Ok(Err(e)) => {
@@ -784,33 +788,30 @@ impl LiveRecording {
 
     /// Whether `f` is a fragment a re-run derived again that a stored segment
     /// already holds (dropped). The first one past them continues the stored
-    /// segments if the run made the newest of them again, byte for byte.
+    /// segments if the run made the newest of them again, byte for byte;
+    /// otherwise the derivative may lack media there, and says so.
     fn drop_rederived(&self, g: &mut Inner, f: &Fragment) -> bool {
         let start = g.media_base + f.start;
+        let media_end = g.progress.media_end;
         let Some(r) = g.rederiving.as_mut() else {
             return false;
         };
-        if r.stored(start) {
-            if (start - r.last.start).abs() < SAME_INSTANT {
-                r.again = Some(hex::encode(chain::sha256(&f.data)) == r.last.sha256);
-            }
-            return true;
-        }
-        let again = r.again;
-        g.rederiving = None;
-        match again {
-            Some(true) => tracing::info!(
+        match r.fragment(start, &f.data, media_end) {
+            Rederived::Stored => return true,
+            Rederived::Continues => tracing::info!(
                 id = %self.id,
                 start,
                 "live derivation resumed: the re-run made the stored segments again, byte for byte; continuing after them"
             ),
-            _ => tracing::warn!(
-                id = %self.id,
-                start,
-                made_again = ?again,
-                "live derivation resumed, but the re-run did not make the newest stored segment again"
-            ),
+            Rederived::Misses(hole) => {
+                tracing::warn!(id = %self.id, start, "live derivation resumed with a hole: {}", hole.reason);
+                g.state.derivative_holes.push(hole);
+                if let Err(e) = self.save_state(g) {
+                    tracing::error!(id = %self.id, "saving a derivative hole: {e}");
+                }
+            }
         }
+        g.rederiving = None;
         false
     }
 
@@ -949,7 +950,9 @@ impl LiveRecording {
             tracks: Vec::new(),
             reason: None,
             recipe: None,
+            holes: Vec::new(),
         });
+        d.holes = g.state.derivative_holes.clone();
         if g.state.log {
             d.status = "none".into();
             d.reason = Some("a log kept by the gateway, not media".into());
@@ -1243,11 +1246,48 @@ struct Rederiving {
     again: Option<bool>,
 }
 
+/// What a re-run's fragment is to the stored segments.
+#[derive(Debug, PartialEq)]
+enum Rederived {
+    /// One of them: dropped.
+    Stored,
+    /// The first after them, the newest made again byte for byte.
+    Continues,
+    /// The first after them, but the re-run did not make the newest again:
+    /// what lies between cannot be told, and is recorded as missing.
+    Misses(DerivativeHole),
+}
+
 impl Rederiving {
     /// Whether a fragment starting at `start` is one already stored. A run's
     /// fragments start in order, so those up to the newest stored one are.
     fn stored(&self, start: f64) -> bool {
         start < self.last.start + SAME_INSTANT
+    }
+
+    /// The re-run's next fragment, `data` starting at media time `start`;
+    /// the stored segments reach `media_end`.
+    fn fragment(&mut self, start: f64, data: &[u8], media_end: f64) -> Rederived {
+        if self.stored(start) {
+            if (start - self.last.start).abs() < SAME_INSTANT {
+                self.again = Some(hex::encode(chain::sha256(data)) == self.last.sha256);
+            }
+            return Rederived::Stored;
+        }
+        let why = match self.again {
+            Some(true) => return Rederived::Continues,
+            Some(false) => {
+                "it made the newest stored segment differently (another GStreamer or pipeline?)"
+            }
+            None => "none of its segments starts where the newest stored one does",
+        };
+        Rederived::Misses(DerivativeHole {
+            media_from: media_end,
+            media_to: start.max(media_end),
+            reason: format!(
+                "gateway restarted: the remux run was run again, but {why}; media from the end of the stored segments to the next one may be missing from the derivative (the raw chunks hold every byte)"
+            ),
+        })
     }
 }
 
@@ -1298,4 +1338,52 @@ pub fn age(t: &str) -> Duration {
     time_fmt::parse(t)
         .map(|t| (crate::clock::now() - t).unsigned_abs())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rederiving(stored: &[u8]) -> Rederiving {
+        Rederiving {
+            last: StoredSegment {
+                start: 4.0,
+                sha256: hex::encode(chain::sha256(stored)),
+            },
+            again: None,
+        }
+    }
+
+    #[test]
+    fn a_rerun_drops_what_is_stored_and_continues_after_it() {
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(0.0, b"segment 0", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(2.0, b"segment 1", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(4.0, b"segment 2", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(5.99, b"segment 3", 6.0), Rederived::Continues);
+    }
+
+    #[test]
+    fn a_rerun_that_does_not_make_the_stored_segment_again_records_a_hole() {
+        // Made differently.
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(4.0, b"segment 2'", 6.0), Rederived::Stored);
+        let Rederived::Misses(hole) = r.fragment(6.0, b"segment 3", 6.0) else {
+            panic!("no hole");
+        };
+        assert_eq!((hole.media_from, hole.media_to), (6.0, 6.0));
+        assert!(hole.reason.contains("differently"), "{}", hole.reason);
+        // Segments cut elsewhere: none starts where the stored one does.
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(3.0, b"other", 6.0), Rederived::Stored);
+        let Rederived::Misses(hole) = r.fragment(7.0, b"other", 6.0) else {
+            panic!("no hole");
+        };
+        assert_eq!((hole.media_from, hole.media_to), (6.0, 7.0));
+        assert!(
+            hole.reason.starts_with("gateway restarted"),
+            "{}",
+            hole.reason
+        );
+    }
 }
