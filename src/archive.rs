@@ -540,6 +540,7 @@ impl Worker {
                     tracks: tracks.clone(),
                     reason: crate::pipeline::remux::left_out_reason(tracks),
                     recipe: recipe.clone(),
+                    holes: Vec::new(),
                 }
             }
             Derivation::None { input, reason } => DerivationSummary {
@@ -549,6 +550,7 @@ impl Worker {
                 tracks: Vec::new(),
                 reason: Some(reason.clone()),
                 recipe: None,
+                holes: Vec::new(),
             },
             Derivation::Failed {
                 input,
@@ -561,6 +563,7 @@ impl Worker {
                 tracks: tracks.clone(),
                 reason: Some(reason.clone()),
                 recipe: None,
+                holes: Vec::new(),
             },
         };
         let chain_head = b.head_hex();

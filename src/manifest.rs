@@ -350,6 +350,21 @@ pub struct DerivationSummary {
     /// recordings; `docs/manifest.md` §9.6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::derive::Recipe>,
+    /// Live: media the derivative lacks although the original has it
+    /// (`docs/manifest.md` §9.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holes: Vec<DerivativeHole>,
+}
+
+/// A stretch of a live recording's media time missing from its derivative
+/// (never from its raw chunks, which hold every byte received).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DerivativeHole {
+    /// Media time of the last stored segment's end, seconds.
+    pub media_from: f64,
+    /// Media time where the derivative goes on, seconds.
+    pub media_to: f64,
+    pub reason: String,
 }
 
 impl Manifest {

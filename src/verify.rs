@@ -40,6 +40,10 @@ pub struct Report {
     /// Gaps the recording declares (live recordings).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<Gap>,
+    /// Media a live recording's derivative lacks (its manifest's
+    /// `derivation.holes`; the originals are whole there).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub derivative_holes: Vec<crate::manifest::DerivativeHole>,
     /// Objects covered by a valid signed checkpoint.
     pub signed_objects: u64,
     /// The format of the last checkpoint, which says what its signature
@@ -226,6 +230,7 @@ impl Checker {
                 bytes: 0,
                 chain_head: None,
                 gaps: Vec::new(),
+                derivative_holes: Vec::new(),
                 signed_objects: 0,
                 checkpoint_format: None,
                 not_signed: None,
@@ -440,6 +445,9 @@ pub async fn verify_with(
                         m.objects.len()
                     ),
                 );
+            }
+            if let Some(d) = &m.derivation {
+                c.report.derivative_holes = d.holes.clone();
             }
             if let Some(l) = &m.live {
                 c.report.gaps = l.gaps.clone();

@@ -152,6 +152,14 @@ pub fn print_report(r: &verify::Report) {
                 g.reason
             );
         }
+        for h in &r.derivative_holes {
+            println_escaped!(
+                "  derivative hole: media {:.1} to {:.1} s: {}",
+                h.media_from,
+                h.media_to,
+                h.reason
+            );
+        }
         for l in &r.links {
             println_escaped!("  {} {}/{}", l.relation, l.recorder, l.recording_id);
         }

@@ -30,6 +30,22 @@ pub struct Progress {
     pub last_init: Option<u64>,
     /// The most recent raw chunk, which the next derived objects name.
     pub last_raw: Option<crate::manifest::DerivedFrom>,
+    /// The remux run that made the latest segments. A gateway restarted
+    /// after a crash runs it again from its start, so that what the killed
+    /// pipeline held unfinished is derived after all (absent after a gap,
+    /// and in journals written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunStart>,
+}
+
+/// Where a remux run began: re-run from here, the same pipeline makes the
+/// same segments at the same media times.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RunStart {
+    /// Spool offset of the run's first input byte (a `cut`).
+    pub input: u64,
+    /// Media time of the run's zero, seconds.
+    pub media_base: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

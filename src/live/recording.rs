@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress};
+use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress, RunStart};
 use crate::chain;
 use crate::checkpoint::{self, JournalHead};
 use crate::derive::Media;
 use crate::manifest::{
-    ByteRange, DerivationSummary, DerivedFrom, Gap, HeaderDoc, IntegrityStatus, LiveSummary,
-    MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
+    ByteRange, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc, IntegrityStatus,
+    LiveSummary, MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
 };
 use crate::pipeline::remux::{self, Fragment, Growth, Input, RemuxError};
 use crate::spool::{EntryDir, write_atomic};
@@ -69,6 +69,9 @@ pub struct LiveState {
     /// Stream offset at which the last gap ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_gap_at: Option<u64>,
+    /// Media the derivative lacks (a restart it could not resume from).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derivative_holes: Vec<DerivativeHole>,
 }
 
 /// How long a log's bytes wait before they are cut into a chunk.
@@ -116,6 +119,14 @@ struct Inner {
     media_base: f64,
     /// The current pipeline's init segment, waiting for its first fragment.
     pending_init: Option<Vec<u8>>,
+    /// The run the journal names, to run again (once, after a restart).
+    resume: Option<RunStart>,
+    /// The newest stored segment, when the journal names a run to resume.
+    last_segment: Option<StoredSegment>,
+    /// The current pipeline runs again over what stored segments hold.
+    rederiving: Option<Rederiving>,
+    /// The fragment whose parts are coming is one already stored.
+    parts_rederived: bool,
     attached: usize,
     last_byte: Instant,
     derivation: Option<DerivationSummary>,
@@ -130,6 +141,9 @@ struct Inner {
 const NO_SEGMENT_LIMIT: u64 = 16 << 20;
 /// Raw chunk size when there are no segments to cut at.
 const RAW_CUT_BYTES: u64 = 1 << 20;
+/// Media times closer than this are the same instant (a frame lasts 10 ms
+/// or more; times go through f64 seconds).
+const SAME_INSTANT: f64 = 0.000_5;
 
 pub struct LiveRecording {
     pub recorder: String,
@@ -221,6 +235,11 @@ impl LiveRecording {
             Some(c) => (c.progress, c.seq + 1),
             None => (Progress::default(), 0),
         };
+        let resume = progress.run;
+        let last_segment = match resume {
+            Some(_) => last_segment(&journal)?,
+            None => None,
+        };
         let durable = entry.durable()?;
         std::fs::create_dir_all(Self::objects_dir(&entry))?;
         let media_base = progress.media_end;
@@ -240,6 +259,10 @@ impl LiveRecording {
                 run: None,
                 media_base,
                 pending_init: None,
+                resume,
+                last_segment,
+                rederiving: None,
+                parts_rederived: false,
                 attached: 0,
                 last_byte: Instant::now(),
                 derivation: None,
@@ -409,8 +432,9 @@ impl LiveRecording {
         }
     }
 
-    /// Starts a remux pipeline at the current cut point, if there are bytes
-    /// to remux and derivation is on.
+    /// Starts a remux pipeline, if there are bytes to remux and derivation
+    /// is on: at the current cut point, or — the first time after a restart
+    /// — where the run the journal names began (`resume_point`).
     pub fn ensure_running(self: &Arc<Self>) {
         let mut g = self.lock();
         if g.run.is_none() && g.state.closed.is_none() && g.derive_failed.is_none() && !g.state.log
@@ -423,10 +447,25 @@ impl LiveRecording {
         let Some(media) = self.opts.media.clone() else {
             return;
         };
+        let run = self.resume_point(g);
         // Typefinding needs the first bytes of this run.
-        if g.durable < g.progress.cut + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
+        if g.durable < run.input + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
             return;
         }
+        if g.resume.take().is_some()
+            && run.input < g.progress.cut
+            && let Some(last) = g.last_segment.take()
+        {
+            // What the stored segments hold is derived again and dropped.
+            g.rederiving = Some(Rederiving { last, again: None });
+            tracing::info!(
+                id = %self.id,
+                from = run.input,
+                to = g.progress.cut,
+                "live derivation resumes: re-running the remux run from its start"
+            );
+        }
+        g.progress.run = Some(run);
         let mut opts = media.options.clone();
         opts.chunk_duration = Some(self.opts.part);
         // Waiting for a recorder is normal: never time out on silence.
@@ -435,9 +474,9 @@ impl LiveRecording {
         let input = Input::Growing {
             path: self.entry.data(),
             growth: growth.clone(),
-            start: g.progress.cut,
+            start: run.input,
         };
-        g.media_base = g.progress.media_end;
+        g.media_base = run.media_base;
         g.pending_init = None;
         self.clock.lock().expect("clock").restart();
         let out = LiveOutput {
@@ -450,6 +489,22 @@ impl LiveRecording {
         match spawned {
             Ok(handle) => g.run = Some(Run { growth, handle }),
             Err(e) => tracing::error!(id = %self.id, "cannot start live pipeline: {e}"),
+        }
+    }
+
+    /// Where the next pipeline starts: a new run at the cut, with media time
+    /// going on from where the segments reached — or, after a restart, the
+    /// run the killed gateway was making, from its start. Its fragments
+    /// before the cut are those already stored (the same pipeline over the
+    /// same bytes makes the same fragments), the ones after them what the
+    /// killed pipeline held unfinished.
+    fn resume_point(&self, g: &Inner) -> RunStart {
+        match g.resume {
+            Some(r) if r.input <= g.progress.cut && g.last_segment.is_some() => r,
+            _ => RunStart {
+                input: g.progress.cut,
+                media_base: g.progress.media_end,
+            },
         }
     }
 
@@ -474,6 +529,7 @@ impl LiveRecording {
                         // Not re-derivable exactly: where raw chunks were
                         // cut and where pipelines restarted shape it.
                         recipe: None,
+                        holes: Vec::new(),
                     });
                 }
                 Ok(Err(e)) => {
@@ -537,6 +593,10 @@ impl LiveRecording {
             reason: reason.to_string(),
         };
         tracing::warn!(id = %self.id, kind, lost, "gap recorded: {}", crate::text::escape(reason));
+        // The next run starts after the gap: the one before it is complete.
+        g.progress.run = None;
+        g.resume = None;
+        g.rederiving = None;
         g.state.skipped += lost;
         g.derive_failed = None;
         g.progress.media_end += secs;
@@ -672,6 +732,17 @@ impl LiveRecording {
     }
 
     fn on_part(&self, p: remux::Part<'_>) {
+        {
+            let mut g = self.lock();
+            if p.independent {
+                let start = g.media_base + p.start;
+                g.parts_rederived = g.rederiving.as_ref().is_some_and(|r| r.stored(start));
+            }
+            if g.parts_rederived {
+                // Players had these parts before the restart.
+                return;
+            }
+        }
         let waited = self.clock.lock().expect("clock").part(p.input_end);
         if let Some(d) = waited {
             let mut l = self.opts.view_latencies.lock().expect("latencies");
@@ -687,6 +758,9 @@ impl LiveRecording {
 
     fn on_fragment(&self, f: Fragment) -> std::io::Result<()> {
         let mut g = self.lock();
+        if self.drop_rederived(&mut g, &f) {
+            return Ok(());
+        }
         let mut entries = Vec::new();
         let to = f.input_end.min(g.durable);
         self.cut_raw(&mut g, to, &mut entries)?;
@@ -717,6 +791,35 @@ impl LiveRecording {
         drop(g);
         self.changed.notify_one();
         Ok(())
+    }
+
+    /// Whether `f` is a fragment a re-run derived again that a stored segment
+    /// already holds (dropped). The first one past them continues the stored
+    /// segments if the run made the newest of them again, byte for byte;
+    /// otherwise the derivative may lack media there, and says so.
+    fn drop_rederived(&self, g: &mut Inner, f: &Fragment) -> bool {
+        let start = g.media_base + f.start;
+        let media_end = g.progress.media_end;
+        let Some(r) = g.rederiving.as_mut() else {
+            return false;
+        };
+        match r.fragment(start, &f.data, media_end) {
+            Rederived::Stored => return true,
+            Rederived::Continues => tracing::info!(
+                id = %self.id,
+                start,
+                "live derivation resumed: the re-run made the stored segments again, byte for byte; continuing after them"
+            ),
+            Rederived::Misses(hole) => {
+                tracing::warn!(id = %self.id, start, "live derivation resumed with a hole: {}", hole.reason);
+                g.state.derivative_holes.push(hole);
+                if let Err(e) = self.save_state(g) {
+                    tracing::error!(id = %self.id, "saving a derivative hole: {e}");
+                }
+            }
+        }
+        g.rederiving = None;
+        false
     }
 
     /// Closes the recording: the pipeline drains, the tail is cut, a tail
@@ -854,7 +957,9 @@ impl LiveRecording {
             tracks: Vec::new(),
             reason: None,
             recipe: None,
+            holes: Vec::new(),
         });
+        d.holes = g.state.derivative_holes.clone();
         if g.state.log {
             d.status = "none".into();
             d.reason = Some("a log kept by the gateway, not media".into());
@@ -1142,6 +1247,81 @@ fn write_object(
     Ok(chain::sha256(data))
 }
 
+/// A segment in the chain: where it starts in media time, and its SHA-256.
+#[derive(Debug, Clone)]
+struct StoredSegment {
+    start: f64,
+    sha256: String,
+}
+
+/// A pipeline running again, after a restart, over stored segments.
+#[derive(Debug)]
+struct Rederiving {
+    /// The newest stored segment: fragments up to it are dropped.
+    last: StoredSegment,
+    /// Whether the run made it again byte for byte (`None`: not yet).
+    again: Option<bool>,
+}
+
+/// What a re-run's fragment is to the stored segments.
+#[derive(Debug, PartialEq)]
+enum Rederived {
+    /// One of them: dropped.
+    Stored,
+    /// The first after them, the newest made again byte for byte.
+    Continues,
+    /// The first after them, but the re-run did not make the newest again:
+    /// what lies between cannot be told, and is recorded as missing.
+    Misses(DerivativeHole),
+}
+
+impl Rederiving {
+    /// Whether a fragment starting at `start` is one already stored. A run's
+    /// fragments start in order, so those up to the newest stored one are.
+    fn stored(&self, start: f64) -> bool {
+        start < self.last.start + SAME_INSTANT
+    }
+
+    /// The re-run's next fragment, `data` starting at media time `start`;
+    /// the stored segments reach `media_end`.
+    fn fragment(&mut self, start: f64, data: &[u8], media_end: f64) -> Rederived {
+        if self.stored(start) {
+            if (start - self.last.start).abs() < SAME_INSTANT {
+                self.again = Some(hex::encode(chain::sha256(data)) == self.last.sha256);
+            }
+            return Rederived::Stored;
+        }
+        let why = match self.again {
+            Some(true) => return Rederived::Continues,
+            Some(false) => {
+                "it made the newest stored segment differently (another GStreamer or pipeline?)"
+            }
+            None => "none of its segments starts where the newest stored one does",
+        };
+        Rederived::Misses(DerivativeHole {
+            media_from: media_end,
+            media_to: start.max(media_end),
+            reason: format!(
+                "gateway restarted: the remux run was run again, but {why}; media from the end of the stored segments to the next one may be missing from the derivative (the raw chunks hold every byte)"
+            ),
+        })
+    }
+}
+
+/// The newest segment in the journal.
+fn last_segment(journal: &Journal) -> std::io::Result<Option<StoredSegment>> {
+    for seq in journal.seqs()?.into_iter().rev() {
+        let chunk = journal.read(seq)?;
+        if let Some(e) = chunk.entries.iter().rev().find(|e| e.role == Role::Segment) {
+            return Ok(e.media.as_ref().map(|m| StoredSegment {
+                start: m.start,
+                sha256: e.sha256.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
 /// Hands the live pipeline's output to its recording.
 struct LiveOutput {
     rec: std::sync::Weak<LiveRecording>,
@@ -1175,4 +1355,52 @@ pub fn age(t: &str) -> Duration {
     time_fmt::parse(t)
         .map(|t| (crate::clock::now() - t).unsigned_abs())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rederiving(stored: &[u8]) -> Rederiving {
+        Rederiving {
+            last: StoredSegment {
+                start: 4.0,
+                sha256: hex::encode(chain::sha256(stored)),
+            },
+            again: None,
+        }
+    }
+
+    #[test]
+    fn a_rerun_drops_what_is_stored_and_continues_after_it() {
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(0.0, b"segment 0", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(2.0, b"segment 1", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(4.0, b"segment 2", 6.0), Rederived::Stored);
+        assert_eq!(r.fragment(5.99, b"segment 3", 6.0), Rederived::Continues);
+    }
+
+    #[test]
+    fn a_rerun_that_does_not_make_the_stored_segment_again_records_a_hole() {
+        // Made differently.
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(4.0, b"segment 2'", 6.0), Rederived::Stored);
+        let Rederived::Misses(hole) = r.fragment(6.0, b"segment 3", 6.0) else {
+            panic!("no hole");
+        };
+        assert_eq!((hole.media_from, hole.media_to), (6.0, 6.0));
+        assert!(hole.reason.contains("differently"), "{}", hole.reason);
+        // Segments cut elsewhere: none starts where the stored one does.
+        let mut r = rederiving(b"segment 2");
+        assert_eq!(r.fragment(3.0, b"other", 6.0), Rederived::Stored);
+        let Rederived::Misses(hole) = r.fragment(7.0, b"other", 6.0) else {
+            panic!("no hole");
+        };
+        assert_eq!((hole.media_from, hole.media_to), (6.0, 7.0));
+        assert!(
+            hole.reason.starts_with("gateway restarted"),
+            "{}",
+            hole.reason
+        );
+    }
 }
