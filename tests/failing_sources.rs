@@ -7,8 +7,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::*;
 use custody::manifest::Manifest;
@@ -42,25 +41,6 @@ fn without_plugin_of(w: &World, element: &str) -> (Vec<(&'static str, PathBuf)>,
         ],
         name,
     )
-}
-
-/// Runs `cmd` to its end, killing it (and failing) after `secs`.
-fn run_within(mut cmd: Command, secs: u64) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!("still running: {}\n{}", stdout(&out), stderr(&out));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// `custody record` for device `bwc-1`, JSON output.
@@ -106,7 +86,7 @@ async fn record_without_the_clock_overlay_names_the_element_and_its_package() {
     let (env, plugin) = without_plugin_of(&w, "timeoverlay");
     let mut cmd = record(&w, &gw, "state", &["--test-source", "--duration", "3"]);
     cmd.envs(env);
-    let out = run_within(cmd, 60);
+    let out = output_within(cmd, 60);
     assert!(!out.status.success(), "{}", stdout(&out));
     let err = stderr(&out);
     assert!(
@@ -128,7 +108,7 @@ async fn serve_without_a_demuxer_names_the_element_and_its_package() {
         .envs(env)
         .env_remove("GST_PLUGIN_PATH")
         .env_remove("GST_PLUGIN_PATH_1_0");
-    let out = run_within(cmd, 60);
+    let out = output_within(cmd, 60);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("60-avi.pipeline"), "without {plugin}: {err}");
@@ -145,7 +125,7 @@ async fn record_from_a_file_that_is_not_there_fails_before_opening_a_recording()
     let w = World::new(Backend::Local);
     let gw = w.gateway();
     let missing = w.path("no-such-recording.ts");
-    let out = run_within(
+    let out = output_within(
         record(&w, &gw, "state", &["--file", missing.to_str().unwrap()]),
         60,
     );
@@ -166,7 +146,7 @@ async fn a_source_that_fails_while_recording_ends_the_recording_and_the_command_
     // once the recording has started.
     let folder = w.path("not-a-stream");
     std::fs::create_dir_all(&folder).unwrap();
-    let out = run_within(
+    let out = output_within(
         record(
             &w,
             &gw,
@@ -224,7 +204,7 @@ async fn a_live_recording_without_a_byte_verifies_as_holding_no_media() {
         &["--stdin", "--recording-id", "rec-empty"],
     );
     cmd.stdin(Stdio::null());
-    let out = run_within(cmd, 90);
+    let out = output_within(cmd, 90);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let o: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(o["bytes"], 0);

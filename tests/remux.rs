@@ -48,6 +48,18 @@ fn same_packets(original: &Path, derived: &Path, extra: &[&str]) -> (bool, Strin
     )
 }
 
+/// The dock's result line for the file named `file`.
+fn result_for<'a>(results: &'a [serde_json::Value], file: &str) -> &'a serde_json::Value {
+    results
+        .iter()
+        .find(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/{file}")))
+        })
+        .unwrap_or_else(|| panic!("{file}: no result"))
+}
+
 /// Reads a recording's manifest and concatenates init + segments into one
 /// fMP4 file, as a player would see them.
 async fn fetch(w: &World, manifest_key: &str, out: &Path) -> Manifest {
@@ -389,15 +401,7 @@ async fn every_input_kind_is_derived_without_transcoding_or_explained() {
 
     let mut failures = Vec::new();
     for c in CASES {
-        let r = results
-            .iter()
-            .find(|r| {
-                r["path"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(&format!("/{}", c.file))
-            })
-            .unwrap();
+        let r = result_for(&results, c.file);
         assert_eq!(r["result"], "archived", "{}: {r}", c.file);
         let key = r["manifest_key"].as_str().unwrap();
         // Originals are kept byte-exact whatever happens to derivatives.
@@ -1044,32 +1048,6 @@ const MALFORMED: &[Malformed] = &[
     },
 ];
 
-/// Runs `cmd`, killing it and failing the test if it is still running
-/// after `secs`: a hang is a failure, not a wait.
-fn output_within(mut cmd: Command, secs: u64) -> std::process::Output {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {secs} s: {}\n{}",
-                stdout(&out),
-                stderr(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_media_is_kept_with_a_clear_reason_and_never_hangs() {
     let media = media();
@@ -1096,15 +1074,7 @@ async fn malformed_media_is_kept_with_a_clear_reason_and_never_hangs() {
     let store = w.store().await;
     let mut failures = Vec::new();
     for m in MALFORMED {
-        let r = results
-            .iter()
-            .find(|r| {
-                r["path"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(&format!("/{}", m.file))
-            })
-            .unwrap_or_else(|| panic!("{}: no result", m.file));
+        let r = result_for(&results, m.file);
         assert_eq!(r["result"], "archived", "{}: {r}", m.file);
         let key = r["manifest_key"].as_str().unwrap();
         let v = w.verify(key);

@@ -617,6 +617,14 @@ mod tests {
         assert_eq!(t.samples.len(), 10);
     }
 
+    /// Why `data`, read as a whole file, has no usable index.
+    fn index_problem(data: Vec<u8>) -> String {
+        let len = data.len() as u64;
+        missing_index_in(&mut std::io::Cursor::new(data), len)
+            .unwrap()
+            .expect("a problem found")
+    }
+
     /// A box whose 64-bit size runs past the end of u64 is a cut file, not
     /// an overflow.
     #[test]
@@ -625,20 +633,14 @@ mod tests {
         data.extend_from_slice(&1u32.to_be_bytes());
         data.extend_from_slice(b"mdat");
         data.extend_from_slice(&u64::MAX.to_be_bytes());
-        let len = data.len() as u64;
-        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
-            .unwrap()
-            .unwrap();
+        let why = index_problem(data);
         assert!(why.contains("declares 18446744073709551615 bytes"), "{why}");
         // A box smaller than its header hides everything after it.
         let mut data = bx(b"ftyp", b"isom");
         data.extend_from_slice(&[0, 0, 0, 3]);
         data.extend_from_slice(b"mdat");
         data.extend_from_slice(&bx(b"moov", &[]));
-        let len = data.len() as u64;
-        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
-            .unwrap()
-            .unwrap();
+        let why = index_problem(data);
         assert!(
             why.contains("damaged: the box at offset 12 (mdat) declares 3 bytes, fewer than its own 8-byte header"),
             "{why}"
@@ -653,10 +655,7 @@ mod tests {
         let mut data = 1u32.to_be_bytes().to_vec();
         data.extend_from_slice(b"mdat");
         data.extend_from_slice(&u64::MAX.to_be_bytes());
-        let len = data.len() as u64;
-        let why = missing_index_in(&mut std::io::Cursor::new(data), len)
-            .unwrap()
-            .unwrap();
+        let why = index_problem(data);
         assert!(
             why.contains("(mdat) declares 18446744073709551615 bytes"),
             "{why}"
