@@ -5,7 +5,6 @@
 //! replaced by one that lists one more object.
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
 use crate::archive::{Locator, MAX_DOC_BYTES};
 use crate::chain;
@@ -15,53 +14,7 @@ use crate::manifest::{Manifest, ObjectEntry, Role};
 use crate::signing::SigningKey;
 use crate::store::{Store, StoreError, layout};
 
-pub const ANNOTATION_FORMAT: &str = "custody-annotation/1";
-
-/// What an annotation says.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
-pub enum Fact {
-    /// What the recording proves (证明对象), when it was pending or is refined.
-    ProofObject(String),
-    /// The case (分案) the recording belongs to.
-    Case(String),
-    /// Content markers and important moments (R3).
-    Markers(Vec<crate::metadata::Marker>),
-    /// A full-quality copy docked later, and which live gaps it covers.
-    DockedCopy {
-        manifest_key: String,
-        recording_id: String,
-        original_sha256: String,
-        gaps_covered: Vec<usize>,
-    },
-    /// The recording's bytes docked again under another file name (a
-    /// recording named by its content holds every file with those bytes;
-    /// its header names the first).
-    DockedAs { file_name: String, uploader: String },
-    /// Free text from the records office.
-    Note(String),
-    /// The retention class raised (R5): more years, or permanent.
-    Retention(crate::policy::retention::Retention),
-    /// A confidentiality mark (R6).
-    Confidentiality(crate::policy::confidentiality::Mark),
-    /// The storage deadline (R4) assessed again: a provisional one, once
-    /// the holiday schedule it lacked is in the calendar.
-    Deadline(crate::policy::deadline::DeadlineRecord),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Annotation {
-    pub format: String,
-    pub recorder: String,
-    pub recording_id: String,
-    #[serde(flatten)]
-    pub fact: Fact,
-    /// Who made the annotation.
-    pub by: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub at: String,
-}
+pub use custody_format::annotation::{ANNOTATION_FORMAT, Annotation, Fact};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotateError {

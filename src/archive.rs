@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 use crate::chain::{self, Hash};
@@ -28,19 +27,7 @@ use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::store::{Store, StoreError, layout};
 use crate::usage::{Usage, UsageEvent, UsageLog};
 
-/// Points from a recording id to where its objects are; written last.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Locator {
-    pub recorder: String,
-    pub recording_id: String,
-    pub prefix: String,
-    pub manifest_key: String,
-    pub size: u64,
-    pub sha256: String,
-    pub chain_head: String,
-}
-
-pub const MAX_DOC_BYTES: u64 = 64 << 20;
+pub use custody_format::locator::{Locator, MAX_DOC_BYTES};
 
 /// The outcome of archiving one recording, broadcast to waiting streams.
 #[derive(Debug, Clone)]
@@ -607,10 +594,7 @@ impl Worker {
             live: None,
             confidentiality: Vec::new(),
             retention: header.retention.map(|r| {
-                crate::policy::retention::RetentionState::at_build(
-                    r,
-                    crate::policy::retention::period_start(header, None),
-                )
+                crate::policy::retention::RetentionState::at_build(r, header.retention_start(None))
             }),
             deadline: Some(crate::policy::deadline::assess(
                 &self.policy,

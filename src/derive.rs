@@ -25,36 +25,20 @@ pub struct DerivedFile {
     pub end: f64,
 }
 
-/// What it takes to make the same derivative again from the original
-/// (`crate::rederive`): the pipeline description as it was, the segment
-/// duration asked of the muxer, and the versions of what did the work.
-/// Derived bytes depend on nothing else (no wall-clock time, no randomness).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recipe {
-    /// The pipeline description file, verbatim (`pipelines/README.md`).
-    pub pipeline_description: String,
-    /// The muxer's target segment duration (`[media] segment_seconds`).
-    pub segment_seconds: f64,
-    /// GStreamer's version, e.g. `1.22.0`.
-    pub gstreamer: String,
-    /// The fMP4 muxer's (gst-plugin-fmp4) version, e.g. `0.14.5`.
-    pub fmp4mux: String,
-}
+pub use custody_format::manifest::Recipe;
 
-impl Recipe {
-    /// The recipe for `pipeline_description` run now, on this gateway.
-    pub fn current(pipeline_description: String, segment_seconds: f64) -> Recipe {
-        let (major, minor, micro, _) = gst::version();
-        let fmp4mux = gst::Registry::get()
-            .find_plugin("fmp4")
-            .map(|p| p.version().to_string())
-            .unwrap_or_default();
-        Recipe {
-            pipeline_description,
-            segment_seconds,
-            gstreamer: format!("{major}.{minor}.{micro}"),
-            fmp4mux,
-        }
+/// The recipe for `pipeline_description` run now, on this gateway.
+pub fn current_recipe(pipeline_description: String, segment_seconds: f64) -> Recipe {
+    let (major, minor, micro, _) = gst::version();
+    let fmp4mux = gst::Registry::get()
+        .find_plugin("fmp4")
+        .map(|p| p.version().to_string())
+        .unwrap_or_default();
+    Recipe {
+        pipeline_description,
+        segment_seconds,
+        gstreamer: format!("{major}.{minor}.{micro}"),
+        fmp4mux,
     }
 }
 
@@ -334,7 +318,7 @@ fn derive_input(
                     tracks: report.tracks,
                     init,
                     segments,
-                    recipe: Some(Recipe::current(
+                    recipe: Some(current_recipe(
                         report.pipeline_text,
                         opts.fragment_duration.as_secs_f64(),
                     )),

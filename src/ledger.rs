@@ -29,13 +29,6 @@ pub struct Officer {
     pub enforcement: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DeviceStatus {
-    Active,
-    Revoked,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
@@ -114,21 +107,7 @@ pub struct Admission {
     pub unit: String,
 }
 
-/// The ledger's record of a device at a given time, copied into each
-/// recording's header so the record shows who held the device when it was
-/// made, even if the ledger changes later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerView {
-    pub device: String,
-    pub kind: DeviceKind,
-    pub status: DeviceStatus,
-    pub custodian: String,
-    pub unit: String,
-    /// Officer assigned at that time, if any.
-    pub officer: Option<String>,
-    pub officer_name: Option<String>,
-    pub enforcement: Option<bool>,
-}
+pub use custody_format::manifest::{DeviceStatus, LedgerView};
 
 impl Ledger {
     /// What the ledger says about `device_id` at `at`.

@@ -6,13 +6,15 @@
 //! [`usage`] (what they did), [`verify`] (checking storage independently),
 //! [`pki`] (certificates) and the device side in [`client`].
 
+// The storage format, its own crate; re-exported under the paths the
+// rest of this crate and the tests use.
+pub use custody_format::{chain, clock, limits, manifest, metadata, text, time_fmt};
+
 pub mod annotate;
 pub mod archive;
 pub mod catalog;
-pub mod chain;
 pub mod checkpoint;
 pub mod client;
-pub mod clock;
 pub mod config;
 pub mod congestion;
 pub mod derive;
@@ -22,12 +24,9 @@ pub mod gateway;
 pub mod identity;
 pub mod inventory;
 pub mod ledger;
-pub mod limits;
 pub mod link;
 pub mod live;
 pub mod locate;
-pub mod manifest;
-pub mod metadata;
 pub mod metrics;
 pub mod pipeline;
 pub mod pki;
@@ -39,8 +38,6 @@ pub mod session;
 pub mod signing;
 pub mod spool;
 pub mod store;
-pub mod text;
-pub mod time_fmt;
 pub mod usage;
 pub mod verify;
 pub mod view;

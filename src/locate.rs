@@ -25,48 +25,7 @@ pub struct Found {
     pub manifest: Manifest,
 }
 
-/// Whether the locator stored under `recorder/id`'s key points at that
-/// recording: it names it, and its prefix is one of that recording's
-/// (`records/…/<recorder>/<id>`, with the manifest under it).
-pub fn check_locator(loc: &Locator, recorder: &str, id: &str) -> Result<(), String> {
-    let key = layout::locator_key(recorder, id);
-    if loc.recorder != recorder || loc.recording_id != id {
-        return Err(format!(
-            "{key} names {}/{}, not {recorder}/{id}: the index points at another recording",
-            loc.recorder, loc.recording_id
-        ));
-    }
-    if !loc.prefix.starts_with("records/") || !loc.prefix.ends_with(&format!("/{recorder}/{id}")) {
-        return Err(format!(
-            "{key} leads to {}, which is not a prefix of {recorder}/{id}: the index points at another recording",
-            loc.prefix
-        ));
-    }
-    if loc.manifest_key != layout::manifest_key(&loc.prefix) {
-        return Err(format!(
-            "{key} names manifest {} outside its prefix {}",
-            loc.manifest_key, loc.prefix
-        ));
-    }
-    Ok(())
-}
-
-/// Whether the manifest a checked locator led to is that recording's.
-pub fn check_manifest(m: &Manifest, loc: &Locator) -> Result<(), String> {
-    if m.recorder != loc.recorder || m.recording_id != loc.recording_id {
-        return Err(format!(
-            "{} is the manifest of {}/{}, not of {}/{}: the index points at another recording",
-            loc.manifest_key, m.recorder, m.recording_id, loc.recorder, loc.recording_id
-        ));
-    }
-    if m.prefix != loc.prefix {
-        return Err(format!(
-            "{} names prefix {}, but it is stored under {}",
-            loc.manifest_key, m.prefix, loc.prefix
-        ));
-    }
-    Ok(())
-}
+pub use custody_format::locator::{check_locator, check_manifest};
 
 /// Whether the header (object 0) the manifest lists is stored as listed
 /// and names the recording.

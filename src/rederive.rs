@@ -244,7 +244,7 @@ fn compare(stored: &[&crate::manifest::ObjectEntry], rederived: &[String]) -> Ve
 
 /// Tool versions that differ from those recorded.
 fn version_notes(recipe: &Recipe) -> Vec<String> {
-    let now = Recipe::current(String::new(), recipe.segment_seconds);
+    let now = derive::current_recipe(String::new(), recipe.segment_seconds);
     let mut notes = Vec::new();
     if now.gstreamer != recipe.gstreamer {
         notes.push(format!(

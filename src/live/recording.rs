@@ -922,10 +922,7 @@ impl LiveRecording {
             confidentiality: Vec::new(),
             retention: h.retention.map(|r| {
                 let end = crate::time_fmt::parse(&closed.at);
-                crate::policy::retention::RetentionState::at_build(
-                    r,
-                    crate::policy::retention::period_start(h, end),
-                )
+                crate::policy::retention::RetentionState::at_build(r, h.retention_start(end))
             }),
             deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {
                 (Some(p), Some(at)) if !g.state.log => {

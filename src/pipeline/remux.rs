@@ -177,14 +177,7 @@ pub trait Output: Send + 'static {
     fn fragment(&mut self, f: Fragment) -> std::io::Result<()>;
 }
 
-/// A track of the input and whether it made it into the derivative.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Track {
-    pub caps: String,
-    pub included: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+pub use custody_format::manifest::{Track, left_out_reason};
 
 #[derive(Debug, Clone)]
 pub struct RemuxReport {
@@ -220,43 +213,6 @@ pub enum RemuxError {
     /// (`super::selfcheck`).
     #[error("self-check failed, the derivative would misstate the original: {reason}")]
     SelfCheck { reason: String, tracks: Vec<Track> },
-}
-
-/// Most left-out tracks a derivation's reason names, and the longest caps
-/// text it quotes for each: the reason also travels to the device in one
-/// message, and the manifest's `tracks` lists every track in full.
-const REASON_TRACKS: usize = 8;
-const REASON_CAPS_CHARS: usize = 200;
-
-/// Why a derivative lacks some of the input's tracks, naming each one left
-/// out and why (`None` when every track is in).
-pub fn left_out_reason(tracks: &[Track]) -> Option<String> {
-    let out: Vec<&Track> = tracks.iter().filter(|t| !t.included).collect();
-    if out.is_empty() {
-        return None;
-    }
-    let named = out
-        .iter()
-        .take(REASON_TRACKS)
-        .map(|t| {
-            let caps: String = t.caps.chars().take(REASON_CAPS_CHARS).collect();
-            let cut = if caps.len() < t.caps.len() { "…" } else { "" };
-            format!(
-                "{caps}{cut} ({})",
-                t.reason.as_deref().unwrap_or("left out")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let more = match out.len().saturating_sub(REASON_TRACKS) {
-        0 => String::new(),
-        n => format!("; and {n} more (see tracks)"),
-    };
-    Some(format!(
-        "{} of {} tracks left out: {named}{more}",
-        out.len(),
-        tracks.len()
-    ))
 }
 
 fn describe_tracks(t: &[Track]) -> String {

@@ -24,7 +24,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -389,18 +389,7 @@ fn is_weekend(d: Date) -> bool {
     matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday)
 }
 
-/// Where one year's schedule came from, as recorded with each deadline
-/// that used it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduleSource {
-    pub year: i32,
-    /// `built-in cn/<year>.json`, or the file's path in `calendar_dir`.
-    pub file: String,
-    /// SHA-256 of the year file's bytes, hex.
-    pub sha256: String,
-    /// The official papers (State Council notices) the file cites.
-    pub papers: Vec<String>,
-}
+pub use custody_format::deadline::{Deadline, ScheduleSource};
 
 fn status(working: bool) -> &'static str {
     if working {
@@ -476,35 +465,6 @@ fn parse_year_file(
         }
     }
     Ok((days, file.papers))
-}
-
-/// When a recording must be stored by, and how that was worked out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deadline {
-    /// RFC 3339 of the deadline instant (local offset kept).
-    pub due: String,
-    pub working_days: u32,
-    /// Calendar::version() used.
-    pub calendar: String,
-    /// The official schedules the count used, with file, hash and papers
-    /// (absent in deadlines recorded before they were).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<ScheduleSource>,
-    /// Years the count needed but the calendar has no schedule for: their
-    /// weekends were taken as their only rest days, so `due` is
-    /// provisional.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub provisional_years: Vec<i32>,
-}
-
-impl Deadline {
-    /// Whether storing at `stored` met the deadline: strictly before the
-    /// first instant of the following day. A `due` that does not parse (a
-    /// damaged record) is never met, so the damage shows up as a missed
-    /// deadline instead of passing silently.
-    pub fn met_by(&self, stored: OffsetDateTime) -> bool {
-        OffsetDateTime::parse(&self.due, &Rfc3339).is_ok_and(|due| stored < due)
-    }
 }
 
 #[cfg(test)]

@@ -6,33 +6,12 @@
 //! that year's weekends alone and marked `provisional`; it is assessed
 //! again when the schedule arrives ([`reassess`], `super::recompute`).
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Policy;
 use crate::manifest::HeaderDoc;
 
-/// What the manifest records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadlineRecord {
-    /// The instant the recording ended, as used (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<String>,
-    /// Where `ended_at` comes from: `device` (declared end), `device-start`
-    /// (declared start; no end declared), `gateway` (live: the close).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basis: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<super::calendar::Deadline>,
-    /// When the recording was stored whole (the manifest).
-    pub stored_at: String,
-    /// `met`, `late`, `provisional` (computed without the official schedule
-    /// of some year, see `reason` and `deadline.provisional_years`) or
-    /// `unknown` (see `reason`).
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
+pub use custody_format::deadline::DeadlineRecord;
 
 /// The deadline of a recording stored whole at `stored`. `live_end` is the
 /// close of a live recording (the gateway saw it end).
@@ -108,15 +87,6 @@ fn provisional_reason(years: &[i32], calendar: &str) -> String {
          due counted with Saturdays and Sundays as the only rest days of {years}, \
          to be assessed again when the schedule is added"
     )
-}
-
-impl DeadlineRecord {
-    /// The years whose missing schedule makes this deadline provisional.
-    pub fn provisional_years(&self) -> &[i32] {
-        self.deadline
-            .as_ref()
-            .map_or(&[], |d| d.provisional_years.as_slice())
-    }
 }
 
 /// A recorded deadline assessed again with the policy's calendar now, from

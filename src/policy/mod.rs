@@ -5,7 +5,7 @@
 
 pub mod calendar;
 pub mod compliance;
-pub mod confidentiality;
+pub use custody_format::confidentiality;
 pub mod deadline;
 pub mod recompute;
 pub mod retention;

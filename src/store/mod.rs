@@ -1,7 +1,7 @@
 //! Where recordings end up: an S3-compatible bucket, or (the embedded
 //! default) a local directory with the same key layout.
 
-pub mod layout;
+pub use custody_format::layout;
 pub mod local;
 pub mod s3;
 

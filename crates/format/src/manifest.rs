@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{self, Chain, Hash};
-use crate::ledger::LedgerView;
+
 use crate::metadata::{DeviceKind, RecordingMeta, RecordingMode};
 
 pub const HEADER_FORMAT: &str = "custody-header/1";
@@ -69,7 +69,7 @@ pub struct HeaderDoc {
     /// The retention class it was received under (R5); raised later by
     /// signed annotations, never lowered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention: Option<crate::policy::retention::Retention>,
+    pub retention: Option<crate::retention::Retention>,
     /// Another recording this one is a copy of: a recorder's full-quality
     /// local file docked after it streamed the same recording live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -321,13 +321,13 @@ pub struct Manifest {
     pub links: Vec<Link>,
     /// The storage deadline (R4) and whether it was met.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<crate::policy::deadline::DeadlineRecord>,
+    pub deadline: Option<crate::deadline::DeadlineRecord>,
     /// How long it is kept (R5), from its header and retention annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention: Option<crate::policy::retention::RetentionState>,
+    pub retention: Option<crate::retention::RetentionState>,
     /// Confidentiality marks (R6), from signed annotations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub confidentiality: Vec<crate::policy::confidentiality::Mark>,
+    pub confidentiality: Vec<crate::confidentiality::Mark>,
 }
 
 /// What became of the original in the remux stage.
@@ -343,13 +343,13 @@ pub struct DerivationSummary {
     pub pipeline: Option<String>,
     /// Every track of the input, and whether it is in the derivative.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tracks: Vec<crate::pipeline::remux::Track>,
+    pub tracks: Vec<Track>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// How to make the derived objects again, byte for byte (docked
     /// recordings; `docs/manifest.md` §9.6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipe: Option<crate::derive::Recipe>,
+    pub recipe: Option<Recipe>,
     /// Live: media the derivative lacks although the original has it
     /// (`docs/manifest.md` §9.3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -443,6 +443,112 @@ pub fn check_chain(entries: &[ObjectEntry]) -> Result<Hash, (u64, String)> {
         .head()
         .copied()
         .ok_or_else(|| (0, "manifest lists no objects".to_string()))
+}
+
+/// The ledger's record of a device at a given time, copied into each
+/// recording's header so the record shows who held the device when it was
+/// made, even if the ledger changes later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerView {
+    pub device: String,
+    pub kind: DeviceKind,
+    pub status: DeviceStatus,
+    pub custodian: String,
+    pub unit: String,
+    /// Officer assigned at that time, if any.
+    pub officer: Option<String>,
+    pub officer_name: Option<String>,
+    pub enforcement: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceStatus {
+    Active,
+    Revoked,
+}
+
+/// What it takes to make the same derivative again from the original
+/// (`crate::rederive`): the pipeline description as it was, the segment
+/// duration asked of the muxer, and the versions of what did the work.
+/// Derived bytes depend on nothing else (no wall-clock time, no randomness).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// The pipeline description file, verbatim (`pipelines/README.md`).
+    pub pipeline_description: String,
+    /// The muxer's target segment duration (`[media] segment_seconds`).
+    pub segment_seconds: f64,
+    /// GStreamer's version, e.g. `1.22.0`.
+    pub gstreamer: String,
+    /// The fMP4 muxer's (gst-plugin-fmp4) version, e.g. `0.14.5`.
+    pub fmp4mux: String,
+}
+
+/// A track of the input and whether it made it into the derivative.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Track {
+    pub caps: String,
+    pub included: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Most left-out tracks a derivation's reason names, and the longest caps
+/// text it quotes for each: the reason also travels to the device in one
+/// message, and the manifest's `tracks` lists every track in full.
+const REASON_TRACKS: usize = 8;
+const REASON_CAPS_CHARS: usize = 200;
+
+/// Why a derivative lacks some of the input's tracks, naming each one left
+/// out and why (`None` when every track is in).
+pub fn left_out_reason(tracks: &[Track]) -> Option<String> {
+    let out: Vec<&Track> = tracks.iter().filter(|t| !t.included).collect();
+    if out.is_empty() {
+        return None;
+    }
+    let named = out
+        .iter()
+        .take(REASON_TRACKS)
+        .map(|t| {
+            let caps: String = t.caps.chars().take(REASON_CAPS_CHARS).collect();
+            let cut = if caps.len() < t.caps.len() { "…" } else { "" };
+            format!(
+                "{caps}{cut} ({})",
+                t.reason.as_deref().unwrap_or("left out")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = match out.len().saturating_sub(REASON_TRACKS) {
+        0 => String::new(),
+        n => format!("; and {n} more (see tracks)"),
+    };
+    Some(format!(
+        "{} of {} tracks left out: {named}{more}",
+        out.len(),
+        tracks.len()
+    ))
+}
+
+impl HeaderDoc {
+    /// The instant the recording's retention period runs from: the end of
+    /// recording (the live close, else the device's declared end, else its
+    /// declared start) — but never before the gateway received it. A
+    /// device's clock is not trusted to shorten retention: a recorder whose
+    /// clock was reset to 2001 would otherwise make fresh evidence deletable
+    /// at once. (A docked recording ended before its upload began, so its
+    /// period then runs from receipt, which keeps it a little longer than
+    /// the regulation asks, never shorter.)
+    pub fn retention_start(&self, live_end: Option<time::OffsetDateTime>) -> time::OffsetDateTime {
+        let parse = |s: &Option<String>| s.as_deref().and_then(crate::time_fmt::parse);
+        let end = live_end
+            .or_else(|| parse(&self.meta.ended_at))
+            .or_else(|| parse(&self.meta.started_at));
+        match (end, crate::time_fmt::parse(&self.received_at)) {
+            (Some(end), Some(received)) => end.max(received),
+            (end, received) => end.or(received).unwrap_or_else(crate::clock::now),
+        }
+    }
 }
 
 #[cfg(test)]

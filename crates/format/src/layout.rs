@@ -100,6 +100,16 @@ pub fn parse_offset(s: &str) -> Option<UtcOffset> {
     UtcOffset::parse(s, &fmt).ok()
 }
 
+/// A recording's checkpoint number `seq`: the exact bytes signed.
+pub fn checkpoint_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}/checkpoints/{seq:06}.json")
+}
+
+/// The raw Ed25519 signature of checkpoint `seq`.
+pub fn signature_key(prefix: &str, seq: u64) -> String {
+    format!("{prefix}/checkpoints/{seq:06}.sig")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
