@@ -9,6 +9,8 @@
 // The storage format, its own crate; re-exported under the paths the
 // rest of this crate and the tests use.
 pub use custody_format::{chain, clock, limits, manifest, metadata, text, time_fmt};
+pub use custody_proto as protocol;
+pub use custody_store as store;
 
 pub mod annotate;
 pub mod archive;
@@ -31,13 +33,11 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pki;
 pub mod policy;
-pub mod protocol;
 pub mod quic;
 pub mod rederive;
 pub mod session;
 pub mod signing;
 pub mod spool;
-pub mod store;
 pub mod usage;
 pub mod verify;
 pub mod view;

@@ -271,23 +271,6 @@ fn sidecar_path(p: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-fn hash_file(p: &Path) -> std::io::Result<(u64, [u8; 32])> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            return Ok((n, h.finalize().into()));
-        }
-        n += k as u64;
-        h.update(&buf[..k]);
-    }
-}
-
 /// What became of a file's sidecar.
 #[derive(Debug, Clone, PartialEq)]
 enum Sidecar {
@@ -315,7 +298,8 @@ struct Prepared {
 }
 
 fn build_job(a: &Args, path: &Path) -> anyhow::Result<Prepared> {
-    let (size, sha) = hash_file(path).with_context(|| format!("reading {}", path.display()))?;
+    let (size, sha) =
+        custody_fs::hash_file(path).with_context(|| format!("reading {}", path.display()))?;
     // Without a sidecar id, the content names the recording: docking the
     // same file again resumes or confirms instead of duplicating.
     let fallback_id = format!("f-{}", &hex::encode(sha)[..40]);

@@ -23,7 +23,6 @@ pub mod outbox;
 pub mod space;
 pub mod writer;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -56,28 +55,7 @@ pub struct EntryState {
     pub reason: Option<String>,
 }
 
-/// fsyncs a directory so that a rename or creation inside it survives a crash.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-/// Writes `bytes` to `path` so that after a crash the file holds either the
-/// old or the new content, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
+pub use custody_fs::{sync_dir, write_atomic};
 
 /// The spool directory of one recording.
 #[derive(Debug, Clone)]

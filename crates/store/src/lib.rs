@@ -1,19 +1,24 @@
 //! Where recordings end up: an S3-compatible bucket, or (the embedded
 //! default) a local directory with the same key layout.
 
-pub use custody_format::layout;
+// Without the S3 backend, arguments only S3 uses (object lock dates, the
+// upload journal) go unused in the local directory's arms.
+#![cfg_attr(not(feature = "s3"), allow(unused_variables))]
+
+mod config;
 pub mod local;
+#[cfg(feature = "s3")]
 pub mod s3;
 
-use std::io::Read;
+pub use config::StoreConfig;
+pub use custody_format::layout;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
-use crate::chain::Hash;
-use crate::config::StoreConfig;
+use custody_format::chain::Hash;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -116,75 +121,12 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
     }
 }
 
-pub(crate) fn hash_reader(r: &mut impl Read) -> std::io::Result<(u64, Hash)> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf)?;
-        if k == 0 {
-            return Ok((n, h.finalize().into()));
-        }
-        n += k as u64;
-        h.update(&buf[..k]);
-    }
-}
-
-/// Hashes a file with reading and hashing overlapped on two threads, so a
-/// large object costs about what SHA-256 alone costs.
-pub(crate) fn hash_file(path: &Path) -> std::io::Result<(u64, Hash)> {
-    const BUF: usize = 8 << 20;
-    let mut f = std::fs::File::open(path)?;
-    if f.metadata()?.len() <= BUF as u64 {
-        return hash_reader(&mut f);
-    }
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
-    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
-    for _ in 0..3 {
-        let _ = empty_tx.send(vec![0u8; BUF]);
-    }
-    let hasher = std::thread::spawn(move || {
-        let mut h = Sha256::new();
-        let mut n = 0u64;
-        for (buf, len) in full_rx {
-            h.update(&buf[..len]);
-            n += len as u64;
-            if empty_tx.send(buf).is_err() {
-                break;
-            }
-        }
-        (n, <Hash>::from(h.finalize()))
-    });
-    let read = (|| -> std::io::Result<()> {
-        for mut buf in empty_rx.iter() {
-            let mut len = 0;
-            while len < buf.len() {
-                let k = f.read(&mut buf[len..])?;
-                if k == 0 {
-                    break;
-                }
-                len += k;
-            }
-            if len == 0 {
-                return Ok(());
-            }
-            let done = len < buf.len();
-            if full_tx.send((buf, len)).is_err() || done {
-                return Ok(());
-            }
-        }
-        Ok(())
-    })();
-    drop(full_tx);
-    let r = hasher
-        .join()
-        .map_err(|_| std::io::Error::other("hash thread panicked"))?;
-    read.map(|()| r)
-}
+pub use custody_fs::{hash_file, hash_reader};
 
 /// A handle to the configured store; cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Store {
+    #[cfg(feature = "s3")]
     S3(Arc<s3::S3Store>),
     Local(Arc<local::LocalStore>),
 }
@@ -216,8 +158,14 @@ impl Store {
         observer: Option<Arc<dyn Observer>>,
     ) -> Result<Store, StoreError> {
         match &cfg.bucket {
+            #[cfg(feature = "s3")]
             Some(bucket) => Ok(Store::S3(Arc::new(
                 s3::S3Store::connect(cfg, bucket, observer).await?,
+            ))),
+            #[cfg(not(feature = "s3"))]
+            Some(bucket) => Err(StoreError::Config(format!(
+                "bucket {bucket:?} is configured, but this build has no S3 support \
+                 (custody-store's `s3` feature)"
             ))),
             None => Ok(Store::Local(Arc::new(
                 local::LocalStore::open(&cfg.local_dir)?.observed(observer),
@@ -229,6 +177,7 @@ impl Store {
     /// an answer, not a failure.
     fn counted<T>(&self, op: Op, r: Result<T, StoreError>) -> Result<T, StoreError> {
         let observer = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.observer(),
             Store::Local(l) => l.observer(),
         };
@@ -240,6 +189,7 @@ impl Store {
 
     pub fn describe(&self) -> String {
         match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => format!("s3://{}", s.bucket()),
             Store::Local(l) => format!("local directory {}", l.root().display()),
         }
@@ -247,6 +197,7 @@ impl Store {
 
     pub async fn put_bytes(&self, key: &str, body: Bytes, sha256: &Hash) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.put_bytes(key, body, sha256).await,
             Store::Local(l) => {
                 let (l, key, h) = (l.clone(), key.to_string(), *sha256);
@@ -265,6 +216,7 @@ impl Store {
         journal: Option<&Path>,
     ) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
             Store::Local(l) => {
                 let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
@@ -277,6 +229,7 @@ impl Store {
     /// Reads a whole object of at most `max` bytes.
     pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.get_bytes(key, max).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
@@ -291,12 +244,13 @@ impl Store {
     pub async fn set_up_retention(
         &self,
         retain: Option<time::Duration>,
-    ) -> crate::policy::retention::Enforcement {
-        use crate::policy::retention::Enforcement;
+    ) -> custody_format::retention::Enforcement {
+        use custody_format::retention::Enforcement;
         match self {
             Store::Local(_) => Enforcement::Gateway {
                 why: "a local directory has no retention lock".into(),
             },
+            #[cfg(feature = "s3")]
             Store::S3(s) => match s.probe_lock().await {
                 Ok(()) => {
                     if let Some(r) = retain {
@@ -318,6 +272,7 @@ impl Store {
         until: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => match s.lock_state(key).await {
                 Ok((_, current, _)) if current.is_some_and(|c| c >= until) => Ok(()),
                 Ok(_) => s.extend_retention(key, until).await,
@@ -333,6 +288,7 @@ impl Store {
     /// Storage refuses versions still under Object Lock.
     pub async fn purge(&self, key: &str) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.purge(key).await,
             Store::Local(l) => l.delete(key),
         };
@@ -342,6 +298,7 @@ impl Store {
     /// Whether this store writes with Object Lock (S3 that enforces it).
     pub fn locking(&self) -> bool {
         match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.locking(),
             Store::Local(_) => false,
         }
@@ -350,6 +307,7 @@ impl Store {
     /// Puts `key` under legal hold (Object Lock; nothing to do elsewhere).
     pub async fn legal_hold(&self, key: &str) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.legal_hold(key).await,
             Store::Local(_) => Ok(()),
         };
@@ -360,6 +318,7 @@ impl Store {
     /// Lets callers stream objects of any size in bounded memory.
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.get_range(key, offset, len).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
@@ -372,6 +331,7 @@ impl Store {
     /// Streams an object through SHA-256: its size and hash.
     pub async fn read_hash(&self, key: &str) -> Result<(u64, Hash), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.read_hash(key).await,
             Store::Local(l) => {
                 let (l, key) = (l.clone(), key.to_string());
@@ -384,6 +344,7 @@ impl Store {
     /// Copies an object into a local file; returns its size.
     pub async fn download(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.download(key, to).await,
             Store::Local(l) => {
                 let (l, key, to) = (l.clone(), key.to_string(), to.to_path_buf());
@@ -395,6 +356,7 @@ impl Store {
 
     pub async fn exists(&self, key: &str) -> Result<bool, StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.exists(key).await,
             Store::Local(l) => l.exists(key),
         };
@@ -403,6 +365,7 @@ impl Store {
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.list(prefix).await,
             Store::Local(l) => {
                 let (l, prefix) = (l.clone(), prefix.to_string());
@@ -414,6 +377,7 @@ impl Store {
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.delete(key).await,
             Store::Local(l) => l.delete(key),
         };
@@ -423,6 +387,7 @@ impl Store {
     /// Succeeds when the store is reachable.
     pub async fn probe(&self) -> Result<(), StoreError> {
         let r = match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.probe().await,
             Store::Local(l) => {
                 std::fs::metadata(l.root())
@@ -466,7 +431,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let s = Store::Local(Arc::new(local::LocalStore::open(&dir).unwrap()));
         let body = Bytes::from_static(b"hello");
-        let h = crate::chain::sha256(&body);
+        let h = custody_format::chain::sha256(&body);
         s.put_bytes("a/b/c.txt", body.clone(), &h).await.unwrap();
         assert!(s.exists("a/b/c.txt").await.unwrap());
         assert_eq!(s.get_bytes("a/b/c.txt", 10).await.unwrap(), body);
@@ -475,7 +440,7 @@ mod tests {
             Err(StoreError::TooLarge { .. })
         ));
         assert_eq!(s.read_hash("a/b/c.txt").await.unwrap(), (5, h));
-        let wrong = crate::chain::sha256(b"other");
+        let wrong = custody_format::chain::sha256(b"other");
         assert!(matches!(
             s.put_bytes("a/x", body.clone(), &wrong).await,
             Err(StoreError::ChecksumMismatch { .. })
@@ -533,13 +498,13 @@ mod observer_tests {
             .await
             .unwrap();
         let body = Bytes::from_static(b"hello");
-        let h = crate::chain::sha256(&body);
+        let h = custody_format::chain::sha256(&body);
         s.put_bytes("a/b", body.clone(), &h).await.unwrap();
         s.get_bytes("a/b", 10).await.unwrap();
         // Not there: an answer, not a failure.
         assert!(s.get_bytes("a/none", 10).await.unwrap_err().is_not_found());
         // Refused: the bytes do not match their hash.
-        let wrong = crate::chain::sha256(b"other");
+        let wrong = custody_format::chain::sha256(b"other");
         s.put_bytes("a/c", body, &wrong).await.unwrap_err();
         assert!(s.exists("a/b").await.unwrap());
         s.list("a/").await.unwrap();
@@ -576,7 +541,7 @@ mod hash_tests {
             std::fs::write(&p, &data).unwrap();
             assert_eq!(
                 hash_file(&p).unwrap(),
-                (len as u64, crate::chain::sha256(&data)),
+                (len as u64, custody_format::chain::sha256(&data)),
                 "{len}"
             );
         }

@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ObjectInfo, Observer, StoreError, check_key};
-use crate::chain::{self, Hash};
-use crate::config::StoreConfig;
+use custody_format::chain::{self, Hash};
+
+use crate::StoreConfig;
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -892,7 +893,7 @@ async fn write_journal(journal: &Path, key: &str, upload_id: Option<&str>) -> st
         None => format!("{key}\n"),
     };
     let j = journal.to_path_buf();
-    tokio::task::spawn_blocking(move || crate::spool::write_atomic(&j, rec.as_bytes()))
+    tokio::task::spawn_blocking(move || custody_fs::write_atomic(&j, rec.as_bytes()))
         .await
         .map_err(std::io::Error::other)?
 }

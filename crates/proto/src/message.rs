@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::codes::ErrorBody;
-use crate::metadata::RecordingMeta;
+use custody_format::metadata::RecordingMeta;
 
 /// The first message on every stream a device opens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +91,9 @@ pub enum LiveControl {
     },
     /// A content marker or important moment the officer set while
     /// recording (R3), chained into the recording as a signed annotation.
-    Mark { marker: crate::metadata::Marker },
+    Mark {
+        marker: custody_format::metadata::Marker,
+    },
     /// The recording is finished: close it.
     End,
 }
@@ -164,7 +166,7 @@ pub enum Reply {
         manifest_key: String,
         complete: bool,
         gap_count: u64,
-        gaps: Vec<crate::manifest::Gap>,
+        gaps: Vec<custody_format::manifest::Gap>,
         derivation: DerivationNote,
     },
     /// An inventory page is durable at the gateway.
@@ -188,7 +190,7 @@ pub enum Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::codes::StreamError;
+    use crate::codes::StreamError;
 
     #[test]
     fn wire_shape() {

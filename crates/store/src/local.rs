@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::{ObjectInfo, StoreError, check_key};
-use crate::chain::Hash;
+use custody_format::chain::Hash;
 
 #[derive(Debug)]
 pub struct LocalStore {

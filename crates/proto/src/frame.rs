@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::limits;
+use custody_format::limits;
 
 pub const FRAME_MSG: u8 = 1;
 pub const FRAME_DATA: u8 = 2;
