@@ -32,6 +32,7 @@ use crate::store::{Store, StoreError};
 pub use custody_format::link::{
     COPY_OF, DOCKED_SUFFIX, HAS_COPY, covered_gaps, docked_id, media_duration,
 };
+/// A link still to be made, kept in the spool until it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingLink {
     pub recorder: String,

@@ -54,8 +54,6 @@ pub fn media_duration(m: &Manifest) -> Option<f64> {
         })
 }
 
-/// A link still to be made, kept in the spool until it is.
-
 #[cfg(test)]
 mod tests {
     use super::*;
