@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export GARAGE_BIN="${GARAGE_BIN:-$(command -v garage)}"
 
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # Integration tests start their own gateways and Garage servers; two at a
 # time keeps a 2-core machine responsive.
-cargo test --locked -- --test-threads=2
+cargo test --workspace --locked -- --test-threads=2

@@ -9,6 +9,8 @@
 // The storage format, its own crate; re-exported under the paths the
 // rest of this crate and the tests use.
 pub use custody_format::{chain, clock, limits, manifest, metadata, text, time_fmt};
+pub use custody_media as pipeline;
+pub use custody_media::derive;
 pub use custody_proto as protocol;
 pub use custody_store as store;
 
@@ -19,7 +21,6 @@ pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod congestion;
-pub mod derive;
 pub mod export;
 pub mod fuzzing;
 pub mod gateway;
@@ -30,7 +31,6 @@ pub mod link;
 pub mod live;
 pub mod locate;
 pub mod metrics;
-pub mod pipeline;
 pub mod pki;
 pub mod policy;
 pub mod quic;

@@ -117,24 +117,7 @@ pub fn spawn(
     })
 }
 
-/// The test camera: a ball and a tone, H.264 + AAC in MPEG-TS. Each frame
-/// carries the wall-clock time it was captured, as a barcode drawn by a
-/// probe on `stamp` (see `stamp_barcode`): the browser test reads it back
-/// from the decoded picture to measure glass-to-glass latency. The running
-/// time is also shown as text for people watching.
-pub fn test_source_description(width: u32, height: u32, bitrate_kbps: u32) -> String {
-    format!(
-        "videotestsrc is-live=true pattern=ball \
-         ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
-         ! identity name=stamp \
-         ! timeoverlay time-mode=running-time halignment=left valignment=bottom font-desc=\"Sans 24\" \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate={bitrate_kbps} \
-         ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! queue \
-         ! mpegtsmux name=mux alignment=7 ! appsink name=out sync=false \
-         audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 \
-         ! audioconvert ! avenc_aac ! aacparse ! queue ! mux."
-    )
-}
+pub use custody_media::elements::test_source_description;
 
 fn test_source(
     bitrate: u32,

@@ -1,6 +1,10 @@
 //! GStreamer: recognising what a recording is (typefinding on its bytes)
-//! and remuxing it into CMAF fragments without transcoding.
+//! and remuxing it into CMAF fragments without transcoding; the derivative
+//! of a recording ([`derive`]) and the codecs of its init segment
+//! ([`codecs`]). The only custody crate that links GStreamer.
 
+pub mod codecs;
+pub mod derive;
 pub mod elements;
 pub mod fmp4;
 pub mod h264;

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::pipeline::Registry;
-use crate::pipeline::remux::{self, Fragment, Input, RemuxError, RemuxOptions, Track};
-use crate::spool::{sync_dir, write_atomic};
+use crate::Registry;
+use crate::remux::{self, Fragment, Input, RemuxError, RemuxOptions, Track};
+use custody_fs::{sync_dir, write_atomic};
 
 /// One derived file in the spool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,9 +228,9 @@ impl Streaming {
         file_name: Option<String>,
         dir: PathBuf,
     ) -> Option<Streaming> {
-        let caps = crate::pipeline::typefind::caps_of_file(original).ok()??;
+        let caps = crate::typefind::caps_of_file(original).ok()??;
         let spec = media.registry.select(&caps)?;
-        if spec.access != crate::pipeline::Access::Stream {
+        if spec.access != crate::Access::Stream {
             return None;
         }
         let growth = remux::Growth::new(available);
@@ -303,10 +303,8 @@ fn derive_input(
         files: files.clone(),
         written: written.clone(),
     };
-    let input_caps = crate::pipeline::typefind::caps_of_file(&original)?;
-    let input = input_caps
-        .as_ref()
-        .map(|c| crate::pipeline::typefind::describe(c));
+    let input_caps = crate::typefind::caps_of_file(&original)?;
+    let input = input_caps.as_ref().map(|c| crate::typefind::describe(c));
     let result = remux::remux(registry, source, opts, Box::new(out));
     let d = match result {
         Ok(report) => {

@@ -480,7 +480,7 @@ mod tests {
         caps: gst::Caps,
         frames: Vec<gst::Buffer>,
     ) -> Vec<(Option<gst::ClockTime>, Option<gst::ClockTime>)> {
-        crate::pipeline::init().unwrap();
+        crate::init().unwrap();
         let e = gst::ElementFactory::make("custodyrestamp")
             .property("mode", mode)
             .build()

@@ -1242,7 +1242,7 @@ mod tests {
 
     #[test]
     fn every_parser_the_remux_stage_adds_is_listed() {
-        crate::pipeline::init().unwrap();
+        crate::init().unwrap();
         for caps in [
             "video/x-h264",
             "video/x-h265",

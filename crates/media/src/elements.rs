@@ -165,6 +165,25 @@ pub enum ParseError {
     Invalid(String),
 }
 
+/// The test camera: a ball and a tone, H.264 + AAC in MPEG-TS. Each frame
+/// carries the wall-clock time it was captured, as a barcode drawn by a
+/// probe on `stamp` (see `stamp_barcode`): the browser test reads it back
+/// from the decoded picture to measure glass-to-glass latency. The running
+/// time is also shown as text for people watching.
+pub fn test_source_description(width: u32, height: u32, bitrate_kbps: u32) -> String {
+    format!(
+        "videotestsrc is-live=true pattern=ball \
+         ! video/x-raw,format=I420,width={width},height={height},framerate=25/1 \
+         ! identity name=stamp \
+         ! timeoverlay time-mode=running-time halignment=left valignment=bottom font-desc=\"Sans 24\" \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=50 bitrate={bitrate_kbps} \
+         ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 ! queue \
+         ! mpegtsmux name=mux alignment=7 ! appsink name=out sync=false \
+         audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate=48000,channels=1 \
+         ! audioconvert ! avenc_aac ! aacparse ! queue ! mux."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,10 +203,10 @@ mod tests {
 
     #[test]
     fn the_table_covers_every_element_custody_makes() {
-        crate::pipeline::init().unwrap();
+        crate::init().unwrap();
         let mut used: Vec<(String, String)> = Vec::new();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-        let registry = crate::pipeline::Registry::load(&dir).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let registry = crate::Registry::load(&dir).unwrap();
         assert!(registry.specs().len() >= 10);
         for spec in registry.specs() {
             let ep = spec.instantiate().unwrap();
@@ -195,13 +214,10 @@ mod tests {
                 used.push((f, spec.name.clone()));
             }
         }
-        for e in crate::pipeline::remux::TRACK_ELEMENTS {
+        for e in crate::remux::TRACK_ELEMENTS {
             used.push((e.to_string(), "the remux stage".into()));
         }
-        let camera = parse_pipeline(&crate::client::source::test_source_description(
-            640, 360, 1500,
-        ))
-        .unwrap();
+        let camera = parse_pipeline(&test_source_description(640, 360, 1500)).unwrap();
         for f in factories(&camera) {
             used.push((f, "the test source".into()));
         }
@@ -223,7 +239,7 @@ mod tests {
     #[test]
     fn setup_installs_every_package_in_the_table() {
         let setup = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/setup.sh"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh"),
         )
         .unwrap();
         // The apt list: from `APT_PACKAGES=(` to its closing parenthesis.
@@ -237,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_missing_element_names_its_package() {
-        crate::pipeline::init().unwrap();
+        crate::init().unwrap();
         let e = require(&["queue", "nosuchelement"])
             .unwrap_err()
             .to_string();
