@@ -11,7 +11,7 @@
 //! `openssl pkeyutl -verify -rawin` checks them without custody.
 
 use crate::chain::{self};
-use crate::signing::{self, SigningKey};
+use crate::signing::SigningKey;
 
 pub use custody_format::checkpoint::{
     CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_1, Checkpoint, JournalHead, Signed, Statement,
@@ -45,13 +45,7 @@ pub fn sign(key: &SigningKey, s: Statement) -> Signed {
     }
 }
 
-/// Checks a stored checkpoint's signature against `public` and parses it.
-pub fn open(bytes: &[u8], signature: &[u8], public: &[u8; 32]) -> Result<Checkpoint, String> {
-    if !signing::verify(public, bytes, signature) {
-        return Err("signature does not verify with the trusted public key".into());
-    }
-    serde_json::from_slice(bytes).map_err(|e| format!("checkpoint is not valid: {e}"))
-}
+pub use custody_verify::signature::open_checkpoint as open;
 
 /// Writes a signed checkpoint to storage: signature first, then the
 /// checkpoint, so a checkpoint present is always a signed one.

@@ -28,7 +28,7 @@ use crate::pipeline::{fmp4, h264, mp4, typefind};
 use crate::protocol::frame::{self, Frame};
 use crate::protocol::{Finish, LiveControl, Reply, Request};
 use crate::store::layout;
-use crate::verify::{self, Checker, Stored};
+use crate::verify;
 
 /// A fuzz target: runs one input through a parser.
 pub type Target = fn(&[u8]);
@@ -258,15 +258,8 @@ pub fn manifest(data: &[u8]) {
     let Ok(m) = serde_json::from_slice::<Manifest>(data) else {
         return;
     };
-    let key = layout::manifest_key(&m.prefix);
-    let mut c = Checker::new(&key, false);
     let _ = check_chain(&m.objects);
-    verify::check_live_summary(&m, &[], None, &mut c);
-    c.report.empty = verify::holds_no_media(Some(&m), &[]);
-    let raw_chunks = m.live.as_ref().is_none_or(|l| l.raw_chunks);
-    verify::check_derivation(&m.objects, Some(&m), raw_chunks, &mut c, &key);
-    let gaps = m.live.as_ref().map(|l| l.gaps.clone()).unwrap_or_default();
-    verify::check_raw_contiguity(&m.objects, &gaps, &mut c);
+    let _ = verify::offline::manifest(&m);
     let _ = crate::view::hls::vod(&m);
     serde_json::from_slice::<Manifest>(&m.to_bytes()).expect("a manifest read parses again");
 }
@@ -287,17 +280,10 @@ pub fn journal(data: &[u8]) {
     if chunks.is_empty() {
         return;
     }
-    let key = layout::manifest_key(prefix);
-    let mut c = Checker::new(&key, false);
-    verify::check_chunks(prefix, &chunks, &mut c);
-    let chunks: Vec<JournalChunk> = chunks.into_iter().map(|(_, j)| j).collect();
-    let entries: Vec<ObjectEntry> = chunks.iter().flat_map(|j| j.entries.clone()).collect();
-    let gaps: Vec<_> = chunks.iter().flat_map(|j| j.gaps.clone()).collect();
+    let _ = verify::offline::journal(prefix, &chunks);
+    let entries: Vec<ObjectEntry> = chunks.iter().flat_map(|(_, j)| j.entries.clone()).collect();
     let _ = check_chain(&entries);
-    c.report.empty = verify::holds_no_media(None, &chunks);
-    let raw_chunks = chunks.last().is_none_or(|j| j.raw_chunks);
-    verify::check_derivation(&entries, None, raw_chunks, &mut c, &key);
-    verify::check_raw_contiguity(&entries, &gaps, &mut c);
+    let chunks: Vec<JournalChunk> = chunks.into_iter().map(|(_, j)| j).collect();
     let head = JournalHead::over(docs.iter().copied());
     assert_eq!(head.chunks, docs.len() as u64);
     for j in &chunks {
@@ -313,24 +299,13 @@ pub fn stored_doc(data: &[u8]) {
     let first = docs[0];
     if let Ok(cp) = serde_json::from_slice::<Checkpoint>(first) {
         let hashes: Vec<chain::Hash> = docs[1..].iter().map(|d| chain::sha256(d)).collect();
-        let prefix = cp.prefix.clone().unwrap_or_default();
-        let st = Stored {
-            prefix: &prefix,
-            entries: &[],
-            recorder: &cp.recorder,
-            recording_id: &cp.recording_id,
-            manifest_sha256: None,
-            journal: Some(&hashes),
-        };
-        let mut c = Checker::new(&layout::manifest_key(&prefix), false);
-        verify::check_statements(&cp, &st, &mut c, "checkpoint");
+        let _ = verify::offline::checkpoint(&cp, &hashes);
         let again = serde_json::to_vec(&cp).expect("a checkpoint serialises");
         assert_eq!(serde_json::from_slice::<Checkpoint>(&again).ok(), Some(cp));
     }
     if let Ok(h) = serde_json::from_slice::<HeaderDoc>(first) {
-        let mut c = Checker::new("manifest.json", false);
         let prefix = String::from_utf8_lossy(docs.get(1).copied().unwrap_or_default());
-        verify::check_prefix(&prefix, &h, &mut c);
+        let _ = verify::offline::header(&prefix, &h);
         let _ = h.meta.validate();
         serde_json::from_slice::<HeaderDoc>(&h.to_bytes()).expect("a header read parses again");
     }

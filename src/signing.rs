@@ -3,12 +3,6 @@
 //! `openssl pkeyutl -verify -rawin` can check signatures without custody.
 
 use rcgen::{KeyPair, PKCS_ED25519, SigningKey as _};
-use rustls_pki_types::pem::PemObject;
-
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32 key bytes.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
@@ -16,8 +10,6 @@ pub enum SigningError {
     Key(#[from] rcgen::Error),
     #[error("not an Ed25519 key")]
     NotEd25519,
-    #[error("public key PEM: {0}")]
-    Pem(String),
 }
 
 pub struct SigningKey {
@@ -65,24 +57,7 @@ impl SigningKey {
     }
 }
 
-/// Extracts the raw 32-byte key from an Ed25519 public key PEM (SPKI).
-pub fn public_from_pem(pem: &str) -> Result<[u8; 32], SigningError> {
-    let der = rustls_pki_types::SubjectPublicKeyInfoDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| SigningError::Pem(e.to_string()))?;
-    let der = der.as_ref();
-    if der.len() != 44 || der[..12] != ED25519_SPKI_PREFIX {
-        return Err(SigningError::NotEd25519);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&der[12..]);
-    Ok(out)
-}
-
-pub fn verify(public: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
-    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
-        .verify(msg, sig)
-        .is_ok()
-}
+pub use custody_verify::signature::{public_from_pem, verify};
 
 #[cfg(test)]
 mod tests {

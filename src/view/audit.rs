@@ -24,10 +24,7 @@ use crate::spool::EntryState;
 use crate::spool::writer::OriginalWriter;
 use crate::store::{Store, StoreError, layout};
 
-/// The recorder name of audit logs (it cannot collide with a device id).
-pub const AUDIT_RECORDER: &str = "_audit";
-/// Their category in the storage layout.
-pub const AUDIT_CATEGORY: &str = "_audit";
+pub use custody_format::layout::{AUDIT_CATEGORY, AUDIT_RECORDER};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {

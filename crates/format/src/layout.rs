@@ -110,6 +110,11 @@ pub fn signature_key(prefix: &str, seq: u64) -> String {
     format!("{prefix}/checkpoints/{seq:06}.sig")
 }
 
+/// The recorder name of audit logs (it cannot collide with a device id).
+pub const AUDIT_RECORDER: &str = "_audit";
+/// Their category in the storage layout.
+pub const AUDIT_CATEGORY: &str = "_audit";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,11 @@
 //! unsigned index objects: one rewritten or swapped with another must lead
 //! to a refusal, never to another recording's bytes under this one's name.
 
-use crate::archive::{Locator, MAX_DOC_BYTES};
-use crate::chain;
-use crate::manifest::{HeaderDoc, Manifest, Role};
-use crate::store::{Store, StoreError, layout};
+use custody_format::chain;
+use custody_format::layout;
+use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::{HeaderDoc, Manifest, Role};
+use custody_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocateError {

@@ -5,18 +5,24 @@
 //! originals listed before them, that raw chunks are contiguous except
 //! across recorded gaps, and that nothing unlisted sits under the prefix.
 
+pub mod locate;
+pub mod offline;
+pub mod signature;
+
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::archive::{Locator, MAX_DOC_BYTES};
-use crate::chain;
-use crate::checkpoint::{self, Checkpoint};
-use crate::live::journal::JournalChunk;
-use crate::manifest::{
+use custody_format::chain;
+use custody_format::checkpoint::{self, Checkpoint};
+use custody_format::journal::JournalChunk;
+use custody_format::layout;
+use custody_format::layout::{checkpoint_key, signature_key};
+use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::{
     Gap, HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, ObjectEntry, Role, check_chain,
 };
-use crate::store::{Store, StoreError, layout};
+use custody_store::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -43,7 +49,7 @@ pub struct Report {
     /// Media a live recording's derivative lacks (its manifest's
     /// `derivation.holes`; the originals are whole there).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub derivative_holes: Vec<crate::manifest::DerivativeHole>,
+    pub derivative_holes: Vec<custody_format::manifest::DerivativeHole>,
     /// Objects covered by a valid signed checkpoint.
     pub signed_objects: u64,
     /// The format of the last checkpoint, which says what its signature
@@ -62,7 +68,7 @@ pub struct Report {
     /// Other recordings of the same event the manifest names, each checked
     /// against the chain (the header, or a signed annotation).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<crate::manifest::Link>,
+    pub links: Vec<custody_format::manifest::Link>,
     /// Who made the recording, from its (chained, signed) header.
     pub officer: Option<String>,
     pub uploader: Option<String>,
@@ -177,7 +183,7 @@ pub async fn verify_target(
     {
         let mut wrong = Vec::new();
         if let Some(loc) = locator
-            && let Err(why) = crate::locate::check_locator(loc, rec, id)
+            && let Err(why) = custody_format::locator::check_locator(loc, rec, id)
         {
             wrong.push(why);
         }
@@ -261,15 +267,18 @@ impl Checker {
 async fn check_links(
     store: &Store,
     m: &Manifest,
-    header: Option<&crate::manifest::HeaderDoc>,
+    header: Option<&custody_format::manifest::HeaderDoc>,
     entries: &[ObjectEntry],
     c: &mut Checker,
 ) -> Result<(), VerifyError> {
     let mut facts = Vec::new();
-    if m.links.iter().any(|l| l.relation == crate::link::HAS_COPY) {
+    if m.links
+        .iter()
+        .any(|l| l.relation == custody_format::link::HAS_COPY)
+    {
         for e in entries.iter().filter(|e| e.role == Role::Annotation) {
             if let Ok(b) = store.get_bytes(&e.key, MAX_DOC_BYTES).await
-                && let Ok(a) = serde_json::from_slice::<crate::annotate::Annotation>(&b)
+                && let Ok(a) = serde_json::from_slice::<custody_format::annotation::Annotation>(&b)
             {
                 facts.push(a.fact);
             }
@@ -277,11 +286,11 @@ async fn check_links(
     }
     for l in &m.links {
         let backed = match l.relation.as_str() {
-            crate::link::COPY_OF => header
+            custody_format::link::COPY_OF => header
                 .and_then(|h| h.copy_of.as_ref())
                 .is_some_and(|c| c.recorder == l.recorder && c.recording_id == l.recording_id),
-            crate::link::HAS_COPY => facts.iter().any(|f| {
-                matches!(f, crate::annotate::Fact::DockedCopy { recording_id, gaps_covered, .. }
+            custody_format::link::HAS_COPY => facts.iter().any(|f| {
+                matches!(f, custody_format::annotation::Fact::DockedCopy { recording_id, gaps_covered, .. }
                     if *recording_id == l.recording_id && *gaps_covered == l.gaps_filled)
             }),
             _ => false,
@@ -788,15 +797,15 @@ async fn check_header(
 /// `custody-checkpoint/2` signs the whole prefix.)
 pub(crate) fn check_prefix(prefix: &str, h: &HeaderDoc, c: &mut Checker) {
     let segments: Vec<&str> = prefix.split('/').collect();
-    let category =
-        h.meta
-            .category
-            .as_deref()
-            .unwrap_or(if h.recorder == crate::view::audit::AUDIT_RECORDER {
-                crate::view::audit::AUDIT_CATEGORY
-            } else {
-                layout::UNCATEGORIZED
-            });
+    let category = h
+        .meta
+        .category
+        .as_deref()
+        .unwrap_or(if h.recorder == layout::AUDIT_RECORDER {
+            layout::AUDIT_CATEGORY
+        } else {
+            layout::UNCATEGORIZED
+        });
     let ok = segments.len() == 7
         && segments[0] == "records"
         && segments[5] == h.recorder
@@ -1002,7 +1011,7 @@ async fn check_checkpoints(
     let mut last: Option<Checkpoint> = None;
     let mut prev_count = 0u64;
     for (i, seq) in seqs.iter().enumerate() {
-        let ck = checkpoint::checkpoint_key(prefix, *seq);
+        let ck = checkpoint_key(prefix, *seq);
         if *seq != i as u64 {
             c.fail(
                 None,
@@ -1012,10 +1021,7 @@ async fn check_checkpoints(
             return Ok(());
         }
         let bytes = store.get_bytes(&ck, MAX_DOC_BYTES).await?;
-        let sig = match store
-            .get_bytes(&checkpoint::signature_key(prefix, *seq), 1024)
-            .await
-        {
+        let sig = match store.get_bytes(&signature_key(prefix, *seq), 1024).await {
             Ok(s) => s,
             Err(e) if e.is_not_found() => {
                 c.fail(None, &ck, "checkpoint has no signature");
@@ -1023,7 +1029,7 @@ async fn check_checkpoints(
             }
             Err(e) => return Err(e.into()),
         };
-        let cp = match checkpoint::open(&bytes, &sig, &key) {
+        let cp = match signature::open_checkpoint(&bytes, &sig, &key) {
             Ok(cp) => cp,
             Err(e) => {
                 c.fail(None, &ck, e);
@@ -1080,7 +1086,7 @@ async fn check_checkpoints(
         last = Some(cp);
     }
     let last = last.expect("at least one checkpoint");
-    let last_key = checkpoint::checkpoint_key(prefix, last.seq);
+    let last_key = checkpoint_key(prefix, last.seq);
     c.report.signed_objects = last.object_count.min(entries.len() as u64);
     c.report.checkpoint_format = Some(last.format.clone());
     if last.format == checkpoint::CHECKPOINT_FORMAT_1 {
