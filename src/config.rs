@@ -251,29 +251,7 @@ impl Default for LedgerConfig {
 
 pub use custody_store::StoreConfig;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClientConfig {
-    /// Gateway address, `host:port`.
-    pub gateway: String,
-    /// Name the gateway's certificate must carry.
-    pub server_name: String,
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            gateway: "127.0.0.1:4433".into(),
-            server_name: "localhost".into(),
-            ca: "certs/ca.pem".into(),
-            cert: PathBuf::new(),
-            key: PathBuf::new(),
-        }
-    }
-}
+pub use custody_client::ClientConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

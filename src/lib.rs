@@ -8,11 +8,13 @@
 
 // The storage format, its own crate; re-exported under the paths the
 // rest of this crate and the tests use.
+pub use custody_client as client;
 pub use custody_format::{chain, clock, limits, manifest, metadata, text, time_fmt};
 pub use custody_media as pipeline;
 pub use custody_media::derive;
 pub use custody_proto as protocol;
 pub use custody_store as store;
+pub use custody_transport::{congestion, identity, quic};
 pub use custody_verify as verify;
 pub use custody_verify::locate;
 
@@ -20,13 +22,10 @@ pub mod annotate;
 pub mod archive;
 pub mod catalog;
 pub mod checkpoint;
-pub mod client;
 pub mod config;
-pub mod congestion;
 pub mod export;
 pub mod fuzzing;
 pub mod gateway;
-pub mod identity;
 pub mod inventory;
 pub mod ledger;
 pub mod link;
@@ -34,7 +33,6 @@ pub mod live;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
-pub mod quic;
 pub mod rederive;
 pub mod session;
 pub mod signing;

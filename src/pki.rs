@@ -18,10 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::metadata::valid_id;
 
-/// The SAN URI prefix that names a device.
-pub const DEVICE_URI_PREFIX: &str = "urn:custody:device:";
-/// A viewer's client certificate names the viewer as `urn:custody:viewer:<name>`.
-pub const VIEWER_URI_PREFIX: &str = "urn:custody:viewer:";
+pub use custody_transport::identity::{DEVICE_URI_PREFIX, VIEWER_URI_PREFIX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {

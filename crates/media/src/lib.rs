@@ -13,6 +13,7 @@ pub mod registry;
 pub mod remux;
 pub mod restamp;
 pub mod selfcheck;
+pub mod test_camera;
 pub mod typefind;
 
 use std::sync::OnceLock;

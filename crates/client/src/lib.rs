@@ -2,6 +2,7 @@
 //! and uploading files with resume. `custody dock` and the tests use it; it
 //! is also the reference for device makers.
 
+mod config;
 pub mod live;
 pub mod ring;
 pub mod sidecar;
@@ -10,9 +11,10 @@ pub mod upload;
 
 use std::net::SocketAddr;
 
-use crate::config::ClientConfig;
-use crate::protocol::{CloseCode, ErrorBody, StreamError};
-use crate::quic;
+use custody_proto::{CloseCode, ErrorBody, StreamError};
+use custody_transport::quic;
+
+pub use config::ClientConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -192,7 +194,7 @@ mod tests {
     fn an_older_gateway_refusing_the_device_clock_is_recognised() {
         // What a gateway built before `device_clock` answers: serde's
         // unknown-field message in a bad_message error.
-        let old = frame_error_message::<crate::protocol::message::Request>(
+        let old = frame_error_message::<custody_proto::message::Request>(
             r#"{"type":"upload","meta":{"recording_id":"r"},"device_clock":"2026-12-02T02:00:00Z","surplus":1}"#,
         );
         assert!(old.contains("surplus"), "{old}");

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::ClientError;
-use crate::chain::Hash;
-use crate::limits;
-use crate::metadata::RecordingMeta;
-use crate::protocol::frame::{self, Frame, FrameError};
-use crate::protocol::{
+use custody_format::chain::Hash;
+use custody_format::limits;
+use custody_format::metadata::RecordingMeta;
+use custody_proto::frame::{self, Frame, FrameError};
+use custody_proto::{
     DerivationNote, ErrorBody, Finish, RecordingState, Reply, Request, StreamError,
 };
 
@@ -109,7 +109,14 @@ pub async fn upload(
     job: &UploadJob,
     progress: ProgressFn,
 ) -> Result<UploadOutcome, ClientError> {
-    match upload_once(conn, job, progress.clone(), Some(crate::time_fmt::now())).await {
+    match upload_once(
+        conn,
+        job,
+        progress.clone(),
+        Some(custody_format::time_fmt::now()),
+    )
+    .await
+    {
         Err(e) if e.refuses_device_clock() => upload_once(conn, job, progress, None).await,
         r => r,
     }
@@ -326,12 +333,14 @@ pub async fn inventory(
     conn: &quinn::Connection,
     recorder: Option<&str>,
     taken_at: &str,
-    items: &[crate::protocol::InventoryItem],
+    items: &[custody_proto::InventoryItem],
 ) -> Result<u64, ClientError> {
-    let pages: Vec<&[crate::protocol::InventoryItem]> = if items.is_empty() {
+    let pages: Vec<&[custody_proto::InventoryItem]> = if items.is_empty() {
         vec![&[]]
     } else {
-        items.chunks(crate::limits::MAX_INVENTORY_ITEMS).collect()
+        items
+            .chunks(custody_format::limits::MAX_INVENTORY_ITEMS)
+            .collect()
     };
     let mut noted = 0;
     let n = pages.len();

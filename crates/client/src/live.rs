@@ -12,10 +12,10 @@ use tokio::sync::{Notify, mpsc};
 use super::ring::Ring;
 use super::source::{self, Produced, Source};
 use super::{Client, ClientError};
-use crate::manifest::Gap;
-use crate::metadata::RecordingMeta;
-use crate::protocol::frame::{self, Frame};
-use crate::protocol::{DerivationNote, LiveControl, Reply, Request};
+use custody_format::manifest::Gap;
+use custody_format::metadata::RecordingMeta;
+use custody_proto::frame::{self, Frame};
+use custody_proto::{DerivationNote, LiveControl, Reply, Request};
 
 /// Data frames are kept small so the gateway sees bytes as they are made.
 const FRAME: usize = 64 * 1024;
@@ -34,7 +34,7 @@ pub struct RecordOptions {
     /// Marks to set while recording, each when this long has passed since
     /// the start (R3: scene, persons, evidence, … — as an officer presses
     /// a button on the recorder).
-    pub marks: Vec<(Duration, crate::metadata::Marker)>,
+    pub marks: Vec<(Duration, custody_format::metadata::Marker)>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,8 +62,8 @@ pub enum RecordEvent {
 
 #[derive(Default)]
 struct Marks {
-    due: std::collections::VecDeque<(std::time::Instant, crate::metadata::Marker)>,
-    sent: Vec<(std::time::Instant, crate::metadata::Marker)>,
+    due: std::collections::VecDeque<(std::time::Instant, custody_format::metadata::Marker)>,
+    sent: Vec<(std::time::Instant, custody_format::metadata::Marker)>,
 }
 
 struct Shared {
@@ -83,7 +83,7 @@ struct Shared {
 }
 
 fn new_id(device_hint: &str) -> String {
-    let t = crate::clock::now();
+    let t = custody_format::clock::now();
     format!(
         "{device_hint}-{:04}{:02}{:02}-{:02}{:02}{:02}",
         t.year(),
@@ -300,7 +300,7 @@ async fn stream_once(
     let w = |e: frame::FrameError| ClientError::Protocol(e.to_string());
     // The request carries this recorder's clock; a gateway too old to know
     // the field refuses it, and is asked again without.
-    let mut device_clock = Some(crate::time_fmt::now());
+    let mut device_clock = Some(custody_format::time_fmt::now());
     let (mut send, mut recv, offset) = loop {
         let (mut send, mut recv) = conn.open_bi().await.map_err(ClientError::from_connection)?;
         frame::write_msg(

@@ -8,8 +8,8 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::limits;
-use crate::metadata::RecordingMeta;
+use custody_format::limits;
+use custody_format::metadata::RecordingMeta;
 
 /// Room for the metadata in an upload request: the rest of the request
 /// (its type, size and device clock) takes well under a kilobyte.
@@ -127,7 +127,7 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Occasion;
+    use custody_format::metadata::Occasion;
 
     #[test]
     fn good_fields_are_kept_bad_ones_dropped() {
@@ -187,12 +187,12 @@ mod tests {
         w.extend(sanitize(&mut m, "fallback"));
         assert!(m.validate().is_ok());
         assert!(!m.markers.is_empty() && m.markers.len() < 256);
-        let req = crate::protocol::Request::Upload {
+        let req = custody_proto::Request::Upload {
             meta: Box::new(m.clone()),
-            size: Some(crate::limits::MAX_FILE_SIZE),
+            size: Some(custody_format::limits::MAX_FILE_SIZE),
             device_clock: Some("2026-12-06T08:00:00.123456789+08:00".into()),
         };
-        crate::protocol::frame::encode_msg(&req).expect("fits in one message");
+        custody_proto::frame::encode_msg(&req).expect("fits in one message");
         let dropped = 256 - m.markers.len();
         assert!(
             w.iter()

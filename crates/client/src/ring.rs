@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::spool::write_atomic;
+use custody_fs::write_atomic;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RingState {
@@ -66,7 +66,7 @@ impl Ring {
             None => (
                 RingState {
                     recording_id: new_id(),
-                    last_produced_at: crate::time_fmt::now(),
+                    last_produced_at: custody_format::time_fmt::now(),
                     ..Default::default()
                 },
                 false,
@@ -145,7 +145,7 @@ impl Ring {
             off += n as u64;
         }
         self.state.produced = off;
-        self.state.last_produced_at = crate::time_fmt::now();
+        self.state.last_produced_at = custody_format::time_fmt::now();
         Ok(())
     }
 

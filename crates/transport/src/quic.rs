@@ -16,8 +16,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use tokio::sync::mpsc;
 
-use crate::limits;
-use crate::protocol::ALPN;
+use custody_format::limits;
+use custody_proto::ALPN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QuicError {

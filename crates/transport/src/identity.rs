@@ -3,8 +3,12 @@
 use rustls_pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 
-use crate::metadata::valid_id;
-use crate::pki::DEVICE_URI_PREFIX;
+use custody_format::metadata::valid_id;
+
+/// The SAN URI prefix that names a device.
+pub const DEVICE_URI_PREFIX: &str = "urn:custody:device:";
+/// A viewer's client certificate names the viewer as `urn:custody:viewer:<name>`.
+pub const VIEWER_URI_PREFIX: &str = "urn:custody:viewer:";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
@@ -48,7 +52,7 @@ pub fn device_id_from_cert(cert: &CertificateDer<'_>) -> Result<String, Identity
 /// SHA-256 of the certificate DER, lowercase hex: how logs and headers name
 /// the exact certificate a device presented.
 pub fn cert_fingerprint(cert: &CertificateDer<'_>) -> String {
-    hex::encode(crate::chain::sha256(cert))
+    hex::encode(custody_format::chain::sha256(cert))
 }
 
 /// Best-effort description of a certificate that failed verification, for
