@@ -149,7 +149,7 @@ fn check_request(req: &Request) {
             items,
             ..
         } => {
-            let _ = crate::session::inventory::check(&crate::session::inventory::Page {
+            let _ = crate::session::inventory::page_is_valid(&crate::session::inventory::Page {
                 taken_at: taken_at.clone(),
                 page: *page,
                 last: *last,

@@ -24,10 +24,10 @@ use crate::live::LiveRecording;
 use crate::locate::LocateError;
 use crate::manifest::{Manifest, Role};
 
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const STYLE_CSS: &str = include_str!("../../web/style.css");
-const HLS_JS: &str = include_str!("../../web/node_modules/hls.js/dist/hls.min.js");
+const INDEX_HTML: &str = include_str!("../../../../web/index.html");
+const APP_JS: &str = include_str!("../../../../web/app.js");
+const STYLE_CSS: &str = include_str!("../../../../web/style.css");
+const HLS_JS: &str = include_str!("../../../../web/node_modules/hls.js/dist/hls.min.js");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \

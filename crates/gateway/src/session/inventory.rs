@@ -24,6 +24,13 @@ pub struct Page {
     pub items: Vec<InventoryItem>,
 }
 
+/// Whether a page passes [`check`]: the fuzz targets' entry (the failure
+/// itself is a reply on the session's stream).
+#[doc(hidden)]
+pub fn page_is_valid(p: &Page) -> bool {
+    check(p).is_ok()
+}
+
 /// A page's syntax and bounds, before anything is stored.
 pub(crate) fn check(p: &Page) -> Result<time::OffsetDateTime, Failure> {
     let bad = |m: String| Err(fail(StreamError::InvalidMetadata, m));

@@ -2,7 +2,7 @@
 //! it against the ledger, record the session in its usage record, then
 //! serve each stream it opens (one recording or query per stream).
 
-pub(crate) mod inventory;
+pub mod inventory;
 mod live;
 mod owner;
 mod status;

@@ -1,20 +1,24 @@
 //! Puts the wall's browser player (hls.js, pinned in web/package-lock.json)
-//! into the binary. It comes from the npm registry by `npm ci`, run here
+//! into the gateway. It comes from the npm registry by `npm ci`, run here
 //! when web/node_modules lacks it, so a fresh clone builds in one step.
+//! Only this crate runs npm: the verifier and the device client never
+//! build it.
 
 use std::path::Path;
 use std::process::Command;
 
-const HLS_JS: &str = "web/node_modules/hls.js/dist/hls.min.js";
+/// The repository's `web/`, seen from this crate (`crates/gateway`).
+const WEB: &str = "../../web";
+const HLS_JS: &str = "../../web/node_modules/hls.js/dist/hls.min.js";
 
 fn main() {
-    println!("cargo:rerun-if-changed=web/package-lock.json");
+    println!("cargo:rerun-if-changed={WEB}/package-lock.json");
     println!("cargo:rerun-if-changed={HLS_JS}");
     if Path::new(HLS_JS).exists() {
         return;
     }
     let status = Command::new("npm")
-        .args(["ci", "--prefix", "web", "--no-audit", "--no-fund"])
+        .args(["ci", "--prefix", WEB, "--no-audit", "--no-fund"])
         .status();
     match status {
         Ok(s) if s.success() && Path::new(HLS_JS).exists() => {}
