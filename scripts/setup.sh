@@ -35,12 +35,13 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 #   openssl                     the proof bundle's verify.sh, benches
 #   time                        /usr/bin/time (memory of the large remux test)
 #   curl                        rustup, the demo and the wall tests
+#   python3                     scripts/check-module-cycles.py (CI), moto
 APT_PACKAGES=(
   pkg-config build-essential curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libgstreamer1.0-0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x
-  ffmpeg openssl time
+  ffmpeg openssl time python3
 )
 # The wall's player (hls.js) comes from npm at build time; the browser test
 # drives Debian's chromium. A newer node already installed is kept.

@@ -6,13 +6,13 @@
 
 use bytes::Bytes;
 
-use crate::archive::{Locator, MAX_DOC_BYTES};
-use crate::chain;
 use crate::checkpoint::{self, Checkpoint, JournalHead};
-use crate::live::journal::JournalChunk;
-use crate::manifest::{Manifest, ObjectEntry, Role};
 use crate::signing::SigningKey;
-use crate::store::{Store, StoreError, layout};
+use custody_format::chain;
+use custody_format::journal::JournalChunk;
+use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::{Manifest, ObjectEntry, Role};
+use custody_store::{Store, StoreError, layout};
 
 pub use custody_format::annotation::{ANNOTATION_FORMAT, Annotation, Fact};
 
@@ -150,17 +150,18 @@ fn entry_for(m: &Manifest, body: &[u8], at: &str) -> ObjectEntry {
 /// `finalized_at`.
 fn raised_retention(
     m: &Manifest,
-    to: crate::policy::retention::Retention,
-) -> Result<crate::policy::retention::RetentionState, crate::policy::retention::RetentionError> {
-    use crate::policy::retention::{MIN_YEARS, Retention, RetentionState};
+    to: custody_format::retention::Retention,
+) -> Result<custody_format::retention::RetentionState, custody_format::retention::RetentionError> {
+    use custody_format::retention::{MIN_YEARS, Retention, RetentionState};
     let current = match &m.retention {
         Some(r) => r.clone(),
         None => RetentionState::new(
             Retention::Standard { years: MIN_YEARS },
-            crate::time_fmt::parse(&m.finalized_at).unwrap_or_else(crate::clock::now),
+            custody_format::time_fmt::parse(&m.finalized_at)
+                .unwrap_or_else(custody_format::clock::now),
         )?,
     };
-    current.raise(to, crate::time_fmt::parse(&m.summary.received_at))
+    current.raise(to, custody_format::time_fmt::parse(&m.summary.received_at))
 }
 
 /// The manifest after annotation `entry` saying `fact` is appended to `m`:
@@ -199,8 +200,8 @@ fn appended(m: &Manifest, entry: &ObjectEntry, fact: &Fact) -> Result<Manifest, 
             recording_id,
             gaps_covered,
             ..
-        } => m.links.push(crate::manifest::Link {
-            relation: crate::link::HAS_COPY.into(),
+        } => m.links.push(custody_format::manifest::Link {
+            relation: custody_format::link::HAS_COPY.into(),
             recorder: m.recorder.clone(),
             recording_id: recording_id.clone(),
             manifest_key: Some(manifest_key.clone()),
@@ -348,7 +349,7 @@ pub async fn annotate(
         fact: fact.clone(),
         by: by.to_string(),
         reason,
-        at: crate::time_fmt::now(),
+        at: custody_format::time_fmt::now(),
     };
     let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
     body.push(b'\n');
@@ -449,7 +450,7 @@ async fn after_seal(
         && m.retention.as_ref().is_some_and(|r| {
             matches!(
                 r.retention,
-                crate::policy::retention::Retention::Permanent { .. }
+                custody_format::retention::Retention::Permanent { .. }
             )
         })
     {

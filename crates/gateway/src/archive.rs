@@ -14,18 +14,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
-use crate::chain::{self, Hash};
 use crate::checkpoint;
-use crate::derive::{self, Derivation};
-use crate::manifest::{
+use crate::signing::SigningKey;
+use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
+use crate::usage::{Usage, UsageEvent, UsageLog};
+use custody_format::chain::{self, Hash};
+use custody_format::manifest::{
     DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT,
     Manifest, MediaRange, Role, Summary,
 };
-use crate::protocol::RecordingState;
-use crate::signing::SigningKey;
-use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
-use crate::store::{Store, StoreError, layout};
-use crate::usage::{Usage, UsageEvent, UsageLog};
+use custody_media::derive::{self, Derivation};
+use custody_proto::RecordingState;
+use custody_store::{Store, StoreError, layout};
 
 pub use custody_format::locator::{Locator, MAX_DOC_BYTES};
 
@@ -36,7 +36,7 @@ pub struct Archived {
     pub recording_id: String,
     pub manifest_key: String,
     pub chain_head: String,
-    pub derivation: Option<crate::protocol::DerivationNote>,
+    pub derivation: Option<custody_proto::DerivationNote>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ pub struct Archiver {
     quarantine_wake: Arc<tokio::sync::Notify>,
 }
 
-pub use crate::derive::Media;
+pub use custody_media::derive::Media;
 
 /// Spool file name of a derived object, from its role and chain index.
 fn derived_file_name(role: Role, index: u64) -> String {
@@ -406,7 +406,7 @@ impl Worker {
                 derivation: manifest
                     .derivation
                     .as_ref()
-                    .map(|d| crate::protocol::DerivationNote {
+                    .map(|d| custody_proto::DerivationNote {
                         status: d.status.clone(),
                         segments: manifest
                             .objects
@@ -525,7 +525,7 @@ impl Worker {
                     input: Some(input.clone()),
                     pipeline: Some(pipeline.clone()),
                     tracks: tracks.clone(),
-                    reason: crate::pipeline::remux::left_out_reason(tracks),
+                    reason: custody_media::remux::left_out_reason(tracks),
                     recipe: recipe.clone(),
                     holes: Vec::new(),
                 }
@@ -557,7 +557,7 @@ impl Worker {
         let objects = b.into_entries();
         // The recording is whole in the gateway's custody (durable in its
         // spool) from now: that is when it counts as stored.
-        let now = crate::clock::now();
+        let now = custody_format::clock::now();
         Manifest {
             format: MANIFEST_FORMAT.into(),
             recorder: header.recorder.clone(),
@@ -588,13 +588,13 @@ impl Worker {
             object_count: objects.len() as u64,
             objects,
             chain_head,
-            finalized_at: crate::time_fmt::rfc3339(now),
+            finalized_at: custody_format::time_fmt::rfc3339(now),
             gateway: self.gateway.clone(),
             derivation: Some(summary),
             live: None,
             confidentiality: Vec::new(),
             retention: header.retention.map(|r| {
-                crate::policy::retention::RetentionState::at_build(r, header.retention_start(None))
+                custody_format::retention::RetentionState::at_build(r, header.retention_start(None))
             }),
             deadline: Some(crate::policy::deadline::assess(
                 &self.policy,
@@ -605,7 +605,7 @@ impl Worker {
             links: header
                 .copy_of
                 .iter()
-                .map(|c| crate::manifest::Link {
+                .map(|c| custody_format::manifest::Link {
                     relation: c.relation.clone(),
                     recorder: c.recorder.clone(),
                     recording_id: c.recording_id.clone(),
@@ -688,7 +688,7 @@ async fn upload_dir(store: &Store, prefix: &str, dir: &Path) -> Result<(), Archi
             let p = path.clone();
             tokio::task::spawn_blocking(move || {
                 let mut f = std::fs::File::open(p)?;
-                crate::store::hash_reader(&mut f)
+                custody_store::hash_reader(&mut f)
             })
             .await
             .map_err(|e| ArchiveError::Damaged(e.to_string()))??

@@ -21,9 +21,9 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{Locator, MAX_DOC_BYTES};
-use crate::manifest::{Manifest, Role};
-use crate::store::{Store, StoreError, layout};
+use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::{Manifest, Role};
+use custody_store::{Store, StoreError, layout};
 
 pub const CATALOG_PREFIX: &str = "index/catalog/";
 /// Reads in flight when loading or rebuilding.
@@ -96,7 +96,7 @@ pub struct Entry {
     pub retain_until: Option<String>,
     /// Confidentiality marks (R6).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub confidentiality: Vec<crate::policy::confidentiality::Mark>,
+    pub confidentiality: Vec<custody_format::confidentiality::Mark>,
     /// How far the uploading device's clock was from the gateway's, in
     /// seconds (`summary.clock_skew_seconds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,8 +182,8 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
         deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
         retention: m.retention.as_ref().map(|r| r.retention.describe()),
         retain_until: m.retention.as_ref().and_then(|r| {
-            r.deletable_from(crate::time_fmt::parse(&m.summary.received_at))
-                .map(crate::time_fmt::rfc3339)
+            r.deletable_from(custody_format::time_fmt::parse(&m.summary.received_at))
+                .map(custody_format::time_fmt::rfc3339)
         }),
         confidentiality: m.confidentiality.clone(),
         clock_skew_seconds: m.summary.clock_skew_seconds,
@@ -225,7 +225,7 @@ fn shard_bytes(entries: &[Entry]) -> Bytes {
 
 async fn put_shard(store: &Store, key: &str, entries: &[Entry]) -> Result<(), StoreError> {
     let b = shard_bytes(entries);
-    let h = crate::chain::sha256(&b);
+    let h = custody_format::chain::sha256(&b);
     store.put_bytes(key, b, &h).await
 }
 
@@ -314,7 +314,7 @@ impl Filter {
     pub fn check_times(&self) -> Result<(), String> {
         for (name, v) in [("from", &self.from), ("to", &self.to)] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
-                && crate::time_fmt::parse(v).is_none()
+                && custody_format::time_fmt::parse(v).is_none()
             {
                 return Err(format!(
                     "{name} must be an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"
@@ -333,12 +333,12 @@ impl Filter {
         let t = e
             .started_at
             .as_deref()
-            .and_then(crate::time_fmt::parse)
-            .or_else(|| crate::time_fmt::parse(&e.received_at));
+            .and_then(custody_format::time_fmt::parse)
+            .or_else(|| custody_format::time_fmt::parse(&e.received_at));
         let bound = |b: &Option<String>| {
             b.as_deref()
                 .filter(|s| !s.is_empty())
-                .and_then(crate::time_fmt::parse)
+                .and_then(custody_format::time_fmt::parse)
         };
         let in_range = match (bound(&self.from), bound(&self.to), t) {
             (None, None, _) => true,
@@ -361,7 +361,7 @@ impl Filter {
         let day = |s: &Option<String>, shift: i64| {
             s.as_deref()
                 .filter(|s| !s.is_empty())
-                .and_then(crate::time_fmt::parse)
+                .and_then(custody_format::time_fmt::parse)
                 .map(|t| {
                     let d = t.date() + time::Duration::days(shift);
                     format!("{:04}{:02}{:02}", d.year(), d.month() as u8, d.day())
@@ -399,8 +399,8 @@ pub async fn search(store: &Store, f: &Filter) -> Result<Vec<Entry>, StoreError>
     let t = |e: &Entry| {
         e.started_at
             .as_deref()
-            .and_then(crate::time_fmt::parse)
-            .or_else(|| crate::time_fmt::parse(&e.received_at))
+            .and_then(custody_format::time_fmt::parse)
+            .or_else(|| custody_format::time_fmt::parse(&e.received_at))
     };
     out.sort_by_cached_key(|e| std::cmp::Reverse(t(e)));
     Ok(out)
@@ -425,7 +425,7 @@ pub async fn entry_in_storage(
     }
     let codecs = match m.objects.iter().find(|o| o.role == Role::Init) {
         Some(init) => match store.get_bytes(&init.key, 1 << 20).await {
-            Ok(b) => Some(crate::view::hls::codecs(&b)),
+            Ok(b) => Some(custody_media::codecs::codecs(&b)),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e),
         },
@@ -462,7 +462,7 @@ pub async fn rebuild(store: &Store) -> Result<usize, StoreError> {
                 .and_then(|r| r.strip_suffix(".json"))
                 .and_then(|r| r.split_once('/'))
                 .unwrap_or_default();
-            if let Err(why) = crate::locate::check_locator(&loc, filed.0, filed.1) {
+            if let Err(why) = custody_verify::locate::check_locator(&loc, filed.0, filed.1) {
                 tracing::warn!(key = %k, "catalog: locator left out: {why}");
                 return Ok(None);
             }
@@ -545,8 +545,9 @@ impl Catalog {
     }
 
     fn marker(&self, manifest_key: &str) -> PathBuf {
-        self.pending
-            .join(hex::encode(crate::chain::sha256(manifest_key.as_bytes())))
+        self.pending.join(hex::encode(custody_format::chain::sha256(
+            manifest_key.as_bytes(),
+        )))
     }
 
     /// The recording at `manifest_key` was stored or changed: its line is

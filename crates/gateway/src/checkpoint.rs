@@ -10,8 +10,8 @@
 //! exact bytes signed) and `NNNNNN.sig` (the raw 64-byte signature), so that
 //! `openssl pkeyutl -verify -rawin` checks them without custody.
 
-use crate::chain::{self};
 use crate::signing::SigningKey;
+use custody_format::chain::{self};
 
 pub use custody_format::checkpoint::{
     CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_1, Checkpoint, JournalHead, Signed, Statement,
@@ -30,7 +30,7 @@ pub fn sign(key: &SigningKey, s: Statement) -> Signed {
         chain_head: s.chain_head,
         journal: s.journal,
         manifest_sha256: s.manifest_sha256,
-        at: crate::time_fmt::now(),
+        at: custody_format::time_fmt::now(),
         previous: s.previous,
         is_final: s.is_final,
         public_key: hex::encode(key.public_raw()),
@@ -50,10 +50,10 @@ pub use custody_verify::signature::open_checkpoint as open;
 /// Writes a signed checkpoint to storage: signature first, then the
 /// checkpoint, so a checkpoint present is always a signed one.
 pub async fn store(
-    store: &crate::store::Store,
+    store: &custody_store::Store,
     prefix: &str,
     s: &Signed,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), custody_store::StoreError> {
     let seq = s.checkpoint.seq;
     let sig = bytes::Bytes::from(s.signature.clone());
     store
@@ -88,12 +88,12 @@ pub struct Place {
 /// reaches storage without a final checkpoint that signs every byte of it,
 /// and a manifest present is a signed one.
 pub async fn seal(
-    store: &crate::store::Store,
+    store: &custody_store::Store,
     key: &SigningKey,
-    manifest: &crate::manifest::Manifest,
+    manifest: &custody_format::manifest::Manifest,
     manifest_bytes: &[u8],
     place: Place,
-) -> Result<Signed, crate::store::StoreError> {
+) -> Result<Signed, custody_store::StoreError> {
     let mh = chain::sha256(manifest_bytes);
     let signed = sign(
         key,
@@ -113,7 +113,7 @@ pub async fn seal(
     self::store(store, &manifest.prefix, &signed).await?;
     store
         .put_bytes(
-            &crate::store::layout::manifest_key(&manifest.prefix),
+            &custody_format::layout::manifest_key(&manifest.prefix),
             bytes::Bytes::copy_from_slice(manifest_bytes),
             &mh,
         )

@@ -112,7 +112,7 @@ pub struct ViewerConfig {
     /// Confidentiality marks the viewer may see recordings under (R6):
     /// `state-secret`, `trade-secret`, `personal-privacy`.
     #[serde(default)]
-    pub clearances: Vec<crate::policy::confidentiality::Mark>,
+    pub clearances: Vec<custody_format::confidentiality::Mark>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,7 +320,7 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        if crate::store::layout::parse_offset(&self.gateway.utc_offset).is_none() {
+        if custody_format::layout::parse_offset(&self.gateway.utc_offset).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "gateway.utc_offset {:?} is not ±HH:MM",
                 self.gateway.utc_offset
@@ -347,7 +347,7 @@ impl Config {
                     .into(),
             ));
         }
-        crate::policy::retention::Retention::Standard {
+        custody_format::retention::Retention::Standard {
             years: self.policy.standard_years,
         }
         .check()
@@ -361,7 +361,7 @@ impl Config {
         let bad =
             |name: &str, why: &str| Err(ConfigError::Invalid(format!("viewer {name:?}: {why}")));
         for (i, v) in self.viewers.iter().enumerate() {
-            if !crate::metadata::valid_id(&v.name) {
+            if !custody_format::metadata::valid_id(&v.name) {
                 return bad(
                     &v.name,
                     "name must be letters, digits, . _ - (as device ids)",
@@ -386,7 +386,8 @@ impl Config {
     }
 
     pub fn utc_offset(&self) -> time::UtcOffset {
-        crate::store::layout::parse_offset(&self.gateway.utc_offset).unwrap_or(time::UtcOffset::UTC)
+        custody_format::layout::parse_offset(&self.gateway.utc_offset)
+            .unwrap_or(time::UtcOffset::UTC)
     }
 }
 

@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use crate::archive::MAX_DOC_BYTES;
-use crate::manifest::Manifest;
-use crate::store::{Store, StoreError};
+use custody_format::locator::MAX_DOC_BYTES;
+use custody_format::manifest::Manifest;
+use custody_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

@@ -5,17 +5,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use time::UtcOffset;
-use tokio_util::sync::CancellationToken;
-
-use crate::archive::{Archiver, Locator, MAX_DOC_BYTES};
+use crate::archive::Archiver;
 use crate::config::Config;
 use crate::ledger::{LedgerError, LedgerFile};
-use crate::quic::{self, QuicError};
+use crate::shared::Gateway;
 use crate::spool::Spool;
 use crate::spool::outbox::Outbox;
-use crate::store::{Store, StoreError, layout};
 use crate::usage::{UNIDENTIFIED, Usage, UsageEvent, UsageLog};
+use custody_store::{Store, StoreError};
+use custody_transport::quic::{self, QuicError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -32,7 +30,7 @@ pub enum GatewayError {
     Quic(#[from] QuicError),
     // Transparent: the message is the pipeline's own, printed once.
     #[error(transparent)]
-    Pipeline(#[from] crate::pipeline::PipelineError),
+    Pipeline(#[from] custody_media::PipelineError),
     #[error("command center: {0}")]
     View(#[from] crate::view::ViewError),
     #[error("policy: {0}")]
@@ -41,137 +39,6 @@ pub enum GatewayError {
     SigningKey { path: String, reason: String },
     #[error("{0}")]
     SpoolInUse(#[from] crate::spool::lock::LockError),
-}
-
-pub struct Gateway {
-    pub cfg: Config,
-    pub ledger: LedgerFile,
-    pub spool: Spool,
-    /// Room left on the spool's filesystem: no new bytes below the reserve.
-    pub space: Arc<crate::spool::space::SpoolSpace>,
-    /// What `/metrics` shows.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub store: Store,
-    pub usage: UsageLog,
-    pub archiver: Archiver,
-    /// Appends what is learned about stored recordings later: docked-copy
-    /// links and further file names.
-    pub linker: Arc<crate::link::Linker>,
-    /// Pipelines and options for deriving CMAF; `None` when turned off.
-    pub media: Option<crate::derive::Media>,
-    pub live: Arc<crate::live::Live>,
-    /// Signs checkpoints; its public key goes into every header.
-    pub signer: Arc<crate::signing::SigningKey>,
-    /// Whether storage enforces retention (probed at start).
-    pub retention: crate::policy::retention::Enforcement,
-    pub offset: UtcOffset,
-    busy: Mutex<HashMap<(String, String), Owner>>,
-    /// This process's exclusive hold on the spool, for its whole life.
-    spool_lock: crate::spool::lock::SpoolLock,
-}
-
-/// The stream currently receiving a recording.
-struct Owner {
-    device: String,
-    superseded: CancellationToken,
-    serial: u64,
-}
-
-/// Held while a stream owns a recording; released on drop.
-pub struct RecordingLock {
-    gw: Arc<Gateway>,
-    key: (String, String),
-    serial: u64,
-    /// Cancelled when a newer stream from the same device claims the
-    /// recording (the device reconnected; this stream's link is dead).
-    pub superseded: CancellationToken,
-}
-
-impl Drop for RecordingLock {
-    fn drop(&mut self) {
-        let mut busy = self.gw.busy.lock().expect("busy lock");
-        if busy.get(&self.key).is_some_and(|o| o.serial == self.serial) {
-            busy.remove(&self.key);
-        }
-    }
-}
-
-impl Gateway {
-    /// Claims a recording for one stream. If a stream of the same device
-    /// holds it — typically one whose link died without the gateway
-    /// noticing yet — that stream is told to stop, and the claim waits for
-    /// it to make its bytes durable and let go. A stream of another device
-    /// is never displaced: `None`.
-    pub async fn claim_recording(
-        self: &Arc<Self>,
-        recorder: &str,
-        id: &str,
-        device: &str,
-    ) -> Option<RecordingLock> {
-        static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let key = (recorder.to_string(), id.to_string());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            {
-                let mut busy = self.busy.lock().expect("busy lock");
-                match busy.get(&key) {
-                    None => {
-                        let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let superseded = CancellationToken::new();
-                        busy.insert(
-                            key.clone(),
-                            Owner {
-                                device: device.to_string(),
-                                superseded: superseded.clone(),
-                                serial,
-                            },
-                        );
-                        return Some(RecordingLock {
-                            gw: self.clone(),
-                            key,
-                            serial,
-                            superseded,
-                        });
-                    }
-                    Some(o) if o.device == device => o.superseded.cancel(),
-                    Some(_) => return None,
-                }
-            }
-            if tokio::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Whether the gateway can take bytes now (`/readyz`): the spool above
-    /// its reserve and still locked by this process. `Err` is a one-line
-    /// reason.
-    pub fn readiness(&self) -> Result<(), String> {
-        self.space
-            .check()
-            .map_err(|e| format!("spool {}: {e}", self.spool.root().display()))?;
-        self.spool_lock.check_held()
-    }
-
-    /// Looks a recording up in storage by its locator (used when the spool
-    /// no longer has it). Storage errors count as "not found here".
-    pub async fn find_archived(&self, recorder: &str, id: &str) -> Option<Locator> {
-        let key = layout::locator_key(recorder, id);
-        match self.store.get_bytes(&key, MAX_DOC_BYTES).await {
-            // A locator that leads elsewhere is not this recording's.
-            Ok(b) => serde_json::from_slice::<Locator>(&b).ok().filter(|l| {
-                crate::locate::check_locator(l, recorder, id)
-                    .inspect_err(|why| tracing::warn!(key, "{why}"))
-                    .is_ok()
-            }),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => {
-                tracing::warn!(key, "locator lookup failed: {e}");
-                None
-            }
-        }
-    }
 }
 
 /// A started gateway.
@@ -204,7 +71,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             "custody serve, pid {}, gateway {}, since {}",
             std::process::id(),
             cfg.gateway.id,
-            crate::time_fmt::now()
+            custody_format::time_fmt::now()
         ),
     )?;
     let spool = Spool::open(&cfg.gateway.spool).map_err(|source| GatewayError::Spool {
@@ -234,12 +101,12 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
                 time::Duration::seconds_f64(years * 365.25 * 86400.0) + time::Duration::days(7);
             store.set_up_retention(Some(retain)).await
         }
-        crate::config::ObjectLockMode::Off => crate::policy::retention::Enforcement::Gateway {
+        crate::config::ObjectLockMode::Off => custody_format::retention::Enforcement::Gateway {
             why: "policy.object_lock = \"off\" in the configuration".into(),
         },
     };
     match &retention {
-        crate::policy::retention::Enforcement::ObjectLock => {
+        custody_format::retention::Enforcement::ObjectLock => {
             tracing::info!("retention: {}", retention.describe())
         }
         _ => tracing::warn!("retention: {}", retention.describe()),
@@ -247,14 +114,14 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     // What the probe found, for `custody retention list` and reports.
     let probed = serde_json::json!({
         "gateway": cfg.gateway.id,
-        "probed_at": crate::time_fmt::now(),
+        "probed_at": custody_format::time_fmt::now(),
         "storage": retention,
         "describe": retention.describe(),
     });
     let pb = bytes::Bytes::from(serde_json::to_vec_pretty(&probed).expect("json"));
-    let ph = crate::chain::sha256(&pb);
+    let ph = custody_format::chain::sha256(&pb);
     if let Err(e) = store
-        .put_bytes(crate::policy::retention::PROBE_RESULT, pb, &ph)
+        .put_bytes(custody_format::retention::PROBE_RESULT, pb, &ph)
         .await
     {
         tracing::warn!("retention probe result not stored: {e}");
@@ -275,7 +142,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     tokio::spawn(outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
     let media = if cfg.media.derive {
-        let registry = crate::pipeline::Registry::load(&cfg.media.pipelines)?;
+        let registry = custody_media::Registry::load(&cfg.media.pipelines)?;
         tracing::info!(
             dir = %cfg.media.pipelines.display(),
             kinds = registry.specs().len(),
@@ -283,7 +150,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         );
         Some(crate::archive::Media {
             registry: Arc::new(registry),
-            options: crate::pipeline::remux::RemuxOptions {
+            options: custody_media::remux::RemuxOptions {
                 fragment_duration: Duration::from_secs_f64(cfg.media.segment_seconds),
                 ..Default::default()
             },

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::InventoryItem;
-use crate::store::{Store, StoreError};
+use custody_proto::InventoryItem;
+use custody_store::{Store, StoreError};
 
 /// One page as storage keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,12 +84,12 @@ mod tests {
     fn newest_inventory_sorts_last() {
         let a = page_key(
             "bwc-1",
-            crate::time_fmt::parse("2026-11-30T09:00:00+08:00").unwrap(),
+            custody_format::time_fmt::parse("2026-11-30T09:00:00+08:00").unwrap(),
             0,
         );
         let b = page_key(
             "bwc-1",
-            crate::time_fmt::parse("2026-11-30T02:00:01Z").unwrap(),
+            custody_format::time_fmt::parse("2026-11-30T02:00:01Z").unwrap(),
             2,
         );
         assert_eq!(a, "inventory/bwc-1/20261130T010000Z/00000.json");

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::metadata::{DeviceKind, valid_id};
-use crate::protocol::CloseCode;
+use custody_format::metadata::{DeviceKind, valid_id};
+use custody_proto::CloseCode;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,21 +1,10 @@
-//! custody — an ingest gateway for law-enforcement audio-visual records.
-//!
-//! Data flows through the modules in this order:
-//! [`quic`] endpoint → [`session`] → [`spool`] → [`chain`]/[`manifest`] →
-//! [`archive`] → [`store`]; beside it the [`ledger`] (who may connect),
-//! [`usage`] (what they did), [`verify`] (checking storage independently),
-//! [`pki`] (certificates) and the device side in [`client`].
-
-// The storage format, its own crate; re-exported under the paths the
-// rest of this crate and the tests use.
-pub use custody_format::{chain, clock, limits, manifest, metadata, text, time_fmt};
-pub use custody_media as pipeline;
-pub use custody_media::derive;
-pub use custody_proto as protocol;
-pub use custody_store as store;
-pub use custody_transport::{congestion, identity, quic};
-pub use custody_verify as verify;
-pub use custody_verify::locate;
+//! The custody gateway: ingest ([`session`] → [`spool`]), records
+//! ([`archive`] → storage; [`annotate`], [`link`], [`catalog`],
+//! [`inventory`], [`usage`], [`policy`], [`export`]), live recordings
+//! ([`live`]) and the command center ([`view`]), over the lower crates
+//! (`docs/architecture.md`): custody-format, -proto, -fs, -store, -media,
+//! -verify, -transport and -client. [`shared`] is the state they share;
+//! [`gateway`] starts it all.
 
 pub mod annotate;
 pub mod archive;
@@ -33,6 +22,7 @@ pub mod pki;
 pub mod policy;
 pub mod rederive;
 pub mod session;
+pub mod shared;
 pub mod signing;
 pub mod spool;
 pub mod usage;

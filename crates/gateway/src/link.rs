@@ -22,12 +22,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::MAX_DOC_BYTES;
-use crate::locate::{Found, LocateError};
-use crate::manifest::{Manifest, Role};
+use crate::annotate::{self, AnnotateError};
 use crate::signing::SigningKey;
-use crate::store::{Store, StoreError};
+use custody_format::annotation::Fact;
+use custody_format::locator::MAX_DOC_BYTES;
+use custody_format::manifest::{Manifest, Role};
+use custody_store::{Store, StoreError};
+use custody_verify::locate::{Found, LocateError};
 
 pub use custody_format::link::{
     COPY_OF, DOCKED_SUFFIX, HAS_COPY, covered_gaps, docked_id, media_duration,
@@ -123,7 +124,7 @@ impl Linker {
         std::fs::create_dir_all(&self.names_dir)?;
         let b = serde_json::to_vec_pretty(p).expect("pending name serialises");
         // The name is device text: the file is named by its hash.
-        let name_hash = hex::encode(crate::chain::sha256(p.file_name.as_bytes()));
+        let name_hash = hex::encode(custody_format::chain::sha256(p.file_name.as_bytes()));
         let file = format!(
             "{}@{}@{}.json",
             p.recorder,
@@ -204,7 +205,7 @@ impl Linker {
     /// The stored recording `recorder/id`, checked against its locator
     /// (`None` while it is not stored: still open, or not yet archived).
     async fn locate(&self, recorder: &str, id: &str) -> Result<Option<Found>, LinkError> {
-        match crate::locate::stored(&self.store, recorder, id).await {
+        match custody_verify::locate::stored(&self.store, recorder, id).await {
             Ok(f) => Ok(f),
             Err(LocateError::Store(e)) => Err(e.into()),
             Err(LocateError::Mismatch(why)) => Err(LinkError::Damaged(why)),
@@ -280,7 +281,7 @@ impl Linker {
             let name = match o.role {
                 Role::Header => {
                     let b = self.store.get_bytes(&o.key, MAX_DOC_BYTES).await?;
-                    serde_json::from_slice::<crate::manifest::HeaderDoc>(&b)
+                    serde_json::from_slice::<custody_format::manifest::HeaderDoc>(&b)
                         .map_err(|e| LinkError::Damaged(format!("{}: {e}", o.key)))?
                         .meta
                         .file_name

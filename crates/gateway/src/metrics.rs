@@ -17,9 +17,9 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::protocol::{CloseCode, StreamError};
 use crate::spool::space::SpoolSpace;
-use crate::store::{Observer as StoreObserver, Op as StoreOp};
+use custody_proto::{CloseCode, StreamError};
+use custody_store::{Observer as StoreObserver, Op as StoreOp};
 
 /// Why a device was turned away, or why one of its requests ended in an
 /// error: the `reason` label of `custody_refusals_total`. Close-code and
@@ -136,7 +136,7 @@ struct ByLabel {
     by: &'static str,
 }
 
-/// Storage's counters: the observer of the gateway's [`crate::store::Store`], and the
+/// Storage's counters: the observer of the gateway's [`custody_store::Store`], and the
 /// retries of the loops that write to it.
 #[derive(Debug, Clone, Default)]
 pub struct StorageMetrics {

@@ -16,7 +16,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::metadata::valid_id;
+use custody_format::metadata::valid_id;
 
 pub use custody_transport::identity::{DEVICE_URI_PREFIX, VIEWER_URI_PREFIX};
 
@@ -405,7 +405,10 @@ mod tests {
         issue_device(&dirs, "bwc-1", 30, false).unwrap();
         let pem = fs::read_to_string(dirs.device_cert("bwc-1")).unwrap();
         let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).unwrap();
-        assert_eq!(crate::identity::device_id_from_cert(&der).unwrap(), "bwc-1");
+        assert_eq!(
+            custody_transport::identity::device_id_from_cert(&der).unwrap(),
+            "bwc-1"
+        );
         let mode = fs::metadata(dirs.device_key("bwc-1")).unwrap();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,

@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::derive::{self, Derivation, Recipe};
-use crate::manifest::{Manifest, Role};
-use crate::pipeline::remux::RemuxOptions;
-use crate::pipeline::{PipelineSpec, Registry};
-use crate::store::{Store, StoreError};
+use custody_format::manifest::{Manifest, Role};
+use custody_media::derive::{self, Derivation, Recipe};
+use custody_media::remux::RemuxOptions;
+use custody_media::{PipelineSpec, Registry};
+use custody_store::{Store, StoreError};
 
 /// The largest manifest read.
 const MAX_MANIFEST: u64 = 64 << 20;
@@ -162,7 +162,7 @@ pub async fn rederive(store: &Store, manifest_key: &str) -> Result<Rederivation,
     store.download(&original.key, &local).await?;
     let (size, sha) = {
         let l = local.clone();
-        tokio::task::spawn_blocking(move || crate::store::hash_file(&l))
+        tokio::task::spawn_blocking(move || custody_store::hash_file(&l))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??
     };
@@ -219,8 +219,8 @@ pub async fn rederive(store: &Store, manifest_key: &str) -> Result<Rederivation,
 
 /// Runs the recorded derivation on a local copy of the original.
 fn derive_again(recipe: &Recipe, original: &Path, out: &Path) -> std::io::Result<Derivation> {
-    let to_io = |e: crate::pipeline::PipelineError| std::io::Error::other(e.to_string());
-    crate::pipeline::init().map_err(to_io)?;
+    let to_io = |e: custody_media::PipelineError| std::io::Error::other(e.to_string());
+    custody_media::init().map_err(to_io)?;
     let spec = PipelineSpec::parse(Path::new("recorded.pipeline"), &recipe.pipeline_description)
         .map_err(to_io)?;
     let opts = RemuxOptions {
@@ -231,7 +231,10 @@ fn derive_again(recipe: &Recipe, original: &Path, out: &Path) -> std::io::Result
 }
 
 /// Pairs stored derived objects with re-derived ones, in chain order.
-fn compare(stored: &[&crate::manifest::ObjectEntry], rederived: &[String]) -> Vec<ObjectCheck> {
+fn compare(
+    stored: &[&custody_format::manifest::ObjectEntry],
+    rederived: &[String],
+) -> Vec<ObjectCheck> {
     (0..stored.len().max(rederived.len()))
         .map(|i| ObjectCheck {
             index: stored.get(i).map(|o| o.index),
@@ -264,7 +267,7 @@ fn version_notes(recipe: &Recipe) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::ObjectEntry;
+    use custody_format::manifest::ObjectEntry;
 
     fn entry(index: u64, sha: &str) -> ObjectEntry {
         ObjectEntry {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::UtcOffset;
 
 use crate::spool::outbox::Outbox;
-use crate::store::layout;
+use custody_format::layout;
 
 pub const USAGE_FORMAT: &str = "custody-usage/1";
 /// Where refusals of certificates that name no device are filed.
@@ -84,10 +84,10 @@ impl UsageLog {
     /// Records an event durably (it is in the spool when this returns) and
     /// logs it.
     pub async fn record(&self, u: Usage<'_>) {
-        let now = crate::clock::now();
+        let now = custody_format::clock::now();
         let entry = UsageEntry {
             format: USAGE_FORMAT.into(),
-            at: crate::time_fmt::rfc3339(now),
+            at: custody_format::time_fmt::rfc3339(now),
             device: u.device.to_string(),
             officer: u.officer.map(str::to_string),
             event: u.event,
@@ -104,7 +104,7 @@ impl UsageLog {
             peer = entry.peer.as_deref().unwrap_or("-"),
             "{}",
             // Can quote what an unverified certificate claims.
-            crate::text::escape(&entry.detail)
+            custody_format::text::escape(&entry.detail)
         );
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let key = layout::usage_key(&entry.device, now.to_offset(self.offset), seq);

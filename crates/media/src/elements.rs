@@ -184,6 +184,16 @@ pub fn test_source_description(width: u32, height: u32, bitrate_kbps: u32) -> St
     )
 }
 
+/// Every element the remux stage adds to a description at run time: a
+/// queue per track, and what the remux stage's `parser_for` (`crate::remux`) names.
+pub const TRACK_ELEMENTS: &[&str] = &[
+    "queue",
+    "h264parse",
+    "h265parse",
+    "aacparse",
+    "custodyrestamp",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +224,7 @@ mod tests {
                 used.push((f, spec.name.clone()));
             }
         }
-        for e in crate::remux::TRACK_ELEMENTS {
+        for e in TRACK_ELEMENTS {
             used.push((e.to_string(), "the remux stage".into()));
         }
         let camera = parse_pipeline(&test_source_description(640, 360, 1500)).unwrap();

@@ -231,7 +231,7 @@ impl Registry {
         // What every derivation needs besides the descriptions' own
         // elements (those are checked as each file is parsed).
         super::elements::require_typefinders()?;
-        super::elements::require(super::remux::TRACK_ELEMENTS)?;
+        super::elements::require(super::elements::TRACK_ELEMENTS)?;
         let rd = std::fs::read_dir(dir).map_err(|e| invalid(dir, e.to_string()))?;
         let mut paths: Vec<PathBuf> = rd
             .filter_map(|e| e.ok())

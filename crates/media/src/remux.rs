@@ -241,15 +241,7 @@ pub fn describe_error(msg: &gst::MessageRef, e: &gst::message::Error) -> String 
     }
 }
 
-/// Every element the remux stage adds to a description at run time: a
-/// queue per track, and what [`parser_for`] names.
-pub const TRACK_ELEMENTS: &[&str] = &[
-    "queue",
-    "h264parse",
-    "h265parse",
-    "aacparse",
-    "custodyrestamp",
-];
+pub use crate::elements::TRACK_ELEMENTS;
 
 /// The elements that prepare a codec for the muxer — its parser, and for
 /// video in containers that carry only one kind of timestamp the gateway's

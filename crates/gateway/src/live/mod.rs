@@ -13,11 +13,11 @@ use std::time::Duration;
 
 pub use recording::{LiveOptions, LiveRecording};
 
-use crate::manifest::HeaderDoc;
-use crate::protocol::RecordingState;
 use crate::spool::Spool;
-use crate::store::Store;
 use crate::usage::UsageLog;
+use custody_format::manifest::HeaderDoc;
+use custody_proto::RecordingState;
+use custody_store::Store;
 
 type Key = (String, String);
 

@@ -20,17 +20,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress, RunStart};
-use crate::chain;
 use crate::checkpoint::{self, JournalHead};
-use crate::derive::Media;
-use crate::manifest::{
+use crate::spool::{EntryDir, write_atomic};
+use custody_format::chain;
+use custody_format::layout;
+use custody_format::manifest::{
     ByteRange, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc, IntegrityStatus,
     LiveSummary, MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
 };
-use crate::pipeline::remux::{self, Fragment, Growth, Input, RemuxError};
-use crate::spool::{EntryDir, write_atomic};
-use crate::store::layout;
-use crate::time_fmt;
+use custody_format::time_fmt;
+use custody_media::derive::Media;
+use custody_media::remux::{self, Fragment, Growth, Input, RemuxError};
 
 /// Persisted beside the journal: what the journal does not carry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -167,8 +167,8 @@ pub struct LiveRecording {
     journal_head: Mutex<JournalHead>,
 }
 
-fn spool_error(op: &'static str, e: std::io::Error) -> crate::store::StoreError {
-    crate::store::StoreError::Backend {
+fn spool_error(op: &'static str, e: std::io::Error) -> custody_store::StoreError {
+    custody_store::StoreError::Backend {
         op,
         key: String::new(),
         message: e.to_string(),
@@ -449,7 +449,7 @@ impl LiveRecording {
         };
         let run = self.resume_point(g);
         // Typefinding needs the first bytes of this run.
-        if g.durable < run.input + crate::pipeline::typefind::PROBE_BYTES as u64 / 16 {
+        if g.durable < run.input + custody_media::typefind::PROBE_BYTES as u64 / 16 {
             return;
         }
         if g.resume.take().is_some()
@@ -524,7 +524,7 @@ impl LiveRecording {
                         status: "derived".into(),
                         input: Some(report.input),
                         pipeline: Some(report.pipeline),
-                        reason: crate::pipeline::remux::left_out_reason(&report.tracks),
+                        reason: custody_media::remux::left_out_reason(&report.tracks),
                         tracks: report.tracks,
                         // Not re-derivable exactly: where raw chunks were
                         // cut and where pipelines restarted shape it.
@@ -592,7 +592,7 @@ impl LiveRecording {
             }),
             reason: reason.to_string(),
         };
-        tracing::warn!(id = %self.id, kind, lost, "gap recorded: {}", crate::text::escape(reason));
+        tracing::warn!(id = %self.id, kind, lost, "gap recorded: {}", custody_format::text::escape(reason));
         // The next run starts after the gap: the one before it is complete.
         g.progress.run = None;
         g.resume = None;
@@ -639,7 +639,7 @@ impl LiveRecording {
         }
         let mut f = std::fs::File::open(self.entry.data())?;
         f.seek(SeekFrom::Start(from))?;
-        let (n, h) = crate::store::hash_reader(&mut (&mut f).take(to - from))?;
+        let (n, h) = custody_store::hash_reader(&mut (&mut f).take(to - from))?;
         if n != to - from {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -921,10 +921,13 @@ impl LiveRecording {
             derivation: Some(self.derivation_summary(g)),
             confidentiality: Vec::new(),
             retention: h.retention.map(|r| {
-                let end = crate::time_fmt::parse(&closed.at);
-                crate::policy::retention::RetentionState::at_build(r, h.retention_start(end))
+                let end = custody_format::time_fmt::parse(&closed.at);
+                custody_format::retention::RetentionState::at_build(r, h.retention_start(end))
             }),
-            deadline: match (&self.opts.policy, crate::time_fmt::parse(&closed.at)) {
+            deadline: match (
+                &self.opts.policy,
+                custody_format::time_fmt::parse(&closed.at),
+            ) {
                 (Some(p), Some(at)) if !g.state.log => {
                     Some(crate::policy::deadline::assess(p, h, Some(at), at))
                 }
@@ -984,10 +987,10 @@ impl LiveRecording {
     }
 
     /// What the device is told about derivation when the recording closes.
-    pub fn derivation_note(&self) -> crate::protocol::DerivationNote {
+    pub fn derivation_note(&self) -> custody_proto::DerivationNote {
         let g = self.lock();
         let d = self.derivation_summary(&g);
-        crate::protocol::DerivationNote {
+        custody_proto::DerivationNote {
             status: d.status,
             segments: g.progress.segments,
             reason: d.reason,
@@ -995,7 +998,7 @@ impl LiveRecording {
     }
 
     /// Whether this mark (its exact JSON) was chained already; notes it.
-    pub fn mark_seen(&self, marker: &crate::metadata::Marker) -> bool {
+    pub fn mark_seen(&self, marker: &custody_format::metadata::Marker) -> bool {
         let h = chain::sha256(&serde_json::to_vec(marker).expect("marker serialises"));
         !self.marks_seen.lock().expect("marks").insert(h)
     }
@@ -1097,7 +1100,7 @@ impl LiveRecording {
 
     /// Where the next checkpoint goes: its number, the hash of the one
     /// before, and the journal chunks stored so far.
-    async fn next_place(&self) -> Result<checkpoint::Place, crate::store::StoreError> {
+    async fn next_place(&self) -> Result<checkpoint::Place, custody_store::StoreError> {
         let (seq, previous, uploaded) = {
             let g = self.lock();
             (
@@ -1121,7 +1124,7 @@ impl LiveRecording {
     fn stored_checkpoint(
         &self,
         signed: &checkpoint::Signed,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), custody_store::StoreError> {
         let mut g = self.lock();
         g.state.checkpoints = signed.checkpoint.seq + 1;
         g.state.last_checkpoint = Some(signed.sha256_hex());
@@ -1135,10 +1138,10 @@ impl LiveRecording {
     /// unless the last one already covers them.
     pub async fn checkpoint(
         &self,
-        store: &crate::store::Store,
+        store: &custody_store::Store,
         count: u64,
         head: &str,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), custody_store::StoreError> {
         if count <= self.lock().state.checkpoint_count {
             return Ok(());
         }
@@ -1166,10 +1169,10 @@ impl LiveRecording {
     /// checkpoint over the manifest, then the manifest (`checkpoint::seal`).
     pub async fn seal(
         &self,
-        store: &crate::store::Store,
+        store: &custody_store::Store,
         manifest: &Manifest,
         manifest_bytes: &[u8],
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<(), custody_store::StoreError> {
         let place = self.next_place().await?;
         let signed =
             checkpoint::seal(store, &self.opts.signer, manifest, manifest_bytes, place).await?;
@@ -1350,7 +1353,7 @@ impl remux::Output for LiveOutput {
 /// How long ago an RFC 3339 time was, for closing by timeout after a restart.
 pub fn age(t: &str) -> Duration {
     time_fmt::parse(t)
-        .map(|t| (crate::clock::now() - t).unsigned_abs())
+        .map(|t| (custody_format::clock::now() - t).unsigned_abs())
         .unwrap_or_default()
 }
 

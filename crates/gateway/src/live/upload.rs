@@ -14,12 +14,12 @@ use bytes::Bytes;
 use super::LiveRecording;
 use super::journal::JournalChunk;
 use super::recording::object_path;
-use crate::archive::{Locator, MAX_DOC_BYTES};
-use crate::chain;
-use crate::manifest::{ObjectEntry, Role};
-use crate::protocol::RecordingState;
-use crate::store::{Store, StoreError, layout};
 use crate::usage::{Usage, UsageEvent, UsageLog};
+use custody_format::chain;
+use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::{ObjectEntry, Role};
+use custody_proto::RecordingState;
+use custody_store::{Store, StoreError, layout};
 
 #[derive(Debug, thiserror::Error)]
 enum UploadError {
@@ -97,7 +97,7 @@ async fn finish(
     catalog: &crate::catalog::Catalog,
 ) -> Result<(), UploadError> {
     let mbytes = tokio::fs::read(rec.entry.manifest()).await?;
-    let manifest: crate::manifest::Manifest = serde_json::from_slice(&mbytes)
+    let manifest: custody_format::manifest::Manifest = serde_json::from_slice(&mbytes)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mkey = layout::manifest_key(&rec.prefix);
     rec.seal(store, &manifest, &mbytes).await?;

@@ -81,7 +81,10 @@ fn line(e: &Entry, detail: String) -> Line {
 
 /// How late, in days and hours, from the due instant to the storing.
 fn lateness(due: &str, stored: &str) -> String {
-    match (crate::time_fmt::parse(due), crate::time_fmt::parse(stored)) {
+    match (
+        custody_format::time_fmt::parse(due),
+        custody_format::time_fmt::parse(stored),
+    ) {
         (Some(d), Some(s)) if s > d => {
             let h = (s - d).whole_hours();
             format!("{} d {} h late", h / 24, h % 24)
@@ -101,7 +104,7 @@ pub fn build(
 ) -> Report {
     let mut r = Report {
         title,
-        generated_at: crate::time_fmt::now(),
+        generated_at: custody_format::time_fmt::now(),
         calendar,
         working_days,
         recordings: entries.len(),
@@ -135,8 +138,8 @@ pub fn build(
             Some("met") => {}
             Some("provisional") => {
                 let due = e.deadline_due.clone().unwrap_or_default();
-                let by_weekends = if crate::time_fmt::parse(&due)
-                    .zip(crate::time_fmt::parse(&e.stored_at))
+                let by_weekends = if custody_format::time_fmt::parse(&due)
+                    .zip(custody_format::time_fmt::parse(&e.stored_at))
                     .is_some_and(|(d, s)| s < d)
                 {
                     "met"

@@ -9,7 +9,7 @@
 use time::OffsetDateTime;
 
 use super::Policy;
-use crate::manifest::HeaderDoc;
+use custody_format::manifest::HeaderDoc;
 
 pub use custody_format::deadline::DeadlineRecord;
 
@@ -21,7 +21,7 @@ pub fn assess(
     live_end: Option<OffsetDateTime>,
     stored: OffsetDateTime,
 ) -> DeadlineRecord {
-    let parse = |s: &Option<String>| s.as_deref().and_then(crate::time_fmt::parse);
+    let parse = |s: &Option<String>| s.as_deref().and_then(custody_format::time_fmt::parse);
     let (ended, basis) = match (
         live_end,
         parse(&header.meta.ended_at),
@@ -32,7 +32,7 @@ pub fn assess(
         (None, None, Some(t)) => (Some(t), "device-start"),
         (None, None, None) => (None, ""),
     };
-    let stored_at = crate::time_fmt::rfc3339(stored);
+    let stored_at = custody_format::time_fmt::rfc3339(stored);
     let Some(ended) = ended else {
         return DeadlineRecord {
             ended_at: None,
@@ -56,10 +56,10 @@ fn assess_end(
 ) -> DeadlineRecord {
     let calendar = policy.calendar();
     let mut r = DeadlineRecord {
-        ended_at: Some(crate::time_fmt::rfc3339(ended)),
+        ended_at: Some(custody_format::time_fmt::rfc3339(ended)),
         basis: Some(basis.into()),
         deadline: None,
-        stored_at: crate::time_fmt::rfc3339(stored),
+        stored_at: custody_format::time_fmt::rfc3339(stored),
         status: "unknown".into(),
         reason: None,
     };
@@ -93,8 +93,8 @@ fn provisional_reason(years: &[i32], calendar: &str) -> String {
 /// the same end and storing time. `None` when it cannot be (a record
 /// without an end, or with times that do not parse).
 pub fn reassess(policy: &Policy, old: &DeadlineRecord) -> Option<DeadlineRecord> {
-    let ended = crate::time_fmt::parse(old.ended_at.as_deref()?)?;
-    let stored = crate::time_fmt::parse(&old.stored_at)?;
+    let ended = custody_format::time_fmt::parse(old.ended_at.as_deref()?)?;
+    let stored = custody_format::time_fmt::parse(&old.stored_at)?;
     let mut new = assess_end(policy, ended, old.basis.as_deref().unwrap_or(""), stored);
     // The record keeps the strings it was made with.
     new.ended_at.clone_from(&old.ended_at);
@@ -119,7 +119,7 @@ mod tests {
     }
 
     fn t(s: &str) -> OffsetDateTime {
-        crate::time_fmt::parse(s).unwrap()
+        custody_format::time_fmt::parse(s).unwrap()
     }
 
     #[test]

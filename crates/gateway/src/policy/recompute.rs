@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use super::Policy;
 use super::calendar::Calendar;
-use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::MAX_DOC_BYTES;
-use crate::manifest::Manifest;
+use crate::annotate::{self, AnnotateError};
 use crate::signing::SigningKey;
-use crate::store::{Store, StoreError};
+use custody_format::annotation::Fact;
+use custody_format::locator::MAX_DOC_BYTES;
+use custody_format::manifest::Manifest;
+use custody_store::{Store, StoreError};
 
 /// How often `calendar_dir` is read again.
 pub const POLL: Duration = Duration::from_secs(10);

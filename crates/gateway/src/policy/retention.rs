@@ -15,12 +15,15 @@ use time::OffsetDateTime;
 /// retain-until extended to the (raised) standard period. Only where
 /// storage enforces Object Lock; returns how many objects it touched.
 pub async fn lock_recording(
-    store: &crate::store::Store,
+    store: &custody_store::Store,
     prefix: &str,
     state: &RetentionState,
-) -> Result<usize, crate::store::StoreError> {
+) -> Result<usize, custody_store::StoreError> {
     let objects = store.list(&format!("{prefix}/")).await?;
-    let until = state.until.as_deref().and_then(crate::time_fmt::parse);
+    let until = state
+        .until
+        .as_deref()
+        .and_then(custody_format::time_fmt::parse);
     for o in &objects {
         // Storage compares retain-until dates with its own clock, so the
         // real clock decides here, never a test clock (`crate::clock`).

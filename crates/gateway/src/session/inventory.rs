@@ -8,13 +8,13 @@ use std::sync::Arc;
 use quinn::SendStream;
 
 use super::Session;
+use super::frames::{Failure, fail, reply};
 use super::status::resolve_recorder;
-use super::stream::{Failure, fail, reply};
 use crate::inventory::{StoredPage, page_key};
-use crate::limits;
-use crate::metadata::valid_id;
-use crate::protocol::{InventoryItem, Reply, StreamError};
 use crate::usage::UsageEvent;
+use custody_format::limits;
+use custody_format::metadata::valid_id;
+use custody_proto::{InventoryItem, Reply, StreamError};
 
 /// One page as the device sent it.
 pub struct Page {
@@ -34,7 +34,7 @@ pub fn page_is_valid(p: &Page) -> bool {
 /// A page's syntax and bounds, before anything is stored.
 pub(crate) fn check(p: &Page) -> Result<time::OffsetDateTime, Failure> {
     let bad = |m: String| Err(fail(StreamError::InvalidMetadata, m));
-    let Some(taken) = crate::time_fmt::parse(&p.taken_at) else {
+    let Some(taken) = custody_format::time_fmt::parse(&p.taken_at) else {
         return bad("taken_at: not an RFC 3339 time".into());
     };
     if p.items.len() > limits::MAX_INVENTORY_ITEMS {
@@ -59,7 +59,7 @@ pub(crate) fn check(p: &Page) -> Result<time::OffsetDateTime, Failure> {
             return bad(format!("{}: size over the limit", i.recording_id));
         }
         if let Some(t) = &i.started_at
-            && (t.len() > 64 || crate::time_fmt::parse(t).is_none())
+            && (t.len() > 64 || custody_format::time_fmt::parse(t).is_none())
         {
             return bad(format!(
                 "{}: started_at is not an RFC 3339 time",
@@ -91,7 +91,7 @@ pub async fn run(
         recorder: recorder.clone(),
         reported_by: s.device().to_string(),
         taken_at: p.taken_at,
-        received_at: crate::time_fmt::now(),
+        received_at: custody_format::time_fmt::now(),
         page: p.page,
         last: p.last,
         items: p.items,

@@ -13,19 +13,20 @@ use quinn::{RecvStream, SendStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Session;
+use super::frames::{Failure, fail, next_frame, reply, spool_failure};
+use super::frames::{blocking, stop};
+use super::header::build_header;
 use super::status::resolve_recorder;
-use super::stream::{Failure, fail, next_frame, reply, spool_failure};
-use super::upload::{blocking, build_header, stop};
-use crate::limits;
 use crate::live::LiveRecording;
-use crate::metadata::{RecordingMeta, RecordingMode};
 use crate::metrics::{Counter, Kind};
-use crate::protocol::frame::{self, Frame};
-use crate::protocol::{LiveControl, RecordingState, Reply, StreamError};
 use crate::spool::EntryState;
 use crate::spool::writer::{OriginalWriter, WriterItem, run_writer};
-use crate::store::layout;
 use crate::usage::UsageEvent;
+use custody_format::layout;
+use custody_format::limits;
+use custody_format::metadata::{RecordingMeta, RecordingMode};
+use custody_proto::frame::{self, Frame};
+use custody_proto::{LiveControl, RecordingState, Reply, StreamError};
 
 /// Sustained-rate limiter with a burst allowance, so a recorder catching up
 /// after a lost link is not cut off while one streaming too fast is.
@@ -96,7 +97,7 @@ async fn open_live(
             format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
         ));
     }
-    let now = crate::clock::now();
+    let now = custody_format::clock::now();
     let mut meta = meta.clone();
     meta.mode.get_or_insert(RecordingMode::Live);
     let header = build_header(s, recorder, &meta, None, now, device_clock)?;
@@ -155,8 +156,8 @@ pub async fn run(
     let prepared = async {
         meta.validate()
             .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
-        super::upload::check_device_clock(device_clock.as_deref())?;
-        if crate::metadata::is_content_id(&meta.recording_id) {
+        super::header::check_device_clock(device_clock.as_deref())?;
+        if custody_format::metadata::is_content_id(&meta.recording_id) {
             return Err(fail(
                 StreamError::InvalidMetadata,
                 format!(
@@ -436,14 +437,14 @@ async fn read_live(
                     if rec.mark_seen(&marker) {
                         continue;
                     }
-                    let a = crate::annotate::Annotation {
-                        format: crate::annotate::ANNOTATION_FORMAT.into(),
+                    let a = custody_format::annotation::Annotation {
+                        format: custody_format::annotation::ANNOTATION_FORMAT.into(),
                         recorder: rec.recorder.clone(),
                         recording_id: rec.id.clone(),
-                        fact: crate::annotate::Fact::Markers(vec![marker]),
+                        fact: custody_format::annotation::Fact::Markers(vec![marker]),
                         by: device.clone(),
                         reason: Some("marked on the recorder while recording".into()),
-                        at: crate::time_fmt::now(),
+                        at: custody_format::time_fmt::now(),
                     };
                     let mut body = serde_json::to_vec_pretty(&a).expect("annotation serialises");
                     body.push(b'\n');
@@ -476,11 +477,11 @@ async fn read_live(
                     }
                     // Text for people, and a time that parses: what reaches
                     // `custody verify` cannot carry terminal escapes.
-                    let checked =
-                        crate::metadata::check_text("gap.reason", &reason).and_then(|_| {
-                            since
-                                .as_deref()
-                                .map_or(Ok(()), |t| crate::metadata::check_time("gap.since", t))
+                    let checked = custody_format::metadata::check_text("gap.reason", &reason)
+                        .and_then(|_| {
+                            since.as_deref().map_or(Ok(()), |t| {
+                                custody_format::metadata::check_time("gap.since", t)
+                            })
                         });
                     if let Err(e) = checked {
                         return failed(&mut recv, fail(StreamError::BadMessage, e.to_string()));

@@ -2,6 +2,8 @@
 //! it against the ledger, record the session in its usage record, then
 //! serve each stream it opens (one recording or query per stream).
 
+mod frames;
+mod header;
 pub mod inventory;
 mod live;
 mod owner;
@@ -16,12 +18,12 @@ use std::sync::Arc;
 use quinn::VarInt;
 use rustls_pki_types::CertificateDer;
 
-use crate::gateway::Gateway;
-use crate::identity;
 use crate::ledger::Admission;
 use crate::metrics::Refusal;
-use crate::protocol::CloseCode;
+use crate::shared::Gateway;
 use crate::usage::{UNIDENTIFIED, Usage, UsageEvent};
+use custody_proto::CloseCode;
+use custody_transport::identity;
 
 /// What every stream of a connection knows about its device.
 pub struct Session {
@@ -100,7 +102,7 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let now = crate::clock::now();
+    let now = custody_format::clock::now();
     let admission = match gw.ledger.current().admit(&device, now) {
         Ok(a) => a,
         Err(refusal) => {

@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use super::Session;
-use super::stream::{Failure, fail};
-use super::upload::blocking;
-use crate::gateway::Gateway;
+use super::frames::blocking;
+use super::frames::{Failure, fail};
 use crate::live::LiveRecording;
-use crate::manifest::HeaderDoc;
-use crate::protocol::{RecordingState, StreamError};
+use crate::shared::Gateway;
 use crate::usage::UsageEvent;
+use custody_format::manifest::HeaderDoc;
+use custody_proto::{RecordingState, StreamError};
 
 /// Which kind of request asks to continue a recording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use quinn::SendStream;
 
 use super::Session;
-use super::stream::{Failure, fail, reply};
-use crate::metadata::valid_id;
-use crate::protocol::{RecordingState, Reply, StreamError};
+use super::frames::{Failure, fail, reply};
+use custody_format::metadata::valid_id;
+use custody_proto::{RecordingState, Reply, StreamError};
 
 /// Which recorder a request is about: the device itself, or — for docking
 /// racks and storage devices only — a recorder the ledger knows.

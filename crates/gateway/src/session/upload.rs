@@ -10,38 +10,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use quinn::{RecvStream, SendStream, VarInt};
-use time::OffsetDateTime;
+use quinn::{RecvStream, SendStream};
 use tokio::sync::{mpsc, watch};
 
 use super::Session;
+use super::frames::{
+    Failure, blocking, decode_finish, fail, next_frame, reply, spool_failure, stop,
+};
+use super::header::{build_header, check_device_clock};
 use super::status::resolve_recorder;
-use super::stream::{Failure, decode_finish, fail, next_frame, reply, spool_failure};
-use crate::chain::Hash;
-use crate::derive;
-use crate::limits;
-use crate::manifest::{CopyOf, HEADER_FORMAT, HeaderDoc, Method, Uploader};
-use crate::metadata::RecordingMeta;
 use crate::metrics::{Counter, Kind, Upload};
-use crate::protocol::frame::Frame;
-use crate::protocol::{RecordingState, Reply, StreamError};
 use crate::spool::writer::{OriginalWriter, run_writer};
 use crate::spool::{EntryDir, EntryState, write_atomic};
-use crate::store::layout;
 use crate::usage::UsageEvent;
-
-pub(super) fn stop(recv: &mut RecvStream, f: &Failure) {
-    let _ = recv.stop(VarInt::from_u32(f.code.code()));
-}
-
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, Failure> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-        .map_err(|e| spool_failure("spool", e))
-}
+use custody_format::chain::Hash;
+use custody_format::layout;
+use custody_format::limits;
+use custody_format::manifest::{CopyOf, HeaderDoc};
+use custody_format::metadata::RecordingMeta;
+use custody_media::derive;
+use custody_proto::frame::Frame;
+use custody_proto::{RecordingState, Reply, StreamError};
 
 pub async fn run(
     s: &Arc<Session>,
@@ -84,19 +73,19 @@ pub async fn run(
     };
     let (id, copy_of) = if is_copy {
         let copy_of = CopyOf {
-            relation: crate::link::COPY_OF.into(),
+            relation: custody_format::link::COPY_OF.into(),
             recorder: recorder.clone(),
             recording_id: meta.recording_id.clone(),
         };
-        let docked = crate::link::docked_id(&meta.recording_id);
-        if !crate::metadata::valid_id(&docked) {
+        let docked = custody_format::link::docked_id(&meta.recording_id);
+        if !custody_format::metadata::valid_id(&docked) {
             let f = fail(
                 StreamError::InvalidMetadata,
                 format!(
                     "recording_id: {} is streamed live; its docked copy needs an id of at most {} characters with {:?} added",
                     meta.recording_id,
                     limits::MAX_ID_LEN,
-                    crate::link::DOCKED_SUFFIX
+                    custody_format::link::DOCKED_SUFFIX
                 ),
             );
             stop(&mut recv, &f);
@@ -313,11 +302,11 @@ pub async fn run(
 /// already stored. When storage cannot tell, the upload waits (the device
 /// retries) rather than guess and store the copy under the live id.
 async fn live_recording_exists(
-    gw: &Arc<crate::gateway::Gateway>,
+    gw: &Arc<crate::shared::Gateway>,
     recorder: &str,
     id: &str,
 ) -> Result<bool, Failure> {
-    let storage = |e: crate::store::StoreError| {
+    let storage = |e: custody_store::StoreError| {
         fail(
             StreamError::StorageFailure,
             format!(
@@ -338,16 +327,16 @@ async fn live_recording_exists(
     // already in the spool: decided when it began (a copy would be spooled
     // under its `.docked` id). Neither needs storage, so both go on while
     // storage is down.
-    if crate::metadata::is_content_id(id) || ack.exists() {
+    if custody_format::metadata::is_content_id(id) || ack.exists() {
         return Ok(false);
     }
-    match crate::locate::stored(&gw.store, recorder, id).await {
+    match custody_verify::locate::stored(&gw.store, recorder, id).await {
         Ok(found) => Ok(found.is_some_and(|f| f.manifest.live.is_some())),
-        Err(crate::locate::LocateError::Store(e)) => Err(storage(e)),
+        Err(custody_verify::locate::LocateError::Store(e)) => Err(storage(e)),
         // The index leads elsewhere: not a live recording of this id that
         // can be told; the upload is stored under its own id, and
         // archiving keeps both if the id turns out to be taken (§6).
-        Err(crate::locate::LocateError::Mismatch(why)) => {
+        Err(custody_verify::locate::LocateError::Mismatch(why)) => {
             tracing::warn!(%recorder, %id, "{why}");
             Ok(false)
         }
@@ -420,7 +409,7 @@ async fn open_entry(
                 let n = loc.size;
                 return Ok((st, n));
             }
-            let now = crate::clock::now();
+            let now = custody_format::clock::now();
             let mut header = build_header(s, recorder, meta, size, now, device_clock.as_deref())?;
             header.recording_id = target.id.to_string();
             header.copy_of = target.copy_of;
@@ -445,92 +434,6 @@ async fn open_entry(
             Ok((st, 0))
         }
     }
-}
-
-/// A request's `device_clock` must be a time the gateway can record
-/// (checked on every request, also when a resumed one is otherwise ignored).
-pub(super) fn check_device_clock(sent: Option<&str>) -> Result<(), Failure> {
-    match sent {
-        Some(c) => crate::manifest::DeviceClock::at_receipt(c, crate::clock::now())
-            .map(|_| ())
-            .map_err(|e| fail(StreamError::InvalidMetadata, e)),
-        None => Ok(()),
-    }
-}
-
-pub(super) fn build_header(
-    s: &Session,
-    recorder: &str,
-    meta: &RecordingMeta,
-    size: Option<u64>,
-    now: OffsetDateTime,
-    device_clock: Option<&str>,
-) -> Result<HeaderDoc, Failure> {
-    let ledger = s.gw.ledger.current();
-    let made_at = meta
-        .started_at
-        .as_deref()
-        .and_then(crate::time_fmt::parse)
-        .unwrap_or(now);
-    let view = ledger.view(recorder, made_at).ok_or_else(|| {
-        fail(
-            StreamError::RecorderNotAllowed,
-            format!("recorder {recorder} is not in the ledger"),
-        )
-    })?;
-    let mut discrepancies = Vec::new();
-    if let Some(o) = &meta.officer
-        && view.officer.as_deref() != Some(o.as_str())
-    {
-        discrepancies.push(format!(
-            "the device names officer {o} but the ledger assigns {} to {recorder} at {}",
-            view.officer.as_deref().unwrap_or("nobody"),
-            crate::time_fmt::rfc3339(made_at)
-        ));
-    }
-    if view.enforcement == Some(false) {
-        discrepancies.push(format!(
-            "the ledger assigns {recorder} to someone who is not enforcement staff at {}",
-            crate::time_fmt::rfc3339(made_at)
-        ));
-    }
-    if view.status == crate::ledger::DeviceStatus::Revoked {
-        discrepancies.push(format!("{recorder} is revoked in the ledger"));
-    }
-    Ok(HeaderDoc {
-        format: HEADER_FORMAT.into(),
-        recorder: recorder.to_string(),
-        recording_id: meta.recording_id.clone(),
-        method: Method {
-            device_kind: view.kind,
-            mode: meta.mode,
-        },
-        received_at: crate::time_fmt::rfc3339(now),
-        device_clock: device_clock
-            .map(|c| crate::manifest::DeviceClock::at_receipt(c, now))
-            .transpose()
-            .map_err(|e| fail(StreamError::InvalidMetadata, e))?,
-        gateway: s.gw.cfg.gateway.id.clone(),
-        uploader: Uploader {
-            device: s.device().to_string(),
-            device_kind: s.admission.kind,
-            certificate_sha256: s.fingerprint.clone(),
-        },
-        ledger: view,
-        meta: meta.clone(),
-        declared_size: size,
-        missing: meta
-            .missing_required()
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-        discrepancies,
-        copy_of: None,
-        retention: Some(crate::policy::retention::Retention::Standard {
-            years: s.gw.cfg.policy.standard_years,
-        }),
-        signing_key: hex::encode(s.gw.signer.public_raw()),
-    })
 }
 
 /// A parsed `finish`: declared size, hash, and the hash as sent.
@@ -613,7 +516,7 @@ struct Incoming<'a> {
     writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
-    lock: &'a crate::gateway::RecordingLock,
+    lock: &'a crate::shared::RecordingLock,
     /// Remux while receiving, if the kind allows: pipelines and file name.
     streaming: Option<(derive::Media, Option<String>)>,
 }
@@ -653,7 +556,7 @@ async fn receive_inner(
     writer: OriginalWriter,
     offset: u64,
     declared: Option<u64>,
-    lock: &crate::gateway::RecordingLock,
+    lock: &crate::shared::RecordingLock,
     mut streaming: Option<(derive::Media, Option<String>)>,
     derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
@@ -692,7 +595,7 @@ async fn receive_inner(
                 let d = *drx.borrow_and_update();
                 if let Some(st) = derivation.as_ref() {
                     st.advance(d);
-                } else if d >= crate::pipeline::typefind::PROBE_BYTES as u64
+                } else if d >= custody_media::typefind::PROBE_BYTES as u64
                     && let Some((media, name)) = streaming.take()
                 {
                     let (data, dir) = (entry.data(), entry.derived());
@@ -761,7 +664,7 @@ async fn spooled(
     total: u64,
     hash: Hash,
     declared: String,
-    lock: crate::gateway::RecordingLock,
+    lock: crate::shared::RecordingLock,
 ) -> Result<(), Failure> {
     st.status = RecordingState::Spooled;
     st.size = Some(total);
@@ -963,7 +866,7 @@ async fn quarantine(
     declared: &str,
     reason: &str,
 ) -> Result<(), Failure> {
-    let now = crate::clock::now();
+    let now = custody_format::clock::now();
     let qdir =
         s.gw.spool
             .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());
@@ -976,7 +879,7 @@ async fn quarantine(
         "size": total,
         "sha256": hex::encode(hash),
         "declared_sha256": declared,
-        "at": crate::time_fmt::rfc3339(now),
+        "at": custody_format::time_fmt::rfc3339(now),
         "gateway": s.gw.cfg.gateway.id,
     });
     st.status = RecordingState::Failed;

@@ -57,7 +57,7 @@ impl SpoolLock {
             Err(TryLockError::WouldBlock) => {
                 let mut who = String::new();
                 let _ = f.read_to_string(&mut who);
-                let who = crate::text::escape(who.trim()).into_owned();
+                let who = custody_format::text::escape(who.trim()).into_owned();
                 return Err(LockError::Busy {
                     path: root.to_path_buf(),
                     holder: if who.is_empty() {

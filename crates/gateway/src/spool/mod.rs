@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::RecordingState;
+use custody_proto::RecordingState;
 
 #[derive(Debug, Clone)]
 pub struct Spool {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::write_atomic;
-use crate::store::Store;
+use custody_store::Store;
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -33,7 +33,7 @@ impl Outbox {
     /// Durably queues `body` for `key`. Blocking (fsync); call from a
     /// blocking context or accept the short stall.
     pub fn put(&self, key: &str, body: &[u8]) -> std::io::Result<()> {
-        crate::store::check_key(key)
+        custody_store::check_key(key)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -92,7 +92,7 @@ impl Outbox {
                 };
                 let key = String::from_utf8_lossy(&content[..nl]).into_owned();
                 let body = Bytes::copy_from_slice(&content[nl + 1..]);
-                let h = crate::chain::sha256(&body);
+                let h = custody_format::chain::sha256(&body);
                 match store.put_bytes(&key, body, &h).await {
                     Ok(()) => {
                         let _ = std::fs::remove_file(path);

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::EntryDir;
 use super::space::SpoolSpace;
-use crate::chain::Hash;
+use custody_format::chain::Hash;
 
 /// The ack file holds the durable length and a check word, so a torn or
 /// zeroed write reads as "nothing durable" rather than as a wrong length.
@@ -310,7 +310,7 @@ mod tests {
         w.append(b"world").unwrap();
         let (n, h) = w.finish().unwrap();
         assert_eq!(n, 11);
-        assert_eq!(h, crate::chain::sha256(b"hello world"));
+        assert_eq!(h, custody_format::chain::sha256(b"hello world"));
         assert_eq!(std::fs::read(e.data()).unwrap(), b"hello world");
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
@@ -328,7 +328,7 @@ mod tests {
         assert_eq!((w.written(), w.durable()), (11, 11));
         assert_eq!(read_ack(&e.ack()).unwrap(), 11, "kept means acknowledged");
         let (n, h) = w.finish().unwrap();
-        assert_eq!((n, h), (11, crate::chain::sha256(b"hello world")));
+        assert_eq!((n, h), (11, custody_format::chain::sha256(b"hello world")));
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
 
@@ -408,7 +408,7 @@ mod tests {
         drop(tx);
         let (n, hash) = h.await.unwrap().unwrap();
         assert_eq!(n, 8);
-        assert_eq!(hash, crate::chain::sha256(b"abcdefgh"));
+        assert_eq!(hash, custody_format::chain::sha256(b"abcdefgh"));
         assert_eq!(*drx.borrow(), 8);
         std::fs::remove_dir_all(&e.dir).unwrap();
     }

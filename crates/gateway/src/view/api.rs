@@ -2,8 +2,7 @@
 //! or download, and every refusal, goes to the audit trail; media segments
 //! and parts are covered by the playlist fetch that listed them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -14,15 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::audit::{AuditEntry, AuditLog};
-use super::auth::{Auth, COOKIE, Principal};
+use super::auth::{COOKIE, Principal};
 use super::hls;
 use super::listener::Peer;
+use super::respond::{audit_unavailable, json_error, not_located, refuse, storage_unavailable};
+use super::state::{MANIFEST_TTL, S};
 use crate::catalog::Filter as SearchQuery;
-use crate::gateway::Gateway;
 use crate::live::LiveRecording;
-use crate::locate::LocateError;
-use crate::manifest::{Manifest, Role};
+use custody_format::manifest::{Manifest, Role};
+use custody_verify::locate::LocateError;
 
 const INDEX_HTML: &str = include_str!("../../../../web/index.html");
 const APP_JS: &str = include_str!("../../../../web/app.js");
@@ -32,271 +31,6 @@ const HLS_JS: &str = include_str!("../../../../web/node_modules/hls.js/dist/hls.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'";
-
-pub struct State {
-    pub(super) gw: Arc<Gateway>,
-    pub(super) auth: Auth,
-    audit: AuditLog,
-    /// Last audit entry per (viewer, recording, action), to log a watcher's
-    /// repeated playlist reloads once every 30 s rather than twice a second.
-    logged: Mutex<HashMap<(String, String, String), Instant>>,
-    /// Recently read manifests: a player fetching a stored recording's
-    /// segments does not read locator and manifest again for each one.
-    manifests: Mutex<HashMap<(String, String), CachedManifest>>,
-    /// Refusals this minute: (since, audited one by one, not audited).
-    refusals: Mutex<(Instant, u32, u64)>,
-    /// Refusals of past minutes not yet counted in an audit entry.
-    unsummed: std::sync::atomic::AtomicU64,
-    /// One records-office decision at a time per request.
-    pub(super) decisions: super::policy::DecisionLocks,
-}
-
-/// A viewer's repeated access to one recording is audited this often.
-const REPEAT_AUDIT: Duration = Duration::from_secs(30);
-/// Refusals audited one by one per minute.
-const REFUSALS_PER_MINUTE: u32 = 120;
-
-type CachedManifest = (Arc<Manifest>, Instant);
-
-/// How long a cached manifest is used (annotations append to manifests).
-const MANIFEST_TTL: Duration = Duration::from_secs(30);
-
-pub(super) type S = Arc<State>;
-
-impl State {
-    pub fn new(gw: Arc<Gateway>) -> S {
-        let s = Arc::new(State {
-            auth: Auth::new(gw.cfg.viewers.clone()),
-            audit: AuditLog::start(gw.clone()),
-            logged: Mutex::new(HashMap::new()),
-            manifests: Mutex::new(HashMap::new()),
-            refusals: Mutex::new((Instant::now(), 0, 0)),
-            unsummed: Default::default(),
-            decisions: Default::default(),
-            gw,
-        });
-        // Refusals beyond the per-minute allowance are summed up once a
-        // minute, so even a flood leaves its size in the trail.
-        let weak = Arc::downgrade(&s);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                let Some(s) = weak.upgrade() else { return };
-                let skipped = {
-                    let mut r = s.refusals.lock().expect("refusals");
-                    let n = r.2;
-                    *r = (Instant::now(), 0, 0);
-                    n + s.unsummed.swap(0, std::sync::atomic::Ordering::Relaxed)
-                };
-                if skipped > 0 {
-                    let peer = Peer {
-                        addr: ([0, 0, 0, 0], 0).into(),
-                        viewer: None,
-                    };
-                    let detail = format!(
-                        "{skipped} further requests were refused in the last minute (not recorded one by one)"
-                    );
-                    s.audit(
-                        None,
-                        "refused",
-                        None,
-                        "-",
-                        StatusCode::UNAUTHORIZED,
-                        &peer,
-                        detail,
-                    )
-                    .await;
-                }
-            }
-        });
-        s
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn audit(
-        &self,
-        who: Option<&Principal>,
-        action: &str,
-        recording: Option<String>,
-        path: &str,
-        status: StatusCode,
-        peer: &Peer,
-        detail: String,
-    ) -> bool {
-        self.audit
-            .record(AuditEntry {
-                at: crate::time_fmt::now(),
-                viewer: who.map(|p| p.name.clone()).unwrap_or_else(|| "-".into()),
-                role: who.and_then(|p| {
-                    serde_json::to_value(p.role)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                }),
-                action: action.to_string(),
-                recording,
-                path: path.to_string(),
-                status: status.as_u16(),
-                peer: peer.addr.to_string(),
-                detail,
-            })
-            .await
-    }
-
-    /// Audits an action a viewer takes (status 200): `false` if the entry
-    /// could not be kept, and the action must not go ahead.
-    pub(super) async fn audit_as(
-        &self,
-        who: &Principal,
-        action: &str,
-        recording: Option<String>,
-        path: &str,
-        peer: &Peer,
-        detail: String,
-    ) -> bool {
-        self.audit(
-            Some(who),
-            action,
-            recording,
-            path,
-            StatusCode::OK,
-            peer,
-            detail,
-        )
-        .await
-    }
-
-    /// Forgets a cached manifest (its recording just changed).
-    pub(super) fn forget_manifest(&self, recorder: &str, id: &str) {
-        self.manifests
-            .lock()
-            .expect("manifests")
-            .remove(&(recorder.to_string(), id.to_string()));
-    }
-
-    /// [`Self::audit_view`] for a listing that concerns no one recording.
-    pub(super) async fn audit_repeat(
-        &self,
-        who: &Principal,
-        action: &str,
-        path: &str,
-        peer: &Peer,
-    ) -> bool {
-        self.audit_view(who, action, None, path, peer).await
-    }
-
-    /// Audits a repeated access at most every 30 s per viewer and
-    /// recording; `false` if the entry could not be kept (the access is
-    /// then refused).
-    async fn audit_view(
-        &self,
-        who: &Principal,
-        action: &str,
-        recording: Option<String>,
-        path: &str,
-        peer: &Peer,
-    ) -> bool {
-        let key = (
-            who.name.clone(),
-            recording.clone().unwrap_or_default(),
-            action.to_string(),
-        );
-        let due = {
-            let mut l = self.logged.lock().expect("logged");
-            let due = l.get(&key).is_none_or(|t| t.elapsed() >= REPEAT_AUDIT);
-            if due {
-                if l.len() >= 10_000 {
-                    l.retain(|_, t| t.elapsed() < REPEAT_AUDIT);
-                }
-                l.insert(key.clone(), Instant::now());
-            }
-            due
-        };
-        if !due {
-            return true;
-        }
-        let ok = self
-            .audit(
-                Some(who),
-                action,
-                recording,
-                path,
-                StatusCode::OK,
-                peer,
-                String::new(),
-            )
-            .await;
-        if !ok {
-            // Not recorded: the next access tries again.
-            self.logged.lock().expect("logged").remove(&key);
-        }
-        ok
-    }
-
-    /// Whether a refusal is audited one by one: at most
-    /// `REFUSALS_PER_MINUTE` a minute, so requests without credentials
-    /// cannot grow the signed log without bound. The others are counted,
-    /// and the count goes into the next entry audited.
-    pub(super) fn refusal_due(&self) -> bool {
-        let mut r = self.refusals.lock().expect("refusals");
-        if r.0.elapsed() >= Duration::from_secs(60) {
-            self.unsummed
-                .fetch_add(r.2, std::sync::atomic::Ordering::Relaxed);
-            *r = (Instant::now(), 0, 0);
-        }
-        if r.1 < REFUSALS_PER_MINUTE {
-            r.1 += 1;
-            true
-        } else {
-            r.2 += 1;
-            false
-        }
-    }
-}
-
-pub(super) fn json_error(status: StatusCode, msg: &str) -> Response {
-    let mut r = (status, Json(serde_json::json!({ "error": msg }))).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-/// [`refuse`] for the other route modules.
-pub(super) async fn refuse_as(
-    s: &S,
-    who: Option<&Principal>,
-    recording: Option<String>,
-    path: &str,
-    peer: &Peer,
-) -> Response {
-    refuse(s, who, recording, path, peer).await
-}
-
-/// Refuses a request (401 with nobody logged in, else 403) and audits it.
-async fn refuse(
-    s: &S,
-    who: Option<&Principal>,
-    recording: Option<String>,
-    path: &str,
-    peer: &Peer,
-) -> Response {
-    let status = if who.is_some() {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::UNAUTHORIZED
-    };
-    if s.refusal_due() {
-        s.audit(who, "refused", recording, path, status, peer, String::new())
-            .await;
-    }
-    json_error(
-        status,
-        if who.is_some() {
-            "not allowed for your role"
-        } else {
-            "log in first"
-        },
-    )
-}
 
 fn with_type(body: impl Into<Body>, ctype: &'static str, cache: &'static str) -> Response {
     let mut r = Response::new(body.into());
@@ -369,23 +103,6 @@ fn cookie_attrs(s: &S) -> &'static str {
     } else {
         "Path=/; HttpOnly; SameSite=Strict"
     }
-}
-
-/// 503 when an access cannot be recorded: nothing is shown unaudited.
-pub(super) fn audit_unavailable() -> Response {
-    json_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the audit trail cannot be written; try again",
-    )
-}
-
-/// 503 for a storage failure; the details (keys included) go to the log only.
-pub(super) fn storage_unavailable(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::warn!("command center: {what}: {e}");
-    json_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage is unavailable; try again",
-    )
 }
 
 async fn login(
@@ -850,33 +567,6 @@ async fn open_stored(
     Ok((who, m))
 }
 
-/// The answer when a stored recording cannot be found as asked: storage
-/// failed (503), or what its locator leads to is another recording (409,
-/// audited as refused with the reason: nothing of another recording is
-/// ever served under this one's name).
-pub(super) async fn not_located(
-    s: &S,
-    who: &Principal,
-    name: String,
-    path: &str,
-    peer: &Peer,
-    e: LocateError,
-) -> Response {
-    match e {
-        LocateError::Store(e) => storage_unavailable("manifest", e),
-        LocateError::Mismatch(why) => {
-            tracing::warn!(recording = %name, "command center: {why}");
-            let status = StatusCode::CONFLICT;
-            s.audit(Some(who), "refused", Some(name), path, status, peer, why)
-                .await;
-            json_error(
-                status,
-                "the index leads this recording to another one; nothing is shown (run custody verify)",
-            )
-        }
-    }
-}
-
 async fn stored_manifest(
     s: &S,
     recorder: &str,
@@ -888,7 +578,7 @@ async fn stored_manifest(
     {
         return Ok(Some(m.clone()));
     }
-    let Some(found) = crate::locate::stored(&s.gw.store, recorder, id).await? else {
+    let Some(found) = custody_verify::locate::stored(&s.gw.store, recorder, id).await? else {
         return Ok(None);
     };
     let m = Arc::new(found.manifest);

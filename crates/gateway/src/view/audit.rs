@@ -11,18 +11,18 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use crate::archive::MAX_DOC_BYTES;
-use crate::gateway::Gateway;
-use crate::ledger::{DeviceStatus, LedgerView};
 use crate::live::LiveRecording;
-use crate::live::journal::JournalChunk;
-use crate::manifest::Role;
-use crate::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
-use crate::metadata::{DeviceKind, RecordingMeta, RecordingMode};
-use crate::protocol::RecordingState;
+use crate::shared::Gateway;
 use crate::spool::EntryState;
 use crate::spool::writer::OriginalWriter;
-use crate::store::{Store, StoreError, layout};
+use custody_format::journal::JournalChunk;
+use custody_format::locator::MAX_DOC_BYTES;
+use custody_format::manifest::Role;
+use custody_format::manifest::{DeviceStatus, LedgerView};
+use custody_format::manifest::{HEADER_FORMAT, HeaderDoc, Method, Uploader};
+use custody_format::metadata::{DeviceKind, RecordingMeta, RecordingMode};
+use custody_proto::RecordingState;
+use custody_store::{Store, StoreError, layout};
 
 pub use custody_format::layout::{AUDIT_CATEGORY, AUDIT_RECORDER};
 
@@ -87,7 +87,7 @@ impl AuditLog {
     pub async fn record(&self, e: AuditEntry) -> bool {
         // The path and the recording come from the URL, as anyone sent it:
         // escaped, they cannot forge a line of the gateway's log.
-        let esc = crate::text::escape;
+        let esc = custody_format::text::escape;
         tracing::info!(
             viewer = %esc(&e.viewer),
             action = %e.action,
@@ -126,7 +126,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
     }
     let entry = gw.spool.entry(AUDIT_RECORDER, id);
     if entry.load_state()?.is_none() {
-        let now = crate::clock::now();
+        let now = custody_format::clock::now();
         let header = HeaderDoc {
             format: HEADER_FORMAT.into(),
             recorder: AUDIT_RECORDER.into(),
@@ -135,7 +135,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
                 device_kind: DeviceKind::StorageDevice,
                 mode: Some(RecordingMode::Live),
             },
-            received_at: crate::time_fmt::rfc3339(now),
+            received_at: custody_format::time_fmt::rfc3339(now),
             device_clock: None,
             gateway: gw.cfg.gateway.id.clone(),
             uploader: Uploader {
@@ -156,7 +156,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
             meta: RecordingMeta {
                 recording_id: id.to_string(),
                 mode: Some(RecordingMode::Live),
-                started_at: Some(crate::time_fmt::rfc3339(now)),
+                started_at: Some(custody_format::time_fmt::rfc3339(now)),
                 proof_object: Some("audit trail of the command center".into()),
                 ..Default::default()
             },
@@ -164,7 +164,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
             missing: Vec::new(),
             discrepancies: Vec::new(),
             copy_of: None,
-            retention: Some(crate::policy::retention::Retention::Standard {
+            retention: Some(custody_format::retention::Retention::Standard {
                 years: gw.cfg.policy.standard_years,
             }),
             signing_key: hex::encode(gw.signer.public_raw()),
@@ -245,9 +245,9 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
     let mut last_sync = Instant::now();
     // Requests waiting for their entries to be durable.
     let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
-    close_stale(&gw, &day_id(&gw, crate::clock::now()));
+    close_stale(&gw, &day_id(&gw, custody_format::clock::now()));
     while let Some(msg) = rx.blocking_recv() {
-        let id = day_id(&gw, crate::clock::now());
+        let id = day_id(&gw, custody_format::clock::now());
         // A new day: close yesterday's log, start today's.
         if current.as_ref().is_some_and(|(d, _, _)| *d != id) {
             let (_, rec, mut w) = current.take().expect("checked");

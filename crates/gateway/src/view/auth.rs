@@ -22,7 +22,7 @@ pub struct Principal {
     pub unit: String,
     /// Confidentiality marks this viewer is cleared for (R6).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub clearances: Vec<crate::policy::confidentiality::Mark>,
+    pub clearances: Vec<custody_format::confidentiality::Mark>,
 }
 
 pub struct Auth {
@@ -72,7 +72,7 @@ impl Auth {
     }
 
     fn by_token(&self, token: &str) -> Option<&ViewerConfig> {
-        let h = hex::encode(crate::chain::sha256(token.as_bytes()));
+        let h = hex::encode(custody_format::chain::sha256(token.as_bytes()));
         self.viewers.iter().find(|v| {
             v.token_sha256
                 .as_deref()
@@ -161,8 +161,8 @@ impl Principal {
     }
 
     /// A recording with these confidentiality marks (R6).
-    pub fn cleared_for(&self, marks: &[crate::policy::confidentiality::Mark]) -> bool {
-        crate::policy::confidentiality::cleared(&self.clearances, marks)
+    pub fn cleared_for(&self, marks: &[custody_format::confidentiality::Mark]) -> bool {
+        custody_format::confidentiality::cleared(&self.clearances, marks)
     }
 
     /// Raising retention, marking recordings, approving requests.
@@ -180,7 +180,7 @@ mod tests {
             name: name.into(),
             role,
             unit: unit.into(),
-            token_sha256: Some(hex::encode(crate::chain::sha256(token.as_bytes()))),
+            token_sha256: Some(hex::encode(custody_format::chain::sha256(token.as_bytes()))),
             clearances: Vec::new(),
         }
     }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::catalog::{Entry, Filter};
-use crate::store::{Store, StoreError};
+use custody_store::{Store, StoreError};
 
 /// One stored recording as the wall lists it (no storage keys).
 #[derive(Debug, Clone, Serialize)]
@@ -60,12 +60,12 @@ fn item(e: Entry) -> Item {
 pub async fn search(
     store: &Store,
     f: &Filter,
-    clearances: &[crate::policy::confidentiality::Mark],
+    clearances: &[custody_format::confidentiality::Mark],
 ) -> Result<Vec<Item>, StoreError> {
     Ok(crate::catalog::search(store, f)
         .await?
         .into_iter()
-        .filter(|e| crate::policy::confidentiality::cleared(clearances, &e.confidentiality))
+        .filter(|e| custody_format::confidentiality::cleared(clearances, &e.confidentiality))
         .map(item)
         .collect())
 }

@@ -20,8 +20,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::api::{S, json_error};
 use super::listener::Peer;
+use super::respond::json_error;
+use super::state::S;
 
 /// The middleware: lets safe methods through, and refuses the rest unless
 /// they come from this origin with a JSON body.

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::live::view::LiveView;
-use crate::manifest::{Manifest, Role};
+use custody_format::manifest::{Manifest, Role};
 
 pub use custody_media::codecs::codecs;
 
@@ -97,7 +97,7 @@ pub fn vod(m: &Manifest) -> Option<String> {
     if segs.is_empty() {
         return None;
     }
-    let dur = |o: &crate::manifest::ObjectEntry| {
+    let dur = |o: &custody_format::manifest::ObjectEntry| {
         o.media
             .as_ref()
             .map(|r| (r.end - r.start).max(0.0))

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::quic::{self, QuicError};
+use custody_transport::quic::{self, QuicError};
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ fn viewer_of(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<String> {
     san.value.general_names.iter().find_map(|n| match n {
         x509_parser::extensions::GeneralName::URI(u) => u
             .strip_prefix(VIEWER_URI_PREFIX)
-            .filter(|v| crate::metadata::valid_id(v))
+            .filter(|v| custody_format::metadata::valid_id(v))
             .map(str::to_string),
         _ => None,
     })

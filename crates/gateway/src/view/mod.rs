@@ -9,15 +9,18 @@ pub mod audit;
 pub mod auth;
 mod catalog;
 mod csrf;
+mod decisions;
 pub mod hls;
 pub mod listener;
 mod ops;
 mod policy;
+mod respond;
+mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::gateway::Gateway;
+use crate::shared::Gateway;
 
 pub use audit::{AUDIT_RECORDER, AuditLog};
 
@@ -26,7 +29,7 @@ pub enum ViewError {
     #[error("http listener {0}: {1}")]
     Bind(String, std::io::Error),
     #[error("http TLS: {0}")]
-    Tls(#[from] crate::quic::QuicError),
+    Tls(#[from] custody_transport::quic::QuicError),
 }
 
 /// Starts the server if `[http] listen` is set; returns its address.
@@ -50,7 +53,7 @@ pub async fn start(gw: Arc<Gateway>) -> Result<Option<SocketAddr>, ViewError> {
     let addr = axum::serve::Listener::local_addr(&l)
         .map_err(|e| ViewError::Bind(listen.clone(), e))?
         .addr;
-    let state = api::State::new(gw.clone());
+    let state = state::State::new(gw.clone());
     // The operations endpoints stand outside the wall's routes: no login,
     // no audit (they name nothing but aggregate numbers).
     let app = api::router(state).merge(ops::routes(gw.clone()));

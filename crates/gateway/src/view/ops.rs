@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::gateway::Gateway;
 use crate::metrics::Format;
+use crate::shared::Gateway;
 
 pub fn routes(gw: Arc<Gateway>) -> axum::Router {
     axum::Router::new()

@@ -4,9 +4,7 @@
 //! verification bundle, R6) and deletion of an expired recording (R5) —
 //! made by one viewer and approved by a second.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State as AxState};
@@ -14,16 +12,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::api::{S, audit_unavailable, json_error, not_located, refuse_as, storage_unavailable};
 use super::auth::Principal;
 use super::listener::Peer;
-use crate::annotate::{self, AnnotateError, Fact};
-use crate::archive::MAX_DOC_BYTES;
-use crate::locate::LocateError;
-use crate::manifest::Manifest;
-use crate::policy::confidentiality::Mark;
-use crate::policy::retention::{self, Enforcement, Retention};
-use crate::store::StoreError;
+use super::respond::{audit_unavailable, json_error, not_located, refuse_as, storage_unavailable};
+use super::state::S;
+use crate::annotate::{self, AnnotateError};
+use crate::policy::retention;
+use custody_format::annotation::Fact;
+use custody_format::confidentiality::Mark;
+use custody_format::locator::MAX_DOC_BYTES;
+use custody_format::manifest::Manifest;
+use custody_format::retention::{Enforcement, Retention};
+use custody_store::StoreError;
+use custody_verify::locate::LocateError;
 
 pub const REQUESTS: &str = "policy/requests/";
 
@@ -85,12 +86,12 @@ fn request_key(id: &str) -> String {
 
 async fn save(s: &S, r: &RequestDoc) -> Result<(), StoreError> {
     let b = bytes::Bytes::from(serde_json::to_vec_pretty(r).expect("request serialises"));
-    let h = crate::chain::sha256(&b);
+    let h = custody_format::chain::sha256(&b);
     s.gw.store.put_bytes(&request_key(&r.id), b, &h).await
 }
 
 async fn load(s: &S, id: &str) -> Result<Option<RequestDoc>, StoreError> {
-    if !crate::metadata::valid_id(id) {
+    if !custody_format::metadata::valid_id(id) {
         return Ok(None);
     }
     match s.gw.store.get_bytes(&request_key(id), MAX_DOC_BYTES).await {
@@ -108,10 +109,10 @@ async fn recording(
     recorder: &str,
     id: &str,
 ) -> Result<Option<(String, Manifest)>, LocateError> {
-    if !crate::metadata::valid_id(recorder) || !crate::metadata::valid_id(id) {
+    if !custody_format::metadata::valid_id(recorder) || !custody_format::metadata::valid_id(id) {
         return Ok(None);
     }
-    Ok(crate::locate::stored(&s.gw.store, recorder, id)
+    Ok(custody_verify::locate::stored(&s.gw.store, recorder, id)
         .await?
         .map(|f| (f.locator.manifest_key, f.manifest)))
 }
@@ -128,7 +129,7 @@ fn parse<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Response> {
 /// rule: at most 4096 bytes, no control characters but `\n` and `\t`.
 #[allow(clippy::result_large_err)]
 fn check_text(field: &'static str, v: Option<&str>) -> Result<(), Response> {
-    match v.map(|t| crate::metadata::check_text(field, t)) {
+    match v.map(|t| custody_format::metadata::check_text(field, t)) {
         Some(Err(e)) => Err(json_error(StatusCode::BAD_REQUEST, &e.to_string())),
         _ => Ok(()),
     }
@@ -364,7 +365,7 @@ pub struct NewRequest {
 fn new_id() -> String {
     let mut b = [0u8; 6];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
-    let t = crate::clock::now();
+    let t = custody_format::clock::now();
     format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
         t.year(),
@@ -396,7 +397,7 @@ pub async fn create(
     let Some((recorder, id)) = b.recording.split_once('/') else {
         return json_error(StatusCode::BAD_REQUEST, "recording: RECORDER/RECORDING-ID");
     };
-    if b.reason.trim().is_empty() || b.reason.len() > crate::limits::MAX_TEXT_LEN {
+    if b.reason.trim().is_empty() || b.reason.len() > custody_format::limits::MAX_TEXT_LEN {
         return json_error(
             StatusCode::BAD_REQUEST,
             "reason: say why (at most 4096 bytes)",
@@ -427,7 +428,7 @@ pub async fn create(
         manifest_key,
         confidentiality: m.confidentiality.clone(),
         requested_by: who.name.clone(),
-        requested_at: crate::time_fmt::now(),
+        requested_at: custody_format::time_fmt::now(),
         status: Status::Pending,
         decided_by: None,
         decided_at: None,
@@ -461,14 +462,14 @@ pub async fn create(
 /// or less time than the period has passed since the gateway received it
 /// (whatever the device's clock claimed).
 fn not_deletable(m: &Manifest) -> Option<String> {
-    let received = crate::time_fmt::parse(&m.summary.received_at);
+    let received = custody_format::time_fmt::parse(&m.summary.received_at);
     match &m.retention {
         None => Some("the recording has no retention record; it is kept".into()),
-        Some(r) if !r.expired(crate::clock::now(), received) => {
+        Some(r) if !r.expired(custody_format::clock::now(), received) => {
             Some(match r.deletable_from(received) {
                 Some(u) => format!(
                     "retained until {} ({})",
-                    crate::time_fmt::rfc3339(u),
+                    custody_format::time_fmt::rfc3339(u),
                     r.retention.describe()
                 ),
                 None => format!("retained for ever ({})", r.retention.describe()),
@@ -515,47 +516,6 @@ pub async fn list(
 pub struct Decision {
     #[serde(default)]
     note: Option<String>,
-}
-
-/// One decision at a time per request in this gateway: a decision takes
-/// its request's lock, reads the stored request afresh under it, and
-/// stores its own decision before carrying anything out, so a concurrent
-/// second decision finds the request decided and is refused (409).
-#[derive(Default)]
-pub struct DecisionLocks(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-/// A held decision lock; the entry is forgotten once nobody waits for it.
-struct DecisionGuard<'a> {
-    locks: &'a DecisionLocks,
-    id: String,
-    held: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl DecisionLocks {
-    async fn lock(&self, id: &str) -> DecisionGuard<'_> {
-        let m = self
-            .0
-            .lock()
-            .expect("decision locks")
-            .entry(id.to_string())
-            .or_default()
-            .clone();
-        DecisionGuard {
-            locks: self,
-            id: id.to_string(),
-            held: Some(m.lock_owned().await),
-        }
-    }
-}
-
-impl Drop for DecisionGuard<'_> {
-    fn drop(&mut self) {
-        drop(self.held.take());
-        let mut map = self.locks.0.lock().expect("decision locks");
-        if map.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
-            map.remove(&self.id);
-        }
-    }
 }
 
 /// Where an approved export's bundle is kept for its requester.
@@ -610,7 +570,7 @@ async fn decide(
     if let Err(r) = check_text("note", d.note.as_deref()) {
         return r;
     }
-    if !crate::metadata::valid_id(&id) {
+    if !custody_format::metadata::valid_id(&id) {
         return json_error(StatusCode::NOT_FOUND, "no such request");
     }
     // Carried out in a task of its own: a client that goes away does not
@@ -698,7 +658,7 @@ async fn decide_locked(
     }
     if !resuming {
         r.decided_by = Some(who.name.clone());
-        r.decided_at = Some(crate::time_fmt::now());
+        r.decided_at = Some(custody_format::time_fmt::now());
         r.note = d.note;
         r.status = if approve {
             Status::Approved
@@ -771,10 +731,10 @@ async fn store_decision(s: &S, r: &RequestDoc) -> Result<(), Response> {
 /// Makes the verification bundle of an approved export.
 async fn export(s: &S, r: &RequestDoc, manifest_key: &str) -> Result<String, String> {
     // Nothing is given out that does not verify.
-    let opts = crate::verify::VerifyOptions {
+    let opts = custody_verify::VerifyOptions {
         trusted_key: Some(s.gw.signer.public_raw()),
     };
-    let report = crate::verify::verify_with(&s.gw.store, manifest_key, &opts)
+    let report = custody_verify::verify_with(&s.gw.store, manifest_key, &opts)
         .await
         .map_err(|e| e.to_string())?;
     if !report.ok {
@@ -830,14 +790,14 @@ async fn delete(
         "requested_by": r.requested_by,
         "reason": r.reason,
         "approved_by": who.name,
-        "deleted_at": crate::time_fmt::now(),
+        "deleted_at": custody_format::time_fmt::now(),
         "objects_deleted": objects.len(),
     });
     let body = serde_json::to_vec_pretty(&record).expect("deletion record serialises");
     let sig = s.gw.signer.sign(&body);
     // The record first: a deletion interrupted halfway is still explained.
     let put = |key: String, b: Vec<u8>| async move {
-        let h = crate::chain::sha256(&b);
+        let h = custody_format::chain::sha256(&b);
         store.put_bytes(&key, b.into(), &h).await
     };
     let [record_key, sig_key] = record_keys;
