@@ -225,3 +225,43 @@ async fn metrics_count_storage_errors_and_retries() {
         m.value("custody_docked_archive_seconds_sum"),
     );
 }
+
+/// SIGTERM (what `systemctl stop` sends) stops the gateway in order: it
+/// closes the devices' connections, stops and joins its background tasks
+/// (crates/gateway/src/tasks.rs) and exits 0, leaving the spool unlocked,
+/// so that a new gateway starts on it at once and still has what was
+/// stored before.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_gateway_in_order_and_it_starts_again() {
+    let w = World::with_gateway_settings(Backend::Local, HTTP);
+    let mut gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_random_file(&media.join("clip.bin"), MIB + 7, 5);
+    let (out, results) = w.dock("bwc-1", &gw, &["--no-inventory", media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(results[0]["result"], "archived", "{}", stdout(&out));
+
+    let status = gw.terminate();
+    let log = gw.log();
+    assert!(status.success(), "exit {status}: {log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!log.contains("aborted"), "{log}");
+
+    // The spool lock went with the process: a new gateway starts on the
+    // same spool and answers ready.
+    gw.restart();
+    let ready = ops::get(&w, &gw, "/readyz", None);
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (200, "ready\n"),
+        "{ready:?}"
+    );
+    let (out, results) = w.dock("bwc-1", &gw, &["--no-inventory", media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    // The new gateway finds the recording stored before the SIGTERM.
+    assert_eq!(results[0]["result"], "archived", "{}", stdout(&out));
+    assert_eq!(results[0]["already_stored"], true, "{}", stdout(&out));
+    assert_eq!(results[0]["bytes_sent"], 0, "{}", stdout(&out));
+}

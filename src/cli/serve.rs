@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use custody::gateway;
-use custody::protocol::CloseCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,22 +43,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = running.serve() => {}
-        _ = term.recv() => shutdown(&running).await,
-        _ = tokio::signal::ctrl_c() => shutdown(&running).await,
+        _ = term.recv() => running.shutdown().await,
+        _ = tokio::signal::ctrl_c() => running.shutdown().await,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Tells connected devices to come back later, and waits briefly for them.
-async fn shutdown(running: &gateway::Running) {
-    tracing::info!("shutting down");
-    running.endpoint.close(
-        CloseCode::ShuttingDown.code().into(),
-        b"gateway shutting down",
-    );
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        running.endpoint.wait_idle(),
-    )
-    .await;
 }

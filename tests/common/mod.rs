@@ -604,6 +604,25 @@ impl GatewayProc {
         }
     }
 
+    /// SIGTERM: the orderly shutdown `systemctl stop` asks for. Returns
+    /// the exit status once the gateway has stopped.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("gateway running");
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGTERM) }, 0);
+        let deadline = Instant::now() + patience(20);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("gateway did not stop on SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts the gateway again on the same port.
     pub fn restart(&mut self) {
         self.kill();

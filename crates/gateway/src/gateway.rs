@@ -48,9 +48,28 @@ pub struct Running {
     pub local_addr: SocketAddr,
     /// The command center's address, when `[http] listen` is set.
     pub http_addr: Option<SocketAddr>,
+    /// The background tasks, stopped and joined by [`Running::shutdown`].
+    pub tasks: crate::tasks::Tasks,
 }
 
 impl Running {
+    /// Stops accepting, tells connected devices to come back later (close
+    /// code `shutting_down`) and waits briefly for them, then stops and
+    /// joins the background tasks. What was acknowledged is in the spool
+    /// already; the next start resumes the rest.
+    pub async fn shutdown(&self) {
+        tracing::info!("shutting down");
+        self.endpoint.close(
+            custody_proto::CloseCode::ShuttingDown.code().into(),
+            b"gateway shutting down",
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
+        let panicked = self.tasks.shutdown(Duration::from_secs(10)).await;
+        if panicked > 0 {
+            tracing::error!(panicked, "background tasks had panicked");
+        }
+    }
+
     /// Accepts connections until the endpoint is closed.
     pub async fn serve(&self) {
         while let Some(incoming) = self.endpoint.accept().await {
@@ -138,8 +157,9 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         .map_err(|e| key_err(e.to_string()))?,
     );
     tracing::info!(public_key = %hex::encode(signer.public_raw()), "checkpoint signing key loaded");
+    let tasks = crate::tasks::Tasks::new();
     let outbox = Outbox::new(spool.outbox_dir());
-    tokio::spawn(outbox.clone().drain(store.clone()));
+    tasks.spawn("outbox", outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
     let media = if cfg.media.derive {
         let registry = custody_media::Registry::load(&cfg.media.pipelines)?;
@@ -166,7 +186,8 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     );
     // Provisional deadlines are assessed again now, and whenever the
     // holiday schedules in `calendar_dir` change.
-    tokio::spawn(
+    tasks.spawn(
+        "deadline recompute",
         crate::policy::recompute::Recompute::new(
             policy.clone(),
             cfg.policy.calendar_dir.clone(),
@@ -177,10 +198,10 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         .run(),
     );
     let catalog = crate::catalog::Catalog::new(spool.root(), store.clone());
-    tokio::spawn(catalog.clone().run());
+    tasks.spawn("catalog", catalog.clone().run());
     let linker =
         crate::link::Linker::new(spool.root(), store.clone(), signer.clone(), &cfg.gateway.id);
-    tokio::spawn(linker.clone().run());
+    tasks.spawn("links", linker.clone().run());
     let archiver = Archiver::start(
         crate::archive::ArchiverParts {
             spool: spool.clone(),
@@ -239,7 +260,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         })?;
     {
         let (usage, metrics) = (usage.clone(), metrics.clone());
-        tokio::spawn(async move {
+        tasks.spawn("refusal log", async move {
             // Unauthenticated peers can make refusals at will: record at
             // most REFUSALS_PER_MINUTE individually per minute, and how many
             // more there were when the minute ends.
@@ -298,7 +319,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         // Live segment close → storage latency, for operators and the load
         // benchmark.
         let live = live.clone();
-        tokio::spawn(async move {
+        tasks.spawn("latency log", async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 if let Some((n, p50, p99)) = live.latency_summary() {
@@ -339,11 +360,12 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         busy: Mutex::new(HashMap::new()),
         spool_lock,
     });
-    let http_addr = crate::view::start(gateway.clone()).await?;
+    let http_addr = crate::view::start(gateway.clone(), &tasks).await?;
     Ok(Running {
         gateway,
         endpoint,
         local_addr,
         http_addr,
+        tasks,
     })
 }

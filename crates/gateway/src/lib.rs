@@ -25,5 +25,6 @@ pub mod session;
 pub mod shared;
 pub mod signing;
 pub mod spool;
+pub mod tasks;
 pub mod usage;
 pub mod view;

@@ -34,11 +34,26 @@ pub enum StoreError {
         expected: String,
         actual: String,
     },
+    /// A local file operation failed (the local store, the spool).
     #[error("{op} {key}: {message}")]
     Backend {
         op: &'static str,
         key: String,
         message: String,
+    },
+    /// An S3 request failed; `message` is the SDK's full context, `source`
+    /// the SDK's error itself.
+    #[error("{op} {key}: {message}")]
+    Service {
+        op: &'static str,
+        key: String,
+        message: String,
+        /// Whether trying again can help (a timeout, a lost connection,
+        /// a 5xx or a throttling answer), as opposed to a refusal that
+        /// will not change (access denied, no such bucket, a bad request).
+        retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("store configuration: {0}")]
     Config(String),
@@ -47,6 +62,23 @@ pub enum StoreError {
 impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound(_))
+    }
+
+    /// Whether the same operation may succeed if tried again later.
+    /// Callers that hold what they were storing (the spool) retry
+    /// regardless; this tells an operator, a log or a one-shot command
+    /// whether waiting is worth it.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::NotFound(_)
+            | StoreError::BadKey(_)
+            | StoreError::TooLarge { .. }
+            | StoreError::Config(_) => false,
+            // Bytes damaged in transit arrive whole on another try.
+            StoreError::ChecksumMismatch { .. } => true,
+            StoreError::Backend { .. } => true,
+            StoreError::Service { retryable, .. } => *retryable,
+        }
     }
 }
 
@@ -400,6 +432,47 @@ impl Store {
             }
         };
         self.counted(Op::Probe, r)
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_that_can_pass_are_retryable() {
+        let table = [
+            (StoreError::NotFound("k".into()), false),
+            (StoreError::BadKey("../k".into()), false),
+            (
+                StoreError::TooLarge {
+                    key: "k".into(),
+                    size: 2,
+                    max: 1,
+                },
+                false,
+            ),
+            (StoreError::Config("no region".into()), false),
+            (
+                StoreError::ChecksumMismatch {
+                    key: "k".into(),
+                    expected: "00".into(),
+                    actual: "11".into(),
+                },
+                true,
+            ),
+            (
+                StoreError::Backend {
+                    op: "write",
+                    key: "k".into(),
+                    message: "disk".into(),
+                },
+                true,
+            ),
+        ];
+        for (e, retryable) in table {
+            assert_eq!(e.retryable(), retryable, "{e}");
+        }
     }
 }
 

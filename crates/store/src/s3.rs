@@ -85,11 +85,74 @@ fn b64(h: &Hash) -> String {
     aws_smithy_types::base64::encode(h)
 }
 
-fn backend<E: std::error::Error>(op: &'static str, key: &str, e: E) -> StoreError {
-    StoreError::Backend {
+/// A failed S3 operation, its cause kept and judged retryable or not.
+fn backend<E: Classify + std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+    key: &str,
+    e: E,
+) -> StoreError {
+    StoreError::Service {
         op,
         key: key.to_string(),
-        message: format!("{}", DisplayErrorContext(e)),
+        message: format!("{}", DisplayErrorContext(&e)),
+        retryable: e.retryable(),
+        source: Box::new(e),
+    }
+}
+
+/// Whether a failure of this kind can go away by itself.
+trait Classify {
+    fn retryable(&self) -> bool;
+}
+
+impl<E> Classify for SdkError<E, HttpResponse> {
+    fn retryable(&self) -> bool {
+        match self {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(e) => {
+                let status = e.raw().status().as_u16();
+                status >= 500 || status == 429 || status == 408
+            }
+            // The request could not even be built: trying again builds it
+            // the same way.
+            _ => false,
+        }
+    }
+}
+
+/// Reading a response body (the connection broke mid-object).
+impl Classify for aws_smithy_types::byte_stream::error::Error {
+    fn retryable(&self) -> bool {
+        true
+    }
+}
+
+/// The spool file being uploaded, or the file being downloaded to.
+impl Classify for std::io::Error {
+    fn retryable(&self) -> bool {
+        !matches!(
+            self.kind(),
+            std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::InvalidInput
+                | std::io::ErrorKind::InvalidData
+        )
+    }
+}
+
+/// A part's upload task died (a panic): nothing says the next one would.
+impl Classify for tokio::task::JoinError {
+    fn retryable(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+impl Classify for NoUploadId {
+    fn retryable(&self) -> bool {
+        // Storage may answer properly, or let go of the old upload, next time.
+        true
     }
 }
 
@@ -925,5 +988,45 @@ fn join_part(
         Some(Ok(r)) => r,
         Some(Err(e)) => Err(backend("upload part", key, e)),
         None => Err(backend("upload part", key, NoUploadId::Missing)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+
+    #[test]
+    fn s3_failures_say_whether_a_retry_can_help() {
+        type E = SdkError<GetObjectError, HttpResponse>;
+        let table: Vec<(StoreError, bool)> = vec![
+            (backend("get", "k", E::timeout_error("timed out")), true),
+            (
+                backend("get", "k", E::construction_failure("bad request")),
+                false,
+            ),
+            (
+                backend(
+                    "read spool",
+                    "k",
+                    std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+                ),
+                true,
+            ),
+            (
+                backend(
+                    "read spool",
+                    "k",
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ),
+                false,
+            ),
+            (backend("upload part", "k", NoUploadId::Missing), true),
+        ];
+        for (e, retryable) in table {
+            assert_eq!(e.retryable(), retryable, "{e}");
+            // The cause is kept, not only its text.
+            assert!(std::error::Error::source(&e).is_some(), "{e}");
+        }
     }
 }

@@ -33,7 +33,10 @@ pub enum ViewError {
 }
 
 /// Starts the server if `[http] listen` is set; returns its address.
-pub async fn start(gw: Arc<Gateway>) -> Result<Option<SocketAddr>, ViewError> {
+pub async fn start(
+    gw: Arc<Gateway>,
+    tasks: &crate::tasks::Tasks,
+) -> Result<Option<SocketAddr>, ViewError> {
     let Some(listen) = gw.cfg.http.listen.clone() else {
         return Ok(None);
     };
@@ -57,7 +60,7 @@ pub async fn start(gw: Arc<Gateway>) -> Result<Option<SocketAddr>, ViewError> {
     // The operations endpoints stand outside the wall's routes: no login,
     // no audit (they name nothing but aggregate numbers).
     let app = api::router(state).merge(ops::routes(gw.clone()));
-    tokio::spawn(async move {
+    tasks.spawn("command center", async move {
         let svc = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(e) = axum::serve(l, svc).await {
             tracing::error!("http server stopped: {e}");
