@@ -137,4 +137,128 @@ mod tests {
         }
         assert_eq!(StreamError::from_code(999), None);
     }
+
+    /// The numbers and names are the protocol: this table only ever grows.
+    #[test]
+    fn stream_error_numbers_and_names_are_stable() {
+        use StreamError::*;
+        let table = [
+            (BadFrame, 1, "bad_frame"),
+            (FrameTooLarge, 2, "frame_too_large"),
+            (BadMessage, 3, "bad_message"),
+            (UnexpectedMessage, 4, "unexpected_message"),
+            (InvalidMetadata, 5, "invalid_metadata"),
+            (Sha256Mismatch, 6, "sha256_mismatch"),
+            (SizeMismatch, 7, "size_mismatch"),
+            (RecordingBusy, 8, "recording_busy"),
+            (RecordingConflict, 9, "recording_conflict"),
+            (TooLarge, 10, "too_large"),
+            (RecorderNotAllowed, 12, "recorder_not_allowed"),
+            (Timeout, 13, "timeout"),
+            (StorageFailure, 14, "storage_failure"),
+            (Internal, 15, "internal"),
+            (Superseded, 16, "superseded"),
+            (RecordingClosed, 17, "recording_closed"),
+            (TooManyStreams, 18, "too_many_streams"),
+            (BitrateExceeded, 19, "bitrate_exceeded"),
+            (NotRecordingOwner, 20, "not_recording_owner"),
+            (SpoolFull, 21, "spool_full"),
+        ];
+        let all: Vec<StreamError> = table.iter().map(|(c, _, _)| *c).collect();
+        assert_eq!(StreamError::ALL, all.as_slice());
+        for (c, num, name) in table {
+            assert_eq!((c.code(), c.name()), (num, name));
+            assert_eq!(StreamError::from_code(num as u64), Some(c));
+            assert_eq!(c.to_string(), format!("{name} ({num})"));
+        }
+        // 11 (`not_found`) is retired, never reused.
+        assert_eq!(StreamError::from_code(11), None);
+        for n in [0, 22, 0x100, u64::from(u32::MAX) + 1, u64::MAX] {
+            assert_eq!(StreamError::from_code(n), None, "{n}");
+        }
+    }
+
+    #[test]
+    fn close_code_numbers_and_names_are_stable() {
+        use CloseCode::*;
+        let table = [
+            (Done, 0x0, "done"),
+            (NoDeviceIdentity, 0x100, "no_device_identity"),
+            (DeviceUnknown, 0x101, "device_unknown"),
+            (DeviceRevoked, 0x102, "device_revoked"),
+            (DeviceUnassigned, 0x103, "device_unassigned"),
+            (OfficerNotEnforcement, 0x104, "officer_not_enforcement"),
+            (ShuttingDown, 0x105, "shutting_down"),
+            (ProtocolViolation, 0x106, "protocol_violation"),
+        ];
+        let all: Vec<CloseCode> = table.iter().map(|(c, _, _)| *c).collect();
+        assert_eq!(CloseCode::ALL, all.as_slice());
+        for (c, num, name) in table {
+            assert_eq!((c.code(), c.name()), (num, name));
+            assert_eq!(CloseCode::from_code(num as u64), Some(c));
+            assert_eq!(c.to_string(), format!("{name} ({num})"));
+        }
+        for n in [1, 0xff, 0x107, 0x1_0000_0100] {
+            assert_eq!(CloseCode::from_code(n), None, "{n}");
+        }
+    }
+
+    /// The rows `| <number> | `<name>` | …` of one section of
+    /// docs/protocol.md, from its heading to the next `## `.
+    fn documented_codes(section: &str) -> Vec<(u64, String)> {
+        let doc = include_str!("../../../docs/protocol.md");
+        let start = doc.find(section).expect("section");
+        let body = &doc[start + section.len()..];
+        let body = &body[..body.find("\n## ").unwrap_or(body.len())];
+        body.lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let (num, name) = (cells.get(1)?, cells.get(2)?);
+                let num = num.trim_matches('`');
+                let num = match num.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+                    None => num.parse().ok()?,
+                };
+                Some((num, name.strip_prefix('`')?.strip_suffix('`')?.to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn codes_are_those_the_protocol_documents() {
+        let stream: Vec<(u64, String)> = StreamError::ALL
+            .iter()
+            .map(|c| (c.code() as u64, c.name().to_string()))
+            .collect();
+        let mut documented = documented_codes("## 10. Stream errors");
+        // The retired code stays in the table, with no variant.
+        let retired = documented.remove(10);
+        assert_eq!(retired, (11, "not_found".to_string()));
+        assert_eq!(documented, stream);
+
+        let close: Vec<(u64, String)> = CloseCode::ALL
+            .iter()
+            .map(|c| (c.code() as u64, c.name().to_string()))
+            .collect();
+        assert_eq!(documented_codes("## 2. Connection admission"), close);
+    }
+
+    #[test]
+    fn an_error_body_names_its_code() {
+        let e = ErrorBody::new(StreamError::RecordingBusy, "busy");
+        assert_eq!(
+            e,
+            ErrorBody {
+                code: 8,
+                name: "recording_busy".into(),
+                message: "busy".into()
+            }
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"code":8,"name":"recording_busy","message":"busy"}"#
+        );
+        assert_eq!(serde_json::from_str::<ErrorBody>(&json).unwrap(), e);
+    }
 }

@@ -94,8 +94,18 @@ pub enum LiveControl {
     Mark {
         marker: custody_format::metadata::Marker,
     },
-    /// The recording is finished: close it.
+    /// The recording is finished: close it. No other fields (a unit
+    /// variant of a tagged enum would ignore them).
+    #[serde(deserialize_with = "no_fields")]
     End,
+}
+
+/// Refuses any field beside the tag: `{"type":"end"}` and nothing more.
+fn no_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+    NoFields::deserialize(d).map(|_| ())
 }
 
 /// Where a recording stands at the gateway.
@@ -228,5 +238,251 @@ mod tests {
             r#"{"type":"error","code":1,"name":"bad_frame","message":"x"}"#
         );
         assert!(serde_json::from_str::<Request>(r#"{"type":"delete"}"#).is_err());
+    }
+
+    use crate::frame::{decode, encode_msg};
+    use custody_format::manifest::{ByteRange, Gap};
+    use custody_format::metadata::{Marker, MarkerKind};
+
+    /// `json` decoded as `T` and encoded again, if it decodes.
+    fn reencoded<T: serde::de::DeserializeOwned + Serialize>(json: &str) -> Option<String> {
+        let v: T = serde_json::from_str(json).ok()?;
+        Some(serde_json::to_string(&v).unwrap())
+    }
+
+    /// Every message example of docs/protocol.md is exactly one kind of
+    /// message, and is what this code sends for it, byte for byte.
+    #[test]
+    fn the_protocol_documents_examples_are_exact() {
+        let doc = include_str!("../../../docs/protocol.md");
+        let examples: Vec<&str> = doc
+            .lines()
+            .filter(|l| l.starts_with(r#"{"type":""#))
+            .collect();
+        assert_eq!(examples.len(), 18);
+        for ex in examples {
+            let as_each = [
+                reencoded::<Request>(ex),
+                reencoded::<Finish>(ex),
+                reencoded::<LiveControl>(ex),
+                reencoded::<Reply>(ex),
+            ];
+            let parsed: Vec<String> = as_each.into_iter().flatten().collect();
+            assert_eq!(parsed, vec![ex.to_string()], "{ex}");
+        }
+    }
+
+    /// Serialised, framed, read back and decoded: the same value.
+    fn round_trips<T>(v: &T)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let frame = encode_msg(v).unwrap();
+        let back: T = decode(&frame[crate::frame::HEADER_LEN..]).unwrap();
+        assert_eq!(&back, v);
+    }
+
+    #[test]
+    fn every_message_kind_round_trips() {
+        let meta = |id: &str| {
+            Box::new(RecordingMeta {
+                recording_id: id.into(),
+                ..RecordingMeta::default()
+            })
+        };
+        for r in [
+            Request::Upload {
+                meta: meta("r1"),
+                size: None,
+                device_clock: None,
+            },
+            Request::Upload {
+                meta: meta("r1"),
+                size: Some(custody_format::limits::MAX_FILE_SIZE),
+                device_clock: Some("2026-12-02T02:00:00Z".into()),
+            },
+            Request::Live {
+                meta: meta("r2"),
+                device_clock: None,
+            },
+            Request::Status {
+                recording_id: "r1".into(),
+                recorder: None,
+            },
+            Request::Inventory {
+                recorder: None,
+                taken_at: "2026-11-30T01:12:00.25Z".into(),
+                page: 4095,
+                last: false,
+                items: vec![],
+            },
+        ] {
+            round_trips(&r);
+        }
+        round_trips(&Finish::Finish {
+            size: u64::MAX,
+            sha256: "00".repeat(32),
+        });
+        for c in [
+            LiveControl::Gap {
+                to: 0,
+                kind: "source-restart".into(),
+                reason: String::new(),
+                since: None,
+            },
+            LiveControl::Mark {
+                marker: Marker {
+                    kind: MarkerKind::DocumentsServed,
+                    media_time: None,
+                    device_time: None,
+                    note: None,
+                },
+            },
+            LiveControl::End,
+        ] {
+            round_trips(&c);
+        }
+        let gap = Gap {
+            kind: "tail".into(),
+            wall_from: "2026-11-30T00:15:03.93Z".into(),
+            wall_to: "2026-11-30T00:17:03.93Z".into(),
+            media_from: 2.5,
+            media_to: None,
+            bytes: Some(ByteRange {
+                offset: 1,
+                length: 2,
+            }),
+            reason: "closed by timeout".into(),
+        };
+        let note = DerivationNote {
+            status: "failed".into(),
+            segments: 0,
+            reason: Some("no keyframe".into()),
+        };
+        for r in [
+            Reply::Accepted {
+                recorder: "bwc-1".into(),
+                recording_id: "r1.docked".into(),
+                offset: 0,
+                state: RecordingState::Receiving,
+                manifest_key: "records/x/manifest.json".into(),
+            },
+            Reply::Ack { durable: u64::MAX },
+            Reply::Verified {
+                size: 3,
+                sha256: "00".repeat(32),
+                matched: false,
+                state: RecordingState::Failed,
+            },
+            Reply::Archived {
+                manifest_key: "k".into(),
+                chain_head: "11".repeat(32),
+                derivation: None,
+            },
+            Reply::Closed {
+                manifest_key: "k".into(),
+                complete: false,
+                gap_count: 65,
+                gaps: vec![gap],
+                derivation: note,
+            },
+            Reply::Noted { items: 0 },
+            Reply::Status {
+                state: RecordingState::Unknown,
+                durable: 0,
+                size: Some(7),
+                sha256: Some("22".repeat(32)),
+                manifest_key: None,
+            },
+            Reply::Error(ErrorBody::new(StreamError::SpoolFull, "retry later")),
+        ] {
+            round_trips(&r);
+        }
+    }
+
+    #[test]
+    fn recording_states_are_spelled_as_documented() {
+        for (state, name) in [
+            (RecordingState::Receiving, "receiving"),
+            (RecordingState::Spooled, "spooled"),
+            (RecordingState::Archived, "archived"),
+            (RecordingState::Failed, "failed"),
+            (RecordingState::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+            let back: RecordingState = serde_json::from_value(name.into()).unwrap();
+            assert_eq!(back, state);
+        }
+        assert!(serde_json::from_str::<RecordingState>(r#""Receiving""#).is_err());
+    }
+
+    /// docs/protocol.md §4 and §10: unknown types and fields (at every
+    /// level), duplicate keys, missing fields, wrong types and spellings,
+    /// and numbers that are not unsigned 64-bit integers are refused.
+    #[test]
+    fn malformed_messages_are_refused() {
+        let requests = [
+            r#"{"type":"delete"}"#,
+            r#"{"recording_id":"r"}"#,
+            r#"{"type":"status"}"#,
+            r#"{"type":"status","recording_id":"r","extra":1}"#,
+            r#"{"type":"status","recording_id":"a","recording_id":"b"}"#,
+            r#"{"type":"status","type":"status","recording_id":"a"}"#,
+            r#"{"type":"Status","recording_id":"r"}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r","colour":"red"}}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r","full_process":{"mandatory":true,"why":"x"}}}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r","markers":[{"kind":"scene","x":1}]}}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r","mode":"Docked"}}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r","occasion":"patrol"}}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r"},"size":-1}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r"},"size":1.5}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r"},"size":18446744073709551616}"#,
+            r#"{"type":"upload","meta":{"recording_id":"r"},"size":"5"}"#,
+            r#"{"type":"live","meta":{"recording_id":"r"},"size":5}"#,
+            r#"{"type":"inventory","taken_at":"t","page":0,"last":true,"items":[{"recording_id":"r","size":1,"sha256":"x"}]}"#,
+            r#"{"type":"inventory","taken_at":"t","page":4294967296,"last":true,"items":[]}"#,
+        ];
+        for json in requests {
+            assert!(
+                serde_json::from_str::<Request>(json).is_err(),
+                "accepted: {json}"
+            );
+        }
+        for json in [
+            r#"{"type":"finish","size":1}"#,
+            r#"{"type":"finish","size":1,"sha256":"00","at":"now"}"#,
+            r#"{"type":"end"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Finish>(json).is_err(),
+                "accepted: {json}"
+            );
+        }
+        for json in [
+            r#"{"type":"finish","size":1,"sha256":"00"}"#,
+            r#"{"type":"gap","to":1,"kind":"lost-bytes"}"#,
+            r#"{"type":"gap","to":1,"kind":"lost-bytes","reason":"r","bytes":3}"#,
+            r#"{"type":"mark","marker":{"kind":"evidence","colour":"red"}}"#,
+            r#"{"type":"mark","marker":{"kind":"sunset"}}"#,
+            r#"{"type":"mark"}"#,
+            r#"{"type":"end","now":true}"#,
+            r#"{"type":"live","meta":{"recording_id":"r"}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<LiveControl>(json).is_err(),
+                "accepted: {json}"
+            );
+        }
+        for json in [
+            r#"{"type":"ack","durable":1,"extra":2}"#,
+            r#"{"type":"ack","durable":-1}"#,
+            r#"{"type":"archived","manifest_key":"k","chain_head":"h","derivation":{"status":"derived","segments":1,"x":0}}"#,
+            r#"{"type":"error","code":1,"name":"bad_frame"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<Reply>(json).is_err(),
+                "accepted: {json}"
+            );
+        }
     }
 }

@@ -9,6 +9,11 @@ pub mod locate;
 pub mod offline;
 pub mod signature;
 
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeSet;
 
 use serde::Serialize;
