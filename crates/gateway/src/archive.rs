@@ -474,146 +474,190 @@ impl Worker {
         sha: &Hash,
         derivation: &Derivation,
     ) -> Manifest {
-        let mut b = EntryBuilder::new();
-        let hh = chain::sha256(header_bytes);
-        b.push(
-            layout::object_key(&st.prefix, 0, Role::Header, "json"),
-            Role::Header,
-            header_bytes.len() as u64,
-            &hh,
-        )
-        .content_type = Some("application/json".into());
-        let ext = layout::original_ext(header.meta.file_name.as_deref());
-        let original_key = layout::object_key(&st.prefix, 1, Role::Original, &ext);
-        b.push(original_key.clone(), Role::Original, size, sha);
-        let from = DerivedFrom {
-            index: 1,
-            key: original_key,
-            sha256: hex::encode(sha),
-        };
-        let summary = match derivation {
-            Derivation::Derived {
-                input,
-                pipeline,
-                tracks,
-                init,
-                segments,
-                recipe,
-            } => {
-                for (i, f) in std::iter::once(init).chain(segments).enumerate() {
-                    let role = if i == 0 { Role::Init } else { Role::Segment };
-                    let index = 2 + i as u64;
-                    let ext = if i == 0 { "mp4" } else { "m4s" };
-                    let h = chain::parse_hex(&f.sha256).expect("derivation hashes are hex");
-                    let e = b.push(
-                        layout::object_key(&st.prefix, index, role, ext),
-                        role,
-                        f.size,
-                        &h,
-                    );
-                    e.content_type = Some("video/mp4".into());
-                    e.derived_from = Some(from.clone());
-                    if role == Role::Segment {
-                        e.media = Some(MediaRange {
-                            start: f.start,
-                            end: f.end,
-                        });
-                    }
-                }
-                DerivationSummary {
-                    status: "derived".into(),
-                    input: Some(input.clone()),
-                    pipeline: Some(pipeline.clone()),
-                    tracks: tracks.clone(),
-                    reason: custody_media::remux::left_out_reason(tracks),
-                    recipe: recipe.clone(),
-                    holes: Vec::new(),
-                }
-            }
-            Derivation::None { input, reason } => DerivationSummary {
-                status: "none".into(),
-                input: input.clone(),
-                pipeline: None,
-                tracks: Vec::new(),
-                reason: Some(reason.clone()),
-                recipe: None,
-                holes: Vec::new(),
-            },
-            Derivation::Failed {
-                input,
-                tracks,
-                reason,
-            } => DerivationSummary {
-                status: "failed".into(),
-                input: input.clone(),
-                pipeline: None,
-                tracks: tracks.clone(),
-                reason: Some(reason.clone()),
-                recipe: None,
-                holes: Vec::new(),
-            },
-        };
-        let chain_head = b.head_hex();
-        let objects = b.into_entries();
         // The recording is whole in the gateway's custody (durable in its
         // spool) from now: that is when it counts as stored.
         let now = custody_format::clock::now();
-        Manifest {
-            format: MANIFEST_FORMAT.into(),
-            recorder: header.recorder.clone(),
-            recording_id: header.recording_id.clone(),
-            prefix: st.prefix.clone(),
-            integrity: IntegrityStatus::Verified,
-            declared_sha256: st.declared_sha256.clone().unwrap_or_default(),
-            metadata_complete: header.missing.is_empty(),
-            missing: header.missing.clone(),
-            summary: Summary {
-                officer: header.meta.officer.clone(),
-                occasion: header.meta.occasion,
-                mandatory_full_process: header
-                    .meta
-                    .full_process
-                    .as_ref()
-                    .is_some_and(|f| f.mandatory),
-                category: header.meta.category.clone(),
-                case_id: header.meta.case_id.clone(),
-                proof_object: header.meta.proof_object.clone(),
-                started_at: header.meta.started_at.clone(),
-                received_at: header.received_at.clone(),
-                method: header.method.clone(),
-                unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
-                officer_name: header.ledger.officer_name.clone(),
-                clock_skew_seconds: header.device_clock.as_ref().map(|c| c.skew_seconds),
-            },
-            object_count: objects.len() as u64,
-            objects,
-            chain_head,
-            finalized_at: custody_format::time_fmt::rfc3339(now),
-            gateway: self.gateway.clone(),
-            derivation: Some(summary),
-            live: None,
-            confidentiality: Vec::new(),
-            retention: header.retention.map(|r| {
-                custody_format::retention::RetentionState::at_build(r, header.retention_start(None))
-            }),
-            deadline: Some(crate::policy::deadline::assess(
-                &self.policy,
-                header,
-                None,
-                now,
-            )),
-            links: header
-                .copy_of
-                .iter()
-                .map(|c| custody_format::manifest::Link {
-                    relation: c.relation.clone(),
-                    recorder: c.recorder.clone(),
-                    recording_id: c.recording_id.clone(),
-                    manifest_key: None,
-                    gaps_filled: Vec::new(),
-                })
-                .collect(),
+        docked_manifest(Docked {
+            header,
+            header_bytes,
+            prefix: &st.prefix,
+            declared_sha256: st.declared_sha256.as_deref(),
+            size,
+            sha256: sha,
+            derivation,
+            gateway: &self.gateway,
+            stored_at: now,
+            deadline: crate::policy::deadline::assess(&self.policy, header, None, now),
+        })
+    }
+}
+
+/// What a docked recording's manifest is made of.
+pub(crate) struct Docked<'a> {
+    pub header: &'a HeaderDoc,
+    /// The header's exact bytes (object 0).
+    pub header_bytes: &'a [u8],
+    pub prefix: &'a str,
+    /// The SHA-256 the device declared for its file, if it did.
+    pub declared_sha256: Option<&'a str>,
+    /// The original's size and SHA-256.
+    pub size: u64,
+    pub sha256: &'a Hash,
+    pub derivation: &'a Derivation,
+    /// The gateway's name.
+    pub gateway: &'a str,
+    /// When the recording counts as stored (whole in the spool).
+    pub stored_at: time::OffsetDateTime,
+    /// Its storage deadline, assessed at `stored_at`.
+    pub deadline: crate::policy::deadline::DeadlineRecord,
+}
+
+/// The manifest of a docked recording: header, original and derived
+/// objects chained in that order. Pure: every time is passed in.
+pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
+    let Docked {
+        header,
+        header_bytes,
+        prefix,
+        declared_sha256,
+        size,
+        sha256: sha,
+        derivation,
+        gateway,
+        stored_at: now,
+        deadline,
+    } = d;
+    let mut b = EntryBuilder::new();
+    let hh = chain::sha256(header_bytes);
+    b.push(
+        layout::object_key(prefix, 0, Role::Header, "json"),
+        Role::Header,
+        header_bytes.len() as u64,
+        &hh,
+    )
+    .content_type = Some("application/json".into());
+    let ext = layout::original_ext(header.meta.file_name.as_deref());
+    let original_key = layout::object_key(prefix, 1, Role::Original, &ext);
+    b.push(original_key.clone(), Role::Original, size, sha);
+    let from = DerivedFrom {
+        index: 1,
+        key: original_key,
+        sha256: hex::encode(sha),
+    };
+    let summary = match derivation {
+        Derivation::Derived {
+            input,
+            pipeline,
+            tracks,
+            init,
+            segments,
+            recipe,
+        } => {
+            for (i, f) in std::iter::once(init).chain(segments).enumerate() {
+                let role = if i == 0 { Role::Init } else { Role::Segment };
+                let index = 2 + i as u64;
+                let ext = if i == 0 { "mp4" } else { "m4s" };
+                let h = chain::parse_hex(&f.sha256).expect("derivation hashes are hex");
+                let e = b.push(
+                    layout::object_key(prefix, index, role, ext),
+                    role,
+                    f.size,
+                    &h,
+                );
+                e.content_type = Some("video/mp4".into());
+                e.derived_from = Some(from.clone());
+                if role == Role::Segment {
+                    e.media = Some(MediaRange {
+                        start: f.start,
+                        end: f.end,
+                    });
+                }
+            }
+            DerivationSummary {
+                status: "derived".into(),
+                input: Some(input.clone()),
+                pipeline: Some(pipeline.clone()),
+                tracks: tracks.clone(),
+                reason: custody_media::remux::left_out_reason(tracks),
+                recipe: recipe.clone(),
+                holes: Vec::new(),
+            }
         }
+        Derivation::None { input, reason } => DerivationSummary {
+            status: "none".into(),
+            input: input.clone(),
+            pipeline: None,
+            tracks: Vec::new(),
+            reason: Some(reason.clone()),
+            recipe: None,
+            holes: Vec::new(),
+        },
+        Derivation::Failed {
+            input,
+            tracks,
+            reason,
+        } => DerivationSummary {
+            status: "failed".into(),
+            input: input.clone(),
+            pipeline: None,
+            tracks: tracks.clone(),
+            reason: Some(reason.clone()),
+            recipe: None,
+            holes: Vec::new(),
+        },
+    };
+    let chain_head = b.head_hex();
+    let objects = b.into_entries();
+    Manifest {
+        format: MANIFEST_FORMAT.into(),
+        recorder: header.recorder.clone(),
+        recording_id: header.recording_id.clone(),
+        prefix: prefix.to_string(),
+        integrity: IntegrityStatus::Verified,
+        declared_sha256: declared_sha256.map(str::to_string).unwrap_or_default(),
+        metadata_complete: header.missing.is_empty(),
+        missing: header.missing.clone(),
+        summary: Summary {
+            officer: header.meta.officer.clone(),
+            occasion: header.meta.occasion,
+            mandatory_full_process: header
+                .meta
+                .full_process
+                .as_ref()
+                .is_some_and(|f| f.mandatory),
+            category: header.meta.category.clone(),
+            case_id: header.meta.case_id.clone(),
+            proof_object: header.meta.proof_object.clone(),
+            started_at: header.meta.started_at.clone(),
+            received_at: header.received_at.clone(),
+            method: header.method.clone(),
+            unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
+            officer_name: header.ledger.officer_name.clone(),
+            clock_skew_seconds: header.device_clock.as_ref().map(|c| c.skew_seconds),
+        },
+        object_count: objects.len() as u64,
+        objects,
+        chain_head,
+        finalized_at: custody_format::time_fmt::rfc3339(now),
+        gateway: gateway.to_string(),
+        derivation: Some(summary),
+        live: None,
+        confidentiality: Vec::new(),
+        retention: header.retention.map(|r| {
+            custody_format::retention::RetentionState::at_build(r, header.retention_start(None))
+        }),
+        deadline: Some(deadline),
+        links: header
+            .copy_of
+            .iter()
+            .map(|c| custody_format::manifest::Link {
+                relation: c.relation.clone(),
+                recorder: c.recorder.clone(),
+                recording_id: c.recording_id.clone(),
+                manifest_key: None,
+                gaps_filled: Vec::new(),
+            })
+            .collect(),
     }
 }
 

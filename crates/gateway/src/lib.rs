@@ -17,6 +17,8 @@ pub mod inventory;
 pub mod ledger;
 pub mod link;
 pub mod live;
+#[cfg(test)]
+mod manifest_golden;
 pub mod metrics;
 pub mod pki;
 pub mod policy;

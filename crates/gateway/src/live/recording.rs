@@ -681,23 +681,8 @@ impl LiveRecording {
         size: u64,
         h: &chain::Hash,
     ) -> ObjectEntry {
-        let prev = chain::parse_hex(&g.progress.chain_head);
-        let c = chain::link(prev.as_ref(), h);
-        g.progress.next_index = index + 1;
-        g.progress.chain_head = hex::encode(c);
-        ObjectEntry {
-            index,
-            key: layout::object_key(&self.prefix, index, role, ext),
-            role,
-            size,
-            sha256: hex::encode(h),
-            chain: hex::encode(c),
-            content_type: None,
-            derived_from: None,
-            media: None,
-            range: None,
-            at: Some(now()),
-        }
+        debug_assert_eq!(index, g.progress.next_index);
+        chain_next(&mut g.progress, &self.prefix, role, ext, size, h, now())
     }
 
     fn write_chunk(
@@ -885,105 +870,37 @@ impl LiveRecording {
             objects.extend(self.journal.read(seq)?.entries);
             chunks += 1;
         }
-        // Object 0 is the header; it is chained first (see `start_chain`).
-        let h = &self.header;
-        let gaps = g.state.gaps.clone();
-        let mandatory = h.meta.full_process.as_ref().is_some_and(|f| f.mandatory);
-        let closed = g.state.closed.clone().expect("closing");
-        Ok(Manifest {
-            format: MANIFEST_FORMAT.into(),
-            recorder: self.recorder.clone(),
-            recording_id: self.id.clone(),
-            prefix: self.prefix.clone(),
-            integrity: IntegrityStatus::Verified,
-            declared_sha256: String::new(),
-            metadata_complete: h.missing.is_empty(),
-            missing: h.missing.clone(),
-            summary: Summary {
-                officer: h.meta.officer.clone(),
-                occasion: h.meta.occasion,
-                mandatory_full_process: mandatory,
-                category: h.meta.category.clone(),
-                case_id: h.meta.case_id.clone(),
-                proof_object: h.meta.proof_object.clone(),
-                started_at: h.meta.started_at.clone(),
-                received_at: h.received_at.clone(),
-                method: h.method.clone(),
-                unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
-                officer_name: h.ledger.officer_name.clone(),
-                clock_skew_seconds: h.device_clock.as_ref().map(|c| c.skew_seconds),
-            },
-            object_count: objects.len() as u64,
-            chain_head: g.progress.chain_head.clone(),
+        let closed = g.state.closed.as_ref().expect("closing");
+        Ok(live_manifest(LiveClose {
+            header: &self.header,
+            prefix: &self.prefix,
             objects,
-            finalized_at: closed.at.clone(),
-            gateway: h.gateway.clone(),
-            derivation: Some(self.derivation_summary(g)),
-            confidentiality: Vec::new(),
-            retention: h.retention.map(|r| {
-                let end = custody_format::time_fmt::parse(&closed.at);
-                custody_format::retention::RetentionState::at_build(r, h.retention_start(end))
-            }),
-            deadline: match (
-                &self.opts.policy,
-                custody_format::time_fmt::parse(&closed.at),
-            ) {
-                (Some(p), Some(at)) if !g.state.log => {
-                    Some(crate::policy::deadline::assess(p, h, Some(at), at))
-                }
-                _ => None,
-            },
-            live: Some(LiveSummary {
-                closed_by: closed.by,
-                started_at: g.state.started_at.clone(),
-                ended_at: closed.at,
-                media_duration: g.progress.media_end,
-                stream_bytes: g.durable + g.state.skipped,
-                complete: gaps.is_empty(),
-                full_process_violation: mandatory && !gaps.is_empty(),
-                gaps,
-                journal_chunks: chunks,
-                raw_chunks: g.state.raw_chunks,
-            }),
-            links: Vec::new(),
-        })
+            journal_chunks: chunks,
+            state: &g.state,
+            progress: &g.progress,
+            stream_bytes: g.durable + g.state.skipped,
+            derivation: self.derivation_summary(g),
+            deadline: live_deadline(
+                self.opts.policy.as_ref(),
+                &self.header,
+                &closed.at,
+                g.state.log,
+            ),
+        }))
     }
 
     fn derivation_summary(&self, g: &Inner) -> DerivationSummary {
-        let mut d = g.derivation.clone().unwrap_or(DerivationSummary {
-            status: "none".into(),
-            input: None,
-            pipeline: None,
-            tracks: Vec::new(),
-            reason: None,
-            recipe: None,
-            holes: Vec::new(),
-        });
-        d.holes = g.state.derivative_holes.clone();
-        if g.state.log {
-            d.status = "none".into();
-            d.reason = Some("a log kept by the gateway, not media".into());
-        } else if self.opts.media.is_none() {
-            d.status = "none".into();
-            d.reason = Some("derivation is turned off on this gateway".into());
-        } else if g.durable + g.state.skipped == 0 {
-            // Opened and ended without a byte: nothing to derive from.
-            d.status = "none".into();
-            d.reason = Some("the recording holds no media: the recorder sent no bytes".into());
-        } else if g.progress.segments > 0 {
-            d.status = "derived".into();
-            if let Some(r) = &g.derive_failed {
-                d.reason = Some(format!("derivation stopped part way: {r}"));
-            }
-        } else {
-            d.status = "failed".into();
-            d.reason = Some(
-                g.derive_failed
-                    .clone()
-                    .unwrap_or_else(|| "no media segment was produced".into()),
-            );
-        }
-        d
+        live_derivation(
+            g.derivation.clone(),
+            &DerivationFacts {
+                holes: g.state.derivative_holes.clone(),
+                log: g.state.log,
+                media_on: self.opts.media.is_some(),
+                stream_bytes: g.durable + g.state.skipped,
+                segments: g.progress.segments,
+                derive_failed: g.derive_failed.clone(),
+            },
+        )
     }
 
     /// What the device is told about derivation when the recording closes.
@@ -1348,6 +1265,194 @@ impl remux::Output for LiveOutput {
             None => Ok(()),
         }
     }
+}
+
+/// The chain entry of the object after `progress` (its next index, chained
+/// to its head), cut at `at`; advances `progress` past it.
+pub(crate) fn chain_next(
+    progress: &mut Progress,
+    prefix: &str,
+    role: Role,
+    ext: &str,
+    size: u64,
+    h: &chain::Hash,
+    at: String,
+) -> ObjectEntry {
+    let index = progress.next_index;
+    let prev = chain::parse_hex(&progress.chain_head);
+    let c = chain::link(prev.as_ref(), h);
+    progress.next_index = index + 1;
+    progress.chain_head = hex::encode(c);
+    ObjectEntry {
+        index,
+        key: layout::object_key(prefix, index, role, ext),
+        role,
+        size,
+        sha256: hex::encode(h),
+        chain: hex::encode(c),
+        content_type: None,
+        derived_from: None,
+        media: None,
+        range: None,
+        at: Some(at),
+    }
+}
+
+/// What a closed live recording's manifest is made of.
+pub(crate) struct LiveClose<'a> {
+    pub header: &'a HeaderDoc,
+    pub prefix: &'a str,
+    /// Every object, in chain order (object 0 is the header, see
+    /// `start_chain`).
+    pub objects: Vec<ObjectEntry>,
+    pub journal_chunks: u64,
+    /// Its state, closed.
+    pub state: &'a LiveState,
+    pub progress: &'a Progress,
+    /// Bytes of the device's stream received (lost ones included).
+    pub stream_bytes: u64,
+    pub derivation: DerivationSummary,
+    pub deadline: Option<custody_format::deadline::DeadlineRecord>,
+}
+
+/// The manifest of a closed live recording. Pure: its times are those of
+/// its state.
+pub(crate) fn live_manifest(c: LiveClose<'_>) -> Manifest {
+    let LiveClose {
+        header: h,
+        prefix,
+        objects,
+        journal_chunks: chunks,
+        state,
+        progress,
+        stream_bytes,
+        derivation,
+        deadline,
+    } = c;
+    let gaps = state.gaps.clone();
+    let mandatory = h.meta.full_process.as_ref().is_some_and(|f| f.mandatory);
+    let closed = state.closed.clone().expect("closing");
+    Manifest {
+        format: MANIFEST_FORMAT.into(),
+        recorder: h.recorder.clone(),
+        recording_id: h.recording_id.clone(),
+        prefix: prefix.to_string(),
+        integrity: IntegrityStatus::Verified,
+        declared_sha256: String::new(),
+        metadata_complete: h.missing.is_empty(),
+        missing: h.missing.clone(),
+        summary: Summary {
+            officer: h.meta.officer.clone(),
+            occasion: h.meta.occasion,
+            mandatory_full_process: mandatory,
+            category: h.meta.category.clone(),
+            case_id: h.meta.case_id.clone(),
+            proof_object: h.meta.proof_object.clone(),
+            started_at: h.meta.started_at.clone(),
+            received_at: h.received_at.clone(),
+            method: h.method.clone(),
+            unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
+            officer_name: h.ledger.officer_name.clone(),
+            clock_skew_seconds: h.device_clock.as_ref().map(|c| c.skew_seconds),
+        },
+        object_count: objects.len() as u64,
+        chain_head: progress.chain_head.clone(),
+        objects,
+        finalized_at: closed.at.clone(),
+        gateway: h.gateway.clone(),
+        derivation: Some(derivation),
+        confidentiality: Vec::new(),
+        retention: h.retention.map(|r| {
+            let end = custody_format::time_fmt::parse(&closed.at);
+            custody_format::retention::RetentionState::at_build(r, h.retention_start(end))
+        }),
+        deadline,
+        live: Some(LiveSummary {
+            closed_by: closed.by,
+            started_at: state.started_at.clone(),
+            ended_at: closed.at,
+            media_duration: progress.media_end,
+            stream_bytes,
+            complete: gaps.is_empty(),
+            full_process_violation: mandatory && !gaps.is_empty(),
+            gaps,
+            journal_chunks: chunks,
+            raw_chunks: state.raw_chunks,
+        }),
+        links: Vec::new(),
+    }
+}
+
+/// The storage deadline of a live recording closed at `closed_at`: none
+/// for a gateway log, or without a calendar.
+pub(crate) fn live_deadline(
+    policy: Option<&crate::policy::Policy>,
+    header: &HeaderDoc,
+    closed_at: &str,
+    log: bool,
+) -> Option<custody_format::deadline::DeadlineRecord> {
+    match (policy, custody_format::time_fmt::parse(closed_at)) {
+        (Some(p), Some(at)) if !log => {
+            Some(crate::policy::deadline::assess(p, header, Some(at), at))
+        }
+        _ => None,
+    }
+}
+
+/// What decides a live recording's derivation status at its close.
+pub(crate) struct DerivationFacts {
+    /// Media the derivative lacks (restarts it could not resume from).
+    pub holes: Vec<DerivativeHole>,
+    /// A gateway log, not media.
+    pub log: bool,
+    /// Derivation is on at this gateway.
+    pub media_on: bool,
+    pub stream_bytes: u64,
+    pub segments: u64,
+    /// Why deriving stopped, if it did.
+    pub derive_failed: Option<String>,
+}
+
+/// The derivation of a live recording: `base` is what its last remux run
+/// that ended well reported.
+pub(crate) fn live_derivation(
+    base: Option<DerivationSummary>,
+    f: &DerivationFacts,
+) -> DerivationSummary {
+    let mut d = base.unwrap_or(DerivationSummary {
+        status: "none".into(),
+        input: None,
+        pipeline: None,
+        tracks: Vec::new(),
+        reason: None,
+        recipe: None,
+        holes: Vec::new(),
+    });
+    d.holes = f.holes.clone();
+    if f.log {
+        d.status = "none".into();
+        d.reason = Some("a log kept by the gateway, not media".into());
+    } else if !f.media_on {
+        d.status = "none".into();
+        d.reason = Some("derivation is turned off on this gateway".into());
+    } else if f.stream_bytes == 0 {
+        // Opened and ended without a byte: nothing to derive from.
+        d.status = "none".into();
+        d.reason = Some("the recording holds no media: the recorder sent no bytes".into());
+    } else if f.segments > 0 {
+        d.status = "derived".into();
+        if let Some(r) = &f.derive_failed {
+            d.reason = Some(format!("derivation stopped part way: {r}"));
+        }
+    } else {
+        d.status = "failed".into();
+        d.reason = Some(
+            f.derive_failed
+                .clone()
+                .unwrap_or_else(|| "no media segment was produced".into()),
+        );
+    }
+    d
 }
 
 /// How long ago an RFC 3339 time was, for closing by timeout after a restart.
