@@ -309,7 +309,7 @@ pub fn stored_doc(data: &[u8]) {
         let _ = h.meta.validate();
         serde_json::from_slice::<HeaderDoc>(&h.to_bytes()).expect("a header read parses again");
     }
-    if let Ok(loc) = serde_json::from_slice::<crate::archive::Locator>(first) {
+    if let Ok(loc) = serde_json::from_slice::<custody_format::locator::Locator>(first) {
         let _ = crate::locate::check_locator(&loc, &loc.recorder, &loc.recording_id);
     }
     if let Ok(a) = serde_json::from_slice::<crate::annotate::Annotation>(first) {

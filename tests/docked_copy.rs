@@ -127,7 +127,7 @@ async fn check_pair(w: &World, id: &str, file: &Path, docked: &serde_json::Value
     assert!(summary.full_process_violation);
     assert_eq!(live_m.links.len(), 1, "{:?}", live_m.links);
     let link = &live_m.links[0];
-    assert_eq!(link.relation, "docked-copy");
+    assert_eq!(link.relation.as_str(), "docked-copy");
     assert_eq!(link.recording_id, docked_id);
     assert_eq!(
         link.gaps_filled,
@@ -143,7 +143,7 @@ async fn check_pair(w: &World, id: &str, file: &Path, docked: &serde_json::Value
     let (ok, d) = w.verify_json(docked["manifest_key"].as_str().unwrap());
     assert!(ok, "{d:#}");
     let docked_m = manifest(w, docked["manifest_key"].as_str().unwrap()).await;
-    assert_eq!(docked_m.links[0].relation, "docked-copy-of");
+    assert_eq!(docked_m.links[0].relation.as_str(), "docked-copy-of");
     assert_eq!(docked_m.links[0].recording_id, id);
     assert_eq!(docked_m.recording_id, docked_id);
 

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::*;
-use custody::manifest::{Manifest, Role};
+use custody::manifest::{DerivationStatus, Manifest, Role};
 
 /// Generated once per build tree (the script skips files that exist).
 fn media() -> &'static Path {
@@ -411,8 +411,13 @@ async fn every_input_kind_is_derived_without_transcoding_or_explained() {
         let m = fetch(&w, key, &fmp4).await;
         let d = m.derivation.as_ref().expect("derivation recorded");
         let note = &r["derivation"];
-        assert_eq!(note["status"], d.status, "{}: the device was told", c.file);
-        if d.status != c.status {
+        assert_eq!(
+            note["status"],
+            d.status.as_str(),
+            "{}: the device was told",
+            c.file
+        );
+        if d.status.as_str() != c.status {
             failures.push(format!(
                 "{}: status {} ({:?}), expected {}",
                 c.file, d.status, d.reason, c.status
@@ -438,7 +443,7 @@ async fn every_input_kind_is_derived_without_transcoding_or_explained() {
             .iter()
             .filter(|o| o.role == Role::Segment)
             .collect();
-        if d.status == "derived" {
+        if d.status == DerivationStatus::Derived {
             assert!(!segments.is_empty(), "{}", c.file);
             // Media ranges advance and every derivative names the original.
             let mut last = -1.0;
@@ -1103,13 +1108,13 @@ async fn malformed_media_is_kept_with_a_clear_reason_and_never_hangs() {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        if d.status != m.status {
+        if d.status.as_str() != m.status {
             failures.push(format!(
                 "{}: status {} ({reason}), expected {}",
                 m.file, d.status, m.status
             ));
         }
-        if d.status == "failed" && d.reason.as_deref().unwrap_or("").is_empty() {
+        if d.status == DerivationStatus::Failed && d.reason.as_deref().unwrap_or("").is_empty() {
             failures.push(format!("{}: failed without a reason", m.file));
         }
         for word in m.reason {

@@ -39,7 +39,7 @@ async fn not_uploaded(
         }
         for p in &pages {
             for i in &p.items {
-                let docked = custody::link::docked_id(&i.recording_id);
+                let docked = custody_format::link::docked_id(&i.recording_id);
                 if !stored.contains(&(recorder.clone(), i.recording_id.clone()))
                     && !stored.contains(&(recorder.clone(), docked))
                 {

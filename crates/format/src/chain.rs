@@ -52,6 +52,24 @@ impl Chain {
     }
 }
 
+/// Serde for a [`Hash`] stored as lowercase hex, as every hash in the
+/// storage format is: `#[serde(with = "custody_format::chain::hex_hash")]`.
+/// A value that is not 64 lowercase hex digits is refused when read, so a
+/// damaged file fails to parse instead of reaching the code that trusts it.
+pub mod hex_hash {
+    use super::{Hash, parse_hex};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse_hex(&s).ok_or_else(|| D::Error::custom("not a SHA-256 in lowercase hex"))
+    }
+}
+
 /// Parses a lowercase 64-digit hex SHA-256.
 pub fn parse_hex(s: &str) -> Option<Hash> {
     if s.len() != 64 || s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -65,6 +83,32 @@ pub fn parse_hex(s: &str) -> Option<Hash> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct WithHash {
+        #[serde(with = "hex_hash")]
+        h: Hash,
+    }
+
+    #[test]
+    fn hashes_are_stored_as_lowercase_hex_and_nothing_else_is_read() {
+        let v = WithHash { h: sha256(b"abc") };
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(
+            json,
+            r#"{"h":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#
+        );
+        assert_eq!(serde_json::from_str::<WithHash>(&json).unwrap(), v);
+        for bad in [
+            r#"{"h":"BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"}"#,
+            r#"{"h":"ba7816bf"}"#,
+            r#"{"h":"zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}"#,
+            r#"{"h":""}"#,
+            r#"{"h":7}"#,
+        ] {
+            assert!(serde_json::from_str::<WithHash>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn first_link_uses_zero_prefix() {

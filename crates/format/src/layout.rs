@@ -110,6 +110,57 @@ pub fn signature_key(prefix: &str, seq: u64) -> String {
     format!("{prefix}/checkpoints/{seq:06}.sig")
 }
 
+/// Where every recording's objects are filed: list it to find them all.
+pub const RECORDS_ROOT: &str = "records/";
+
+/// Every recording of one category (audit logs are category
+/// [`AUDIT_CATEGORY`]).
+pub fn category_root(category: &str) -> String {
+    format!("{RECORDS_ROOT}{category}/")
+}
+
+/// Everything stored under one recording's prefix, for listing it.
+pub fn recording_dir(prefix: &str) -> String {
+    format!("{prefix}/")
+}
+
+/// A recording's checkpoints and their signatures, for listing them.
+pub fn checkpoints_dir(prefix: &str) -> String {
+    format!("{prefix}/checkpoints/")
+}
+
+/// A live recording's journal objects, for listing them.
+pub fn journal_dir(prefix: &str) -> String {
+    format!("{prefix}/journal/")
+}
+
+/// The recording prefix a manifest's key lies under, if it is one.
+pub fn prefix_of_manifest_key(key: &str) -> Option<&str> {
+    key.strip_suffix("/manifest.json")
+}
+
+/// The recording prefix a journal object's key lies under, if it is one.
+pub fn prefix_of_journal_key(key: &str) -> Option<&str> {
+    key.rfind("/journal/").map(|i| &key[..i])
+}
+
+/// The record of a deleted recording (two-person deletion, R5): what was
+/// there, who approved, when.
+pub fn deletion_record_key(prefix: &str) -> String {
+    format!("{prefix}/deleted.json")
+}
+
+/// The gateway's signature over [`deletion_record_key`]'s bytes.
+pub fn deletion_signature_key(prefix: &str) -> String {
+    format!("{prefix}/deleted.sig")
+}
+
+/// A file of a quarantined upload, `dir` being its directory relative to
+/// `quarantine/` (`<recorder>/<recording-id>/<nanos>`).
+pub fn quarantine_key(dir: &str, file: &str) -> String {
+    format!("quarantine/{dir}/{file}")
+}
+
 /// The recorder name of audit logs (it cannot collide with a device id).
 pub const AUDIT_RECORDER: &str = "_audit";
 /// Their category in the storage layout.
@@ -136,6 +187,44 @@ mod tests {
         assert_eq!(
             usage_key("bwc-1", t, 7),
             "usage/bwc-1/2026/11/30/070509.500000000-000007.json"
+        );
+    }
+
+    #[test]
+    fn every_key_of_a_recording_lies_under_its_prefix() {
+        let p = "records/traffic/2026/11/30/bwc-1/r-9";
+        for (key, want) in [
+            (manifest_key(p), "/manifest.json"),
+            (journal_key(p, 3), "/journal/000003.json"),
+            (checkpoint_key(p, 12), "/checkpoints/000012.json"),
+            (signature_key(p, 12), "/checkpoints/000012.sig"),
+            (deletion_record_key(p), "/deleted.json"),
+            (deletion_signature_key(p), "/deleted.sig"),
+            (object_key(p, 2, Role::Init, "mp4"), "/000002-init.mp4"),
+            (object_key(p, 7, Role::RawChunk, "bin"), "/000007-raw.bin"),
+        ] {
+            assert_eq!(key, format!("{p}{want}"));
+            assert!(key.starts_with(&recording_dir(p)), "{key}");
+        }
+        assert!(checkpoint_key(p, 0).starts_with(&checkpoints_dir(p)));
+        assert!(journal_key(p, 0).starts_with(&journal_dir(p)));
+        assert_eq!(prefix_of_journal_key(&journal_key(p, 9)), Some(p));
+        assert_eq!(prefix_of_journal_key(&manifest_key(p)), None);
+        assert_eq!(prefix_of_manifest_key(&manifest_key(p)), Some(p));
+        assert_eq!(prefix_of_manifest_key(&journal_key(p, 1)), None);
+        assert!(p.starts_with(&category_root("traffic")));
+        assert!(p.starts_with(RECORDS_ROOT));
+        assert_eq!(
+            locator_key("bwc-1", "r-9"),
+            "index/recordings/bwc-1/r-9.json"
+        );
+        assert_eq!(
+            case_key("c-1", "bwc-1", "r-9"),
+            "index/cases/c-1/bwc-1/r-9.json"
+        );
+        assert_eq!(
+            quarantine_key("bwc-1/r-9/17", "report.json"),
+            "quarantine/bwc-1/r-9/17/report.json"
         );
     }
 

@@ -11,6 +11,7 @@ pub mod annotation;
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;
+pub mod closing;
 pub mod confidentiality;
 pub mod deadline;
 pub mod journal;

@@ -7,11 +7,6 @@ use crate::manifest::{Gap, Manifest, Role};
 /// Appended to a live recording's id to name its docked copy.
 pub const DOCKED_SUFFIX: &str = ".docked";
 
-/// `relation` of the link in the docked copy's header and manifest.
-pub const COPY_OF: &str = "docked-copy-of";
-/// `relation` of the link in the live recording's manifest.
-pub const HAS_COPY: &str = "docked-copy";
-
 /// How far past the copy's end a gap may reach and still count as covered
 /// (the two copies' clocks and cut points differ by a frame or two).
 const TOLERANCE_SECONDS: f64 = 1.0;

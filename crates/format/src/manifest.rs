@@ -108,11 +108,40 @@ impl DeviceClock {
     }
 }
 
+/// How a linked recording relates to the one that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Relation {
+    /// In the docked copy's header and manifest: it duplicates the live
+    /// recording named.
+    #[serde(rename = "docked-copy-of")]
+    CopyOf,
+    /// In the live recording's manifest (from a signed annotation): the
+    /// recording named is its docked copy.
+    #[serde(rename = "docked-copy")]
+    HasCopy,
+}
+
+impl Relation {
+    /// The word stored in headers and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::CopyOf => "docked-copy-of",
+            Relation::HasCopy => "docked-copy",
+        }
+    }
+}
+
+impl std::fmt::Display for Relation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The recording a docked copy duplicates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyOf {
-    /// `docked-copy-of`.
-    pub relation: String,
+    /// Always [`Relation::CopyOf`](Relation::CopyOf).
+    pub relation: Relation,
     pub recorder: String,
     pub recording_id: String,
 }
@@ -123,7 +152,7 @@ pub struct CopyOf {
 /// from a signed annotation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
-    pub relation: String,
+    pub relation: Relation,
     pub recorder: String,
     pub recording_id: String,
     /// The other recording's manifest, when known.
@@ -333,8 +362,7 @@ pub struct Manifest {
 /// What became of the original in the remux stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DerivationSummary {
-    /// `derived`, `none` (not audio-visual) or `failed` (see `reason`).
-    pub status: String,
+    pub status: DerivationStatus,
     /// The input kind GStreamer's typefinding gave the original's bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
@@ -354,6 +382,36 @@ pub struct DerivationSummary {
     /// (`docs/manifest.md` §9.3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holes: Vec<DerivativeHole>,
+}
+
+/// Whether CMAF derivatives were made from the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DerivationStatus {
+    /// Derived objects are in the chain.
+    Derived,
+    /// None was attempted: not audio-visual, derivation off, no bytes, a log
+    /// (see `reason`).
+    None,
+    /// Deriving failed (see `reason`); the original is kept as it came.
+    Failed,
+}
+
+impl DerivationStatus {
+    /// The word stored in manifests and sent to devices.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DerivationStatus::Derived => "derived",
+            DerivationStatus::None => "none",
+            DerivationStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for DerivationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A stretch of a live recording's media time missing from its derivative
@@ -554,6 +612,16 @@ impl HeaderDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relations_are_stored_by_their_names_and_no_other_is_read() {
+        for r in [Relation::CopyOf, Relation::HasCopy] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{r}\""));
+            assert_eq!(serde_json::from_str::<Relation>(&json).unwrap(), r);
+        }
+        assert!(serde_json::from_str::<Relation>("\"copy\"").is_err());
+    }
 
     #[test]
     fn device_clocks_are_checked_and_compared() {

@@ -7,6 +7,7 @@
 use bytes::Bytes;
 
 use crate::checkpoint::{self, Checkpoint, JournalHead};
+use crate::finish::put_index;
 use crate::signing::SigningKey;
 use custody_format::chain;
 use custody_format::journal::JournalChunk;
@@ -29,7 +30,7 @@ pub async fn last_checkpoint(
     store: &Store,
     prefix: &str,
 ) -> Result<Option<(Vec<u8>, Checkpoint)>, StoreError> {
-    let dir = format!("{prefix}/checkpoints/");
+    let dir = layout::checkpoints_dir(prefix);
     let last = store
         .list(&dir)
         .await?
@@ -82,24 +83,6 @@ async fn updated_locator(
         sha256,
         chain_head: m.chain_head.clone(),
     })
-}
-
-/// Writes an index entry unless one exists for another recording under
-/// the same id (index entries are never repointed).
-async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreError> {
-    match store.get_bytes(key, MAX_DOC_BYTES).await {
-        Ok(b) => {
-            if serde_json::from_slice::<Locator>(&b).is_ok_and(|l| l.prefix != loc.prefix) {
-                tracing::warn!(key, "index entry names another recording; left as it is");
-                return Ok(());
-            }
-        }
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(e),
-    }
-    let b = Bytes::from(serde_json::to_vec_pretty(loc).expect("locator serialises"));
-    let h = chain::sha256(&b);
-    store.put_bytes(key, b, &h).await
 }
 
 /// Reads a manifest: its exact bytes and contents; `Refused` when there is
@@ -201,7 +184,7 @@ fn appended(m: &Manifest, entry: &ObjectEntry, fact: &Fact) -> Result<Manifest, 
             gaps_covered,
             ..
         } => m.links.push(custody_format::manifest::Link {
-            relation: custody_format::link::HAS_COPY.into(),
+            relation: custody_format::manifest::Relation::HasCopy,
             recorder: m.recorder.clone(),
             recording_id: recording_id.clone(),
             manifest_key: Some(manifest_key.clone()),

@@ -15,19 +15,19 @@ use bytes::Bytes;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 use crate::checkpoint;
+use crate::finish::{Sealed, finish_recording};
 use crate::signing::SigningKey;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::usage::{Usage, UsageEvent, UsageLog};
 use custody_format::chain::{self, Hash};
+use custody_format::closing::Closing;
 use custody_format::manifest::{
-    DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, IntegrityStatus, MANIFEST_FORMAT,
-    Manifest, MediaRange, Role, Summary,
+    DerivationStatus, DerivationSummary, DerivedFrom, EntryBuilder, HeaderDoc, Manifest,
+    MediaRange, Role,
 };
 use custody_media::derive::{self, Derivation};
 use custody_proto::RecordingState;
 use custody_store::{Store, StoreError, layout};
-
-pub use custody_format::locator::{Locator, MAX_DOC_BYTES};
 
 /// The outcome of archiving one recording, broadcast to waiting streams.
 #[derive(Debug, Clone)]
@@ -336,41 +336,6 @@ impl Worker {
         };
         checkpoint::seal(&self.store, &self.signer, &manifest, &manifest_bytes, place).await?;
 
-        let locator = Locator {
-            recorder: recorder.to_string(),
-            recording_id: id.to_string(),
-            prefix: st.prefix.clone(),
-            manifest_key: st.manifest_key.clone(),
-            size,
-            sha256: hex::encode(sha),
-            chain_head: manifest.chain_head.clone(),
-        };
-        let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
-        let lh = chain::sha256(&lb);
-        // A locator naming another prefix means this recording id was
-        // archived before (and the spool forgot it): keep both recordings,
-        // never repoint an index entry at the second.
-        let mut index_keys = vec![layout::locator_key(recorder, id)];
-        if let Some(case) = &header.meta.case_id {
-            index_keys.push(layout::case_key(case, recorder, id));
-        }
-        for key in index_keys {
-            let existing = match self.store.get_bytes(&key, MAX_DOC_BYTES).await {
-                Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e.into()),
-            };
-            match existing {
-                Some(l) if l.prefix != locator.prefix => tracing::warn!(
-                    key,
-                    first = %l.prefix,
-                    second = %locator.prefix,
-                    "recording id archived twice; the index keeps the first"
-                ),
-                _ => self.store.put_bytes(&key, lb.clone().into(), &lh).await?,
-            }
-        }
-
         // A docked copy of a live recording: the live recording is to name
         // it. Recorded before the entry counts as archived, so a crash here
         // only repeats this step.
@@ -387,7 +352,17 @@ impl Worker {
                 .await
                 .map_err(|e| ArchiveError::Damaged(e.to_string()))??;
         }
-        self.catalog.changed(&st.manifest_key).await;
+        finish_recording(
+            &self.store,
+            &self.catalog,
+            Sealed {
+                manifest: &manifest,
+                manifest_key: &st.manifest_key,
+                size,
+                sha256: Some(&sha),
+            },
+        )
+        .await?;
         let manifest_key = st.manifest_key.clone();
         st.status = RecordingState::Archived;
         st.chain_head = Some(manifest.chain_head.clone());
@@ -407,7 +382,7 @@ impl Worker {
                     .derivation
                     .as_ref()
                     .map(|d| custody_proto::DerivationNote {
-                        status: d.status.clone(),
+                        status: d.status.to_string(),
                         segments: manifest
                             .objects
                             .iter()
@@ -557,12 +532,11 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
                 let role = if i == 0 { Role::Init } else { Role::Segment };
                 let index = 2 + i as u64;
                 let ext = if i == 0 { "mp4" } else { "m4s" };
-                let h = chain::parse_hex(&f.sha256).expect("derivation hashes are hex");
                 let e = b.push(
                     layout::object_key(prefix, index, role, ext),
                     role,
                     f.size,
-                    &h,
+                    &f.sha256,
                 );
                 e.content_type = Some("video/mp4".into());
                 e.derived_from = Some(from.clone());
@@ -574,7 +548,7 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
                 }
             }
             DerivationSummary {
-                status: "derived".into(),
+                status: DerivationStatus::Derived,
                 input: Some(input.clone()),
                 pipeline: Some(pipeline.clone()),
                 tracks: tracks.clone(),
@@ -584,7 +558,7 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
             }
         }
         Derivation::None { input, reason } => DerivationSummary {
-            status: "none".into(),
+            status: DerivationStatus::None,
             input: input.clone(),
             pipeline: None,
             tracks: Vec::new(),
@@ -597,7 +571,7 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
             tracks,
             reason,
         } => DerivationSummary {
-            status: "failed".into(),
+            status: DerivationStatus::Failed,
             input: input.clone(),
             pipeline: None,
             tracks: tracks.clone(),
@@ -608,57 +582,19 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
     };
     let chain_head = b.head_hex();
     let objects = b.into_entries();
-    Manifest {
-        format: MANIFEST_FORMAT.into(),
-        recorder: header.recorder.clone(),
-        recording_id: header.recording_id.clone(),
-        prefix: prefix.to_string(),
-        integrity: IntegrityStatus::Verified,
-        declared_sha256: declared_sha256.map(str::to_string).unwrap_or_default(),
-        metadata_complete: header.missing.is_empty(),
-        missing: header.missing.clone(),
-        summary: Summary {
-            officer: header.meta.officer.clone(),
-            occasion: header.meta.occasion,
-            mandatory_full_process: header
-                .meta
-                .full_process
-                .as_ref()
-                .is_some_and(|f| f.mandatory),
-            category: header.meta.category.clone(),
-            case_id: header.meta.case_id.clone(),
-            proof_object: header.meta.proof_object.clone(),
-            started_at: header.meta.started_at.clone(),
-            received_at: header.received_at.clone(),
-            method: header.method.clone(),
-            unit: Some(header.ledger.unit.clone()).filter(|u| !u.is_empty()),
-            officer_name: header.ledger.officer_name.clone(),
-            clock_skew_seconds: header.device_clock.as_ref().map(|c| c.skew_seconds),
-        },
-        object_count: objects.len() as u64,
+    Manifest::build(Closing {
+        header,
+        prefix,
         objects,
         chain_head,
         finalized_at: custody_format::time_fmt::rfc3339(now),
-        gateway: gateway.to_string(),
-        derivation: Some(summary),
+        gateway,
+        declared_sha256,
+        derivation: summary,
         live: None,
-        confidentiality: Vec::new(),
-        retention: header.retention.map(|r| {
-            custody_format::retention::RetentionState::at_build(r, header.retention_start(None))
-        }),
+        live_end: None,
         deadline: Some(deadline),
-        links: header
-            .copy_of
-            .iter()
-            .map(|c| custody_format::manifest::Link {
-                relation: c.relation.clone(),
-                recorder: c.recorder.clone(),
-                recording_id: c.recording_id.clone(),
-                manifest_key: None,
-                gaps_filled: Vec::new(),
-            })
-            .collect(),
-    }
+    })
 }
 
 async fn load(entry: &EntryDir) -> std::io::Result<Option<EntryState>> {
@@ -678,10 +614,10 @@ async fn quarantine_loop(spool: Spool, store: Store, wake: Arc<tokio::sync::Noti
             match upload_dir(&store, &rel, &dir).await {
                 Ok(()) => {
                     let _ = tokio::fs::remove_dir_all(&dir).await;
-                    tracing::info!(key = %rel, "quarantined upload stored");
+                    tracing::info!(dir = %rel, "quarantined upload stored");
                 }
                 Err(e) => {
-                    tracing::warn!(key = %rel, "quarantine upload failed, will retry: {e}");
+                    tracing::warn!(dir = %rel, "quarantine upload failed, will retry: {e}");
                     failed = true;
                     break;
                 }
@@ -692,7 +628,7 @@ async fn quarantine_loop(spool: Spool, store: Store, wake: Arc<tokio::sync::Noti
     }
 }
 
-/// `(store prefix, local dir)` for every complete quarantine directory
+/// `(directory under quarantine/, local dir)` for every complete quarantine directory
 /// (one with its `report.json`, which is written last).
 fn quarantine_dirs(base: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
@@ -710,7 +646,7 @@ fn quarantine_dirs(base: &Path) -> Vec<(String, PathBuf)> {
                         .expect("under base")
                         .to_string_lossy()
                         .into_owned();
-                    out.push((format!("quarantine/{rel}"), stamp));
+                    out.push((rel, stamp));
                 }
             }
         }
@@ -718,7 +654,7 @@ fn quarantine_dirs(base: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-async fn upload_dir(store: &Store, prefix: &str, dir: &Path) -> Result<(), ArchiveError> {
+async fn upload_dir(store: &Store, rel: &str, dir: &Path) -> Result<(), ArchiveError> {
     let mut names: Vec<String> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -740,7 +676,13 @@ async fn upload_dir(store: &Store, prefix: &str, dir: &Path) -> Result<(), Archi
         // The journal's name starts with a dot: it is not uploaded itself.
         let journal = dir.join(".multipart");
         store
-            .put_file(&format!("{prefix}/{name}"), &path, size, &h, Some(&journal))
+            .put_file(
+                &layout::quarantine_key(rel, &name),
+                &path,
+                size,
+                &h,
+                Some(&journal),
+            )
             .await?;
     }
     Ok(())

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use custody_format::locator::MAX_DOC_BYTES;
 use custody_format::manifest::Manifest;
-use custody_store::{Store, StoreError};
+use custody_store::{Store, StoreError, layout};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -76,7 +76,7 @@ pub async fn export(
     write(&out.join("chain.txt"), chain.as_bytes())?;
     write(&out.join("SHA256SUMS"), sums.as_bytes())?;
 
-    let dir = format!("{}/checkpoints/", m.prefix);
+    let dir = layout::checkpoints_dir(&m.prefix);
     let mut n = 0;
     for o in store.list(&dir).await? {
         let name = o.key.strip_prefix(&dir).unwrap_or(&o.key);

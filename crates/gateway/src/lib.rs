@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod config;
 pub mod export;
+mod finish;
 pub mod gateway;
 pub mod inventory;
 pub mod ledger;

@@ -30,9 +30,9 @@ use custody_format::manifest::{Manifest, Role};
 use custody_store::{Store, StoreError};
 use custody_verify::locate::{Found, LocateError};
 
-pub use custody_format::link::{
-    COPY_OF, DOCKED_SUFFIX, HAS_COPY, covered_gaps, docked_id, media_duration,
-};
+use custody_format::link::{covered_gaps, media_duration};
+use custody_format::manifest::Relation;
+
 /// A link still to be made, kept in the spool until it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingLink {
@@ -239,7 +239,7 @@ impl Linker {
         if let Some(l) = live
             .links
             .iter()
-            .find(|l| l.relation == HAS_COPY && l.recording_id == p.docked_id)
+            .find(|l| l.relation == Relation::HasCopy && l.recording_id == p.docked_id)
         {
             return Ok(Outcome::Linked {
                 gaps_covered: l.gaps_filled.clone(),

@@ -8,8 +8,8 @@ use custody_format::chain::{self, Hash};
 use custody_format::deadline::{Deadline, DeadlineRecord};
 use custody_format::journal::Progress;
 use custody_format::manifest::{
-    ByteRange, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc, Manifest,
-    MediaRange, ObjectEntry, Recipe, Role, Track, check_chain,
+    ByteRange, DerivationStatus, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc,
+    Manifest, MediaRange, ObjectEntry, Recipe, Role, Track, check_chain,
 };
 use custody_media::derive::{Derivation, DerivedFile};
 
@@ -147,7 +147,7 @@ fn file(name: &str, start: f64, end: f64) -> DerivedFile {
     DerivedFile {
         name: name.into(),
         size: name.len() as u64 * 100,
-        sha256: hex::encode(hash(name)),
+        sha256: hash(name),
         start,
         end,
     }
@@ -346,7 +346,7 @@ fn live_manifest_bytes() {
     };
     let derivation = live_derivation(
         Some(DerivationSummary {
-            status: "derived".into(),
+            status: DerivationStatus::Derived,
             input: Some("video/mpegts".into()),
             pipeline: Some("mpegts".into()),
             tracks: tracks(),
@@ -390,7 +390,7 @@ fn live_manifest_bytes() {
 fn live_derivation_statuses() {
     let base = || {
         Some(DerivationSummary {
-            status: "derived".into(),
+            status: DerivationStatus::Derived,
             input: Some("video/mpegts".into()),
             pipeline: Some("mpegts".into()),
             tracks: tracks()[..1].to_vec(),

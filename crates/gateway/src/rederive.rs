@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use custody_format::manifest::{Manifest, Role};
+use custody_format::manifest::{DerivationStatus, Manifest, Role};
 use custody_media::derive::{self, Derivation, Recipe};
 use custody_media::remux::RemuxOptions;
 use custody_media::{PipelineSpec, Registry};
@@ -131,7 +131,7 @@ pub async fn rederive(store: &Store, manifest_key: &str) -> Result<Rederivation,
             "the manifest records no derivation".into(),
         ));
     };
-    if d.status != "derived" {
+    if d.status != DerivationStatus::Derived {
         return Ok(report(
             Outcome::NothingDerived,
             format!(
@@ -189,7 +189,7 @@ pub async fn rederive(store: &Store, manifest_key: &str) -> Result<Rederivation,
     let rederived: Vec<String> = match made {
         Derivation::Derived { init, segments, .. } => std::iter::once(init)
             .chain(segments)
-            .map(|f| f.sha256)
+            .map(|f| hex::encode(f.sha256))
             .collect(),
         other => {
             notes.push(format!(

@@ -19,7 +19,8 @@ use custody_fs::{sync_dir, write_atomic};
 pub struct DerivedFile {
     pub name: String,
     pub size: u64,
-    pub sha256: String,
+    #[serde(with = "custody_format::chain::hex_hash")]
+    pub sha256: custody_format::chain::Hash,
     /// Media time covered, seconds from the start of the original.
     pub start: f64,
     pub end: f64,
@@ -108,7 +109,7 @@ fn write_started(
     path: &Path,
     data: &[u8],
     written: &Mutex<Vec<std::fs::File>>,
-) -> std::io::Result<String> {
+) -> std::io::Result<custody_format::chain::Hash> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(data)?;
     start_writeback(&f);
@@ -121,7 +122,7 @@ fn write_started(
             f.sync_data()?;
         }
     }
-    Ok(hex::encode(Sha256::digest(data)))
+    Ok(Sha256::digest(data).into())
 }
 
 #[cfg(target_os = "linux")]

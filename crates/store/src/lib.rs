@@ -57,6 +57,13 @@ pub enum StoreError {
     },
     #[error("store configuration: {0}")]
     Config(String),
+    /// An object read as a JSON document of the storage format is not one.
+    #[error("object {key} is not a valid {what}: {message}")]
+    NotDocument {
+        key: String,
+        what: &'static str,
+        message: String,
+    },
 }
 
 impl StoreError {
@@ -73,7 +80,9 @@ impl StoreError {
             StoreError::NotFound(_)
             | StoreError::BadKey(_)
             | StoreError::TooLarge { .. }
-            | StoreError::Config(_) => false,
+            | StoreError::Config(_)
+            // The same bytes are read on another try.
+            | StoreError::NotDocument { .. } => false,
             // Bytes damaged in transit arrive whole on another try.
             StoreError::ChecksumMismatch { .. } => true,
             StoreError::Backend { .. } => true,
@@ -271,6 +280,46 @@ impl Store {
         self.counted(Op::Get, r)
     }
 
+    /// Reads a JSON document of the storage format (manifest, locator,
+    /// checkpoint, annotation, journal chunk), at most
+    /// [`MAX_DOC_BYTES`](custody_format::locator::MAX_DOC_BYTES) long.
+    /// `what` names it in the error when it does not parse.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &'static str,
+    ) -> Result<T, StoreError> {
+        let b = self
+            .get_bytes(key, custody_format::locator::MAX_DOC_BYTES)
+            .await?;
+        serde_json::from_slice(&b).map_err(|e| StoreError::NotDocument {
+            key: key.to_string(),
+            what,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes a JSON document as the storage format writes them (pretty,
+    /// `docs/manifest.md`), checked end to end by its SHA-256; returns the
+    /// bytes written.
+    pub async fn put_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        doc: &T,
+    ) -> Result<Bytes, StoreError> {
+        let b =
+            Bytes::from(
+                serde_json::to_vec_pretty(doc).map_err(|e| StoreError::NotDocument {
+                    key: key.to_string(),
+                    what: std::any::type_name::<T>(),
+                    message: e.to_string(),
+                })?,
+            );
+        let h = custody_format::chain::sha256(&b);
+        self.put_bytes(key, b.clone(), &h).await?;
+        Ok(b)
+    }
+
     /// Whether this store enforces retention itself (S3 Object Lock,
     /// probed), and if so, writes from now on are locked for `retain`.
     pub async fn set_up_retention(
@@ -454,6 +503,14 @@ mod error_tests {
             ),
             (StoreError::Config("no region".into()), false),
             (
+                StoreError::NotDocument {
+                    key: "k".into(),
+                    what: "locator",
+                    message: "EOF".into(),
+                },
+                false,
+            ),
+            (
                 StoreError::ChecksumMismatch {
                     key: "k".into(),
                     expected: "00".into(),
@@ -540,6 +597,60 @@ mod tests {
         s.delete("a/c").await.unwrap();
         assert!(!s.exists("a/c").await.unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn json_documents_round_trip_and_a_non_document_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::Local(Arc::new(local::LocalStore::open(dir.path()).unwrap()));
+        let loc = custody_format::locator::Locator {
+            recorder: "bwc-1".into(),
+            recording_id: "r-1".into(),
+            prefix: "records/x/2026/11/30/bwc-1/r-1".into(),
+            manifest_key: "records/x/2026/11/30/bwc-1/r-1/manifest.json".into(),
+            size: 5,
+            sha256: String::new(),
+            chain_head: "00".into(),
+        };
+        let written = s.put_json("index/l.json", &loc).await.unwrap();
+        // Written as every document of the format is: pretty JSON.
+        assert_eq!(written, serde_json::to_vec_pretty(&loc).unwrap());
+        assert_eq!(s.get_bytes("index/l.json", 1 << 20).await.unwrap(), written);
+        let back: custody_format::locator::Locator =
+            s.get_json("index/l.json", "locator").await.unwrap();
+        assert_eq!(back, loc);
+        s.put_bytes(
+            "index/bad.json",
+            Bytes::from_static(b"{"),
+            &custody_format::chain::sha256(b"{"),
+        )
+        .await
+        .unwrap();
+        let e = s
+            .get_json::<custody_format::locator::Locator>("index/bad.json", "locator")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::NotDocument {
+                    what: "locator",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("index/bad.json is not a valid locator"),
+            "{e}"
+        );
+        assert!(
+            s.get_json::<custody_format::locator::Locator>("index/none.json", "locator")
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }
 

@@ -19,8 +19,8 @@ use custody_format::checkpoint::{CHECKPOINT_FORMAT, Checkpoint};
 use custody_format::layout;
 use custody_format::locator::Locator;
 use custody_format::manifest::{
-    DerivationSummary, DerivedFrom, EntryBuilder, HEADER_FORMAT, HeaderDoc, IntegrityStatus,
-    LedgerView, MANIFEST_FORMAT, Manifest, Method, Role, Summary, Uploader,
+    DerivationStatus, DerivationSummary, DerivedFrom, EntryBuilder, HEADER_FORMAT, HeaderDoc,
+    IntegrityStatus, LedgerView, MANIFEST_FORMAT, Manifest, Method, Role, Summary, Uploader,
 };
 use custody_format::metadata::{DeviceKind, FullProcess, Occasion, RecordingMeta, RecordingMode};
 use custody_store::{Store, StoreConfig};
@@ -174,7 +174,7 @@ impl Docked {
             finalized_at: FINALIZED_AT.into(),
             gateway: h.gateway.clone(),
             derivation: Some(DerivationSummary {
-                status: "derived".into(),
+                status: DerivationStatus::Derived,
                 input: Some("video/quicktime".into()),
                 pipeline: Some("mp4".into()),
                 tracks: Vec::new(),

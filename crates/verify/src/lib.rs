@@ -24,8 +24,10 @@ use custody_format::journal::JournalChunk;
 use custody_format::layout;
 use custody_format::layout::{checkpoint_key, signature_key};
 use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::manifest::Relation;
 use custody_format::manifest::{
-    Gap, HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, ObjectEntry, Role, check_chain,
+    DerivationStatus, Gap, HEADER_FORMAT, HeaderDoc, MANIFEST_FORMAT, Manifest, ObjectEntry, Role,
+    check_chain,
 };
 use custody_store::{Store, StoreError};
 
@@ -159,11 +161,12 @@ pub async fn resolve(store: &Store, target: &str) -> Result<Target, VerifyError>
             Err(e) => return Err(e.into()),
         }
         // An open live recording has no locator yet: find its journal.
-        let needle = format!("/{rec}/{id}/journal/");
-        for o in store.list("records/").await? {
-            if let Some(i) = o.key.find(&needle) {
-                let key = layout::manifest_key(&o.key[..i + needle.len() - "/journal/".len()]);
-                return Ok(asked(key, None));
+        let tail = format!("/{rec}/{id}");
+        for o in store.list(layout::RECORDS_ROOT).await? {
+            if let Some(prefix) = layout::prefix_of_journal_key(&o.key)
+                && prefix.ends_with(&tail)
+            {
+                return Ok(asked(layout::manifest_key(prefix), None));
             }
         }
     }
@@ -277,10 +280,7 @@ async fn check_links(
     c: &mut Checker,
 ) -> Result<(), VerifyError> {
     let mut facts = Vec::new();
-    if m.links
-        .iter()
-        .any(|l| l.relation == custody_format::link::HAS_COPY)
-    {
+    if m.links.iter().any(|l| l.relation == Relation::HasCopy) {
         for e in entries.iter().filter(|e| e.role == Role::Annotation) {
             if let Ok(b) = store.get_bytes(&e.key, MAX_DOC_BYTES).await
                 && let Ok(a) = serde_json::from_slice::<custody_format::annotation::Annotation>(&b)
@@ -290,15 +290,14 @@ async fn check_links(
         }
     }
     for l in &m.links {
-        let backed = match l.relation.as_str() {
-            custody_format::link::COPY_OF => header
+        let backed = match l.relation {
+            Relation::CopyOf => header
                 .and_then(|h| h.copy_of.as_ref())
                 .is_some_and(|c| c.recorder == l.recorder && c.recording_id == l.recording_id),
-            custody_format::link::HAS_COPY => facts.iter().any(|f| {
+            Relation::HasCopy => facts.iter().any(|f| {
                 matches!(f, custody_format::annotation::Fact::DockedCopy { recording_id, gaps_covered, .. }
                     if *recording_id == l.recording_id && *gaps_covered == l.gaps_filled)
             }),
-            _ => false,
         };
         if !backed {
             c.fail(
@@ -327,7 +326,7 @@ struct Journal {
 async fn journal(store: &Store, prefix: &str, c: &mut Checker) -> Result<Journal, VerifyError> {
     let mut chunks = Vec::new();
     let mut hashes = Vec::new();
-    let mut keys = store.list(&format!("{prefix}/journal/")).await?;
+    let mut keys = store.list(&layout::journal_dir(prefix)).await?;
     // Numbered, not named: sort by number (seven digits sort after six).
     keys.sort_by_key(|o| {
         o.key
@@ -651,7 +650,7 @@ pub async fn verify_with(
             .and_then(|n| n.parse::<u64>().ok())
             .is_some_and(|i| i >= entries.len() as u64)
     };
-    let cp_dir = format!("{prefix}/checkpoints/");
+    let cp_dir = layout::checkpoints_dir(&prefix);
     let is_checkpoint = |key: &str| -> bool {
         key.strip_prefix(&cp_dir).is_some_and(|n| {
             let (num, ext) = n.split_once('.').unwrap_or(("", ""));
@@ -1206,14 +1205,14 @@ pub(crate) fn check_derivation(
     if let Some(d) = manifest.and_then(|m| m.derivation.as_ref()) {
         let segments = entries.iter().filter(|o| o.role == Role::Segment).count();
         let inits = entries.iter().filter(|o| o.role == Role::Init).count();
-        if d.status == "derived" && (inits == 0 || segments == 0) {
+        if d.status == DerivationStatus::Derived && (inits == 0 || segments == 0) {
             c.fail(
                 None,
                 manifest_key,
                 format!("derivation says derived but {inits} init and {segments} media segments are listed"),
             );
         }
-        if d.status != "derived" && inits + segments > 0 {
+        if d.status != DerivationStatus::Derived && inits + segments > 0 {
             c.fail(
                 None,
                 manifest_key,

@@ -7,7 +7,7 @@ use custody_format::chain;
 use custody_format::checkpoint::{CHECKPOINT_FORMAT_1, Checkpoint};
 use custody_format::layout;
 use custody_format::locator::Locator;
-use custody_format::manifest::{HeaderDoc, Link, Manifest};
+use custody_format::manifest::{DerivationStatus, HeaderDoc, Link, Manifest};
 
 use crate::fixture::{
     Docked, Fixture, OTHER_ID, RECORDER, RECORDING_ID, document, final_checkpoint, findings,
@@ -357,7 +357,7 @@ async fn each_damaged_manifest_gives_its_finding() {
         ),
         (
             "derivation says failed, derived objects are listed",
-            |m| m.derivation.as_mut().unwrap().status = "failed".into(),
+            |m| m.derivation.as_mut().unwrap().status = DerivationStatus::Failed,
             |_| {
                 vec![on(
                     &manifest_key(),
@@ -391,7 +391,7 @@ async fn each_damaged_manifest_gives_its_finding() {
             "a link the chain does not state",
             |m| {
                 m.links.push(Link {
-                    relation: custody_format::link::COPY_OF.into(),
+                    relation: custody_format::manifest::Relation::CopyOf,
                     recorder: RECORDER.into(),
                     recording_id: "REC-live".into(),
                     manifest_key: None,

@@ -23,10 +23,11 @@ use super::journal::{JOURNAL_FORMAT, Journal, JournalChunk, Progress, RunStart};
 use crate::checkpoint::{self, JournalHead};
 use crate::spool::{EntryDir, write_atomic};
 use custody_format::chain;
+use custody_format::closing::Closing;
 use custody_format::layout;
 use custody_format::manifest::{
-    ByteRange, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc, IntegrityStatus,
-    LiveSummary, MANIFEST_FORMAT, Manifest, MediaRange, ObjectEntry, Role, Summary,
+    ByteRange, DerivationStatus, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc,
+    LiveSummary, Manifest, MediaRange, ObjectEntry, Role,
 };
 use custody_format::time_fmt;
 use custody_media::derive::Media;
@@ -521,7 +522,7 @@ impl LiveRecording {
                 Ok(Ok(report)) => {
                     let mut g = self.lock();
                     g.derivation = Some(DerivationSummary {
-                        status: "derived".into(),
+                        status: DerivationStatus::Derived,
                         input: Some(report.input),
                         pipeline: Some(report.pipeline),
                         reason: custody_media::remux::left_out_reason(&report.tracks),
@@ -908,7 +909,7 @@ impl LiveRecording {
         let g = self.lock();
         let d = self.derivation_summary(&g);
         custody_proto::DerivationNote {
-            status: d.status,
+            status: d.status.to_string(),
             segments: g.progress.segments,
             reason: d.reason,
         }
@@ -1332,41 +1333,16 @@ pub(crate) fn live_manifest(c: LiveClose<'_>) -> Manifest {
     let gaps = state.gaps.clone();
     let mandatory = h.meta.full_process.as_ref().is_some_and(|f| f.mandatory);
     let closed = state.closed.clone().expect("closing");
-    Manifest {
-        format: MANIFEST_FORMAT.into(),
-        recorder: h.recorder.clone(),
-        recording_id: h.recording_id.clone(),
-        prefix: prefix.to_string(),
-        integrity: IntegrityStatus::Verified,
-        declared_sha256: String::new(),
-        metadata_complete: h.missing.is_empty(),
-        missing: h.missing.clone(),
-        summary: Summary {
-            officer: h.meta.officer.clone(),
-            occasion: h.meta.occasion,
-            mandatory_full_process: mandatory,
-            category: h.meta.category.clone(),
-            case_id: h.meta.case_id.clone(),
-            proof_object: h.meta.proof_object.clone(),
-            started_at: h.meta.started_at.clone(),
-            received_at: h.received_at.clone(),
-            method: h.method.clone(),
-            unit: Some(h.ledger.unit.clone()).filter(|u| !u.is_empty()),
-            officer_name: h.ledger.officer_name.clone(),
-            clock_skew_seconds: h.device_clock.as_ref().map(|c| c.skew_seconds),
-        },
-        object_count: objects.len() as u64,
-        chain_head: progress.chain_head.clone(),
+    Manifest::build(Closing {
+        header: h,
+        prefix,
         objects,
+        chain_head: progress.chain_head.clone(),
         finalized_at: closed.at.clone(),
-        gateway: h.gateway.clone(),
-        derivation: Some(derivation),
-        confidentiality: Vec::new(),
-        retention: h.retention.map(|r| {
-            let end = custody_format::time_fmt::parse(&closed.at);
-            custody_format::retention::RetentionState::at_build(r, h.retention_start(end))
-        }),
-        deadline,
+        gateway: &h.gateway,
+        declared_sha256: None,
+        derivation,
+        live_end: custody_format::time_fmt::parse(&closed.at),
         live: Some(LiveSummary {
             closed_by: closed.by,
             started_at: state.started_at.clone(),
@@ -1379,8 +1355,8 @@ pub(crate) fn live_manifest(c: LiveClose<'_>) -> Manifest {
             journal_chunks: chunks,
             raw_chunks: state.raw_chunks,
         }),
-        links: Vec::new(),
-    }
+        deadline,
+    })
 }
 
 /// The storage deadline of a live recording closed at `closed_at`: none
@@ -1420,7 +1396,7 @@ pub(crate) fn live_derivation(
     f: &DerivationFacts,
 ) -> DerivationSummary {
     let mut d = base.unwrap_or(DerivationSummary {
-        status: "none".into(),
+        status: DerivationStatus::None,
         input: None,
         pipeline: None,
         tracks: Vec::new(),
@@ -1430,22 +1406,22 @@ pub(crate) fn live_derivation(
     });
     d.holes = f.holes.clone();
     if f.log {
-        d.status = "none".into();
+        d.status = DerivationStatus::None;
         d.reason = Some("a log kept by the gateway, not media".into());
     } else if !f.media_on {
-        d.status = "none".into();
+        d.status = DerivationStatus::None;
         d.reason = Some("derivation is turned off on this gateway".into());
     } else if f.stream_bytes == 0 {
         // Opened and ended without a byte: nothing to derive from.
-        d.status = "none".into();
+        d.status = DerivationStatus::None;
         d.reason = Some("the recording holds no media: the recorder sent no bytes".into());
     } else if f.segments > 0 {
-        d.status = "derived".into();
+        d.status = DerivationStatus::Derived;
         if let Some(r) = &f.derive_failed {
             d.reason = Some(format!("derivation stopped part way: {r}"));
         }
     } else {
-        d.status = "failed".into();
+        d.status = DerivationStatus::Failed;
         d.reason = Some(
             f.derive_failed
                 .clone()

@@ -16,7 +16,6 @@ use super::journal::JournalChunk;
 use super::recording::object_path;
 use crate::usage::{Usage, UsageEvent, UsageLog};
 use custody_format::chain;
-use custody_format::locator::{Locator, MAX_DOC_BYTES};
 use custody_format::manifest::{ObjectEntry, Role};
 use custody_proto::RecordingState;
 use custody_store::{Store, StoreError, layout};
@@ -101,39 +100,17 @@ async fn finish(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     let mkey = layout::manifest_key(&rec.prefix);
     rec.seal(store, &manifest, &mbytes).await?;
-    let locator = Locator {
-        recorder: rec.recorder.clone(),
-        recording_id: rec.id.clone(),
-        prefix: rec.prefix.clone(),
-        manifest_key: mkey.clone(),
-        size: manifest.live.as_ref().map(|l| l.stream_bytes).unwrap_or(0),
-        sha256: String::new(),
-        chain_head: manifest.chain_head.clone(),
-    };
-    let lb = serde_json::to_vec_pretty(&locator).expect("locator serialises");
-    let lh = chain::sha256(&lb);
-    let mut keys = vec![layout::locator_key(&rec.recorder, &rec.id)];
-    if let Some(case) = &rec.header.meta.case_id {
-        keys.push(layout::case_key(case, &rec.recorder, &rec.id));
-    }
-    for key in keys {
-        let existing = match store.get_bytes(&key, MAX_DOC_BYTES).await {
-            Ok(b) => serde_json::from_slice::<Locator>(&b).ok(),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
-        match existing {
-            Some(l) if l.prefix != locator.prefix => {
-                tracing::warn!(
-                    key,
-                    "recording id archived twice; the index keeps the first"
-                )
-            }
-            _ => store.put_bytes(&key, lb.clone().into(), &lh).await?,
-        }
-    }
-    // The catalog lists it (gateway logs excepted), now or on a retry.
-    catalog.changed(&mkey).await;
+    crate::finish::finish_recording(
+        store,
+        catalog,
+        crate::finish::Sealed {
+            manifest: &manifest,
+            manifest_key: &mkey,
+            size: manifest.live.as_ref().map(|l| l.stream_bytes).unwrap_or(0),
+            sha256: None,
+        },
+    )
+    .await?;
     // Storage has everything: the spool keeps only the small files.
     let entry = rec.entry.clone();
     let mut st = entry

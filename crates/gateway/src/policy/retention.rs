@@ -19,7 +19,9 @@ pub async fn lock_recording(
     prefix: &str,
     state: &RetentionState,
 ) -> Result<usize, custody_store::StoreError> {
-    let objects = store.list(&format!("{prefix}/")).await?;
+    let objects = store
+        .list(&custody_format::layout::recording_dir(prefix))
+        .await?;
     let until = state
         .until
         .as_deref()

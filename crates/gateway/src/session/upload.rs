@@ -73,7 +73,7 @@ pub async fn run(
     };
     let (id, copy_of) = if is_copy {
         let copy_of = CopyOf {
-            relation: custody_format::link::COPY_OF.into(),
+            relation: custody_format::manifest::Relation::CopyOf,
             recorder: recorder.clone(),
             recording_id: meta.recording_id.clone(),
         };

@@ -326,13 +326,12 @@ impl StoredLog {
 /// Every audit log in storage, oldest day first.
 pub async fn stored_logs(store: &Store) -> Result<Vec<StoredLog>, StoreError> {
     let mut out: Vec<StoredLog> = Vec::new();
-    let root = format!("records/{AUDIT_CATEGORY}/");
+    let root = layout::category_root(AUDIT_CATEGORY);
     for o in store.list(&root).await? {
         // records/_audit/yyyy/mm/dd/_audit/<id>/journal/NNNNNN.json
-        let Some(i) = o.key.find("/journal/") else {
+        let Some(prefix) = layout::prefix_of_journal_key(&o.key) else {
             continue;
         };
-        let prefix = &o.key[..i];
         let Some(id) = prefix.rsplit('/').next() else {
             continue;
         };
@@ -351,7 +350,7 @@ pub async fn stored_logs(store: &Store) -> Result<Vec<StoredLog>, StoreError> {
 /// stores a log's newest lines within seconds).
 pub async fn read_entries(store: &Store, log: &StoredLog) -> Result<Vec<AuditEntry>, StoreError> {
     let mut chunks = Vec::new();
-    for o in store.list(&format!("{}/journal/", log.prefix)).await? {
+    for o in store.list(&layout::journal_dir(&log.prefix)).await? {
         let b = store.get_bytes(&o.key, MAX_DOC_BYTES).await?;
         if let Ok(c) = serde_json::from_slice::<JournalChunk>(&b) {
             chunks.push(c);

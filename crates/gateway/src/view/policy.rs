@@ -23,7 +23,7 @@ use custody_format::confidentiality::Mark;
 use custody_format::locator::MAX_DOC_BYTES;
 use custody_format::manifest::Manifest;
 use custody_format::retention::{Enforcement, Retention};
-use custody_store::StoreError;
+use custody_store::{StoreError, layout};
 use custody_verify::locate::LocateError;
 
 pub const REQUESTS: &str = "policy/requests/";
@@ -620,8 +620,8 @@ async fn decide_locked(
         Ok(None) => {
             // A deletion interrupted after its record was written: finish
             // the request's paperwork.
-            let prefix = r.manifest_key.trim_end_matches("/manifest.json");
-            let record = format!("{prefix}/deleted.json");
+            let prefix = layout::prefix_of_manifest_key(&r.manifest_key).unwrap_or_default();
+            let record = layout::deletion_record_key(prefix);
             if r.kind == Kind::Delete
                 && !prefix.is_empty()
                 && s.gw.store.exists(&record).await.unwrap_or(false)
@@ -768,11 +768,11 @@ async fn delete(
     // A deletion interrupted earlier left its record: that record is
     // rewritten below, never deleted with the objects.
     let record_keys = [
-        format!("{}/deleted.json", m.prefix),
-        format!("{}/deleted.sig", m.prefix),
+        layout::deletion_record_key(&m.prefix),
+        layout::deletion_signature_key(&m.prefix),
     ];
     let objects: Vec<_> = store
-        .list(&format!("{}/", m.prefix))
+        .list(&layout::recording_dir(&m.prefix))
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
@@ -834,9 +834,9 @@ async fn delete(
         ));
     }
     Ok(format!(
-        "{} objects deleted; deletion record at {}/deleted.json",
+        "{} objects deleted; deletion record at {}",
         objects.len(),
-        m.prefix
+        layout::deletion_record_key(&m.prefix)
     ))
 }
 
