@@ -19,7 +19,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Every package the product, the demo and the tests use (`custody serve` and
 # `custody record` name the package of a GStreamer element they miss, from
-# the table in src/pipeline/elements.rs, which a unit test keeps in step
+# the table in crates/media/src/elements.rs, which a unit test keeps in step
 # with this list):
 #   libgstreamer1.0-0           core elements (queue, identity, capsfilter)
 #   gstreamer1.0-plugins-base   appsrc/appsink, typefinders, test sources, audioconvert

@@ -149,12 +149,14 @@ fn check_request(req: &Request) {
             items,
             ..
         } => {
-            let _ = crate::session::inventory::page_is_valid(&crate::session::inventory::Page {
-                taken_at: taken_at.clone(),
-                page: *page,
-                last: *last,
-                items: items.clone(),
-            });
+            let _ = crate::session::receive_inventory::page_is_valid(
+                &crate::session::receive_inventory::Page {
+                    taken_at: taken_at.clone(),
+                    page: *page,
+                    last: *last,
+                    items: items.clone(),
+                },
+            );
         }
     }
 }

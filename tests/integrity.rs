@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use custody::client::upload::{UploadJob, upload};
+use custody::client::dock::{UploadJob, upload};
 use custody::metadata::RecordingMeta;
 use custody::protocol::RecordingState;
 

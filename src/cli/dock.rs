@@ -16,7 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore};
 
-use custody::client::upload::{Progress, UploadJob, UploadOutcome, upload};
+use custody::client::dock::{Progress, UploadJob, UploadOutcome, upload};
 use custody::client::{Client, ClientError, sidecar};
 use custody::metadata::{FullProcess, FullProcessReason, Occasion, RecordingMeta, RecordingMode};
 use custody::protocol::RecordingState;
@@ -450,7 +450,7 @@ async fn upload_with_retry(
             let conn = link.get().await?;
             let (bar2, total2, counted2) = (bar.clone(), total.clone(), counted.clone());
             let (first2, count2) = (first_state.clone(), count.clone());
-            let progress: custody::client::upload::ProgressFn = Arc::new(move |p| {
+            let progress: custody::client::dock::ProgressFn = Arc::new(move |p| {
                 let offset = match p {
                     Progress::Accepted { offset, state } => {
                         let _ = first2.set(state);
@@ -522,7 +522,7 @@ async fn report_inventory(link: &Link, jobs: &[Prepared]) {
         let who = recorder.clone().unwrap_or_else(|| "this device".into());
         let r = async {
             let conn = link.get().await?;
-            custody::client::upload::inventory(&conn, recorder.as_deref(), &taken_at, &items).await
+            custody::client::dock::inventory(&conn, recorder.as_deref(), &taken_at, &items).await
         }
         .await;
         match r {

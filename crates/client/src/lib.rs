@@ -3,11 +3,11 @@
 //! is also the reference for device makers.
 
 mod config;
+pub mod dock;
 pub mod live;
 pub mod ring;
 pub mod sidecar;
 pub mod source;
-pub mod upload;
 
 use std::net::SocketAddr;
 

@@ -483,10 +483,10 @@ async fn stream_once(
             if !chunk.is_empty() {
                 send.write_all(&frame::data_header(chunk.len()))
                     .await
-                    .map_err(super::upload::write_err)?;
+                    .map_err(super::dock::write_err)?;
                 send.write_all(&chunk)
                     .await
-                    .map_err(super::upload::write_err)?;
+                    .map_err(super::dock::write_err)?;
                 pos += chunk.len() as u64;
                 continue;
             }

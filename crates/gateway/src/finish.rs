@@ -3,11 +3,9 @@
 //! (and its case) to the manifest, then the catalog line. One path for both
 //! kinds, so the index is written the same way whatever made the recording.
 
-use bytes::Bytes;
-
 use crate::catalog::Catalog;
-use custody_format::chain::{self, Hash};
-use custody_format::locator::{Locator, MAX_DOC_BYTES};
+use custody_format::chain::Hash;
+use custody_format::locator::Locator;
 use custody_format::manifest::Manifest;
 use custody_store::{Store, StoreError, layout};
 
@@ -71,24 +69,21 @@ pub(crate) async fn finish_recording(
 /// stored before (and the spool forgot it), so both recordings are kept
 /// and the entry is never repointed at the second.
 pub(crate) async fn put_index(store: &Store, key: &str, loc: &Locator) -> Result<(), StoreError> {
-    match store.get_bytes(key, MAX_DOC_BYTES).await {
-        Ok(b) => {
-            if let Ok(first) = serde_json::from_slice::<Locator>(&b)
-                && first.prefix != loc.prefix
-            {
-                tracing::warn!(
-                    key,
-                    first = %first.prefix,
-                    second = %loc.prefix,
-                    "recording id archived twice; the index keeps the first"
-                );
-                return Ok(());
-            }
+    match store.get_json::<Locator>(key, "locator").await {
+        Ok(first) if first.prefix != loc.prefix => {
+            tracing::warn!(
+                key,
+                first = %first.prefix,
+                second = %loc.prefix,
+                "recording id archived twice; the index keeps the first"
+            );
+            return Ok(());
         }
+        // The same recording's entry, or something that is not a locator
+        // at all (rewritten): the entry is written.
+        Ok(_) | Err(StoreError::NotDocument { .. }) => {}
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e),
     }
-    let b = Bytes::from(serde_json::to_vec_pretty(loc).expect("locator serialises"));
-    let h = chain::sha256(&b);
-    store.put_bytes(key, b, &h).await
+    store.put_json(key, loc).await.map(|_| ())
 }

@@ -2,10 +2,10 @@
 //! and segments as they arrive, chained segment by segment into an
 //! incremental journal in storage, closed by the recorder or by timeout.
 
+pub mod feed;
 pub mod journal;
 pub mod recording;
-mod upload;
-pub mod view;
+mod to_storage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -136,7 +136,7 @@ impl Live {
             .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
         let live = self.clone();
         tokio::spawn(async move {
-            upload::run(
+            to_storage::run(
                 live.store.clone(),
                 rec.clone(),
                 live.usage.clone(),

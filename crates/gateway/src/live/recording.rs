@@ -158,9 +158,9 @@ pub struct LiveRecording {
     /// Wakes the uploader.
     pub changed: Notify,
     /// Recent parts for live players.
-    pub view: Mutex<super::view::LiveView>,
+    pub view: Mutex<super::feed::LiveView>,
     /// Arrival times of recent bytes (ingest → playable latency).
-    clock: Mutex<super::view::IngestClock>,
+    clock: Mutex<super::feed::IngestClock>,
     /// Marks already chained (a recorder sends a mark again after a lost
     /// link, not knowing whether it arrived).
     marks_seen: Mutex<std::collections::HashSet<chain::Hash>>,

@@ -4,12 +4,12 @@
 
 mod frames;
 mod header;
-pub mod inventory;
 mod live;
 mod owner;
+mod receive_file;
+pub mod receive_inventory;
 mod status;
 mod stream;
-mod upload;
 pub mod window;
 
 use std::net::SocketAddr;

@@ -58,7 +58,7 @@ async fn dispatch(
             meta,
             size,
             device_clock,
-        } => super::upload::run(s, send, recv, *meta, size, device_clock).await,
+        } => super::receive_file::run(s, send, recv, *meta, size, device_clock).await,
         Request::Live { meta, device_clock } => {
             super::live::run(s, send, recv, *meta, device_clock).await
         }
@@ -73,13 +73,13 @@ async fn dispatch(
             last,
             items,
         } => {
-            let page = super::inventory::Page {
+            let page = super::receive_inventory::Page {
                 taken_at,
                 page,
                 last,
                 items,
             };
-            super::inventory::run(s, send, recorder.as_deref(), page).await
+            super::receive_inventory::run(s, send, recorder.as_deref(), page).await
         }
     }
 }

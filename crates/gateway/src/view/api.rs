@@ -66,7 +66,7 @@ pub fn router(state: S) -> axum::Router {
         .route("/live/{recorder}/{id}/{file}", get(live_file))
         .route("/rec/{recorder}/{id}/{file}", get(stored_file))
         .route("/rec/{recorder}/{id}/obj/{file}", get(stored_object))
-        .merge(super::policy::routes())
+        .merge(super::records_office::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::csrf::same_origin_json_only,
@@ -309,7 +309,7 @@ async fn recordings(
     if let Err(e) = q.check_times() {
         return json_error(StatusCode::BAD_REQUEST, &e);
     }
-    let mut items = match super::catalog::search(&s.gw.store, &q, &who.clearances).await {
+    let mut items = match super::recordings::search(&s.gw.store, &q, &who.clearances).await {
         Ok(items) => items,
         Err(e) => return storage_unavailable("search", e),
     };
@@ -356,7 +356,7 @@ struct HlsQuery {
 async fn wait_view(
     rec: &LiveRecording,
     limit: Duration,
-    ready: impl Fn(&crate::live::view::LiveView) -> bool,
+    ready: impl Fn(&crate::live::feed::LiveView) -> bool,
 ) -> bool {
     let mut rx = rec.view.lock().expect("view").subscribe();
     let deadline = tokio::time::Instant::now() + limit;

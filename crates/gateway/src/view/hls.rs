@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::live::view::LiveView;
+use crate::live::feed::LiveView;
 use custody_format::manifest::{Manifest, Role};
 
 pub use custody_media::codecs::codecs;

@@ -7,13 +7,13 @@
 mod api;
 pub mod audit;
 pub mod auth;
-mod catalog;
 mod csrf;
 mod decisions;
 pub mod hls;
 pub mod listener;
 mod ops;
-mod policy;
+mod recordings;
+mod records_office;
 mod respond;
 mod state;
 

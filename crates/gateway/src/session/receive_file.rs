@@ -19,7 +19,7 @@ use super::frames::{
 };
 use super::header::{build_header, check_device_clock};
 use super::status::resolve_recorder;
-use crate::metrics::{Counter, Kind, Upload};
+use crate::metrics::{self, Counter, Kind};
 use crate::spool::writer::{OriginalWriter, run_writer};
 use crate::spool::{EntryDir, EntryState, write_atomic};
 use crate::usage::UsageEvent;
@@ -32,6 +32,49 @@ use custody_media::derive;
 use custody_proto::frame::Frame;
 use custody_proto::{RecordingState, Reply, StreamError};
 
+/// The recording an upload stream was admitted to: who it is for, the id
+/// it is stored under and its spool entry as it stood when the stream
+/// began.
+struct Upload<'a> {
+    s: &'a Arc<Session>,
+    recorder: String,
+    /// The device's id, or `<id>.docked` for the copy of a live recording.
+    id: String,
+    entry: EntryDir,
+    st: EntryState,
+}
+
+/// An upload admitted and ready to receive: the recording, the claim on
+/// it, the writer (none when it was complete before this stream) and the
+/// offset the device resumes from.
+struct Admitted<'a> {
+    upload: Upload<'a>,
+    lock: crate::shared::RecordingLock,
+    writer: Option<OriginalWriter>,
+    offset: u64,
+}
+
+/// What arrived on a stream that ended with `finish`, and what the device
+/// declared in it.
+struct Arrived {
+    total: u64,
+    hash: Hash,
+    declared_size: u64,
+    declared_hash: Hash,
+    /// The declared hash as the device sent it.
+    declared: String,
+}
+
+impl Arrived {
+    /// Whether the bytes are what the device declared, in `finish` and
+    /// (if it did) in the request.
+    fn matches(&self, requested_size: Option<u64>) -> bool {
+        requested_size.is_none_or(|n| n == self.declared_size)
+            && self.total == self.declared_size
+            && self.hash == self.declared_hash
+    }
+}
+
 pub async fn run(
     s: &Arc<Session>,
     send: &mut SendStream,
@@ -40,145 +83,36 @@ pub async fn run(
     size: Option<u64>,
     device_clock: Option<String>,
 ) -> Result<(), Failure> {
-    let checked = (|| {
-        meta.validate()
-            .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
-        check_device_clock(device_clock.as_deref())?;
-        if let Some(n) = size
-            && n > limits::MAX_FILE_SIZE
-        {
-            return Err(fail(
-                StreamError::TooLarge,
-                format!("{n} bytes is over the limit of {}", limits::MAX_FILE_SIZE),
-            ));
-        }
-        resolve_recorder(s, meta.recorder.as_deref())
-    })();
-    let recorder = match checked {
-        Ok(r) => r,
+    let Admitted {
+        upload,
+        lock,
+        writer,
+        offset,
+    } = match admit(s, &meta, size, device_clock).await {
+        Ok(a) => a,
         Err(f) => {
             stop(&mut recv, &f);
             return Err(f);
         }
     };
-    // A docked file naming a live recording is that recording's local
-    // copy: stored beside it as a recording of its own, linked to it, and
-    // never appended to the live original.
-    let is_copy = match live_recording_exists(&s.gw, &recorder, &meta.recording_id).await {
-        Ok(v) => v,
-        Err(f) => {
-            stop(&mut recv, &f);
-            return Err(f);
-        }
-    };
-    let (id, copy_of) = if is_copy {
-        let copy_of = CopyOf {
-            relation: custody_format::manifest::Relation::CopyOf,
-            recorder: recorder.clone(),
-            recording_id: meta.recording_id.clone(),
-        };
-        let docked = custody_format::link::docked_id(&meta.recording_id);
-        if !custody_format::metadata::valid_id(&docked) {
-            let f = fail(
-                StreamError::InvalidMetadata,
-                format!(
-                    "recording_id: {} is streamed live; its docked copy needs an id of at most {} characters with {:?} added",
-                    meta.recording_id,
-                    limits::MAX_ID_LEN,
-                    custody_format::link::DOCKED_SUFFIX
-                ),
-            );
-            stop(&mut recv, &f);
-            return Err(f);
-        }
-        (docked, Some(copy_of))
-    } else {
-        (meta.recording_id.clone(), None)
-    };
-    let claimed = s.gw.claim_recording(&recorder, &id, s.device()).await;
-    // Whoever holds it now, only the device that started it may continue it.
-    if let Err(f) = super::owner::ensure_owner(s, &recorder, &id, super::owner::Mode::Upload).await
-    {
-        stop(&mut recv, &f);
-        return Err(f);
-    }
-    let Some(lock) = claimed else {
-        let f = fail(
-            StreamError::RecordingBusy,
-            format!("recording {recorder}/{id} is being received on another stream"),
-        );
-        stop(&mut recv, &f);
-        return Err(f);
-    };
-    let entry = s.gw.spool.entry(&recorder, &id);
-    let target = Target {
-        recorder: &recorder,
-        id: &id,
-        copy_of,
-    };
-    let (st, offset) = match open_entry(s, &entry, target, &meta, size, device_clock).await {
-        Ok(v) => v,
-        Err(f) => {
-            stop(&mut recv, &f);
-            return Err(f);
-        }
-    };
-    // The writer re-reads (hashes) what is durable before the device may
-    // send more: a resume of a large file takes a moment, and bytes sent
-    // meanwhile would only wait in memory, lost if the gateway died then.
-    let writer = if st.status == RecordingState::Receiving {
-        let e = entry.clone();
-        let space = s.gw.space.clone();
-        match blocking(move || {
-            space.check()?;
-            OriginalWriter::open(&e)
-        })
-        .await
-        {
-            Ok(w) => Some(w),
-            Err(f) => {
-                stop(&mut recv, &f);
-                return Err(f);
-            }
-        }
-    } else {
-        None
-    };
-    // Opening may have kept bytes the last gateway process wrote and never
-    // acknowledged (see `OriginalWriter::open`): the device resumes after them.
-    let offset = writer.as_ref().map_or(offset, |w| w.durable());
     reply(
         send,
         &Reply::Accepted {
-            recorder: recorder.clone(),
-            recording_id: id.clone(),
+            recorder: upload.recorder.clone(),
+            recording_id: upload.id.clone(),
             offset,
-            state: st.status,
-            manifest_key: st.manifest_key.clone(),
+            state: upload.st.status,
+            manifest_key: upload.st.manifest_key.clone(),
         },
     )
     .await?;
-
     let Some(writer) = writer else {
         drop(lock);
-        let name = meta.file_name.as_deref();
-        return already_complete(s, send, recv, &recorder, &id, st, name).await;
+        return upload
+            .already_complete(send, recv, meta.file_name.as_deref())
+            .await;
     };
-    s.usage(
-        if offset == 0 {
-            UsageEvent::UploadStarted
-        } else {
-            UsageEvent::UploadResumed
-        },
-        Some(&id),
-        format!("receiving {recorder}/{id} from byte {offset}"),
-    )
-    .await;
-    s.gw.metrics.docked_upload(if offset == 0 {
-        Upload::Started
-    } else {
-        Upload::Resumed
-    });
+    upload.started(offset).await;
 
     // A fresh upload of a kind that can be read in order is remuxed while
     // it arrives; anything else is remuxed by the archiver once complete.
@@ -191,7 +125,7 @@ pub async fn run(
         send,
         recv,
         Incoming {
-            entry: &entry,
+            entry: &upload.entry,
             writer,
             offset,
             declared: size,
@@ -205,8 +139,14 @@ pub async fn run(
             let _ = tokio::task::spawn_blocking(move || st.abandon()).await;
         }
     };
-    let (total, hash, (declared_size, declared_hash, declared)) = match received {
-        Ok(Some(r)) => r,
+    let arrived = match received {
+        Ok(Some((total, hash, (declared_size, declared_hash, declared)))) => Arrived {
+            total,
+            hash,
+            declared_size,
+            declared_hash,
+            declared,
+        },
         // The device ended the stream early; what arrived is durable and
         // the next upload of this recording resumes from it.
         Ok(None) => {
@@ -218,77 +158,200 @@ pub async fn run(
             return Err(f);
         }
     };
-    let streaming = if size.is_none_or(|n| n == declared_size)
-        && total == declared_size
-        && hash == declared_hash
-    {
-        streaming
-    } else {
+    if !arrived.matches(size) {
         abandon(streaming).await;
-        None
-    };
-    if let Some(st) = streaming {
+    } else if let Some(st) = streaming {
         // Wait for the remux to catch up with the last bytes; its result is
         // recorded in the spool for the archiver.
+        let total = arrived.total;
         let r = tokio::task::spawn_blocking(move || st.finish(total)).await;
         if !matches!(r, Ok(Ok(_))) {
-            tracing::warn!(%recorder, %id, "streaming derivation did not finish; the archiver derives again");
+            tracing::warn!(recorder = %upload.recorder, id = %upload.id, "streaming derivation did not finish; the archiver derives again");
         }
     }
-    // The size announced with the request must hold too.
-    let declared_size = match size {
-        Some(n) if n != declared_size => {
-            let reason = format!(
-                "the upload request declared {n} bytes but finish declares {declared_size}"
-            );
-            quarantine(
-                s, &entry, st, &recorder, &id, total, hash, &declared, &reason,
-            )
-            .await?;
-            reply(
-                send,
-                &Reply::Verified {
-                    size: total,
-                    sha256: hex::encode(hash),
-                    matched: false,
-                    state: RecordingState::Failed,
-                },
-            )
-            .await?;
-            return Err(fail(StreamError::SizeMismatch, reason));
-        }
-        _ => declared_size,
-    };
-    if total == declared_size && hash == declared_hash {
-        keep_file_name(s, &recorder, &id, meta.file_name.as_deref()).await?;
-        spooled(
-            s, send, &entry, st, &recorder, &id, total, hash, declared, lock,
-        )
+    upload
+        .conclude(send, arrived, size, meta.file_name.as_deref(), lock)
         .await
+}
+
+/// Checks the request, finds the recording it goes to, claims it and opens
+/// its spool entry (and, if it is still receiving, the writer).
+async fn admit<'a>(
+    s: &'a Arc<Session>,
+    meta: &RecordingMeta,
+    size: Option<u64>,
+    device_clock: Option<String>,
+) -> Result<Admitted<'a>, Failure> {
+    meta.validate()
+        .map_err(|e| fail(StreamError::InvalidMetadata, e.to_string()))?;
+    check_device_clock(device_clock.as_deref())?;
+    if let Some(n) = size
+        && n > limits::MAX_FILE_SIZE
+    {
+        return Err(fail(
+            StreamError::TooLarge,
+            format!("{n} bytes is over the limit of {}", limits::MAX_FILE_SIZE),
+        ));
+    }
+    let recorder = resolve_recorder(s, meta.recorder.as_deref())?;
+    // A docked file naming a live recording is that recording's local
+    // copy: stored beside it as a recording of its own, linked to it, and
+    // never appended to the live original.
+    let (id, copy_of) = if live_recording_exists(&s.gw, &recorder, &meta.recording_id).await? {
+        let copy_of = CopyOf {
+            relation: custody_format::manifest::Relation::CopyOf,
+            recorder: recorder.clone(),
+            recording_id: meta.recording_id.clone(),
+        };
+        let docked = custody_format::link::docked_id(&meta.recording_id);
+        if !custody_format::metadata::valid_id(&docked) {
+            return Err(fail(
+                StreamError::InvalidMetadata,
+                format!(
+                    "recording_id: {} is streamed live; its docked copy needs an id of at most {} characters with {:?} added",
+                    meta.recording_id,
+                    limits::MAX_ID_LEN,
+                    custody_format::link::DOCKED_SUFFIX
+                ),
+            ));
+        }
+        (docked, Some(copy_of))
     } else {
-        let (code, reason) = if total != declared_size {
+        (meta.recording_id.clone(), None)
+    };
+    let claimed = s.gw.claim_recording(&recorder, &id, s.device()).await;
+    // Whoever holds it now, only the device that started it may continue it.
+    super::owner::ensure_owner(s, &recorder, &id, super::owner::Mode::Upload).await?;
+    let Some(lock) = claimed else {
+        return Err(fail(
+            StreamError::RecordingBusy,
+            format!("recording {recorder}/{id} is being received on another stream"),
+        ));
+    };
+    let entry = s.gw.spool.entry(&recorder, &id);
+    let target = Target {
+        recorder: &recorder,
+        id: &id,
+        copy_of,
+    };
+    let (st, offset) = open_entry(s, &entry, target, meta, size, device_clock).await?;
+    // The writer re-reads (hashes) what is durable before the device may
+    // send more: a resume of a large file takes a moment, and bytes sent
+    // meanwhile would only wait in memory, lost if the gateway died then.
+    let writer = if st.status == RecordingState::Receiving {
+        let e = entry.clone();
+        let space = s.gw.space.clone();
+        Some(
+            blocking(move || {
+                space.check()?;
+                OriginalWriter::open(&e)
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    // Opening may have kept bytes the last gateway process wrote and never
+    // acknowledged (see `OriginalWriter::open`): the device resumes after them.
+    let offset = writer.as_ref().map_or(offset, |w| w.durable());
+    Ok(Admitted {
+        upload: Upload {
+            s,
+            recorder,
+            id,
+            entry,
+            st,
+        },
+        lock,
+        writer,
+        offset,
+    })
+}
+
+impl Upload<'_> {
+    /// Records that receiving starts (or resumes) at `offset`.
+    async fn started(&self, offset: u64) {
+        let (recorder, id) = (&self.recorder, &self.id);
+        self.s
+            .usage(
+                if offset == 0 {
+                    UsageEvent::UploadStarted
+                } else {
+                    UsageEvent::UploadResumed
+                },
+                Some(id),
+                format!("receiving {recorder}/{id} from byte {offset}"),
+            )
+            .await;
+        self.s.gw.metrics.docked_upload(if offset == 0 {
+            metrics::Upload::Started
+        } else {
+            metrics::Upload::Resumed
+        });
+    }
+
+    /// After `finish`: spooled and handed to the archiver if the bytes are
+    /// what the device declared, else quarantined and refused. `lock` is
+    /// held until the entry is settled either way.
+    async fn conclude(
+        self,
+        send: &mut SendStream,
+        a: Arrived,
+        requested_size: Option<u64>,
+        file_name: Option<&str>,
+        lock: crate::shared::RecordingLock,
+    ) -> Result<(), Failure> {
+        // The size announced with the request must hold too.
+        if let Some(n) = requested_size
+            && n != a.declared_size
+        {
+            let reason = format!(
+                "the upload request declared {n} bytes but finish declares {}",
+                a.declared_size
+            );
+            return self
+                .refuse(send, &a, StreamError::SizeMismatch, reason)
+                .await;
+        }
+        if a.total == a.declared_size && a.hash == a.declared_hash {
+            keep_file_name(self.s, &self.recorder, &self.id, file_name).await?;
+            return self.spooled(send, a, lock).await;
+        }
+        let (code, reason) = if a.total != a.declared_size {
             (
                 StreamError::SizeMismatch,
-                format!("received {total} bytes but the device declared {declared_size}"),
+                format!(
+                    "received {} bytes but the device declared {}",
+                    a.total, a.declared_size
+                ),
             )
         } else {
             (
                 StreamError::Sha256Mismatch,
                 format!(
-                    "received bytes hash to {} but the device declared {declared}",
-                    hex::encode(hash)
+                    "received bytes hash to {} but the device declared {}",
+                    hex::encode(a.hash),
+                    a.declared
                 ),
             )
         };
-        quarantine(
-            s, &entry, st, &recorder, &id, total, hash, &declared, &reason,
-        )
-        .await?;
+        self.refuse(send, &a, code, reason).await
+    }
+
+    /// Quarantines what arrived and tells the device it failed, and why.
+    async fn refuse(
+        self,
+        send: &mut SendStream,
+        a: &Arrived,
+        code: StreamError,
+        reason: String,
+    ) -> Result<(), Failure> {
+        self.quarantine(a, &reason).await?;
         reply(
             send,
             &Reply::Verified {
-                size: total,
-                sha256: hex::encode(hash),
+                size: a.total,
+                sha256: hex::encode(a.hash),
                 matched: false,
                 state: RecordingState::Failed,
             },
@@ -298,9 +361,6 @@ pub async fn run(
     }
 }
 
-/// Whether `recorder/id` is a live recording the gateway holds, or one
-/// already stored. When storage cannot tell, the upload waits (the device
-/// retries) rather than guess and store the copy under the live id.
 async fn live_recording_exists(
     gw: &Arc<crate::shared::Gateway>,
     recorder: &str,
@@ -505,10 +565,6 @@ async fn read_data(
     }
 }
 
-/// Receives data until `finish` or the end of the stream, acknowledging
-/// durable bytes as the writer reports them. Returns only after the
-/// writer has finished, so the spool entry is quiescent when the
-/// recording lock is released.
 /// What `receive` works on.
 struct Incoming<'a> {
     entry: &'a EntryDir,
@@ -521,6 +577,10 @@ struct Incoming<'a> {
     streaming: Option<(derive::Media, Option<String>)>,
 }
 
+/// Receives data until `finish` or the end of the stream, acknowledging
+/// durable bytes as the writer reports them. Returns only after the
+/// writer has finished, so the spool entry is quiescent when the
+/// recording lock is released.
 async fn receive(
     s: &Arc<Session>,
     send: &mut SendStream,
@@ -531,35 +591,25 @@ async fn receive(
     Option<derive::Streaming>,
 ) {
     let mut derivation: Option<derive::Streaming> = None;
-    let r = receive_inner(
-        s,
-        send,
-        recv,
-        inc.entry,
-        inc.writer,
-        inc.offset,
-        inc.declared,
-        inc.lock,
-        inc.streaming,
-        &mut derivation,
-    )
-    .await;
+    let r = receive_inner(s, send, recv, inc, &mut derivation).await;
     (r, derivation)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn receive_inner(
     s: &Arc<Session>,
     send: &mut SendStream,
     recv: RecvStream,
-    entry: &EntryDir,
-    writer: OriginalWriter,
-    offset: u64,
-    declared: Option<u64>,
-    lock: &crate::shared::RecordingLock,
-    mut streaming: Option<(derive::Media, Option<String>)>,
+    inc: Incoming<'_>,
     derivation: &mut Option<derive::Streaming>,
 ) -> Result<Option<(u64, Hash, Declared)>, Failure> {
+    let Incoming {
+        entry,
+        writer,
+        offset,
+        declared,
+        lock,
+        mut streaming,
+    } = inc;
     // One frame (at most `MAX_DATA_LEN`) waits while the writer appends the
     // one before: what a killed gateway held in memory, and so what the
     // device sends again, stays small.
@@ -653,50 +703,61 @@ async fn receive_inner(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn spooled(
-    s: &Arc<Session>,
-    send: &mut SendStream,
-    entry: &EntryDir,
-    mut st: EntryState,
-    recorder: &str,
-    id: &str,
-    total: u64,
-    hash: Hash,
-    declared: String,
-    lock: crate::shared::RecordingLock,
-) -> Result<(), Failure> {
-    st.status = RecordingState::Spooled;
-    st.size = Some(total);
-    st.sha256 = Some(hex::encode(hash));
-    st.declared_sha256 = Some(declared);
-    let (e, st2) = (entry.clone(), st.clone());
-    blocking(move || e.save_state(&st2)).await?;
-    s.usage(
-        UsageEvent::UploadVerified,
-        Some(id),
-        format!(
-            "{recorder}/{id}: {total} bytes, sha256 {} matches the device",
-            hex::encode(hash)
-        ),
-    )
-    .await;
-    s.gw.metrics.docked_upload(Upload::Completed);
-    // The recording is complete; nothing more will be written to it.
-    drop(lock);
-    let events = s.gw.archiver.subscribe();
-    s.gw.archiver.enqueue(recorder, id);
-    reply(
-        send,
-        &Reply::Verified {
-            size: total,
-            sha256: hex::encode(hash),
-            matched: true,
-            state: RecordingState::Spooled,
-        },
-    )
-    .await?;
-    wait_archived(s, send, events, recorder, id).await
+impl Upload<'_> {
+    /// The bytes are what the device declared: the recording is spooled
+    /// whole, handed to the archiver, and the device told when it is stored.
+    async fn spooled(
+        self,
+        send: &mut SendStream,
+        a: Arrived,
+        lock: crate::shared::RecordingLock,
+    ) -> Result<(), Failure> {
+        let Upload {
+            s,
+            recorder,
+            id,
+            entry,
+            mut st,
+        } = self;
+        let (recorder, id) = (recorder.as_str(), id.as_str());
+        let Arrived {
+            total,
+            hash,
+            declared,
+            ..
+        } = a;
+        st.status = RecordingState::Spooled;
+        st.size = Some(total);
+        st.sha256 = Some(hex::encode(hash));
+        st.declared_sha256 = Some(declared);
+        let (e, st2) = (entry.clone(), st.clone());
+        blocking(move || e.save_state(&st2)).await?;
+        s.usage(
+            UsageEvent::UploadVerified,
+            Some(id),
+            format!(
+                "{recorder}/{id}: {total} bytes, sha256 {} matches the device",
+                hex::encode(hash)
+            ),
+        )
+        .await;
+        s.gw.metrics.docked_upload(metrics::Upload::Completed);
+        // The recording is complete; nothing more will be written to it.
+        drop(lock);
+        let events = s.gw.archiver.subscribe();
+        s.gw.archiver.enqueue(recorder, id);
+        reply(
+            send,
+            &Reply::Verified {
+                size: total,
+                sha256: hex::encode(hash),
+                matched: true,
+                state: RecordingState::Spooled,
+            },
+        )
+        .await?;
+        wait_archived(s, send, events, recorder, id).await
+    }
 }
 
 /// Waits (bounded) for the archiver and tells the device when its
@@ -782,132 +843,141 @@ async fn keep_file_name(
     blocking(move || linker.queue_name(&pending)).await
 }
 
-/// The recording was complete before this stream: compare the device's
-/// hash with what is stored.
-async fn already_complete(
-    s: &Arc<Session>,
-    send: &mut SendStream,
-    mut recv: RecvStream,
-    recorder: &str,
-    id: &str,
-    st: EntryState,
-    file_name: Option<&str>,
-) -> Result<(), Failure> {
-    let f = match next_frame(&mut recv).await {
-        Ok(Some(Frame::Msg(m))) => decode_finish(&m),
-        Ok(Some(Frame::Data(_))) => Err(fail(
-            StreamError::UnexpectedMessage,
-            "the recording is complete; send finish, not data",
-        )),
-        Ok(None) => return Ok(()),
-        Err(f) => Err(f),
-    };
-    let (size, _, sha256) = match f {
-        Ok(f) => f,
-        Err(f) => {
-            stop(&mut recv, &f);
-            return Err(f);
+impl Upload<'_> {
+    /// The recording was complete before this stream: compare the
+    /// device's hash with what is stored.
+    async fn already_complete(
+        self,
+        send: &mut SendStream,
+        mut recv: RecvStream,
+        file_name: Option<&str>,
+    ) -> Result<(), Failure> {
+        let Upload {
+            s,
+            recorder,
+            id,
+            st,
+            ..
+        } = self;
+        let (recorder, id) = (recorder.as_str(), id.as_str());
+        let f = match next_frame(&mut recv).await {
+            Ok(Some(Frame::Msg(m))) => decode_finish(&m),
+            Ok(Some(Frame::Data(_))) => Err(fail(
+                StreamError::UnexpectedMessage,
+                "the recording is complete; send finish, not data",
+            )),
+            Ok(None) => return Ok(()),
+            Err(f) => Err(f),
+        };
+        let (size, _, sha256) = match f {
+            Ok(f) => f,
+            Err(f) => {
+                stop(&mut recv, &f);
+                return Err(f);
+            }
+        };
+        let matched = st.size == Some(size) && st.sha256.as_deref() == Some(sha256.as_str());
+        if matched {
+            keep_file_name(s, recorder, id, file_name).await?;
         }
-    };
-    let matched = st.size == Some(size) && st.sha256.as_deref() == Some(sha256.as_str());
-    if matched {
-        keep_file_name(s, recorder, id, file_name).await?;
-    }
-    reply(
-        send,
-        &Reply::Verified {
-            size: st.size.unwrap_or(0),
-            sha256: st.sha256.clone().unwrap_or_default(),
-            matched,
-            state: st.status,
-        },
-    )
-    .await?;
-    if !matched {
-        return Err(fail(
-            StreamError::RecordingConflict,
-            format!(
-                "recording {recorder}/{id} is already stored with sha256 {}; a different file cannot take its id",
-                st.sha256.unwrap_or_default()
-            ),
-        ));
-    }
-    match st.status {
-        RecordingState::Archived => {
-            reply(
-                send,
-                &Reply::Archived {
-                    manifest_key: st.manifest_key,
-                    chain_head: st.chain_head.unwrap_or_default(),
-                    derivation: None,
-                },
-            )
-            .await
+        reply(
+            send,
+            &Reply::Verified {
+                size: st.size.unwrap_or(0),
+                sha256: st.sha256.clone().unwrap_or_default(),
+                matched,
+                state: st.status,
+            },
+        )
+        .await?;
+        if !matched {
+            return Err(fail(
+                StreamError::RecordingConflict,
+                format!(
+                    "recording {recorder}/{id} is already stored with sha256 {}; a different file cannot take its id",
+                    st.sha256.unwrap_or_default()
+                ),
+            ));
         }
-        _ => {
-            let events = s.gw.archiver.subscribe();
-            s.gw.archiver.enqueue(recorder, id);
-            wait_archived(s, send, events, recorder, id).await
+        match st.status {
+            RecordingState::Archived => {
+                reply(
+                    send,
+                    &Reply::Archived {
+                        manifest_key: st.manifest_key,
+                        chain_head: st.chain_head.unwrap_or_default(),
+                        derivation: None,
+                    },
+                )
+                .await
+            }
+            _ => {
+                let events = s.gw.archiver.subscribe();
+                s.gw.archiver.enqueue(recorder, id);
+                wait_archived(s, send, events, recorder, id).await
+            }
         }
     }
 }
 
-/// Moves the bytes of a failed upload to the quarantine (kept, and copied
-/// to storage under `quarantine/`), and marks the recording failed.
-#[allow(clippy::too_many_arguments)]
-async fn quarantine(
-    s: &Arc<Session>,
-    entry: &EntryDir,
-    mut st: EntryState,
-    recorder: &str,
-    id: &str,
-    total: u64,
-    hash: Hash,
-    declared: &str,
-    reason: &str,
-) -> Result<(), Failure> {
-    let now = custody_format::clock::now();
-    let qdir =
-        s.gw.spool
-            .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());
-    let report = serde_json::json!({
-        "format": "custody-quarantine/1",
-        "recorder": recorder,
-        "recording_id": id,
-        "uploader": s.device(),
-        "reason": reason,
-        "size": total,
-        "sha256": hex::encode(hash),
-        "declared_sha256": declared,
-        "at": custody_format::time_fmt::rfc3339(now),
-        "gateway": s.gw.cfg.gateway.id,
-    });
-    st.status = RecordingState::Failed;
-    st.size = Some(total);
-    st.sha256 = Some(hex::encode(hash));
-    st.declared_sha256 = Some(declared.to_string());
-    st.reason = Some(reason.to_string());
-    let e = entry.clone();
-    blocking(move || {
-        std::fs::create_dir_all(&qdir)?;
-        std::fs::rename(e.data(), qdir.join("data"))?;
-        std::fs::copy(e.header(), qdir.join("header.json"))?;
-        std::fs::File::open(qdir.join("header.json"))?.sync_all()?;
-        crate::spool::sync_dir(&qdir)?;
-        write_atomic(
-            &qdir.join("report.json"),
-            &serde_json::to_vec_pretty(&report).expect("report serialises"),
-        )?;
-        let _ = std::fs::remove_file(e.ack());
-        e.save_state(&st)
-    })
-    .await?;
-    s.gw.archiver.wake_quarantine();
-    s.usage(
-        UsageEvent::UploadFailed,
-        Some(id),
-        format!("{recorder}/{id} failed its integrity check and was quarantined: {reason}"),
-    )
-    .await;
-    Ok(())
+impl Upload<'_> {
+    /// Moves the bytes of a failed upload to the quarantine (kept, and
+    /// copied to storage under `quarantine/`), and marks the recording
+    /// failed.
+    async fn quarantine(&self, a: &Arrived, reason: &str) -> Result<(), Failure> {
+        let Upload {
+            s,
+            recorder,
+            id,
+            entry,
+            st,
+        } = self;
+        let mut st = st.clone();
+        let (recorder, id) = (recorder.as_str(), id.as_str());
+        let (total, hash, declared) = (a.total, a.hash, a.declared.as_str());
+        let now = custody_format::clock::now();
+        let qdir =
+            s.gw.spool
+                .quarantine_dir(recorder, id, &now.unix_timestamp_nanos().to_string());
+        let report = serde_json::json!({
+            "format": "custody-quarantine/1",
+            "recorder": recorder,
+            "recording_id": id,
+            "uploader": s.device(),
+            "reason": reason,
+            "size": total,
+            "sha256": hex::encode(hash),
+            "declared_sha256": declared,
+            "at": custody_format::time_fmt::rfc3339(now),
+            "gateway": s.gw.cfg.gateway.id,
+        });
+        st.status = RecordingState::Failed;
+        st.size = Some(total);
+        st.sha256 = Some(hex::encode(hash));
+        st.declared_sha256 = Some(declared.to_string());
+        st.reason = Some(reason.to_string());
+        let e = entry.clone();
+        blocking(move || {
+            std::fs::create_dir_all(&qdir)?;
+            std::fs::rename(e.data(), qdir.join("data"))?;
+            std::fs::copy(e.header(), qdir.join("header.json"))?;
+            std::fs::File::open(qdir.join("header.json"))?.sync_all()?;
+            crate::spool::sync_dir(&qdir)?;
+            write_atomic(
+                &qdir.join("report.json"),
+                &serde_json::to_vec_pretty(&report).expect("report serialises"),
+            )?;
+            let _ = std::fs::remove_file(e.ack());
+            e.save_state(&st)
+        })
+        .await?;
+        s.gw.archiver.wake_quarantine();
+        s.usage(
+            UsageEvent::UploadFailed,
+            Some(id),
+            format!("{recorder}/{id} failed its integrity check and was quarantined: {reason}"),
+        )
+        .await;
+        Ok(())
+    }
 }
