@@ -813,8 +813,9 @@ struct Malformed {
     file: &'static str,
     from: &'static str,
     damage: fn(&mut Vec<u8>),
-    /// Expected derivation status.
-    status: &'static str,
+    /// Expected derivation status: one of these (more than one only where
+    /// the outcome depends on the GStreamer build).
+    statuses: &'static [&'static str],
     /// Words the derivation's reason must contain.
     reason: &'static [&'static str],
 }
@@ -892,7 +893,7 @@ const MALFORMED: &[Malformed] = &[
             let (at, size) = top_box(b, b"moov");
             b.truncate(at + size / 2);
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["incomplete"],
     },
     // A box smaller than its own header hides the index after it.
@@ -903,7 +904,7 @@ const MALFORMED: &[Malformed] = &[
             let (at, _) = top_box(b, b"mdat");
             set_be32(b, at, 3);
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &[
             "damaged",
             "fewer than its own 8-byte header",
@@ -919,7 +920,7 @@ const MALFORMED: &[Malformed] = &[
             set_be32(b, at, 1);
             b[at + 8..at + 16].copy_from_slice(&u64::MAX.to_be_bytes());
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["self-check failed"],
     },
     // Every track empty: no samples, no chunks.
@@ -930,7 +931,7 @@ const MALFORMED: &[Malformed] = &[
             empty_tables(b, 0);
             empty_tables(b, 1);
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["no playable streams"],
     },
     // The video track empty: the audio is derived, the video named as
@@ -939,7 +940,7 @@ const MALFORMED: &[Malformed] = &[
         file: "zero_length_video.mp4",
         from: "h264_aac_faststart.mp4",
         damage: |b| empty_tables(b, 0),
-        status: "derived",
+        statuses: &["derived"],
         reason: &[
             "1 of 2 tracks left out",
             "empty or its sample tables are damaged",
@@ -954,7 +955,7 @@ const MALFORMED: &[Malformed] = &[
             set_be32(b, at + 12, 1);
             set_be32(b, at + 16, 0xffff_fff0);
         },
-        status: "derived",
+        statuses: &["derived"],
         reason: &["1 of 2 tracks left out", "sample tables are damaged"],
     },
     // Time-to-sample tables declaring four billion entries.
@@ -966,7 +967,7 @@ const MALFORMED: &[Malformed] = &[
                 set_be32(b, at + 12, u32::MAX);
             }
         },
-        status: "derived",
+        statuses: &["derived"],
         reason: &[],
     },
     // A media timescale of zero.
@@ -978,7 +979,7 @@ const MALFORMED: &[Malformed] = &[
             let fields = if b[at + 8] == 1 { 16 } else { 8 };
             set_be32(b, at + 12 + fields, 0);
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["corrupt"],
     },
     // Only the file type box: nothing else was written.
@@ -989,7 +990,7 @@ const MALFORMED: &[Malformed] = &[
             let (at, size) = top_box(b, b"ftyp");
             b.truncate(at + size);
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["truncated", "no index"],
     },
     // Broken MPEG-TS continuity: every third packet's counter skips.
@@ -1001,7 +1002,7 @@ const MALFORMED: &[Malformed] = &[
                 b[p + 3] = (b[p + 3] & 0xf0) | ((b[p + 3] + 5) & 0x0f);
             }
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["No valid frames"],
     },
     // An MPEG-TS without its program association table.
@@ -1014,7 +1015,7 @@ const MALFORMED: &[Malformed] = &[
                 b[p + 2] = 0xff;
             }
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["no audio or video track", "stream table"],
     },
     // Every MPEG-TS sync byte lost.
@@ -1026,7 +1027,7 @@ const MALFORMED: &[Malformed] = &[
                 b[p] = 0;
             }
         },
-        status: "failed",
+        statuses: &["failed"],
         reason: &["named like", "not a recognised audio-visual format"],
     },
     // A Matroska cluster declaring an impossible size (2⁵⁶ − 2 bytes).
@@ -1040,7 +1041,11 @@ const MALFORMED: &[Malformed] = &[
                 .unwrap();
             b[at + 4..at + 12].copy_from_slice(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]);
         },
-        status: "derived",
+        // Depends on the demuxer's build, not on custody: matroskademux in
+        // Debian 12's gst-plugins-good 1.22.0-5+deb12u4 (a security fix)
+        // refuses a block over its size limit, earlier builds derive what
+        // precedes it. Either way the original is kept and verified.
+        statuses: &["derived", "failed"],
         reason: &[],
     },
     // A file of no bytes at all.
@@ -1048,7 +1053,7 @@ const MALFORMED: &[Malformed] = &[
         file: "empty.mp4",
         from: "h264_aac.mp4",
         damage: |b| b.clear(),
-        status: "failed",
+        statuses: &["failed"],
         reason: &["named like", "empty.mp4"],
     },
 ];
@@ -1108,10 +1113,12 @@ async fn malformed_media_is_kept_with_a_clear_reason_and_never_hangs() {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        if d.status.as_str() != m.status {
+        if !m.statuses.contains(&d.status.as_str()) {
             failures.push(format!(
                 "{}: status {} ({reason}), expected {}",
-                m.file, d.status, m.status
+                m.file,
+                d.status,
+                m.statuses.join(" or ")
             ));
         }
         if d.status == DerivationStatus::Failed && d.reason.as_deref().unwrap_or("").is_empty() {

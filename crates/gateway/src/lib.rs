@@ -23,6 +23,7 @@ mod manifest_golden;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
+pub mod records_office;
 pub mod rederive;
 pub mod session;
 pub mod shared;

@@ -2,7 +2,9 @@
 //! authenticated viewer and each in the audit trail: raising retention,
 //! marking confidentiality, and two-person requests — export (a
 //! verification bundle, R6) and deletion of an expired recording (R5) —
-//! made by one viewer and approved by a second.
+//! made by one viewer and approved by a second. The rules of the
+//! requests are `crate::records_office`'s; this module authenticates,
+//! audits and answers.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use axum::Json;
 use axum::extract::{ConnectInfo, Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::Principal;
 use super::listener::Peer;
@@ -18,88 +20,15 @@ use super::respond::{audit_unavailable, json_error, not_located, refuse_as, stor
 use super::state::S;
 use crate::annotate::{self, AnnotateError};
 use crate::policy::retention;
+use crate::records_office::{
+    self as office, Decided, DecisionError, Kind, Office, Refusal, RequestDoc, Status,
+};
 use custody_format::annotation::Fact;
 use custody_format::confidentiality::Mark;
 use custody_format::locator::MAX_DOC_BYTES;
 use custody_format::manifest::Manifest;
 use custody_format::retention::{Enforcement, Retention};
-use custody_store::{StoreError, layout};
 use custody_verify::locate::LocateError;
-
-pub const REQUESTS: &str = "policy/requests/";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Give the recording out as a verification bundle.
-    Export,
-    /// Delete a recording whose retention has expired.
-    Delete,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    Pending,
-    /// Approved; being carried out, or its carrying out was interrupted
-    /// (the next approval carries it out).
-    Approved,
-    /// Approved and carried out.
-    Done,
-    Rejected,
-    /// Approved, but carrying it out failed (see `result`).
-    Failed,
-}
-
-/// A request as storage keeps it (`policy/requests/<id>.json`); every
-/// change is also in the audit trail.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestDoc {
-    pub id: String,
-    pub kind: Kind,
-    pub recorder: String,
-    pub recording_id: String,
-    pub reason: String,
-    /// The recording's manifest when the request was made.
-    #[serde(default)]
-    pub manifest_key: String,
-    /// Its confidentiality marks then: only viewers cleared for them see
-    /// the request.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub confidentiality: Vec<Mark>,
-    pub requested_by: String,
-    pub requested_at: String,
-    pub status: Status,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decided_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-}
-
-fn request_key(id: &str) -> String {
-    format!("{REQUESTS}{id}.json")
-}
-
-async fn save(s: &S, r: &RequestDoc) -> Result<(), StoreError> {
-    let b = bytes::Bytes::from(serde_json::to_vec_pretty(r).expect("request serialises"));
-    let h = custody_format::chain::sha256(&b);
-    s.gw.store.put_bytes(&request_key(&r.id), b, &h).await
-}
-
-async fn load(s: &S, id: &str) -> Result<Option<RequestDoc>, StoreError> {
-    if !custody_format::metadata::valid_id(id) {
-        return Ok(None);
-    }
-    match s.gw.store.get_bytes(&request_key(id), MAX_DOC_BYTES).await {
-        Ok(b) => Ok(serde_json::from_slice(&b).ok()),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
-}
 
 /// Where a stored recording's manifest is, and the manifest: found through
 /// its locator and checked to be the recording asked for
@@ -362,22 +291,6 @@ pub struct NewRequest {
     reason: String,
 }
 
-fn new_id() -> String {
-    let mut b = [0u8; 6];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
-    let t = custody_format::clock::now();
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}-{}",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        hex::encode(b)
-    )
-}
-
 /// POST /api/requests — supervisors and auditors.
 pub async fn create(
     AxState(s): AxState<S>,
@@ -415,26 +328,17 @@ pub async fn create(
         return refuse_as(&s, Some(&who), Some(b.recording), path, &peer).await;
     }
     if b.kind == Kind::Delete
-        && let Some(why) = not_deletable(&m)
+        && let Some(why) = office::not_deletable(&m, custody_format::clock::now())
     {
         return json_error(StatusCode::CONFLICT, &why);
     }
-    let r = RequestDoc {
-        id: new_id(),
-        kind: b.kind,
-        recorder: recorder.to_string(),
-        recording_id: id.to_string(),
-        reason: b.reason,
-        manifest_key,
-        confidentiality: m.confidentiality.clone(),
-        requested_by: who.name.clone(),
-        requested_at: custody_format::time_fmt::now(),
-        status: Status::Pending,
-        decided_by: None,
-        decided_at: None,
-        note: None,
-        result: None,
-    };
+    let r = RequestDoc::new(
+        b.kind,
+        (recorder, id),
+        b.reason,
+        (manifest_key, &m),
+        &who.name,
+    );
     let action = match r.kind {
         Kind::Export => "request-export",
         Kind::Delete => "request-delete",
@@ -452,31 +356,10 @@ pub async fn create(
     {
         return audit_unavailable();
     }
-    if let Err(e) = save(&s, &r).await {
+    if let Err(e) = office::save(&s.gw.store, &r).await {
         return storage_unavailable("request", e);
     }
     no_store((StatusCode::CREATED, Json(r)).into_response())
-}
-
-/// Why a recording may not be deleted yet, if so: its period is not over,
-/// or less time than the period has passed since the gateway received it
-/// (whatever the device's clock claimed).
-fn not_deletable(m: &Manifest) -> Option<String> {
-    let received = custody_format::time_fmt::parse(&m.summary.received_at);
-    match &m.retention {
-        None => Some("the recording has no retention record; it is kept".into()),
-        Some(r) if !r.expired(custody_format::clock::now(), received) => {
-            Some(match r.deletable_from(received) {
-                Some(u) => format!(
-                    "retained until {} ({})",
-                    custody_format::time_fmt::rfc3339(u),
-                    r.retention.describe()
-                ),
-                None => format!("retained for ever ({})", r.retention.describe()),
-            })
-        }
-        Some(_) => None,
-    }
 }
 
 /// GET /api/requests — supervisors and auditors.
@@ -495,20 +378,11 @@ pub async fn list(
     {
         return audit_unavailable();
     }
-    let keys = match s.gw.store.list(REQUESTS).await {
-        Ok(k) => k,
+    let mut out = match office::list(&s.gw.store).await {
+        Ok(v) => v,
         Err(e) => return storage_unavailable("requests", e),
     };
-    let mut out = Vec::new();
-    for o in keys {
-        if let Ok(b) = s.gw.store.get_bytes(&o.key, MAX_DOC_BYTES).await
-            && let Ok(r) = serde_json::from_slice::<RequestDoc>(&b)
-            && who.cleared_for(&r.confidentiality)
-        {
-            out.push(r);
-        }
-    }
-    out.sort_by(|a, b| b.requested_at.cmp(&a.requested_at));
+    out.retain(|r| who.cleared_for(&r.confidentiality));
     no_store(Json(out).into_response())
 }
 
@@ -599,36 +473,26 @@ async fn decide_locked(
     d: Decision,
     approve: bool,
 ) -> Response {
-    let mut r = match load(s, id).await {
+    let mut r = match office::load(&s.gw.store, id).await {
         Ok(Some(r)) => r,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
         Err(e) => return storage_unavailable("request", e),
     };
-    let name = format!("{}/{}", r.recorder, r.recording_id);
-    // An approval interrupted before its end (the gateway stopped) is
-    // carried out by the next approval; anything else decided stays so.
-    let resuming = approve && r.status == Status::Approved;
-    if r.status != Status::Pending && !resuming {
-        return json_error(StatusCode::CONFLICT, "the request was decided already");
-    }
-    if approve && r.requested_by == who.name {
-        // Two people: the one who asks cannot also approve.
-        return refuse_as(s, Some(who), Some(name), path, peer).await;
-    }
+    let name = r.recording();
+    let decided = match r.may_decide(&who.name, approve) {
+        Ok(d) => d,
+        Err(Refusal::AlreadyDecided) => {
+            return json_error(StatusCode::CONFLICT, "the request was decided already");
+        }
+        Err(Refusal::SamePerson) => return refuse_as(s, Some(who), Some(name), path, peer).await,
+    };
     let m = match recording(s, &r.recorder, &r.recording_id).await {
         Ok(Some(v)) => v,
         Ok(None) => {
             // A deletion interrupted after its record was written: finish
             // the request's paperwork.
-            let prefix = layout::prefix_of_manifest_key(&r.manifest_key).unwrap_or_default();
-            let record = layout::deletion_record_key(prefix);
-            if r.kind == Kind::Delete
-                && !prefix.is_empty()
-                && s.gw.store.exists(&record).await.unwrap_or(false)
-            {
-                r.status = Status::Done;
-                r.result = Some(format!("deleted earlier; the deletion record is {record}"));
-                if let Err(e) = save(s, &r).await {
+            if office::finish_interrupted_deletion(&s.gw.store, &mut r).await {
+                if let Err(e) = office::save(&s.gw.store, &r).await {
                     return storage_unavailable("request", e);
                 }
                 return no_store(Json(r).into_response());
@@ -656,36 +520,28 @@ async fn decide_locked(
     {
         return audit_unavailable();
     }
-    if !resuming {
-        r.decided_by = Some(who.name.clone());
-        r.decided_at = Some(custody_format::time_fmt::now());
-        r.note = d.note;
-        r.status = if approve {
-            Status::Approved
-        } else {
-            Status::Rejected
-        };
-        if let Err(resp) = store_decision(s, &r).await {
-            return resp;
+    if decided == Decided::New {
+        r.decide(&who.name, d.note, approve);
+        match office::store_decision(&s.gw.store, &r).await {
+            Ok(()) => {}
+            Err(DecisionError::DecidedElsewhere) => {
+                return json_error(StatusCode::CONFLICT, "the request was decided already");
+            }
+            Err(DecisionError::Store(e)) => return storage_unavailable("request", e),
         }
         if !approve {
             return no_store(Json(r).into_response());
         }
     }
-    let outcome = match r.kind {
-        Kind::Export => export(s, &r, &m.0).await,
-        Kind::Delete => delete(s, &r, &m.0, &m.1, who).await,
+    let office = Office {
+        store: &s.gw.store,
+        signer: &s.gw.signer,
+        enforcement: &s.gw.retention,
     };
-    match outcome {
-        Ok(result) => {
-            r.status = Status::Done;
-            r.result = Some(result);
-        }
-        Err(e) => {
-            r.status = Status::Failed;
-            r.result = Some(e);
-        }
-    }
+    let outcome = office
+        .carry_out(&r, (&m.0, &m.1), &who.name, &bundle_dir(s, &r.id))
+        .await;
+    r.carried_out(outcome);
     let detail = format!("request {id}: {}", r.result.clone().unwrap_or_default());
     s.audit_as(
         who,
@@ -696,148 +552,10 @@ async fn decide_locked(
         detail,
     )
     .await;
-    if let Err(e) = save(s, &r).await {
+    if let Err(e) = office::save(&s.gw.store, &r).await {
         return storage_unavailable("request", e);
     }
     no_store(Json(r).into_response())
-}
-
-/// Stores a decision and reads it back. Storage has no conditional
-/// writes: a decision made at the same moment through another gateway on
-/// the same bucket can overwrite this one, and reading it back catches
-/// that only when the other write came first (`docs/command-center.md`
-/// §10.4 says what this does not guarantee).
-#[allow(clippy::result_large_err)]
-async fn store_decision(s: &S, r: &RequestDoc) -> Result<(), Response> {
-    save(s, r)
-        .await
-        .map_err(|e| storage_unavailable("request", e))?;
-    match load(s, &r.id).await {
-        Ok(Some(x))
-            if x.status == r.status
-                && x.decided_by == r.decided_by
-                && x.decided_at == r.decided_at =>
-        {
-            Ok(())
-        }
-        Ok(_) => Err(json_error(
-            StatusCode::CONFLICT,
-            "the request was decided already",
-        )),
-        Err(e) => Err(storage_unavailable("request", e)),
-    }
-}
-
-/// Makes the verification bundle of an approved export.
-async fn export(s: &S, r: &RequestDoc, manifest_key: &str) -> Result<String, String> {
-    // Nothing is given out that does not verify.
-    let opts = custody_verify::VerifyOptions {
-        trusted_key: Some(s.gw.signer.public_raw()),
-    };
-    let report = custody_verify::verify_with(&s.gw.store, manifest_key, &opts)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !report.ok {
-        let why: Vec<String> = report.failures.iter().map(|f| f.reason.clone()).collect();
-        return Err(format!("the recording does not verify: {}", why.join("; ")));
-    }
-    let dir = bundle_dir(s, &r.id);
-    let pem = s.gw.signer.public_key_pem();
-    let b = crate::export::export(&s.gw.store, manifest_key, &pem, &dir, true)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "bundle of {} objects ({} bytes) and {} checkpoints ready for {}",
-        b.objects, b.bytes, b.checkpoints, r.requested_by
-    ))
-}
-
-/// Deletes an expired recording, leaving a signed record of the deletion
-/// at its place.
-async fn delete(
-    s: &S,
-    r: &RequestDoc,
-    manifest_key: &str,
-    m: &Manifest,
-    who: &Principal,
-) -> Result<String, String> {
-    if let Some(why) = not_deletable(m) {
-        return Err(why);
-    }
-    let store = &s.gw.store;
-    // A deletion interrupted earlier left its record: that record is
-    // rewritten below, never deleted with the objects.
-    let record_keys = [
-        layout::deletion_record_key(&m.prefix),
-        layout::deletion_signature_key(&m.prefix),
-    ];
-    let objects: Vec<_> = store
-        .list(&layout::recording_dir(&m.prefix))
-        .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|o| !record_keys.contains(&o.key))
-        .collect();
-    let record = serde_json::json!({
-        "format": "custody-deletion/1",
-        "recorder": m.recorder,
-        "recording_id": m.recording_id,
-        "manifest_key": manifest_key,
-        "object_count": m.object_count,
-        "chain_head": m.chain_head,
-        "retention": m.retention,
-        "request": r.id,
-        "requested_by": r.requested_by,
-        "reason": r.reason,
-        "approved_by": who.name,
-        "deleted_at": custody_format::time_fmt::now(),
-        "objects_deleted": objects.len(),
-    });
-    let body = serde_json::to_vec_pretty(&record).expect("deletion record serialises");
-    let sig = s.gw.signer.sign(&body);
-    // The record first: a deletion interrupted halfway is still explained.
-    let put = |key: String, b: Vec<u8>| async move {
-        let h = custody_format::chain::sha256(&b);
-        store.put_bytes(&key, b.into(), &h).await
-    };
-    let [record_key, sig_key] = record_keys;
-    // A retry keeps the first record (what was there, who approved, when);
-    // it only finishes the deletion.
-    let first = store.exists(&record_key).await.unwrap_or(false)
-        && store.exists(&sig_key).await.unwrap_or(false);
-    if !first {
-        put(record_key, body).await.map_err(|e| e.to_string())?;
-        put(sig_key, sig).await.map_err(|e| e.to_string())?;
-    }
-    let mut refused = 0;
-    let versions = matches!(s.gw.retention, Enforcement::ObjectLock);
-    for o in &objects {
-        // Where storage keeps versions, every version goes (a plain delete
-        // would only hide the object).
-        let r = if versions {
-            store.purge(&o.key).await
-        } else {
-            store.delete(&o.key).await
-        };
-        if let Err(e) = r {
-            tracing::warn!(key = %o.key, "deletion refused: {e}");
-            refused += 1;
-        }
-    }
-    if let Err(e) = crate::catalog::update(store, manifest_key).await {
-        tracing::warn!("catalog after a deletion: {e}");
-    }
-    if refused > 0 {
-        return Err(format!(
-            "{refused} of {} objects could not be deleted (storage refused)",
-            objects.len()
-        ));
-    }
-    Ok(format!(
-        "{} objects deleted; deletion record at {}",
-        objects.len(),
-        layout::deletion_record_key(&m.prefix)
-    ))
 }
 
 /// The files of an approved export's bundle, relative to it.
@@ -877,12 +595,12 @@ pub async fn bundle(
     let Some(who) = s.auth.who(&headers, &peer) else {
         return refuse_as(&s, None, None, &path, &peer).await;
     };
-    let r = match load(&s, &id).await {
+    let r = match office::load(&s.gw.store, &id).await {
         Ok(Some(r)) => r,
         Ok(None) => return json_error(StatusCode::NOT_FOUND, "no such request"),
         Err(e) => return storage_unavailable("request", e),
     };
-    let name = format!("{}/{}", r.recorder, r.recording_id);
+    let name = r.recording();
     let allowed = r.kind == Kind::Export
         && r.status == Status::Done
         && (who.name == r.requested_by || Some(&who.name) == r.decided_by.as_ref())
