@@ -144,7 +144,7 @@ async fn main() {
             .unwrap_or(0)
     );
 
-    let w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 600");
+    let w = World::with_config(Backend::Garage, |c| c.gateway.archive_wait_secs = 600);
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();
     let file = media.join("long.bin");
@@ -165,7 +165,7 @@ async fn main() {
     assert_eq!(r["result"], "archived", "{r}");
 
     // The same with the embedded local store: ingest without S3.
-    let wl = World::with_gateway_settings(Backend::Local, "archive_wait_secs = 600");
+    let wl = World::with_config(Backend::Local, |c| c.gateway.archive_wait_secs = 600);
     let lmedia = wl.path("media");
     std::fs::create_dir_all(&lmedia).unwrap();
     std::fs::rename(&file, lmedia.join("long.bin")).unwrap();

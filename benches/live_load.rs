@@ -62,10 +62,10 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for n in counts {
-        let w = World::with_gateway_settings(
-            Backend::Garage,
-            "[live]\nclose_after_secs = 120\nmax_streams_per_device = 1000\n",
-        );
+        let w = World::with_config(Backend::Garage, |c| {
+            c.live.close_after_secs = 120;
+            c.live.max_streams_per_device = 1000;
+        });
         let gw = w.gateway();
         let pid = gw.pid().unwrap();
         let base_rss = gw.rss_kib().unwrap_or(0);

@@ -269,7 +269,7 @@ async fn path_to(gw: &GatewayProc, sc: &Scenario) -> (Option<LinkEmulator>, std:
 }
 
 async fn live_run(sc: &Scenario, cc: &str, file: &Path, secs: u64, limit: Duration) -> LiveRun {
-    let w = World::with_gateway_settings(Backend::Local, "[live]\nclose_after_secs = 300\n");
+    let w = World::with_config(Backend::Local, |c| c.live.close_after_secs = 300);
     let gw = w.gateway();
     let (link, addr) = path_to(&gw, sc).await;
     let bytes_per_sec = std::fs::metadata(file).unwrap().len() as f64 / secs as f64;

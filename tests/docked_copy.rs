@@ -173,10 +173,10 @@ async fn check_pair(w: &World, id: &str, file: &Path, docked: &serde_json::Value
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docked_copy_is_linked_and_fills_the_live_gap() {
-    let w = World::with_gateway_settings(
-        Backend::Garage,
-        "archive_wait_secs = 30\n[live]\nclose_after_secs = 3\n",
-    );
+    let w = World::with_config(Backend::Garage, |c| {
+        c.gateway.archive_wait_secs = 30;
+        c.live.close_after_secs = 3;
+    });
     let gw = w.gateway();
     let file = local_file(&w);
 

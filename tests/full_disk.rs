@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::faults::Tmpfs;
-use common::ops::{self, HTTP};
+use common::ops::{self, http};
 use common::*;
 use custody::spool::space::free_bytes;
 use custody::spool::writer::read_ack;
@@ -50,14 +50,11 @@ fn fill_until(dir: &std::path::Path, leave: u64) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
-    let w = World::with_gateway_settings(
-        Backend::Local,
-        &format!(
-            "spool_reserve_bytes = {}\nack_bytes = {}\n{HTTP}",
-            16 * MIB,
-            MIB
-        ),
-    );
+    let w = World::with_config(Backend::Local, |c| {
+        c.gateway.spool_reserve_bytes = 16 * MIB;
+        c.gateway.ack_bytes = MIB;
+        http(c);
+    });
     let spool = w.path("spool");
     let Some(_fs) = Tmpfs::mount_or_skip(&spool, 128 * MIB, "the gateway's spool") else {
         return;
@@ -188,13 +185,10 @@ async fn a_full_spool_refuses_new_bytes_keeps_acknowledged_ones_and_recovers() {
 /// returns the whole recording arrives: complete, no gap.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_live_stream_refused_by_a_full_spool_arrives_whole_once_space_returns() {
-    let w = World::with_gateway_settings(
-        Backend::Local,
-        &format!(
-            "spool_reserve_bytes = {}\n[live]\nclose_after_secs = 60\n",
-            16 * MIB
-        ),
-    );
+    let w = World::with_config(Backend::Local, |c| {
+        c.gateway.spool_reserve_bytes = 16 * MIB;
+        c.live.close_after_secs = 60;
+    });
     let spool = w.path("spool");
     let Some(_fs) = Tmpfs::mount_or_skip(&spool, 64 * MIB, "the gateway's spool") else {
         return;

@@ -70,7 +70,9 @@ fn has_terminal_controls(s: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn device_and_url_text_cannot_act_on_the_terminal() {
-    let w = World::with_gateway_settings(Backend::Local, "[http]\nlisten = \"127.0.0.1:0\"\n");
+    let w = World::with_config(Backend::Local, |c| {
+        c.http.listen = Some("127.0.0.1:0".into())
+    });
     let gw = w.gateway();
     let client = w.client("bwc-1", &gw);
     let conn = client.connect().await.unwrap();

@@ -16,8 +16,8 @@ use custody::manifest::{Manifest, Role};
 
 const MEDIA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/media");
 
-fn live_world(backend: Backend, live: &str) -> World {
-    World::with_gateway_settings(backend, &format!("archive_wait_secs = 20\n[live]\n{live}"))
+fn live_world(backend: Backend, live: impl FnOnce(&mut custody::config::LiveConfig)) -> World {
+    World::with_config(backend, |c| live(&mut c.live))
 }
 
 /// `custody record` for device `bwc-1` towards `addr`.
@@ -164,7 +164,7 @@ fn wait_child(mut c: Child, secs: u64) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_minute_through_a_link_cut_twice_arrives_whole() {
-    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let w = live_world(Backend::Garage, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let proxy = UdpProxy::start(gw.addr).await;
     let tee = w.path("tee.ts");
@@ -234,7 +234,7 @@ async fn a_minute_through_a_link_cut_twice_arrives_whole() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_link_down_longer_than_the_buffer_leaves_a_lost_bytes_gap() {
-    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let w = live_world(Backend::Garage, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let proxy = UdpProxy::start(gw.addr).await;
     // The test camera makes 70–200 KB/s (its picture compresses well); a
@@ -297,7 +297,7 @@ async fn a_link_down_longer_than_the_buffer_leaves_a_lost_bytes_gap() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_killed_mid_stream_continues_the_same_recording() {
-    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let w = live_world(Backend::Garage, |l| l.close_after_secs = 60);
     let mut gw = w.gateway();
     let tee = w.path("tee.ts");
     let child = record(
@@ -367,7 +367,7 @@ async fn gateway_killed_mid_stream_continues_the_same_recording() {
 /// derivatives hold every frame of the originals, once: each restarted
 /// gateway runs the killed remux run again and keeps what it had not stored.
 async fn live_through_gateway_kills(kills: usize, seed: u64) -> (usize, u64) {
-    let w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let w = live_world(Backend::Garage, |l| l.close_after_secs = 60);
     let mut gw = w.gateway();
     // Long enough for every kill: about 6 s of up, down and reconnect each.
     let secs = 20 + 6 * kills as u64;
@@ -527,7 +527,7 @@ async fn live_streams_survive_a_hundred_kills() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorder_killed_again_and_again_continues_its_recording() {
     let kills = kills_from_env();
-    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let w = live_world(Backend::Local, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let secs = 10 + 3 * kills as u64;
     let input = w.path("input.ts");
@@ -625,7 +625,7 @@ async fn a_recorder_killed_again_and_again_continues_its_recording() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
-    let w = live_world(Backend::Garage, "close_after_secs = 4\n");
+    let w = live_world(Backend::Garage, |l| l.close_after_secs = 4);
     let gw = w.gateway();
     let mut child = record(
         &w,
@@ -695,10 +695,11 @@ async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stream_limit_refuses_and_raw_chunks_can_be_off() {
-    let w = live_world(
-        Backend::Garage,
-        "close_after_secs = 30\nmax_streams_per_device = 1\nraw_chunks = false\n",
-    );
+    let w = live_world(Backend::Garage, |l| {
+        l.close_after_secs = 30;
+        l.max_streams_per_device = 1;
+        l.raw_chunks = false;
+    });
     let gw = w.gateway();
     let first = record(
         &w,
@@ -780,7 +781,7 @@ async fn a_five_minute_storage_outage_under_live_load() {
 /// Storage (Garage) stopped for `outage_secs` while a test camera streams
 /// live; the recording must end complete and whole, memory flat.
 async fn storage_outage_under_live_load(outage_secs: u64) {
-    let mut w = live_world(Backend::Garage, "close_after_secs = 60\n");
+    let mut w = live_world(Backend::Garage, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let tee = w.path("tee.ts");
     let duration = (outage_secs + 20).to_string();
@@ -825,10 +826,10 @@ async fn storage_outage_under_live_load(outage_secs: u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
-    let w = live_world(
-        Backend::Garage,
-        "close_after_secs = 3\nmax_bitrate_kbps = 2000\n",
-    );
+    let w = live_world(Backend::Garage, |l| {
+        l.close_after_secs = 3;
+        l.max_bitrate_kbps = 2000;
+    });
     let gw = w.gateway();
     let store = w.store().await;
 
@@ -884,7 +885,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
         .unwrap();
     assert!(st.success());
     assert!(std::fs::metadata(&nokey).unwrap().len() > 16 << 20);
-    let w2 = live_world(Backend::Local, "close_after_secs = 3\n");
+    let w2 = live_world(Backend::Local, |l| l.close_after_secs = 3);
     let gw2 = w2.gateway();
     let out = stream_file(&w2, gw2.addr, "nokey", "bwc-1-nokey", &nokey);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -972,7 +973,7 @@ async fn bad_streams_get_clear_errors_and_their_bytes_are_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn marks_set_while_recording_are_chained_and_signed() {
-    let w = live_world(Backend::Local, "close_after_secs = 30\n");
+    let w = live_world(Backend::Local, |l| l.close_after_secs = 30);
     let gw = w.gateway();
     let child = record(
         &w,
@@ -1029,7 +1030,7 @@ async fn marks_set_while_recording_are_chained_and_signed() {
 /// assertion (benches/lossy_links.rs, docs/reliability.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn live_through_lossy_radio_links_arrives_whole() {
-    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let w = live_world(Backend::Local, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let file = ts_4mbit(8);
     for (i, (loss, rtt_ms)) in [(0.01, 100), (0.05, 150), (0.10, 200)]
@@ -1078,7 +1079,7 @@ async fn live_through_lossy_radio_links_arrives_whole() {
 /// address.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_address_change_mid_stream_keeps_the_connection() {
-    let w = live_world(Backend::Local, "close_after_secs = 60\n");
+    let w = live_world(Backend::Local, |l| l.close_after_secs = 60);
     let gw = w.gateway();
     let profile = LinkProfile::mobile(
         0.0,

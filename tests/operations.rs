@@ -9,14 +9,14 @@ mod common;
 use std::process::Stdio;
 
 use common::faults::{HttpFaults, StorageProxy};
-use common::ops::{self, HTTP};
+use common::ops;
 use common::*;
 
 const MIB: u64 = 1 << 20;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_a_docked_file_a_live_recording_and_a_refused_device() {
-    let w = World::with_gateway_settings(Backend::Local, HTTP);
+    let w = World::with_config(Backend::Local, ops::http);
     let gw = w.gateway();
 
     // No login: the endpoints name nothing but aggregate numbers.
@@ -163,8 +163,10 @@ async fn metrics_count_a_docked_file_a_live_recording_and_a_refused_device() {
 /// failed operations; once storage works again the file is stored.
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_storage_errors_and_retries() {
-    let w =
-        World::with_gateway_settings(Backend::Garage, &format!("archive_wait_secs = 1\n{HTTP}"));
+    let w = World::with_config(Backend::Garage, |c| {
+        c.gateway.archive_wait_secs = 1;
+        ops::http(c);
+    });
     let garage: std::net::SocketAddr = w.garage.as_ref().unwrap().endpoint["http://".len()..]
         .parse()
         .unwrap();
@@ -233,7 +235,7 @@ async fn metrics_count_storage_errors_and_retries() {
 /// stored before.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_gateway_in_order_and_it_starts_again() {
-    let w = World::with_gateway_settings(Backend::Local, HTTP);
+    let w = World::with_config(Backend::Local, ops::http);
     let mut gw = w.gateway();
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();

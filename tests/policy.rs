@@ -419,9 +419,7 @@ async fn provisional_deadlines_are_assessed_again_when_the_schedule_arrives() {
     let mut w = World::new(Backend::Local);
     let calendar = w.path("calendar");
     std::fs::create_dir_all(&calendar).unwrap();
-    let mut config = std::fs::read_to_string(&w.config).unwrap();
-    config.push_str("\n[policy]\ncalendar_dir = \"calendar\"\n");
-    std::fs::write(&w.config, config).unwrap();
+    w.edit_config(|c| c.policy.calendar_dir = Some("calendar".into()));
     // Saturday 2 January 2027, 10:00 in Beijing.
     w.set_clock("2027-01-02T02:00:00Z");
     let gw = w.gateway();

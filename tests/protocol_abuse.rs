@@ -284,7 +284,7 @@ async fn refusals_of(w: &World, device: &str) -> Vec<custody::usage::UsageEntry>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_in_progress_is_continued_only_by_the_device_that_started_it() {
-    let w = World::with_gateway_settings(Backend::Local, "[live]\nclose_after_secs = 600\n");
+    let w = World::with_config(Backend::Local, |c| c.live.close_after_secs = 600);
     let gw = w.gateway();
     let bwc = w.client("bwc-1", &gw).connect().await.unwrap();
     let rack = w.client("rack-1", &gw).connect().await.unwrap();

@@ -589,12 +589,7 @@ fn a_broken_pipeline_description_stops_the_gateway_at_start_naming_file_and_elem
         "# match: video/x-msvideo\nappsrc name=src ! avidemuxx name=demux\nisofmp4mux name=mux ! appsink name=sink\n",
     )
     .unwrap();
-    let cfg = std::fs::read_to_string(&w.config).unwrap();
-    let cfg = cfg.replace(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"),
-        pipes.to_str().unwrap(),
-    );
-    std::fs::write(&w.config, cfg).unwrap();
+    w.edit_config(|c| c.media.pipelines = pipes.clone());
     let out = Command::new(BIN)
         .args(["serve", "-c"])
         .arg(&w.config)

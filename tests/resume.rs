@@ -126,9 +126,9 @@ async fn dock_through_gateway_kills(
     kills: usize,
     size: u64,
     seed: u64,
-    gateway_settings: &str,
+    gateway: impl FnOnce(&mut custody::config::GatewayConfig),
 ) -> CrashFigures {
-    let w = World::with_gateway_settings(Backend::Garage, gateway_settings);
+    let w = World::with_config(Backend::Garage, |c| gateway(&mut c.gateway));
     let mut gw = w.gateway();
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();
@@ -263,10 +263,20 @@ fn wait_output(c: &mut Child, deadline: Instant) -> std::process::Output {
 /// never exceeds it, so it bounds what one kill can cost.
 const CRASH_WINDOW: u64 = 4 << 20;
 
-/// The crash-loop gateway's settings: the window ceiling, then `extra`
-/// (which must not set `connection_window_bytes` again).
-fn crash_settings(extra: &str) -> String {
-    format!("connection_window_bytes = {CRASH_WINDOW}\n{extra}")
+/// The crash-loop gateway's settings: the window ceiling, then `extra`,
+/// `[gateway]` settings in TOML (which must not set
+/// `connection_window_bytes` again).
+fn crash_settings(extra: &str) -> impl FnOnce(&mut custody::config::GatewayConfig) {
+    let extra: toml::Table = toml::from_str(extra)
+        .unwrap_or_else(|e| panic!("CUSTODY_CRASH_GATEWAY is not [gateway] settings in TOML: {e}"));
+    move |g| {
+        g.connection_window_bytes = CRASH_WINDOW;
+        let mut t = toml::Table::try_from(&*g).expect("gateway settings as TOML");
+        t.extend(extra);
+        *g = t
+            .try_into()
+            .expect("CUSTODY_CRASH_GATEWAY: settings the gateway reads");
+    }
 }
 
 /// The most a kill while bytes arrive can cost the dock, by the protocol:
@@ -288,7 +298,7 @@ async fn docked_upload_survives_a_crash_loop() {
         kills_from_env(),
         1 << 30,
         0x5eed_0003,
-        &crash_settings(&settings),
+        crash_settings(&settings),
     )
     .await;
     f.report("docked 1 GiB, loopback");
@@ -302,7 +312,7 @@ async fn docked_upload_survives_a_crash_loop() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "the issue's 100 kills, about 10 minutes: cargo test --release --test resume hundred -- --ignored --nocapture"]
 async fn docked_upload_survives_a_hundred_kills() {
-    let f = dock_through_gateway_kills(100, 4 << 30, 0x5eed_0100, &crash_settings("")).await;
+    let f = dock_through_gateway_kills(100, 4 << 30, 0x5eed_0100, crash_settings("")).await;
     f.report("docked 4 GiB, loopback");
     let bound = f.data_kills as u64 * resend_bound_per_kill();
     assert!(f.resent() <= bound, "{f:?}: more re-sent than {bound}");
@@ -476,7 +486,7 @@ async fn dock_through_a_dropped_link_reconnects_and_resumes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_outage_keeps_bytes_in_the_spool_until_storage_returns() {
-    let w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 2");
+    let w = World::with_config(Backend::Garage, |c| c.gateway.archive_wait_secs = 2);
     let gw = w.gateway();
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();
@@ -529,7 +539,7 @@ async fn storage_outage_keeps_bytes_in_the_spool_until_storage_returns() {
 /// recording is stored whole, and no multipart upload is left open.
 #[tokio::test(flavor = "multi_thread")]
 async fn garage_restarted_mid_multipart_upload_leaves_nothing_open() {
-    let mut w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 1");
+    let mut w = World::with_config(Backend::Garage, |c| c.gateway.archive_wait_secs = 1);
     let gw = w.gateway();
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();
@@ -598,7 +608,7 @@ async fn garage_restarted_mid_multipart_upload_leaves_nothing_open() {
 /// storage whole, nothing multipart is left open, the log says what failed.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_and_failing_storage_still_gets_every_file() {
-    let w = World::with_gateway_settings(Backend::Garage, "archive_wait_secs = 1");
+    let w = World::with_config(Backend::Garage, |c| c.gateway.archive_wait_secs = 1);
     let garage: std::net::SocketAddr = w.garage.as_ref().unwrap().endpoint["http://".len()..]
         .parse()
         .unwrap();

@@ -8,12 +8,19 @@ mod common;
 use std::process::{Command, Output};
 
 use common::*;
+use custody::config::{ViewerConfig, ViewerRole};
+use custody_format::confidentiality::Mark;
 
 /// (name, role, unit, clearances)
-const VIEWERS: &[(&str, &str, &str, &str)] = &[
-    ("sup-a", "supervisor", "", ""),
-    ("sup-b", "supervisor", "", "\"personal-privacy\""),
-    ("aud", "auditor", "", ""),
+const VIEWERS: &[(&str, ViewerRole, &str, &[Mark])] = &[
+    ("sup-a", ViewerRole::Supervisor, "", &[]),
+    (
+        "sup-b",
+        ViewerRole::Supervisor,
+        "",
+        &[Mark::PersonalPrivacy],
+    ),
+    ("aud", ViewerRole::Auditor, "", &[]),
 ];
 
 fn token(name: &str) -> String {
@@ -21,14 +28,18 @@ fn token(name: &str) -> String {
 }
 
 fn world(backend: Backend) -> World {
-    let mut extra = String::from("[http]\nlisten = \"127.0.0.1:0\"\n");
-    for (name, role, unit, clear) in VIEWERS {
-        extra.push_str(&format!(
-            "[[viewer]]\nname = \"{name}\"\nrole = \"{role}\"\nunit = \"{unit}\"\nclearances = [{clear}]\ntoken_sha256 = \"{}\"\n",
-            hex::encode(custody::chain::sha256(token(name).as_bytes()))
-        ));
-    }
-    let mut w = World::with_gateway_settings(backend, &extra);
+    let mut w = World::with_config(backend, |c| {
+        c.http.listen = Some("127.0.0.1:0".into());
+        for (name, role, unit, clear) in VIEWERS {
+            c.viewers.push(ViewerConfig {
+                name: name.to_string(),
+                role: *role,
+                unit: unit.to_string(),
+                token_sha256: Some(hex::encode(custody::chain::sha256(token(name).as_bytes()))),
+                clearances: clear.to_vec(),
+            });
+        }
+    });
     // Every process runs on a clock set to Wednesday 2 December 2026,
     // 10:00 in Beijing, whatever day the test runs on.
     w.set_clock(NOW);

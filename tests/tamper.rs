@@ -148,7 +148,7 @@ fn assert_reason(fs: &[serde_json::Value], index: Option<u64>, words: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_attack_on_a_stored_recording_is_named() {
-    let w = World::with_gateway_settings(Backend::Garage, "[live]\nclose_after_secs = 30\n");
+    let w = World::with_config(Backend::Garage, |c| c.live.close_after_secs = 30);
     let gw = w.gateway();
     let key = record(&w, &gw, "bwc-1-victim", "9");
     let other = record(&w, &gw, "bwc-1-other", "5");

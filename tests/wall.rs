@@ -12,15 +12,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use custody::config::{ViewerConfig, ViewerRole};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Viewers of the test gateway: (name, role, unit).
-const VIEWERS: &[(&str, &str, &str)] = &[
-    ("sup", "supervisor", ""),
-    ("op-market", "operator", "market"),
-    ("op-office", "operator", "office"),
-    ("aud", "auditor", ""),
+const VIEWERS: &[(&str, ViewerRole, &str)] = &[
+    ("sup", ViewerRole::Supervisor, ""),
+    ("op-market", ViewerRole::Operator, "market"),
+    ("op-office", ViewerRole::Operator, "office"),
+    ("aud", ViewerRole::Auditor, ""),
 ];
 
 /// Each viewer's token: fixed per name (the gateway keeps only its hash).
@@ -29,14 +30,18 @@ fn token(name: &str) -> String {
 }
 
 fn wall_world(backend: Backend) -> World {
-    let mut extra = String::from("[http]\nlisten = \"127.0.0.1:0\"\n");
-    for (name, role, unit) in VIEWERS {
-        extra.push_str(&format!(
-            "[[viewer]]\nname = \"{name}\"\nrole = \"{role}\"\nunit = \"{unit}\"\ntoken_sha256 = \"{}\"\n",
-            sha256_hex(token(name).as_bytes())
-        ));
-    }
-    World::with_gateway_settings(backend, &extra)
+    World::with_config(backend, |c| {
+        c.http.listen = Some("127.0.0.1:0".into());
+        for (name, role, unit) in VIEWERS {
+            c.viewers.push(ViewerConfig {
+                name: name.to_string(),
+                role: *role,
+                unit: unit.to_string(),
+                token_sha256: Some(sha256_hex(token(name).as_bytes())),
+                clearances: Vec::new(),
+            });
+        }
+    })
 }
 
 fn sha256_hex(b: &[u8]) -> String {

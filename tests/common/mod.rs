@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use custody::config::Config;
 use custody::config::StoreConfig;
 use custody::pki::{self, CertDir};
 use custody::store::Store;
@@ -332,11 +333,15 @@ pub enum Backend {
 
 impl World {
     pub fn new(backend: Backend) -> World {
-        Self::with_gateway_settings(backend, "")
+        Self::with_config(backend, |_| {})
     }
 
-    /// `extra` is appended to the `[gateway]` section of the config.
-    pub fn with_gateway_settings(backend: Backend, extra: &str) -> World {
+    /// A world whose gateway runs the test configuration (`test-gateway`
+    /// on a free port, spool and store in the world's directory, archive
+    /// wait 20 s, the test CRL, this checkout's pipelines) changed by
+    /// `edit`. The configuration is built as values and written as
+    /// `custody.toml`.
+    pub fn with_config(backend: Backend, edit: impl FnOnce(&mut Config)) -> World {
         let dir = tempfile::Builder::new()
             .prefix("custody-test-")
             .tempdir()
@@ -363,30 +368,30 @@ impl World {
             _ => None,
         };
         let store = match (&garage, &moto) {
-            (Some(g), _) => format!(
-                "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"garage\"\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\npart_size_mib = 8\n",
-                g.bucket, g.endpoint, g.access_key, g.secret_key
-            ),
-            (None, Some(m)) => format!(
-                "bucket = \"{}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"moto\"\nsecret_access_key = \"moto\"\npart_size_mib = 8\n",
-                m.bucket, m.endpoint
-            ),
-            (None, None) => "local_dir = \"store\"\n".into(),
+            (Some(g), _) => StoreConfig {
+                part_size_mib: 8,
+                ..g.store_config()
+            },
+            (None, Some(m)) => StoreConfig {
+                part_size_mib: 8,
+                ..m.store_config()
+            },
+            (None, None) => StoreConfig {
+                local_dir: "store".into(),
+                ..StoreConfig::default()
+            },
         };
+        let mut cfg = Config::parse("").expect("the defaults parse");
+        cfg.gateway.id = "test-gateway".into();
+        cfg.gateway.listen = "127.0.0.1:0".into();
+        cfg.gateway.spool = "spool".into();
+        cfg.gateway.archive_wait_secs = 20;
+        cfg.tls.crls = vec!["certs/crl.pem".into()];
+        cfg.media.pipelines = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines").into();
+        cfg.store = store;
+        edit(&mut cfg);
         let config = dir.path().join("custody.toml");
-        let wait = if extra.contains("archive_wait_secs") {
-            ""
-        } else {
-            "archive_wait_secs = 20\n"
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nid = \"test-gateway\"\nlisten = \"127.0.0.1:0\"\nspool = \"spool\"\n{wait}{extra}\n[tls]\ncrls = [\"certs/crl.pem\"]\n[media]\npipelines = \"{pipelines}\"\n[store]\n{store}",
-                pipelines = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, cfg.to_toml()).unwrap();
         World {
             dir,
             certs,
@@ -395,6 +400,15 @@ impl World {
             config,
             clock: None,
         }
+    }
+
+    /// Changes the gateway's configuration (read back as values, changed
+    /// by `edit`, written again) for gateways started from now on.
+    pub fn edit_config(&self, edit: impl FnOnce(&mut Config)) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let mut cfg = Config::parse(&text).expect("the world's configuration parses");
+        edit(&mut cfg);
+        std::fs::write(&self.config, cfg.to_toml()).unwrap();
     }
 
     /// Runs every process started from now on with its clock at `at`

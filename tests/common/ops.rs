@@ -4,11 +4,13 @@
 
 use std::process::Command;
 
-use super::{GatewayProc, World};
+use super::{Config, GatewayProc, World};
 
-/// The `[http]` section that turns the command center (and so the
-/// operations endpoints) on, on a free port.
-pub const HTTP: &str = "[http]\nlisten = \"127.0.0.1:0\"\n";
+/// Turns the command center (and so the operations endpoints) on, on a
+/// free port.
+pub fn http(c: &mut Config) {
+    c.http.listen = Some("127.0.0.1:0".into());
+}
 
 /// One answer: status, `Content-Type` and body.
 #[derive(Debug)]

@@ -49,6 +49,33 @@ pub struct ScheduleSource {
     pub papers: Vec<String>,
 }
 
+/// Whether a recording was stored by its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeadlineStatus {
+    /// Stored whole by the deadline.
+    Met,
+    /// Stored after it.
+    Late,
+    /// Computed without the official schedule of some year (see `reason`
+    /// and `deadline.provisional_years`); assessed again when it arrives.
+    Provisional,
+    /// No deadline could be computed (see `reason`).
+    Unknown,
+}
+
+impl DeadlineStatus {
+    /// The word stored in manifests and listed in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineStatus::Met => "met",
+            DeadlineStatus::Late => "late",
+            DeadlineStatus::Provisional => "provisional",
+            DeadlineStatus::Unknown => "unknown",
+        }
+    }
+}
+
 impl DeadlineRecord {
     /// The years whose missing schedule makes this deadline provisional.
     pub fn provisional_years(&self) -> &[i32] {
@@ -72,10 +99,7 @@ pub struct DeadlineRecord {
     pub deadline: Option<Deadline>,
     /// When the recording was stored whole (the manifest).
     pub stored_at: String,
-    /// `met`, `late`, `provisional` (computed without the official schedule
-    /// of some year, see `reason` and `deadline.provisional_years`) or
-    /// `unknown` (see `reason`).
-    pub status: String,
+    pub status: DeadlineStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }

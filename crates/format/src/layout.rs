@@ -53,6 +53,17 @@ pub fn object_key(prefix: &str, index: u64, role: Role, ext: &str) -> String {
     format!("{prefix}/{index:06}-{role}.{ext}")
 }
 
+/// The extension of a derived object's key: `mp4` for the CMAF
+/// initialisation segment, `m4s` for media segments (docked and live
+/// alike); other roles are not media (`bin`).
+pub fn media_ext(role: Role) -> &'static str {
+    match role {
+        Role::Init => "mp4",
+        Role::Segment => "m4s",
+        _ => "bin",
+    }
+}
+
 pub fn manifest_key(prefix: &str) -> String {
     format!("{prefix}/manifest.json")
 }
@@ -200,7 +211,14 @@ mod tests {
             (signature_key(p, 12), "/checkpoints/000012.sig"),
             (deletion_record_key(p), "/deleted.json"),
             (deletion_signature_key(p), "/deleted.sig"),
-            (object_key(p, 2, Role::Init, "mp4"), "/000002-init.mp4"),
+            (
+                object_key(p, 2, Role::Init, media_ext(Role::Init)),
+                "/000002-init.mp4",
+            ),
+            (
+                object_key(p, 3, Role::Segment, media_ext(Role::Segment)),
+                "/000003-segment.m4s",
+            ),
             (object_key(p, 7, Role::RawChunk, "bin"), "/000007-raw.bin"),
         ] {
             assert_eq!(key, format!("{p}{want}"));

@@ -74,11 +74,12 @@ pub struct Archiver {
 
 pub use custody_media::derive::Media;
 
-/// Spool file name of a derived object, from its role and chain index.
+/// The spool file of a docked recording's derived object `index` (the
+/// init segment is object 2, media segments follow it).
 fn derived_file_name(role: Role, index: u64) -> String {
     match role {
-        Role::Init => "init.mp4".into(),
-        _ => format!("seg-{:06}.m4s", index - 3),
+        Role::Init => derive::INIT_FILE.into(),
+        _ => derive::segment_file(index.saturating_sub(3) as usize),
     }
 }
 
@@ -120,7 +121,11 @@ pub struct ArchiverParts {
 impl Archiver {
     /// Starts `workers` archiving tasks and queues everything the spool
     /// holds that is finished but not yet archived.
-    pub fn start(parts: ArchiverParts, workers: usize) -> std::io::Result<Archiver> {
+    pub fn start(
+        parts: ArchiverParts,
+        workers: usize,
+        tasks: &crate::tasks::Tasks,
+    ) -> std::io::Result<Archiver> {
         let ArchiverParts {
             spool,
             store,
@@ -152,7 +157,7 @@ impl Archiver {
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
-            tokio::spawn(async move {
+            tasks.spawn("archiver", async move {
                 loop {
                     let next = rx.lock().await.recv().await;
                     let Some((key, since)) = next else { return };
@@ -162,11 +167,10 @@ impl Archiver {
             });
         }
         let quarantine_wake = Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(quarantine_loop(
-            spool.clone(),
-            store,
-            quarantine_wake.clone(),
-        ));
+        tasks.spawn(
+            "quarantine upload",
+            quarantine_loop(spool.clone(), store, quarantine_wake.clone()),
+        );
         let a = Archiver {
             queue: tx,
             pending,
@@ -531,9 +535,8 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
             for (i, f) in std::iter::once(init).chain(segments).enumerate() {
                 let role = if i == 0 { Role::Init } else { Role::Segment };
                 let index = 2 + i as u64;
-                let ext = if i == 0 { "mp4" } else { "m4s" };
                 let e = b.push(
-                    layout::object_key(prefix, index, role, ext),
+                    layout::object_key(prefix, index, role, layout::media_ext(role)),
                     role,
                     f.size,
                     &f.sha256,

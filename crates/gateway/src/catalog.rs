@@ -178,7 +178,7 @@ pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
             .deadline
             .as_ref()
             .and_then(|d| d.deadline.as_ref().map(|x| x.due.clone())),
-        deadline_status: m.deadline.as_ref().map(|d| d.status.clone()),
+        deadline_status: m.deadline.as_ref().map(|d| d.status.as_str().to_string()),
         deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
         retention: m.retention.as_ref().map(|r| r.retention.describe()),
         retain_until: m.retention.as_ref().and_then(|r| {
@@ -280,9 +280,12 @@ async fn load_lines(
     Ok(shards.into_iter().flatten().collect())
 }
 
-/// The catalog lines whose deadline has `status` (e.g. `provisional`),
-/// over every shard.
-pub async fn with_deadline_status(store: &Store, status: &str) -> Result<Vec<Entry>, StoreError> {
+/// The catalog lines whose deadline has `status`, over every shard.
+pub async fn with_deadline_status(
+    store: &Store,
+    status: custody_format::deadline::DeadlineStatus,
+) -> Result<Vec<Entry>, StoreError> {
+    let status = status.as_str();
     let needle = format!(r#""deadline_status":{}"#, serde_json::json!(status));
     Ok(load_lines(store, None, None, Some(needle.as_bytes()))
         .await?

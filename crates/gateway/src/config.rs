@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -34,7 +34,7 @@ pub struct Config {
 }
 
 /// The records regulation's parameters.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// Working days after its end by which a recording must be stored (R4).
@@ -49,7 +49,7 @@ pub struct PolicyConfig {
     pub object_lock: ObjectLockMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ObjectLockMode {
     Auto,
@@ -68,7 +68,7 @@ impl Default for PolicyConfig {
 }
 
 /// The command-center server (the wall, live and stored playback).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// `host:port`; absent turns the server off.
@@ -87,7 +87,7 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ViewerRole {
     /// Watches the live feeds of their own unit.
@@ -98,7 +98,7 @@ pub enum ViewerRole {
     Auditor,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewerConfig {
     pub name: String,
@@ -115,7 +115,7 @@ pub struct ViewerConfig {
     pub clearances: Vec<custody_format::confidentiality::Mark>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
     /// Low-latency part duration inside each segment (for the live view).
@@ -144,7 +144,7 @@ impl Default for LiveConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// Derive CMAF segments from originals (never transcoding).
@@ -166,7 +166,7 @@ impl Default for MediaConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     /// Name recorded in headers and manifests.
@@ -210,7 +210,7 @@ impl Default for GatewayConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// CA that device certificates must chain to.
@@ -235,7 +235,7 @@ impl Default for TlsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LedgerConfig {
     pub path: PathBuf,
@@ -287,6 +287,13 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// The configuration as a `custody.toml` that [`Config::parse`] reads
+    /// back as the same values (tools and tests build one as values and
+    /// write it).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a configuration serialises to TOML")
     }
 
     /// Defaults for running without a file: paths relative to `base`.
@@ -394,6 +401,36 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configuration_built_as_values_reads_back_the_same() {
+        let mut c = Config::parse("").unwrap();
+        c.gateway.id = "gw-test".into();
+        c.gateway.archive_wait_secs = 3;
+        c.http.listen = Some("127.0.0.1:0".into());
+        c.live.close_after_secs = 7;
+        c.store.bucket = Some("b".into());
+        c.tls.crls = vec!["certs/crl.pem".into()];
+        c.viewers.push(ViewerConfig {
+            name: "sup".into(),
+            role: ViewerRole::Supervisor,
+            unit: String::new(),
+            token_sha256: Some("00".repeat(32)),
+            clearances: Vec::new(),
+        });
+        let text = c.to_toml();
+        let back = Config::parse(&text).unwrap();
+        assert_eq!(back.to_toml(), text);
+        assert_eq!(back.gateway.id, "gw-test");
+        assert_eq!(back.http.listen.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(back.live.close_after_secs, 7);
+        assert_eq!(back.viewers.len(), 1);
+        assert_eq!(back.viewers[0].role, ViewerRole::Supervisor);
+        assert_eq!(back.store.bucket.as_deref(), Some("b"));
+        // Unset options stay unset.
+        assert_eq!(back.policy.calendar_dir, None);
+        assert_eq!(back.store.endpoint, None);
+    }
 
     #[test]
     fn viewers_are_checked() {

@@ -49,7 +49,7 @@ pub struct Running {
     /// The command center's address, when `[http] listen` is set.
     pub http_addr: Option<SocketAddr>,
     /// The background tasks, stopped and joined by [`Running::shutdown`].
-    pub tasks: crate::tasks::Tasks,
+    pub tasks: Arc<crate::tasks::Tasks>,
 }
 
 impl Running {
@@ -157,7 +157,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         .map_err(|e| key_err(e.to_string()))?,
     );
     tracing::info!(public_key = %hex::encode(signer.public_raw()), "checkpoint signing key loaded");
-    let tasks = crate::tasks::Tasks::new();
+    let tasks = Arc::new(crate::tasks::Tasks::new());
     let outbox = Outbox::new(spool.outbox_dir());
     tasks.spawn("outbox", outbox.clone().drain(store.clone()));
     let usage = UsageLog::new(outbox, offset, cfg.gateway.id.clone());
@@ -216,6 +216,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             metrics: metrics.clone(),
         },
         2,
+        &tasks,
     )
     .map_err(|source| GatewayError::Spool {
         path: cfg.gateway.spool.display().to_string(),
@@ -237,6 +238,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             policy: Some(policy.clone()),
             metrics: metrics.clone(),
         },
+        tasks.clone(),
     )
     .map_err(|source| GatewayError::Spool {
         path: cfg.gateway.spool.display().to_string(),

@@ -123,7 +123,7 @@ fn deadline(ended_at: &str, basis: &str, stored_at: &str) -> DeadlineRecord {
             provisional_years: Vec::new(),
         }),
         stored_at: stored_at.into(),
-        status: "met".into(),
+        status: custody_format::deadline::DeadlineStatus::Met,
         reason: None,
     }
 }

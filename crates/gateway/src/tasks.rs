@@ -1,5 +1,7 @@
 //! The gateway's background tasks (outbox drain, catalog, links, deadline
-//! recompute, refusal log, latency log, the command center's listener):
+//! recompute, refusal log, latency log, the command center's listener, the
+//! archiver's workers and quarantine upload, each live recording's upload
+//! and the live watchdog):
 //! owned in one `JoinSet`, stopped together by one cancellation token and
 //! joined on shutdown, so none outlives the gateway that started it and a
 //! task that panicked is reported rather than lost.
@@ -19,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Tasks {
     cancel: CancellationToken,
     set: Mutex<JoinSet<()>>,
+    /// Tasks found panicked when reaped before shutdown.
+    panicked: std::sync::atomic::AtomicUsize,
 }
 
 impl Tasks {
@@ -34,7 +38,19 @@ impl Tasks {
     /// Runs `task` until it ends or the gateway shuts down.
     pub fn spawn(&self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
         let cancel = self.cancel.clone();
-        self.set.lock().expect("tasks").spawn(async move {
+        let mut set = self.set.lock().expect("tasks");
+        // Tasks that ended are reaped here (one per live recording over
+        // days would otherwise pile up until shutdown), a panic reported.
+        while let Some(r) = set.try_join_next() {
+            if let Err(e) = r
+                && e.is_panic()
+            {
+                tracing::error!("a background task panicked: {e}");
+                self.panicked
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        set.spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = task => tracing::info!(task = name, "background task ended"),
@@ -52,11 +68,11 @@ impl Tasks {
     }
 
     /// Cancels every task and waits up to `grace` for them to stop; any
-    /// still running then is aborted. Returns how many panicked.
+    /// still running then is aborted. Returns how many panicked in all.
     pub async fn shutdown(&self, grace: Duration) -> usize {
         self.cancel.cancel();
         let mut set = std::mem::take(&mut *self.set.lock().expect("tasks"));
-        let mut panicked = 0;
+        let mut panicked = self.panicked.load(std::sync::atomic::Ordering::Relaxed);
         let joined = tokio::time::timeout(grace, async {
             while let Some(r) = set.join_next().await {
                 if let Err(e) = r
@@ -115,5 +131,21 @@ mod tests {
         });
         assert_eq!(tasks.shutdown(Duration::from_secs(5)).await, 0);
         assert!(tasks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn tasks_that_ended_are_reaped_as_new_ones_start_and_panics_still_count() {
+        let tasks = Tasks::new();
+        for _ in 0..50 {
+            tasks.spawn("short", async {});
+        }
+        tasks.spawn("panics", async { panic!("boom") });
+        // Let them all run to their end.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tasks.spawn("forever", std::future::pending());
+        assert_eq!(tasks.len(), 1, "only the running task is held");
+        assert_eq!(tasks.shutdown(Duration::from_secs(5)).await, 1);
     }
 }

@@ -87,6 +87,14 @@ impl Derivation {
 
 pub const RECORD: &str = "derivation.json";
 
+/// The initialisation segment's file in a derivation's directory.
+pub const INIT_FILE: &str = "init.mp4";
+
+/// The file of media segment `n` (from 0) in a derivation's directory.
+pub fn segment_file(n: usize) -> String {
+    format!("seg-{n:06}.m4s")
+}
+
 /// Writes fragments to `seg-NNNNNN.m4s` files and the init segment to
 /// `init.mp4`, hashing as it goes.
 struct DirOutput {
@@ -148,7 +156,7 @@ fn sync_files(written: &Mutex<Vec<std::fs::File>>) -> std::io::Result<()> {
 
 impl remux::Output for DirOutput {
     fn init(&mut self, data: &[u8]) -> std::io::Result<()> {
-        let name = "init.mp4".to_string();
+        let name = INIT_FILE.to_string();
         let sha256 = write_started(&self.dir.join(&name), data, &self.written)?;
         self.files.lock().expect("files").0 = Some(DerivedFile {
             name,
@@ -162,7 +170,7 @@ impl remux::Output for DirOutput {
 
     fn fragment(&mut self, f: Fragment) -> std::io::Result<()> {
         let mut files = self.files.lock().expect("files");
-        let name = format!("seg-{:06}.m4s", files.1.len());
+        let name = segment_file(files.1.len());
         let sha256 = write_started(&self.dir.join(&name), &f.data, &self.written)?;
         files.1.push(DerivedFile {
             name,

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-#[derive(Debug, Clone, Deserialize)]
+use serde::{Deserialize, Serialize};
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// S3 bucket; when absent, objects go to `local_dir`.

@@ -30,6 +30,8 @@ pub struct Live {
     usage: UsageLog,
     catalog: Arc<crate::catalog::Catalog>,
     pub opts: LiveOptions,
+    /// Runs each recording's upload and the watchdog.
+    tasks: Arc<crate::tasks::Tasks>,
 }
 
 /// Counts a device's live stream while it lasts.
@@ -57,6 +59,7 @@ impl Live {
         usage: UsageLog,
         catalog: Arc<crate::catalog::Catalog>,
         opts: LiveOptions,
+        tasks: Arc<crate::tasks::Tasks>,
     ) -> std::io::Result<Arc<Live>> {
         let live = Arc::new(Live {
             recordings: Mutex::new(HashMap::new()),
@@ -66,6 +69,7 @@ impl Live {
             usage,
             catalog,
             opts,
+            tasks,
         });
         for (recorder, id, st) in spool.scan()? {
             let entry = spool.entry(&recorder, &id);
@@ -106,7 +110,8 @@ impl Live {
             }
         }
         let l2 = live.clone();
-        tokio::spawn(async move { l2.watchdog().await });
+        live.tasks
+            .spawn("live watchdog", async move { l2.watchdog().await });
         Ok(live)
     }
 
@@ -135,7 +140,7 @@ impl Live {
             .expect("recordings")
             .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
         let live = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn("live upload", async move {
             to_storage::run(
                 live.store.clone(),
                 rec.clone(),

@@ -754,7 +754,14 @@ impl LiveRecording {
         if let Some(init) = g.pending_init.take() {
             let index = g.progress.next_index;
             let h = write_object(&self.entry, index, "init.mp4", &init)?;
-            let mut e = self.entry_for(&mut g, index, Role::Init, "mp4", init.len() as u64, &h);
+            let mut e = self.entry_for(
+                &mut g,
+                index,
+                Role::Init,
+                layout::media_ext(Role::Init),
+                init.len() as u64,
+                &h,
+            );
             e.content_type = Some("video/mp4".into());
             e.derived_from = from.clone();
             g.progress.last_init = Some(index);
@@ -762,7 +769,14 @@ impl LiveRecording {
         }
         let index = g.progress.next_index;
         let h = write_object(&self.entry, index, "segment.m4s", &f.data)?;
-        let mut e = self.entry_for(&mut g, index, Role::Segment, "m4s", f.data.len() as u64, &h);
+        let mut e = self.entry_for(
+            &mut g,
+            index,
+            Role::Segment,
+            layout::media_ext(Role::Segment),
+            f.data.len() as u64,
+            &h,
+        );
         e.content_type = Some("video/mp4".into());
         e.derived_from = from;
         let start = g.media_base + f.start;

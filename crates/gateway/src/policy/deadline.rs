@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::Policy;
 use custody_format::manifest::HeaderDoc;
 
-pub use custody_format::deadline::DeadlineRecord;
+pub use custody_format::deadline::{DeadlineRecord, DeadlineStatus};
 
 /// The deadline of a recording stored whole at `stored`. `live_end` is the
 /// close of a live recording (the gateway saw it end).
@@ -39,7 +39,7 @@ pub fn assess(
             basis: None,
             deadline: None,
             stored_at,
-            status: "unknown".into(),
+            status: DeadlineStatus::Unknown,
             reason: Some("the device declared no recording time".into()),
         };
     };
@@ -60,17 +60,21 @@ fn assess_end(
         basis: Some(basis.into()),
         deadline: None,
         stored_at: custody_format::time_fmt::rfc3339(stored),
-        status: "unknown".into(),
+        status: DeadlineStatus::Unknown,
         reason: None,
     };
     match calendar.provisional_deadline(ended, policy.offset, policy.working_days) {
         Ok(d) if !d.provisional_years.is_empty() => {
-            r.status = "provisional".into();
+            r.status = DeadlineStatus::Provisional;
             r.reason = Some(provisional_reason(&d.provisional_years, calendar.version()));
             r.deadline = Some(d);
         }
         Ok(d) => {
-            r.status = if d.met_by(stored) { "met" } else { "late" }.into();
+            r.status = if d.met_by(stored) {
+                DeadlineStatus::Met
+            } else {
+                DeadlineStatus::Late
+            };
             r.deadline = Some(d);
         }
         Err(e) => r.reason = Some(e.to_string()),
@@ -130,7 +134,7 @@ mod tests {
         let ended = t("2026-12-30T02:00:00Z");
         let stored = t("2027-01-04T03:00:00Z");
         let r = assess_end(&p, ended, "device", stored);
-        assert_eq!(r.status, "provisional");
+        assert_eq!(r.status, DeadlineStatus::Provisional);
         assert_eq!(r.provisional_years(), [2027]);
         assert_eq!(
             r.deadline.as_ref().unwrap().due,
@@ -157,7 +161,7 @@ mod tests {
         .unwrap();
         p.set_calendar(Calendar::with_dir(dir.path()).unwrap());
         let again = reassess(&p, &r).unwrap();
-        assert_eq!(again.status, "met");
+        assert_eq!(again.status, DeadlineStatus::Met);
         assert_eq!(again.reason, None);
         assert!(again.provisional_years().is_empty());
         let d = again.deadline.as_ref().unwrap();

@@ -17,6 +17,7 @@ use super::calendar::Calendar;
 use crate::annotate::{self, AnnotateError};
 use crate::signing::SigningKey;
 use custody_format::annotation::Fact;
+use custody_format::deadline::DeadlineStatus;
 use custody_format::locator::MAX_DOC_BYTES;
 use custody_format::manifest::Manifest;
 use custody_store::{Store, StoreError};
@@ -122,13 +123,16 @@ impl Recompute {
     /// Assesses every stored recording whose deadline is provisional again
     /// (found through the catalog); returns how many got a new deadline.
     pub async fn recompute_all(&self) -> usize {
-        let entries = match crate::catalog::with_deadline_status(&self.store, "provisional").await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!("provisional deadlines not assessed again: catalog: {e}");
-                return 0;
-            }
-        };
+        let entries =
+            match crate::catalog::with_deadline_status(&self.store, DeadlineStatus::Provisional)
+                .await
+            {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("provisional deadlines not assessed again: catalog: {e}");
+                    return 0;
+                }
+            };
         let mut n = 0;
         for e in &entries {
             match self.recompute_one(&e.manifest_key).await {
@@ -156,7 +160,10 @@ impl Recompute {
         let m: Manifest =
             serde_json::from_slice(&self.store.get_bytes(manifest_key, MAX_DOC_BYTES).await?)
                 .map_err(|e| RecomputeError::Manifest(e.to_string()))?;
-        let Some(old) = m.deadline.filter(|d| d.status == "provisional") else {
+        let Some(old) = m
+            .deadline
+            .filter(|d| d.status == DeadlineStatus::Provisional)
+        else {
             return Ok(false);
         };
         let Some(new) = super::deadline::reassess(&self.policy, &old) else {
