@@ -172,13 +172,7 @@ async fn metrics_count_storage_errors_and_retries() {
         .unwrap();
     // Storage works while the gateway starts; it fails once the test says.
     let proxy = StorageProxy::start(garage, HttpFaults::default(), 0x5eed_0011).await;
-    let cfg = w.path("custody.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace(&garage.to_string(), &proxy.addr.to_string()),
-    )
-    .unwrap();
+    w.edit_config(|c| c.store.endpoint = Some(format!("http://{}", proxy.addr)));
     let gw = w.gateway();
     let before = ops::scrape(&w, &gw);
     assert_eq!(
