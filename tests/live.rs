@@ -202,7 +202,7 @@ async fn a_minute_through_a_link_cut_twice_arrives_whole() {
         l.gaps.is_empty() && l.complete && !l.full_process_violation,
         "{l:?}"
     );
-    assert_eq!(l.closed_by, "device");
+    assert_eq!(l.closed_by.as_str(), "device");
     assert!(l.media_duration > 55.0, "{}", l.media_duration);
     // Two seconds a segment, give or take the keyframe interval.
     let segs = m.objects.iter().filter(|o| o.role == Role::Segment).count();
@@ -661,7 +661,7 @@ async fn a_recorder_that_dies_leaves_a_tail_gap_and_a_flag() {
     .await;
     let m = manifest(&w, &key).await;
     let l = m.live.as_ref().unwrap();
-    assert_eq!(l.closed_by, "timeout");
+    assert_eq!(l.closed_by.as_str(), "timeout");
     assert!(!l.complete && l.full_process_violation, "{l:?}");
     assert_eq!(l.gaps.len(), 1);
     assert_eq!(l.gaps[0].kind, "tail");

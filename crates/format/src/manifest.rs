@@ -262,8 +262,7 @@ pub struct Gap {
 /// How a live recording ended and whether it is whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveSummary {
-    /// `device` (the recorder said it ended), `timeout` (it went silent).
-    pub closed_by: String,
+    pub closed_by: ClosedBy,
     pub started_at: String,
     pub ended_at: String,
     /// Seconds of media derived.
@@ -280,6 +279,26 @@ pub struct LiveSummary {
     /// Whether raw chunks (the device's bytes) are stored; a policy may
     /// turn them off, leaving the segments as the only record.
     pub raw_chunks: bool,
+}
+
+/// What ended a live recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedBy {
+    /// The recorder said it ended (`end`, or its gateway log's day ended).
+    Device,
+    /// It went silent for longer than the gateway waits.
+    Timeout,
+}
+
+impl ClosedBy {
+    /// The word stored in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Device => "device",
+            ClosedBy::Timeout => "timeout",
+        }
+    }
 }
 
 /// Whether the recording arrived intact.

@@ -339,7 +339,7 @@ fn live_manifest_bytes() {
         raw_ext: "ts".into(),
         raw_chunks: true,
         closed: Some(Closed {
-            by: "timeout".into(),
+            by: custody_format::manifest::ClosedBy::Timeout,
             at: "2026-12-01T01:01:20.75Z".into(),
         }),
         ..Default::default()

@@ -191,7 +191,11 @@ impl Live {
                 .collect();
             for r in due {
                 let r2 = r.clone();
-                match tokio::task::spawn_blocking(move || r2.close("timeout")).await {
+                match tokio::task::spawn_blocking(move || {
+                    r2.close(custody_format::manifest::ClosedBy::Timeout)
+                })
+                .await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(id = %r.id, "closing by timeout failed: {e}"),
                     Err(e) => tracing::error!(id = %r.id, "closing by timeout panicked: {e}"),

@@ -26,8 +26,8 @@ use custody_format::chain;
 use custody_format::closing::Closing;
 use custody_format::layout;
 use custody_format::manifest::{
-    ByteRange, DerivationStatus, DerivationSummary, DerivativeHole, DerivedFrom, Gap, HeaderDoc,
-    LiveSummary, Manifest, MediaRange, ObjectEntry, Role,
+    ByteRange, ClosedBy, DerivationStatus, DerivationSummary, DerivativeHole, DerivedFrom, Gap,
+    HeaderDoc, LiveSummary, Manifest, MediaRange, ObjectEntry, Role,
 };
 use custody_format::time_fmt;
 use custody_media::derive::Media;
@@ -80,8 +80,7 @@ const LOG_CUT_AFTER: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {
-    /// `device` or `timeout`.
-    pub by: String,
+    pub by: ClosedBy,
     pub at: String,
 }
 
@@ -825,14 +824,14 @@ impl LiveRecording {
     /// Closes the recording: the pipeline drains, the tail is cut, a tail
     /// gap is recorded if the recorder went silent, and the manifest is
     /// written to the spool for the uploader. Blocking.
-    pub fn close(self: &Arc<Self>, by: &str) -> std::io::Result<()> {
+    pub fn close(self: &Arc<Self>, by: ClosedBy) -> std::io::Result<()> {
         {
             let mut g = self.lock();
             if g.state.closed.is_some() || g.closing {
                 return Ok(());
             }
             // A stream may have attached since the watchdog looked.
-            if by == "timeout" && g.attached > 0 {
+            if by == ClosedBy::Timeout && g.attached > 0 {
                 return Ok(());
             }
             g.closing = true;
@@ -846,7 +845,7 @@ impl LiveRecording {
         let d = g.durable;
         self.cut_raw(&mut g, d, &mut entries)?;
         let at = now();
-        if by == "timeout" {
+        if by == ClosedBy::Timeout {
             let gap = Gap {
                 kind: "tail".into(),
                 wall_from: g.state.last_byte_at.clone(),
@@ -863,16 +862,13 @@ impl LiveRecording {
             g.state.pending_gaps.push(gap);
         }
         self.write_chunk(&mut g, entries, true)?;
-        g.state.closed = Some(Closed {
-            by: by.to_string(),
-            at,
-        });
+        g.state.closed = Some(Closed { by, at });
         let manifest = self.build_manifest(&g)?;
         write_atomic(&self.entry.manifest(), &manifest.to_bytes())?;
         self.save_state(&g)?;
         drop(g);
         self.view.lock().expect("view").end();
-        tracing::info!(recorder = %self.recorder, id = %self.id, by, "live recording closed");
+        tracing::info!(recorder = %self.recorder, id = %self.id, by = by.as_str(), "live recording closed");
         self.changed.notify_one();
         Ok(())
     }

@@ -336,7 +336,7 @@ pub async fn run(
         ReadOutcome::Failed(f) => Err(f),
         ReadOutcome::End => {
             let r2 = rec.clone();
-            blocking(move || r2.close("device")).await?;
+            blocking(move || r2.close(custody_format::manifest::ClosedBy::Device)).await?;
             let gaps = rec.gaps();
             s.usage(
                 UsageEvent::UploadVerified,

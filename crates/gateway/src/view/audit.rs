@@ -210,7 +210,7 @@ fn close_stale(gw: &Gateway, today: &str) {
     for r in gw.live.all() {
         if r.recorder == AUDIT_RECORDER
             && r.id != today
-            && let Err(e) = r.close("device")
+            && let Err(e) = r.close(custody_format::manifest::ClosedBy::Device)
         {
             tracing::error!(id = %r.id, "closing an earlier audit log: {e}");
         }
@@ -254,7 +254,7 @@ fn run(gw: Arc<Gateway>, mut rx: mpsc::Receiver<Msg>) {
             if let Ok(d) = w.sync() {
                 rec.on_durable(d);
             }
-            if let Err(e) = rec.close("device") {
+            if let Err(e) = rec.close(custody_format::manifest::ClosedBy::Device) {
                 tracing::error!(id = %rec.id, "closing the audit log: {e}");
             }
         }
