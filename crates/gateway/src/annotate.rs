@@ -59,14 +59,10 @@ async fn updated_locator(
     m: &Manifest,
     manifest_key: &str,
 ) -> Result<Locator, StoreError> {
-    let old: Option<Locator> = match store
-        .get_bytes(
-            &layout::locator_key(&m.recorder, &m.recording_id),
-            MAX_DOC_BYTES,
-        )
-        .await
-    {
-        Ok(b) => serde_json::from_slice(&b).ok(),
+    let key = layout::locator_key(&m.recorder, &m.recording_id);
+    let old: Option<Locator> = match store.get_json(&key, "locator").await {
+        Ok(l) => Some(l),
+        Err(StoreError::NotDocument { .. }) => None,
         Err(e) if e.is_not_found() => None,
         Err(e) => return Err(e),
     };

@@ -313,7 +313,7 @@ impl Upload<'_> {
                 .refuse(send, &a, StreamError::SizeMismatch, reason)
                 .await;
         }
-        if a.total == a.declared_size && a.hash == a.declared_hash {
+        if a.matches(requested_size) {
             keep_file_name(self.s, &self.recorder, &self.id, file_name).await?;
             return self.spooled(send, a, lock).await;
         }
