@@ -54,7 +54,43 @@ impl Garage {
     pub fn start(root: &Path) -> Garage {
         let dir = root.join("garage");
         std::fs::create_dir_all(&dir).unwrap();
-        let (rpc, s3, admin) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+        let mut g = Garage {
+            dir,
+            child: None,
+            endpoint: String::new(),
+            admin: String::new(),
+            access_key: format!("GK{}", "a1".repeat(12)),
+            secret_key: "b2".repeat(32),
+            bucket: "custody".into(),
+        };
+        // A port picked free may be taken by another process before Garage
+        // binds it; a server that exits or never answers is started again
+        // on other ports (nothing is stored yet).
+        for attempt in 1..=3 {
+            g.configure();
+            match g.run() {
+                Ok(()) => return g,
+                Err(why) if attempt < 3 => {
+                    eprintln!("garage start {attempt}: {why}; trying other ports");
+                    g.stop();
+                    let _ = std::fs::remove_dir_all(g.dir.join("meta"));
+                    let _ = std::fs::remove_dir_all(g.dir.join("data"));
+                }
+                Err(why) => panic!("garage did not start: {why}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Writes the configuration with three fresh ports.
+    fn configure(&mut self) {
+        // Held together so that the three are distinct.
+        let held: Vec<TcpListener> = (0..3)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let port = |i: usize| held[i].local_addr().unwrap().port();
+        let (rpc, s3, admin) = (port(0), port(1), port(2));
+        drop(held);
         let conf = format!(
             r#"metadata_dir = "{d}/meta"
 data_dir = "{d}/data"
@@ -71,25 +107,23 @@ root_domain = ".s3.garage.localhost"
 api_bind_addr = "127.0.0.1:{admin}"
 admin_token = "test-admin-token"
 "#,
-            d = dir.display(),
+            d = self.dir.display(),
             secret = "1".repeat(64),
         );
-        std::fs::write(dir.join("garage.toml"), conf).unwrap();
-        let mut g = Garage {
-            dir,
-            child: None,
-            endpoint: format!("http://127.0.0.1:{s3}"),
-            admin: format!("127.0.0.1:{admin}"),
-            access_key: format!("GK{}", "a1".repeat(12)),
-            secret_key: "b2".repeat(32),
-            bucket: "custody".into(),
-        };
-        g.run();
-        g
+        std::fs::write(self.dir.join("garage.toml"), conf).unwrap();
+        self.endpoint = format!("http://127.0.0.1:{s3}");
+        self.admin = format!("127.0.0.1:{admin}");
     }
 
-    fn run(&mut self) {
-        let log = std::fs::File::create(self.dir.join("garage.log")).unwrap();
+    /// Spawns the server and waits for its health check; on failure says
+    /// why, with the end of its log.
+    fn run(&mut self) -> Result<(), String> {
+        let log_path = self.dir.join("garage.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let child = Command::new(garage_bin())
             .arg("-c")
             .arg(self.dir.join("garage.toml"))
@@ -103,13 +137,31 @@ admin_token = "test-admin-token"
             .spawn()
             .expect("garage binary (cargo install garage, or set GARAGE_BIN)");
         self.child = Some(child);
-        let deadline = Instant::now() + patience(30);
+        let deadline = Instant::now() + patience(20);
         loop {
             if http_ok(&self.admin, "/health") {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "garage did not become healthy");
-            std::thread::sleep(Duration::from_millis(100));
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let why = match exited {
+                Some(status) => format!("exited with {status}"),
+                None if Instant::now() >= deadline => "not healthy in time".to_string(),
+                None => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!(
+                "{why} (admin {}); log:\n{}",
+                self.admin,
+                tail.join("\n")
+            ));
         }
     }
 
@@ -124,7 +176,9 @@ admin_token = "test-admin-token"
     /// Starts the server again on the same data and ports.
     pub fn restart(&mut self) {
         self.stop();
-        self.run();
+        if let Err(why) = self.run() {
+            panic!("garage did not restart: {why}");
+        }
     }
 
     pub fn store_config(&self) -> StoreConfig {
