@@ -66,7 +66,7 @@ fn entry(i: usize) -> (String, Entry) {
         confidentiality: Vec::new(),
         clock_skew_seconds: None,
     };
-    (e.shard().unwrap(), e)
+    (custody::catalog::shard_key(&e.manifest_key).unwrap(), e)
 }
 
 async fn write_catalog(store: &Store, n: usize) {

@@ -36,6 +36,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 #   time                        /usr/bin/time (memory of the large remux test)
 #   curl                        rustup, the demo and the wall tests
 #   python3                     scripts/check-module-cycles.py (CI), moto
+#   postgresql                  (tests) the cluster-mode database, started per test
 APT_PACKAGES=(
   pkg-config build-essential curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
@@ -48,6 +49,8 @@ APT_PACKAGES=(
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 if [ "$WANT_GARAGE" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+  # Cluster-mode tests start their own PostgreSQL (initdb, pg_ctl).
+  APT_PACKAGES+=(postgresql)
   # moto (S3 with Object Lock, for the retention conformance test) lives
   # in a Python virtual environment.
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)

@@ -15,7 +15,7 @@ python3 scripts/check-module-cycles.py
 # the HTTP stack or the gateway (whose build script runs npm).
 for p in custody-verify custody-client; do
   if cargo tree --locked -p "$p" -e normal,build,dev --prefix none |
-    grep -Ei '^(gstreamer|aws-|axum|hyper|prometheus|custody-gateway|custody-media) '; then
+    grep -Ei '^(gstreamer|aws-|axum|hyper|prometheus|tokio-postgres|custody-db|custody-gateway|custody-media) '; then
     echo "$p depends on what it must build without (above)" >&2
     exit 1
   fi

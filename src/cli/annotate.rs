@@ -8,7 +8,6 @@ use anyhow::Context;
 use custody::annotate::{Fact, annotate};
 use custody::metadata::{Marker, MarkerKind};
 use custody::signing::SigningKey;
-use custody::store::Store;
 use custody::verify;
 
 #[derive(Debug, clap::Args)]
@@ -98,7 +97,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         anyhow::bail!("say what to add: --proof, --case, --marker or --note");
     };
-    let store = Store::open(&cfg.store).await?;
+    let index = custody::catalog::Index::open(&cfg).await?;
+    let store = index.store().clone();
     let target = verify::resolve(&store, &a.recording).await?;
     // A recording named by recorder and id must be the one its locator
     // leads to, never another one.
@@ -106,7 +106,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         custody::locate::stored(&store, &a.recorder, &a.recording_id).await?;
     }
     let key = target.manifest_key;
-    let entry = annotate(&store, &signer, &key, fact, &a.by, a.reason).await?;
+    let entry = annotate(&store, &index, &signer, &key, fact, &a.by, a.reason).await?;
     println_escaped!(
         "annotation stored as object {} ({}), chain head {}, signed",
         entry.index,

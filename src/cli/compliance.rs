@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::process::ExitCode;
 
-use custody::catalog::{self, Filter};
+use custody::catalog::Filter;
 use custody::policy::compliance::{self, NotUploaded};
 use custody::store::Store;
 
@@ -58,7 +58,8 @@ async fn not_uploaded(
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = a.store.load()?;
-    let store = Store::open(&cfg.store).await?;
+    let index = custody::catalog::Index::open(&cfg).await?;
+    let store = index.store().clone();
     let policy = custody::policy::Policy::from_config(&cfg)?;
     let f = Filter {
         unit: a.unit.clone(),
@@ -66,7 +67,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         to: super::list::bound(&a.to, true)?,
         ..Default::default()
     };
-    let all = catalog::load(&store, None, None).await?;
+    let all = index.all().await?;
     let stored: HashSet<(String, String)> = all
         .iter()
         .map(|e| (e.recorder.clone(), e.recording_id.clone()))

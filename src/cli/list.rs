@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use custody::catalog::{self, Filter};
+use custody::catalog::Filter;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,7 +68,7 @@ pub fn bound(s: &Option<String>, end: bool) -> anyhow::Result<Option<String>> {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let store = a.store.open().await?;
+    let index = a.store.index().await?;
     let f = Filter {
         officer: a.officer,
         device: a.device,
@@ -80,7 +80,8 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
         to: bound(&a.to, true)?,
     };
     let t0 = std::time::Instant::now();
-    let found: Vec<_> = catalog::search(&store, &f)
+    let found: Vec<_> = index
+        .search(&f)
         .await?
         .into_iter()
         .filter(|e| !a.violations || e.full_process_violation())
@@ -129,9 +130,9 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 pub async fn index(c: IndexCommand) -> anyhow::Result<ExitCode> {
     match c {
         IndexCommand::Rebuild(a) => {
-            let store = a.store.open().await?;
+            let index = a.store.index().await?;
             let t0 = std::time::Instant::now();
-            let n = catalog::rebuild(&store).await?;
+            let n = index.rebuild().await?;
             println!(
                 "catalog rebuilt from storage: {n} recordings ({:.1} s)",
                 t0.elapsed().as_secs_f64()

@@ -230,9 +230,10 @@ impl StoreArgs {
         Ok(cfg)
     }
 
-    /// The store the configuration and flags name.
-    pub async fn open(&self) -> anyhow::Result<custody::store::Store> {
-        Ok(custody::store::Store::open(&self.load()?.store).await?)
+    /// The catalog the configuration and flags name: in the store, or in
+    /// the cluster's database.
+    pub async fn index(&self) -> anyhow::Result<custody::catalog::Index> {
+        Ok(custody::catalog::Index::open(&self.load()?).await?)
     }
 
     fn apply(&self, cfg: &mut Config) {

@@ -145,7 +145,8 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
     match c {
         Retention::List(a) => {
             let cfg = a.store.load()?;
-            let store = custody::store::Store::open(&cfg.store).await?;
+            let index = custody::catalog::Index::open(&cfg).await?;
+            let store = index.store().clone();
             // What the gateway's probe found at its last start (probing
             // here would leave a locked probe object behind).
             let enforced = match store
@@ -175,7 +176,8 @@ pub async fn retention(c: Retention) -> anyhow::Result<ExitCode> {
                     .and_then(custody::time_fmt::parse)
                     .is_some_and(|u| u <= now)
             };
-            let entries: Vec<_> = custody::catalog::load(&store, None, None)
+            let entries: Vec<_> = index
+                .all()
                 .await?
                 .into_iter()
                 .filter(|e| !a.expired || expired(e))

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod ops;
+pub mod postgres;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -501,6 +502,25 @@ impl World {
 
     pub fn gateway(&self) -> GatewayProc {
         GatewayProc::start(self)
+    }
+
+    /// Another gateway over the same store: the world's configuration with
+    /// its own id `name`, spool and log (`gateway-<name>.log`), changed by
+    /// `edit`.
+    pub fn another_gateway(&self, name: &str, edit: impl FnOnce(&mut Config)) -> GatewayProc {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let mut cfg = Config::parse(&text).expect("the world's configuration parses");
+        cfg.gateway.id = name.into();
+        cfg.gateway.spool = format!("spool-{name}").into();
+        edit(&mut cfg);
+        let config = self.path(&format!("custody-{name}.toml"));
+        std::fs::write(&config, cfg.to_toml()).unwrap();
+        GatewayProc::spawn(
+            config,
+            "127.0.0.1:0".into(),
+            self.path(&format!("gateway-{name}.log")),
+            self.clock,
+        )
     }
 
     /// A `custody` command with the device's client flags set.

@@ -8,6 +8,7 @@
 //! [`locator`], [`journal`], [`checkpoint`], [`annotation`], [`link`].
 
 pub mod annotation;
+pub mod catalog;
 pub mod chain;
 pub mod checkpoint;
 pub mod clock;

@@ -236,6 +236,7 @@ fn prefix_of(manifest_key: &str) -> &str {
 /// signature this way. Returns whether it completed one.
 pub async fn repair(
     store: &Store,
+    index: &crate::catalog::Index,
     signer: &SigningKey,
     manifest_key: &str,
 ) -> Result<bool, AnnotateError> {
@@ -275,7 +276,7 @@ pub async fn repair(
     // The one manifest write outside `checkpoint::seal`: this manifest is
     // already signed, by the checkpoint that `seal` stored before it.
     store.put_bytes(manifest_key, Bytes::from(nb), &nh).await?;
-    after_seal(store, manifest_key, &next, &entry, cp.seq).await;
+    after_seal(store, index, manifest_key, &next, &entry, cp.seq).await;
     tracing::info!(prefix = %m.prefix, "an interrupted annotation's manifest was written");
     Ok(true)
 }
@@ -283,6 +284,7 @@ pub async fn repair(
 /// Appends `fact` to the closed recording at `manifest_key`.
 pub async fn annotate(
     store: &Store,
+    index: &crate::catalog::Index,
     signer: &SigningKey,
     manifest_key: &str,
     fact: Fact,
@@ -291,7 +293,7 @@ pub async fn annotate(
 ) -> Result<ObjectEntry, AnnotateError> {
     // An earlier annotation interrupted after its checkpoint is completed
     // first (everything but its manifest is in storage, and signed).
-    repair(store, signer, manifest_key).await?;
+    repair(store, index, signer, manifest_key).await?;
     let (mb, m) = read_manifest(store, manifest_key).await?;
     if m.prefix != prefix_of(manifest_key) {
         return Err(AnnotateError::Refused(format!(
@@ -391,7 +393,7 @@ pub async fn annotate(
         journal,
     };
     checkpoint::seal(store, signer, &next, &next.to_bytes(), place).await?;
-    after_seal(store, manifest_key, &next, &entry, cp.seq + 1).await;
+    after_seal(store, index, manifest_key, &next, &entry, cp.seq + 1).await;
     Ok(entry)
 }
 
@@ -401,6 +403,7 @@ pub async fn annotate(
 /// signed by now (a retry would append it twice).
 async fn after_seal(
     store: &Store,
+    index: &crate::catalog::Index,
     manifest_key: &str,
     m: &Manifest,
     entry: &ObjectEntry,
@@ -450,7 +453,7 @@ async fn after_seal(
     }
     // The catalog is derived data: a failure here is repaired by the next
     // update or by `custody index rebuild`, never by failing the annotation.
-    if let Err(e) = crate::catalog::update(store, manifest_key).await {
+    if let Err(e) = index.update(manifest_key).await {
         tracing::warn!(
             manifest_key,
             "catalog not updated after the annotation: {e}"

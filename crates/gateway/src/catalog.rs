@@ -1,16 +1,18 @@
 //! The catalog: one line per stored recording — who, what, when, which
-//! case, how it stands — in day shards in storage,
-//! `index/catalog/<yyyy>/<mm>/<dd>.jsonl` (the day of the recording's
-//! storage prefix). `custody list`, the wall's search and the compliance
-//! report read it instead of opening every manifest.
+//! case, how it stands ([`Entry`]) — that `custody list`, the wall's search
+//! and the compliance report read instead of opening every manifest.
 //!
-//! It is derived data: every line comes from a manifest, and
-//! [`rebuild`] makes the whole catalog again from the locators and
-//! manifests in storage. Updates are read-modify-write of one shard; a
-//! failed update is remembered in the spool and retried, so a recording is
-//! never left out for long. One gateway writes a bucket's catalog at a time
-//! (S3 offers no conditional writes here); `custody index rebuild` repairs
-//! anything else.
+//! Where the lines are kept is the [`Index`]: a gateway alone keeps them in
+//! day shards in storage, `index/catalog/<yyyy>/<mm>/<dd>.jsonl` (the day
+//! of the recording's storage prefix), updated by read-modify-write of one
+//! shard — so one gateway writes a bucket's catalog at a time (S3 offers no
+//! conditional writes here). In cluster mode the lines are rows of the
+//! shared PostgreSQL database, which any number of gateways update.
+//!
+//! Either way it is derived data: every line comes from a manifest, and
+//! [`Index::rebuild`] makes the whole catalog again from the locators and
+//! manifests in storage. A failed update is remembered in the spool and
+//! retried ([`Catalog`]), so a recording is never left out for long.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,176 +21,104 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
 
+use custody_db::{Db, DbError};
+pub use custody_format::catalog::{Entry, Filter, entry_from};
 use custody_format::locator::{Locator, MAX_DOC_BYTES};
 use custody_format::manifest::{Manifest, Role};
-use custody_store::{Store, StoreError, layout};
+use custody_store::{Store, StoreError};
+
+/// Why the catalog could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Where the catalog's lines are kept: day shards in the store, or the
+/// cluster's database. Manifests are read from the store either way.
+#[derive(Debug, Clone)]
+pub struct Index {
+    store: Store,
+    db: Option<Db>,
+}
+
+impl Index {
+    pub fn new(store: Store, db: Option<Db>) -> Index {
+        Index { store, db }
+    }
+
+    /// The store of `cfg`, and its cluster database when one is set.
+    pub async fn open(cfg: &crate::config::Config) -> Result<Index, IndexError> {
+        let store = Store::open(&cfg.store).await?;
+        let db = match &cfg.cluster.database {
+            Some(url) => Some(Db::connect(url).await?),
+            None => None,
+        };
+        Ok(Index { store, db })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Writes the line of the recording at `manifest_key`, now (or removes
+    /// it: no manifest any more means the recording was deleted).
+    pub async fn update(&self, manifest_key: &str) -> Result<(), IndexError> {
+        match &self.db {
+            None => Ok(update_shard(&self.store, manifest_key).await?),
+            Some(db) => match entry_in_storage(&self.store, manifest_key).await? {
+                Some(e) => Ok(db.catalog_put(&e).await?),
+                None => Ok(db.catalog_remove(manifest_key).await?),
+            },
+        }
+    }
+
+    /// Entries matching `f`, newest first.
+    pub async fn search(&self, f: &Filter) -> Result<Vec<Entry>, IndexError> {
+        match &self.db {
+            None => Ok(search(&self.store, f).await?),
+            Some(db) => Ok(db.catalog_search(f).await?),
+        }
+    }
+
+    /// Every line.
+    pub async fn all(&self) -> Result<Vec<Entry>, IndexError> {
+        match &self.db {
+            None => Ok(load(&self.store, None, None).await?),
+            Some(db) => Ok(db.catalog_search(&Filter::default()).await?),
+        }
+    }
+
+    /// The lines whose deadline has `status`.
+    pub async fn with_deadline_status(
+        &self,
+        status: custody_format::deadline::DeadlineStatus,
+    ) -> Result<Vec<Entry>, IndexError> {
+        match &self.db {
+            None => Ok(with_deadline_status(&self.store, status).await?),
+            Some(db) => Ok(db.catalog_with_deadline_status(status.as_str()).await?),
+        }
+    }
+
+    /// Makes the whole catalog again from the locators and manifests in
+    /// storage; returns how many recordings it lists.
+    pub async fn rebuild(&self) -> Result<usize, IndexError> {
+        let entries = entries_in_storage(&self.store).await?;
+        let n = entries.len();
+        match &self.db {
+            None => write_shards(&self.store, entries).await?,
+            Some(db) => db.catalog_replace(&entries).await?,
+        }
+        Ok(n)
+    }
+}
 
 pub const CATALOG_PREFIX: &str = "index/catalog/";
 /// Reads in flight when loading or rebuilding.
 const PARALLEL: usize = 16;
-
-/// One recording as the catalog lists it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub recorder: String,
-    pub recording_id: String,
-    pub manifest_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub officer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub officer_name: Option<String>,
-    /// The recorder's unit in the ledger.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub case_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occasion: Option<String>,
-    pub mandatory_full_process: bool,
-    /// `live` or `docked`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// Device clock, as declared.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_at: Option<String>,
-    /// Live recordings: when the gateway closed them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<String>,
-    /// Gateway clock: first byte received.
-    pub received_at: String,
-    /// Gateway clock: the manifest (the recording is stored whole).
-    pub stored_at: String,
-    /// Seconds of media derived, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<f64>,
-    /// Bytes of the original (docked file, or live raw chunks).
-    pub size: u64,
-    /// Live gaps, and how many a docked copy fills.
-    pub gaps: usize,
-    pub gaps_filled: usize,
-    /// Required metadata the recording lacks (R4).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<String>,
-    /// Other recordings of the same event (`relation recorder/id`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<String>,
-    /// Playable CMAF derivative, with its codecs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub codecs: Option<String>,
-    pub playable: bool,
-    pub chain_head: String,
-    /// The storage deadline (R4): due instant, and `met`, `late` or
-    /// `unknown` (with why).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_due: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deadline_reason: Option<String>,
-    /// Retention (R5): `standard` or `permanent`, and until when.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retain_until: Option<String>,
-    /// Confidentiality marks (R6).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub confidentiality: Vec<custody_format::confidentiality::Mark>,
-    /// How far the uploading device's clock was from the gateway's, in
-    /// seconds (`summary.clock_skew_seconds`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock_skew_seconds: Option<i64>,
-}
-
-impl Entry {
-    /// A mandatory full-process recording with live gaps no copy fills.
-    pub fn full_process_violation(&self) -> bool {
-        self.mandatory_full_process && self.gaps > self.gaps_filled
-    }
-
-    /// Its day shard.
-    pub fn shard(&self) -> Option<String> {
-        shard_key(&self.manifest_key)
-    }
-}
-
-fn name<T: Serialize>(v: &T) -> Option<String> {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-}
-
-/// The catalog line of a manifest. `codecs` come from its initialisation
-/// segment, when the caller has read it.
-pub fn entry_from(m: &Manifest, codecs: Option<(String, bool)>) -> Entry {
-    let segments = m.objects.iter().filter(|o| o.role == Role::Segment);
-    let duration = m.live.as_ref().map(|l| l.media_duration).or_else(|| {
-        segments
-            .clone()
-            .filter_map(|o| o.media.as_ref().map(|r| r.end))
-            .reduce(f64::max)
-    });
-    let playable_media = segments.count() > 0;
-    let gaps = m.live.as_ref().map_or(0, |l| l.gaps.len());
-    let mut filled: Vec<usize> = m
-        .links
-        .iter()
-        .flat_map(|l| l.gaps_filled.iter().copied())
-        .collect();
-    filled.sort_unstable();
-    filled.dedup();
-    Entry {
-        recorder: m.recorder.clone(),
-        recording_id: m.recording_id.clone(),
-        manifest_key: layout::manifest_key(&m.prefix),
-        officer: m.summary.officer.clone(),
-        officer_name: m.summary.officer_name.clone(),
-        unit: m.summary.unit.clone(),
-        category: m.summary.category.clone(),
-        case_id: m.summary.case_id.clone(),
-        occasion: m.summary.occasion.and_then(|o| name(&o)),
-        mandatory_full_process: m.summary.mandatory_full_process,
-        mode: m.summary.method.mode.and_then(|x| name(&x)),
-        started_at: m.summary.started_at.clone(),
-        ended_at: m.live.as_ref().map(|l| l.ended_at.clone()),
-        received_at: m.summary.received_at.clone(),
-        stored_at: m.finalized_at.clone(),
-        duration,
-        size: m
-            .objects
-            .iter()
-            .filter(|o| matches!(o.role, Role::Original | Role::RawChunk))
-            .map(|o| o.size)
-            .sum(),
-        gaps,
-        gaps_filled: filled.iter().filter(|i| **i < gaps).count(),
-        missing: m.missing.clone(),
-        links: m
-            .links
-            .iter()
-            .map(|l| format!("{} {}/{}", l.relation, l.recorder, l.recording_id))
-            .collect(),
-        playable: playable_media && codecs.as_ref().is_some_and(|c| c.1),
-        codecs: codecs.map(|c| c.0),
-        chain_head: m.chain_head.clone(),
-        deadline_due: m
-            .deadline
-            .as_ref()
-            .and_then(|d| d.deadline.as_ref().map(|x| x.due.clone())),
-        deadline_status: m.deadline.as_ref().map(|d| d.status.as_str().to_string()),
-        deadline_reason: m.deadline.as_ref().and_then(|d| d.reason.clone()),
-        retention: m.retention.as_ref().map(|r| r.retention.describe()),
-        retain_until: m.retention.as_ref().and_then(|r| {
-            r.deletable_from(custody_format::time_fmt::parse(&m.summary.received_at))
-                .map(custody_format::time_fmt::rfc3339)
-        }),
-        confidentiality: m.confidentiality.clone(),
-        clock_skew_seconds: m.summary.clock_skew_seconds,
-    }
-}
 
 /// The shard of a recording: the day in its storage prefix
 /// (`records/<category>/<yyyy>/<mm>/<dd>/…`).
@@ -231,7 +161,7 @@ async fn put_shard(store: &Store, key: &str, entries: &[Entry]) -> Result<(), St
 
 /// Reads the catalog's shards for the days `from..=to` (`yyyymmdd`, either
 /// open), many at a time.
-pub async fn load(
+async fn load(
     store: &Store,
     from: Option<&str>,
     to: Option<&str>,
@@ -281,7 +211,7 @@ async fn load_lines(
 }
 
 /// The catalog lines whose deadline has `status`, over every shard.
-pub async fn with_deadline_status(
+async fn with_deadline_status(
     store: &Store,
     status: custody_format::deadline::DeadlineStatus,
 ) -> Result<Vec<Entry>, StoreError> {
@@ -294,90 +224,8 @@ pub async fn with_deadline_status(
         .collect())
 }
 
-/// What `custody list` and the wall ask for.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Filter {
-    pub officer: Option<String>,
-    /// The recorder.
-    pub device: Option<String>,
-    pub case: Option<String>,
-    pub category: Option<String>,
-    pub occasion: Option<String>,
-    /// The recorder's unit.
-    pub unit: Option<String>,
-    /// RFC 3339: recordings that started (or, without a device time, were
-    /// received) at or after / at or before.
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-impl Filter {
-    /// The time bounds, when given, are RFC 3339 times: an error says which
-    /// is not (the wall answers it with 400).
-    pub fn check_times(&self) -> Result<(), String> {
-        for (name, v) in [("from", &self.from), ("to", &self.to)] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
-                && custody_format::time_fmt::parse(v).is_none()
-            {
-                return Err(format!(
-                    "{name} must be an RFC 3339 time, e.g. 2026-11-30T08:00:00+08:00"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub fn matches(&self, e: &Entry) -> bool {
-        let eq = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref()
-                .filter(|w| !w.is_empty())
-                .is_none_or(|w| have == Some(w))
-        };
-        let t = e
-            .started_at
-            .as_deref()
-            .and_then(custody_format::time_fmt::parse)
-            .or_else(|| custody_format::time_fmt::parse(&e.received_at));
-        let bound = |b: &Option<String>| {
-            b.as_deref()
-                .filter(|s| !s.is_empty())
-                .and_then(custody_format::time_fmt::parse)
-        };
-        let in_range = match (bound(&self.from), bound(&self.to), t) {
-            (None, None, _) => true,
-            (_, _, None) => false,
-            (f, x, Some(t)) => f.is_none_or(|f| t >= f) && x.is_none_or(|x| t <= x),
-        };
-        eq(&self.officer, e.officer.as_deref())
-            && eq(&self.device, Some(&e.recorder))
-            && eq(&self.case, e.case_id.as_deref())
-            && eq(&self.category, e.category.as_deref())
-            && eq(&self.occasion, e.occasion.as_deref())
-            && eq(&self.unit, e.unit.as_deref())
-            && in_range
-    }
-
-    /// The storage days worth reading: recordings are filed by the day
-    /// they were received, which is never before they started; a week's
-    /// margin covers time zones and device clocks that run ahead.
-    pub fn days(&self) -> (Option<String>, Option<String>) {
-        let day = |s: &Option<String>, shift: i64| {
-            s.as_deref()
-                .filter(|s| !s.is_empty())
-                .and_then(custody_format::time_fmt::parse)
-                .map(|t| {
-                    let d = t.date() + time::Duration::days(shift);
-                    format!("{:04}{:02}{:02}", d.year(), d.month() as u8, d.day())
-                })
-        };
-        // Received on or after the start; a recording may be docked long
-        // after it was made, so no upper bound from `to`.
-        (day(&self.from, -7), None)
-    }
-}
-
-/// Entries matching `f`, newest first.
-pub async fn search(store: &Store, f: &Filter) -> Result<Vec<Entry>, StoreError> {
+/// Shard entries matching `f`, newest first.
+async fn search(store: &Store, f: &Filter) -> Result<Vec<Entry>, StoreError> {
     let (from, to) = f.days();
     // Any exact-match field narrows the lines worth parsing: its value, as
     // JSON writes it, must be in the line.
@@ -437,10 +285,8 @@ pub async fn entry_in_storage(
     Ok(Some(entry_from(&m, codecs)))
 }
 
-/// Makes the whole catalog again from the locators and manifests in
-/// storage; returns how many recordings it lists. Shards no recording
-/// belongs to any more are removed.
-pub async fn rebuild(store: &Store) -> Result<usize, StoreError> {
+/// The catalog line of every recording a locator in storage leads to.
+async fn entries_in_storage(store: &Store) -> Result<Vec<Entry>, StoreError> {
     let locators: Vec<String> = store
         .list("index/recordings/")
         .await?
@@ -482,12 +328,21 @@ pub async fn rebuild(store: &Store) -> Result<usize, StoreError> {
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await?;
+    // Only recordings filed under a day are catalogued.
+    Ok(entries
+        .into_iter()
+        .flatten()
+        .filter(|e| shard_key(&e.manifest_key).is_some())
+        .collect())
+}
+
+/// Writes `entries` as the whole shard catalog; shards no recording
+/// belongs to any more are removed.
+async fn write_shards(store: &Store, entries: Vec<Entry>) -> Result<(), StoreError> {
     let mut shards: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    let mut n = 0;
-    for e in entries.into_iter().flatten() {
-        if let Some(k) = e.shard() {
+    for e in entries {
+        if let Some(k) = shard_key(&e.manifest_key) {
             shards.entry(k).or_default().push(e);
-            n += 1;
         }
     }
     for (k, es) in &mut shards {
@@ -499,12 +354,12 @@ pub async fn rebuild(store: &Store) -> Result<usize, StoreError> {
             store.delete(&o.key).await?;
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Writes the line of the recording at `manifest_key` into its shard, now.
 /// Shard rewrites in this process are serialised.
-pub async fn update(store: &Store, manifest_key: &str) -> Result<(), StoreError> {
+async fn update_shard(store: &Store, manifest_key: &str) -> Result<(), StoreError> {
     static WRITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let Some(shard) = shard_key(manifest_key) else {
         return Ok(());
@@ -532,16 +387,16 @@ pub async fn update(store: &Store, manifest_key: &str) -> Result<(), StoreError>
 
 /// Keeps the catalog current as recordings are stored and annotated.
 pub struct Catalog {
-    store: Store,
+    index: Index,
     /// Recordings whose line is still to be written, kept in the spool.
     pending: PathBuf,
     wake: tokio::sync::Notify,
 }
 
 impl Catalog {
-    pub fn new(spool_root: &std::path::Path, store: Store) -> Arc<Catalog> {
+    pub fn new(spool_root: &std::path::Path, index: Index) -> Arc<Catalog> {
         Arc::new(Catalog {
-            store,
+            index,
             pending: spool_root.join("catalog"),
             wake: tokio::sync::Notify::new(),
         })
@@ -572,9 +427,14 @@ impl Catalog {
         }
     }
 
-    /// Writes one recording's line into its shard.
-    pub async fn update(&self, manifest_key: &str) -> Result<(), StoreError> {
-        update(&self.store, manifest_key).await?;
+    /// Where the lines are kept.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Writes one recording's line.
+    pub async fn update(&self, manifest_key: &str) -> Result<(), IndexError> {
+        self.index.update(manifest_key).await?;
         let _ = std::fs::remove_file(self.marker(manifest_key));
         Ok(())
     }
@@ -669,31 +529,6 @@ mod tests {
             retain_until: None,
             confidentiality: Vec::new(),
             clock_skew_seconds: None,
-        }
-    }
-
-    #[test]
-    fn filters_table() {
-        let e = entry("r1", "o-1", Some("C-1"), "2026-11-30T09:00:00+08:00");
-        assert!(e.full_process_violation(), "one of two gaps unfilled");
-        let f = |s: &str| -> Filter { serde_json::from_str(s).unwrap() };
-        let table = [
-            ("{}", true),
-            (r#"{"officer":"o-1"}"#, true),
-            (r#"{"officer":"o-2"}"#, false),
-            (r#"{"case":"C-1","device":"bwc-1"}"#, true),
-            (r#"{"case":"C-2"}"#, false),
-            (
-                r#"{"category":"market","occasion":"on-site-inspection"}"#,
-                true,
-            ),
-            (r#"{"from":"2026-11-30T00:00:00Z"}"#, true),
-            (r#"{"from":"2026-11-30T02:00:00Z"}"#, false),
-            (r#"{"to":"2026-11-30T01:00:00Z"}"#, true),
-            (r#"{"officer":""}"#, true),
-        ];
-        for (q, want) in table {
-            assert_eq!(f(q).matches(&e), want, "{q}");
         }
     }
 

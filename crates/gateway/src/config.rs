@@ -28,6 +28,8 @@ pub struct Config {
     pub http: HttpConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// Command-center accounts (`[[viewer]]`).
     #[serde(default, rename = "viewer")]
     pub viewers: Vec<ViewerConfig>,
@@ -65,6 +67,17 @@ impl Default for PolicyConfig {
             object_lock: ObjectLockMode::Auto,
         }
     }
+}
+
+/// Several gateways over one bucket (docs/operations.md). Absent, a gateway
+/// works alone and keeps its indexes in storage.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// PostgreSQL the gateways share (`postgres://user@host:port/db`): it
+    /// holds the catalog. Setting it turns cluster mode on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// The command-center server (the wall, live and stored playback).

@@ -39,6 +39,8 @@ pub enum GatewayError {
     SigningKey { path: String, reason: String },
     #[error("{0}")]
     SpoolInUse(#[from] crate::spool::lock::LockError),
+    #[error("cluster {0}")]
+    Database(#[from] custody_db::DbError),
 }
 
 /// A started gateway.
@@ -104,6 +106,12 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     ));
     let metrics = Arc::new(crate::metrics::Metrics::new(space.clone()));
     let store = Store::open_observed(&cfg.store, Some(metrics.store_observer())).await?;
+    // Cluster mode: the catalog is kept in the shared database.
+    let db = match &cfg.cluster.database {
+        Some(url) => Some(custody_db::Db::connect(url).await?),
+        None => None,
+    };
+    let index = crate::catalog::Index::new(store.clone(), db);
     match store.probe().await {
         Ok(()) => tracing::info!("store: {}", store.describe()),
         Err(e) => tracing::warn!(
@@ -192,15 +200,16 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             policy.clone(),
             cfg.policy.calendar_dir.clone(),
             store.clone(),
+            index.clone(),
             signer.clone(),
             &cfg.gateway.id,
         )
         .run(),
     );
-    let catalog = crate::catalog::Catalog::new(spool.root(), store.clone());
+    let catalog = crate::catalog::Catalog::new(spool.root(), index.clone());
     tasks.spawn("catalog", catalog.clone().run());
     let linker =
-        crate::link::Linker::new(spool.root(), store.clone(), signer.clone(), &cfg.gateway.id);
+        crate::link::Linker::new(spool.root(), index.clone(), signer.clone(), &cfg.gateway.id);
     tasks.spawn("links", linker.clone().run());
     let archiver = Archiver::start(
         crate::archive::ArchiverParts {
@@ -226,7 +235,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         spool.clone(),
         store.clone(),
         usage.clone(),
-        catalog,
+        catalog.clone(),
         crate::live::LiveOptions {
             media: media.clone(),
             part: Duration::from_secs_f64(cfg.live.part_seconds),
@@ -354,6 +363,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         usage,
         archiver,
         linker,
+        catalog,
         media,
         live,
         signer,

@@ -79,6 +79,7 @@ pub struct Linker {
     dir: PathBuf,
     names_dir: PathBuf,
     store: Store,
+    index: crate::catalog::Index,
     signer: Arc<SigningKey>,
     by: String,
     wake: tokio::sync::Notify,
@@ -89,14 +90,15 @@ pub struct Linker {
 impl Linker {
     pub fn new(
         spool_root: &std::path::Path,
-        store: Store,
+        index: crate::catalog::Index,
         signer: Arc<SigningKey>,
         gateway: &str,
     ) -> Arc<Linker> {
         Arc::new(Linker {
             dir: spool_root.join("links"),
             names_dir: spool_root.join("names"),
-            store,
+            store: index.store().clone(),
+            index,
             signer,
             by: format!("gateway {gateway}"),
             wake: tokio::sync::Notify::new(),
@@ -219,7 +221,14 @@ impl Linker {
         let Some(found) = self.locate(recorder, id).await? else {
             return Ok(None);
         };
-        if annotate::repair(&self.store, &self.signer, &found.locator.manifest_key).await? {
+        if annotate::repair(
+            &self.store,
+            &self.index,
+            &self.signer,
+            &found.locator.manifest_key,
+        )
+        .await?
+        {
             return self.locate(recorder, id).await;
         }
         Ok(Some(found))
@@ -258,6 +267,7 @@ impl Linker {
             .unwrap_or_default();
         annotate::annotate(
             &self.store,
+            &self.index,
             &self.signer,
             &locator.manifest_key,
             Fact::DockedCopy {
@@ -317,6 +327,7 @@ impl Linker {
         if !self.file_names(&m).await?.contains(&p.file_name) {
             annotate::annotate(
                 &self.store,
+                &self.index,
                 &self.signer,
                 &locator.manifest_key,
                 Fact::DockedAs {

@@ -281,6 +281,7 @@ pub async fn finish_interrupted_deletion(store: &Store, r: &mut RequestDoc) -> b
 /// Where storage, the gateway's key and its retention enforcement are.
 pub struct Office<'a> {
     pub store: &'a Store,
+    pub index: &'a crate::catalog::Index,
     pub signer: &'a SigningKey,
     pub enforcement: &'a Enforcement,
 }
@@ -401,7 +402,7 @@ impl Office<'_> {
                 refused += 1;
             }
         }
-        if let Err(e) = crate::catalog::update(store, manifest_key).await {
+        if let Err(e) = self.index.update(manifest_key).await {
             tracing::warn!("catalog after a deletion: {e}");
         }
         if refused > 0 {

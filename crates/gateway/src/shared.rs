@@ -32,6 +32,9 @@ pub struct Gateway {
     /// Appends what is learned about stored recordings later: docked-copy
     /// links and further file names.
     pub linker: Arc<crate::link::Linker>,
+    /// Keeps the catalog's lines current (in storage, or the cluster's
+    /// database).
+    pub catalog: Arc<crate::catalog::Catalog>,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<custody_media::derive::Media>,
     pub live: Arc<crate::live::Live>,

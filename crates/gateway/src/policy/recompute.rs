@@ -40,6 +40,7 @@ pub struct Recompute {
     policy: Policy,
     dir: Option<PathBuf>,
     store: Store,
+    index: crate::catalog::Index,
     signer: Arc<SigningKey>,
     /// `gateway <id>`: who the annotations are by.
     by: String,
@@ -50,6 +51,7 @@ impl Recompute {
         policy: Policy,
         dir: Option<PathBuf>,
         store: Store,
+        index: crate::catalog::Index,
         signer: Arc<SigningKey>,
         gateway: &str,
     ) -> Arc<Recompute> {
@@ -57,6 +59,7 @@ impl Recompute {
             policy,
             dir,
             store,
+            index,
             signer,
             by: format!("gateway {gateway}"),
         })
@@ -123,16 +126,17 @@ impl Recompute {
     /// Assesses every stored recording whose deadline is provisional again
     /// (found through the catalog); returns how many got a new deadline.
     pub async fn recompute_all(&self) -> usize {
-        let entries =
-            match crate::catalog::with_deadline_status(&self.store, DeadlineStatus::Provisional)
-                .await
-            {
-                Ok(e) => e,
-                Err(e) => {
-                    tracing::warn!("provisional deadlines not assessed again: catalog: {e}");
-                    return 0;
-                }
-            };
+        let entries = match self
+            .index
+            .with_deadline_status(DeadlineStatus::Provisional)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("provisional deadlines not assessed again: catalog: {e}");
+                return 0;
+            }
+        };
         let mut n = 0;
         for e in &entries {
             match self.recompute_one(&e.manifest_key).await {
@@ -186,6 +190,7 @@ impl Recompute {
         );
         annotate::annotate(
             &self.store,
+            &self.index,
             &self.signer,
             manifest_key,
             Fact::Deadline(new),

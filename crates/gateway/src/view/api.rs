@@ -309,7 +309,8 @@ async fn recordings(
     if let Err(e) = q.check_times() {
         return json_error(StatusCode::BAD_REQUEST, &e);
     }
-    let mut items = match super::recordings::search(&s.gw.store, &q, &who.clearances).await {
+    let mut items = match super::recordings::search(s.gw.catalog.index(), &q, &who.clearances).await
+    {
         Ok(items) => items,
         Err(e) => return storage_unavailable("search", e),
     };

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use crate::catalog::{Entry, Filter};
-use custody_store::{Store, StoreError};
 
 /// One stored recording as the wall lists it (no storage keys).
 #[derive(Debug, Clone, Serialize)]
@@ -58,11 +57,12 @@ fn item(e: Entry) -> Item {
 /// The recordings matching `f` that a viewer cleared for `clearances` may
 /// see (R6), newest first.
 pub async fn search(
-    store: &Store,
+    index: &crate::catalog::Index,
     f: &Filter,
     clearances: &[custody_format::confidentiality::Mark],
-) -> Result<Vec<Item>, StoreError> {
-    Ok(crate::catalog::search(store, f)
+) -> Result<Vec<Item>, crate::catalog::IndexError> {
+    Ok(index
+        .search(f)
         .await?
         .into_iter()
         .filter(|e| custody_format::confidentiality::cleared(clearances, &e.confidentiality))

@@ -183,6 +183,7 @@ pub async fn raise_retention(
     let signer = s.gw.signer.clone();
     if let Err(e) = annotate::annotate(
         &s.gw.store,
+        s.gw.catalog.index(),
         &signer,
         &key,
         Fact::Retention(b.retention),
@@ -266,6 +267,7 @@ pub async fn mark(
     }
     match annotate::annotate(
         &s.gw.store,
+        s.gw.catalog.index(),
         &s.gw.signer.clone(),
         &key,
         Fact::Confidentiality(b.mark),
@@ -535,6 +537,7 @@ async fn decide_locked(
     }
     let office = Office {
         store: &s.gw.store,
+        index: s.gw.catalog.index(),
         signer: &s.gw.signer,
         enforcement: &s.gw.retention,
     };

@@ -1,0 +1,199 @@
+//! Cluster mode (`[cluster] database`), against Garage and a PostgreSQL of
+//! the test's own: the catalog is kept in the database, where any gateway
+//! writes it and `custody list` reads it; it is derived data that
+//! `custody index rebuild` makes again, into an empty database, from
+//! storage alone.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::postgres::Postgres;
+use common::*;
+
+/// `custody <args> -c <config>`.
+fn custody(w: &World, args: &[&str]) -> Output {
+    w.command()
+        .args(args)
+        .arg("-c")
+        .arg(&w.config)
+        .output()
+        .unwrap()
+}
+
+fn list(w: &World, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut a = vec!["list", "--json"];
+    a.extend_from_slice(args);
+    let o = custody(w, &a);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ids(v: &[serde_json::Value]) -> Vec<String> {
+    v.iter()
+        .map(|e| e["recording_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A small file with a sidecar declaring `meta` (JSON fields).
+fn media(dir: &Path, id: &str, seed: u64, meta: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let f = dir.join(format!("{id}.mp4"));
+    write_random_file(&f, 50_000, seed);
+    let sep = if meta.is_empty() { "" } else { "," };
+    std::fs::write(
+        dir.join(format!("{id}.mp4.json")),
+        format!(r#"{{"recording_id":"{id}"{sep}{meta}}}"#),
+    )
+    .unwrap();
+}
+
+fn dock_dir(w: &World, gw: &GatewayProc, dir: &Path, n: usize) {
+    let (out, results) = w.dock(
+        "rack-1",
+        gw,
+        &["--recorder", "bwc-1", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(results.len(), n, "{results:?}");
+    assert!(
+        results.iter().all(|r| r["result"] == "archived"),
+        "{results:?}"
+    );
+}
+
+fn rows(pg: &Postgres, db: &str) -> usize {
+    pg.sql(db, "SELECT count(*) FROM catalog")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_catalog_is_kept_in_postgres_and_rebuilt_from_storage() {
+    let pg = Postgres::start();
+    let mut w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+    });
+    // Every process runs on a clock set to 30 November 2026, 14:00 in
+    // Beijing, whatever day the test runs on.
+    w.set_clock("2026-11-30T06:00:00Z");
+    let gw = w.gateway();
+    let dir = w.path("rack");
+    let meta = r#""officer":"o-1001","occasion":"on-site-inspection","proof_object":"goods","category":"market""#;
+    media(
+        &dir,
+        "morning",
+        1,
+        &format!(r#"{meta},"case_id":"C-1","started_at":"2026-11-30T08:00:00+08:00""#),
+    );
+    media(
+        &dir,
+        "noon",
+        2,
+        &format!(r#"{meta},"started_at":"2026-11-30T12:00:00+08:00""#),
+    );
+    // No metadata at all: listed by when it was received.
+    media(&dir, "bare", 3, "");
+    dock_dir(&w, &gw, &dir, 3);
+
+    // The lines are rows of the database; no shard is written to storage.
+    eventually(30, "three catalog rows", || async {
+        (rows(&pg, "postgres") == 3).then_some(())
+    })
+    .await;
+    let store = w.store().await;
+    assert!(
+        store.list("index/catalog/").await.unwrap().is_empty(),
+        "cluster mode writes no catalog shards"
+    );
+
+    // custody list reads the database, filters in it, newest first.
+    let all = list(&w, &[]);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(ids(&all)[1..], ["noon", "morning"], "by device time");
+    let table: [(&[&str], &[&str]); 5] = [
+        (&["--officer", "o-1001"], &["noon", "morning"]),
+        (&["--case", "C-1"], &["morning"]),
+        (
+            &["--device", "bwc-1", "--category", "market"],
+            &["noon", "morning"],
+        ),
+        (&["--from", "2026-11-30T03:00:00Z"], &["bare", "noon"]),
+        (&["--to", "2026-11-30T01:00:00Z"], &["morning"]),
+    ];
+    for (args, want) in table {
+        assert_eq!(ids(&list(&w, args)), want.to_vec(), "custody list {args:?}");
+    }
+
+    // A case assigned later (a signed annotation by the command line) is
+    // found by it: the command line updates the database too.
+    let o = custody(
+        &w,
+        &[
+            "annotate",
+            "--by",
+            "records-office",
+            "--case",
+            "C-9",
+            "bwc-1/bare",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ids(&list(&w, &["--case", "C-9"])), ["bare"]);
+    let before = list(&w, &[]);
+
+    // Rebuilt from storage alone into an empty database: the same catalog.
+    pg.sql("postgres", "CREATE DATABASE fresh");
+    w.edit_config(|c| c.cluster.database = Some(pg.url("fresh")));
+    assert!(list(&w, &[]).is_empty(), "a new database starts empty");
+    let o = custody(&w, &["index", "rebuild"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 recordings"), "{}", stdout(&o));
+    assert_eq!(rows(&pg, "fresh"), 3);
+    assert_eq!(list(&w, &[]), before);
+
+    // And the same lines as a gateway alone keeps in storage.
+    w.edit_config(|c| c.cluster.database = None);
+    let o = custody(&w, &["index", "rebuild"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(list(&w, &[]), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_write_one_catalog() {
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+    });
+    let a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let (da, db) = (w.path("rack-a"), w.path("rack-b"));
+    for (i, id) in ["a-1", "a-2"].into_iter().enumerate() {
+        media(&da, id, 10 + i as u64, r#""officer":"o-1001""#);
+    }
+    for (i, id) in ["b-1", "b-2"].into_iter().enumerate() {
+        media(&db, id, 20 + i as u64, r#""officer":"o-1001""#);
+    }
+    // At the same time, through different gateways.
+    let (wa, wb) = (&w, &w);
+    std::thread::scope(|s| {
+        s.spawn(|| dock_dir(wa, &a, &da, 2));
+        s.spawn(|| dock_dir(wb, &b, &db, 2));
+    });
+    eventually(30, "four catalog rows", || async {
+        (rows(&pg, "postgres") == 4).then_some(())
+    })
+    .await;
+    let mut got = ids(&list(&w, &["--officer", "o-1001"]));
+    got.sort();
+    assert_eq!(got, ["a-1", "a-2", "b-1", "b-2"]);
+    for id in ["a-1", "b-2"] {
+        let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
+        assert!(ok, "{v:#}");
+    }
+}
