@@ -197,3 +197,73 @@ async fn two_gateways_write_one_catalog() {
         assert!(ok, "{v:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_garage_node_dies_during_ingest_and_nothing_is_lost() {
+    let pg = Postgres::start();
+    let mut w = World::with_config(Backend::GarageCluster, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+    });
+    let gw = w.gateway();
+    let dir = w.path("rack");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sums = Vec::new();
+    for i in 0..3 {
+        let f = dir.join(format!("big-{i}.mp4"));
+        write_random_file(&f, 24 << 20, 40 + i);
+        sums.push(sha256_file(&f));
+        std::fs::write(
+            dir.join(format!("big-{i}.mp4.json")),
+            format!(r#"{{"recording_id":"big-{i}","officer":"o-1001"}}"#),
+        )
+        .unwrap();
+    }
+    // Node 2 is killed while the files go in, and comes back afterwards.
+    let mut cluster = w.garage_cluster.take().unwrap();
+    std::thread::scope(|s| {
+        let docking = s.spawn(|| {
+            w.dock(
+                "rack-1",
+                &gw,
+                &["--recorder", "bwc-1", dir.to_str().unwrap()],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        cluster.nodes[2].stop();
+        let (out, results) = docking.join().unwrap();
+        assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+        assert_eq!(results.len(), 3, "{results:?}");
+        assert!(
+            results.iter().all(|r| r["result"] == "archived"),
+            "nothing refused: {results:?}"
+        );
+    });
+    cluster.nodes[2].restart();
+    w.garage_cluster = Some(cluster);
+
+    // Every recording verifies, read through another node than the one the
+    // gateway wrote to.
+    let node1 = w.garage_cluster.as_ref().unwrap().nodes[1].store_config();
+    w.edit_config(|c| {
+        c.store.endpoint = node1.endpoint.clone();
+    });
+    for i in 0..3 {
+        let (ok, v) = w.verify_json(&format!("bwc-1/big-{i}"));
+        assert!(ok, "{v:#}");
+    }
+    let store = w.store().await;
+    for (i, sum) in sums.iter().enumerate() {
+        let (_, v) = w.verify_json(&format!("bwc-1/big-{i}"));
+        let m = store
+            .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
+            .await
+            .unwrap();
+        let original = m["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["role"] == "original")
+            .unwrap();
+        assert_eq!(original["sha256"].as_str().unwrap(), sum, "big-{i}");
+    }
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod garage;
 pub mod ops;
 pub mod postgres;
 
@@ -17,187 +18,16 @@ pub use custody::config::Config;
 use custody::config::StoreConfig;
 use custody::pki::{self, CertDir};
 use custody::store::Store;
+pub use garage::{Garage, GarageCluster};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_custody");
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn garage_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("GARAGE_BIN") {
-        return p.into();
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let p = Path::new(&home).join(".cargo/bin/garage");
-    if p.exists() {
-        return p;
-    }
-    "garage".into()
-}
-
-/// A single-node Garage server with its own directories and ports.
-pub struct Garage {
-    dir: PathBuf,
-    child: Option<Child>,
-    pub endpoint: String,
-    admin: String,
-    pub access_key: String,
-    pub secret_key: String,
-    pub bucket: String,
-}
-
-impl Garage {
-    pub fn start(root: &Path) -> Garage {
-        let dir = root.join("garage");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut g = Garage {
-            dir,
-            child: None,
-            endpoint: String::new(),
-            admin: String::new(),
-            access_key: format!("GK{}", "a1".repeat(12)),
-            secret_key: "b2".repeat(32),
-            bucket: "custody".into(),
-        };
-        // A port picked free may be taken by another process before Garage
-        // binds it; a server that exits or never answers is started again
-        // on other ports (nothing is stored yet).
-        for attempt in 1..=3 {
-            g.configure();
-            match g.run() {
-                Ok(()) => return g,
-                Err(why) if attempt < 3 => {
-                    eprintln!("garage start {attempt}: {why}; trying other ports");
-                    g.stop();
-                    let _ = std::fs::remove_dir_all(g.dir.join("meta"));
-                    let _ = std::fs::remove_dir_all(g.dir.join("data"));
-                }
-                Err(why) => panic!("garage did not start: {why}"),
-            }
-        }
-        unreachable!()
-    }
-
-    /// Writes the configuration with three fresh ports.
-    fn configure(&mut self) {
-        // Held together so that the three are distinct.
-        let held: Vec<TcpListener> = (0..3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let port = |i: usize| held[i].local_addr().unwrap().port();
-        let (rpc, s3, admin) = (port(0), port(1), port(2));
-        drop(held);
-        let conf = format!(
-            r#"metadata_dir = "{d}/meta"
-data_dir = "{d}/data"
-db_engine = "lmdb"
-replication_factor = 1
-rpc_bind_addr = "127.0.0.1:{rpc}"
-rpc_public_addr = "127.0.0.1:{rpc}"
-rpc_secret = "{secret}"
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:{s3}"
-root_domain = ".s3.garage.localhost"
-[admin]
-api_bind_addr = "127.0.0.1:{admin}"
-admin_token = "test-admin-token"
-"#,
-            d = self.dir.display(),
-            secret = "1".repeat(64),
-        );
-        std::fs::write(self.dir.join("garage.toml"), conf).unwrap();
-        self.endpoint = format!("http://127.0.0.1:{s3}");
-        self.admin = format!("127.0.0.1:{admin}");
-    }
-
-    /// Spawns the server and waits for its health check; on failure says
-    /// why, with the end of its log.
-    fn run(&mut self) -> Result<(), String> {
-        let log_path = self.dir.join("garage.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap();
-        let child = Command::new(garage_bin())
-            .arg("-c")
-            .arg(self.dir.join("garage.toml"))
-            .args(["server", "--single-node", "--default-bucket"])
-            .env("GARAGE_DEFAULT_ACCESS_KEY", &self.access_key)
-            .env("GARAGE_DEFAULT_SECRET_KEY", &self.secret_key)
-            .env("GARAGE_DEFAULT_BUCKET", &self.bucket)
-            .env("RUST_LOG", "warn")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("garage binary (cargo install garage, or set GARAGE_BIN)");
-        self.child = Some(child);
-        let deadline = Instant::now() + patience(20);
-        loop {
-            if http_ok(&self.admin, "/health") {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten());
-            let why = match exited {
-                Some(status) => format!("exited with {status}"),
-                None if Instant::now() >= deadline => "not healthy in time".to_string(),
-                None => {
-                    std::thread::sleep(Duration::from_millis(100));
-                    continue;
-                }
-            };
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(format!(
-                "{why} (admin {}); log:\n{}",
-                self.admin,
-                tail.join("\n")
-            ));
-        }
-    }
-
-    /// Kills the server (SIGKILL): the store becomes unreachable.
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts the server again on the same data and ports.
-    pub fn restart(&mut self) {
-        self.stop();
-        if let Err(why) = self.run() {
-            panic!("garage did not restart: {why}");
-        }
-    }
-
-    pub fn store_config(&self) -> StoreConfig {
-        StoreConfig {
-            bucket: Some(self.bucket.clone()),
-            endpoint: Some(self.endpoint.clone()),
-            region: Some("garage".into()),
-            access_key_id: Some(self.access_key.clone()),
-            secret_access_key: Some(self.secret_key.clone()),
-            ..StoreConfig::default()
-        }
-    }
-}
-
-impl Drop for Garage {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 fn moto_bin() -> PathBuf {
@@ -271,7 +101,7 @@ impl Drop for Moto {
     }
 }
 
-fn http_ok(addr: &str, path: &str) -> bool {
+pub(crate) fn http_ok(addr: &str, path: &str) -> bool {
     use std::io::Read;
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return false;
@@ -373,6 +203,7 @@ pub struct World {
     pub dir: tempfile::TempDir,
     pub certs: CertDir,
     pub garage: Option<Garage>,
+    pub garage_cluster: Option<GarageCluster>,
     pub moto: Option<Moto>,
     pub config: PathBuf,
     /// The clock of every process the world starts; `None`: the real one.
@@ -381,6 +212,8 @@ pub struct World {
 
 pub enum Backend {
     Garage,
+    /// Three Garage nodes, replication factor 3.
+    GarageCluster,
     Local,
     /// moto's S3, enforcing Object Lock.
     Moto,
@@ -418,20 +251,20 @@ impl World {
             Backend::Garage => Some(Garage::start(dir.path())),
             _ => None,
         };
+        let garage_cluster = match backend {
+            Backend::GarageCluster => Some(GarageCluster::start(dir.path())),
+            _ => None,
+        };
         let moto = match backend {
             Backend::Moto => Some(Moto::start(dir.path())),
             _ => None,
         };
-        let store = match (&garage, &moto) {
-            (Some(g), _) => StoreConfig {
+        let store = match Self::s3_config(&garage, &garage_cluster, &moto) {
+            Some(s3) => StoreConfig {
                 part_size_mib: 8,
-                ..g.store_config()
+                ..s3
             },
-            (None, Some(m)) => StoreConfig {
-                part_size_mib: 8,
-                ..m.store_config()
-            },
-            (None, None) => StoreConfig {
+            None => StoreConfig {
                 local_dir: "store".into(),
                 ..StoreConfig::default()
             },
@@ -451,6 +284,7 @@ impl World {
             dir,
             certs,
             garage,
+            garage_cluster,
             moto,
             config,
             clock: None,
@@ -485,15 +319,25 @@ impl World {
         self.dir.path().join(p)
     }
 
+    fn s3_config(
+        garage: &Option<Garage>,
+        cluster: &Option<GarageCluster>,
+        moto: &Option<Moto>,
+    ) -> Option<StoreConfig> {
+        garage
+            .as_ref()
+            .map(Garage::store_config)
+            .or_else(|| cluster.as_ref().map(GarageCluster::store_config))
+            .or_else(|| moto.as_ref().map(Moto::store_config))
+    }
+
     pub fn store_config(&self) -> StoreConfig {
-        match (&self.garage, &self.moto) {
-            (Some(g), _) => g.store_config(),
-            (None, Some(m)) => m.store_config(),
-            (None, None) => StoreConfig {
+        Self::s3_config(&self.garage, &self.garage_cluster, &self.moto).unwrap_or_else(|| {
+            StoreConfig {
                 local_dir: self.path("store"),
                 ..StoreConfig::default()
-            },
-        }
+            }
+        })
     }
 
     pub async fn store(&self) -> Store {
