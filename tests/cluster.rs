@@ -267,3 +267,136 @@ async fn a_garage_node_dies_during_ingest_and_nothing_is_lost() {
         assert_eq!(original["sha256"].as_str().unwrap(), sum, "big-{i}");
     }
 }
+
+fn token(name: &str) -> String {
+    format!("cluster-token-{name}-0123456789")
+}
+
+fn bearer(who: &str) -> String {
+    format!("Authorization: Bearer {}", token(who))
+}
+
+/// Two supervisors and an auditor on the command center of every gateway.
+fn viewers(c: &mut Config) {
+    use custody::config::{ViewerConfig, ViewerRole};
+    ops::http(c);
+    for (name, role) in [
+        ("sup-a", ViewerRole::Supervisor),
+        ("sup-b", ViewerRole::Supervisor),
+        ("aud", ViewerRole::Auditor),
+    ] {
+        c.viewers.push(ViewerConfig {
+            name: name.into(),
+            role,
+            unit: String::new(),
+            token_sha256: Some(hex::encode(custody::chain::sha256(token(name).as_bytes()))),
+            clearances: Vec::new(),
+        });
+    }
+}
+
+/// Reject and approvals fired at once at one export request through two
+/// gateways, round after round: the database lets exactly one decision
+/// win; the others get 409, and the request document holds the winner.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_racing_on_one_decision_have_exactly_one_winner() {
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        viewers(c);
+    });
+    let a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let dir = w.path("rack");
+    media(&dir, "to-export", 1, r#""officer":"o-1001""#);
+    dock_dir(&w, &a, &dir, 1);
+    let mut ids = Vec::new();
+    for round in 0..6 {
+        let o = w
+            .command()
+            .args(["request", "export", "bwc-1/to-export", "--reason", "race"])
+            .arg("-c")
+            .arg(&w.config)
+            .args([
+                "--url",
+                &format!("https://localhost:{}", a.http_addr().port()),
+            ])
+            .args(["--token", &token("aud")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let req: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let id = req["id"].as_str().unwrap().to_string();
+        let decide = |gw: &GatewayProc, who: &str, verb: &str| {
+            ops::spawn_post(
+                &w,
+                gw,
+                &format!("/api/requests/{id}/{verb}"),
+                &[bearer(who), "Content-Type: application/json".into()],
+                Some(&format!(r#"{{"note":"{who} {verb}s"}}"#)),
+            )
+        };
+        // Which gateway gets which decision changes from round to round.
+        let (x, y) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let racers = [
+            ("rejected", decide(x, "sup-a", "reject")),
+            ("done", decide(y, "sup-a", "approve")),
+            ("done", decide(y, "sup-b", "approve")),
+            ("done", decide(x, "sup-b", "approve")),
+        ];
+        let answers: Vec<(&str, u16, String)> = racers
+            .into_iter()
+            .map(|(status, c)| {
+                let (code, body) = ops::answer(c);
+                (status, code, body)
+            })
+            .collect();
+        let winners: Vec<_> = answers.iter().filter(|a| a.1 == 200).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {answers:#?}");
+        for (_, code, body) in answers.iter().filter(|a| a.1 != 200) {
+            assert_eq!(*code, 409, "{body}");
+            assert!(body.contains("decided already"), "{body}");
+        }
+        let stored: serde_json::Value = w
+            .store()
+            .await
+            .get_json(&format!("policy/requests/{id}.json"), "request")
+            .await
+            .unwrap();
+        assert_eq!(stored["status"], winners[0].0, "{stored}");
+        // Carried out once, by one gateway, and never after a rejection.
+        let bundles = ["spool", "spool-gateway-b"]
+            .iter()
+            .filter(|s| {
+                w.path(s)
+                    .join("exports")
+                    .join(&id)
+                    .join("manifest.json")
+                    .exists()
+            })
+            .count();
+        let want = usize::from(winners[0].0 == "done");
+        assert_eq!(bundles, want, "export bundles of {id}");
+        ids.push(id);
+    }
+    let decided: usize = pg
+        .sql("postgres", "SELECT count(*) FROM request_decisions")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(decided, ids.len());
+
+    // The table is derived too: rebuilt into an empty database from the
+    // request documents, with the same decisions.
+    pg.sql("postgres", "CREATE DATABASE fresh");
+    w.edit_config(|c| c.cluster.database = Some(pg.url("fresh")));
+    let o = custody(&w, &["index", "rebuild"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{} in storage, {} added", ids.len(), ids.len())),
+        "{}",
+        stdout(&o)
+    );
+    let q = "SELECT request_id, status, decided_by FROM request_decisions ORDER BY request_id";
+    assert_eq!(pg.sql("fresh", q), pg.sql("postgres", q));
+}

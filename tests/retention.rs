@@ -7,6 +7,7 @@ mod common;
 
 use std::process::{Command, Output};
 
+use common::ops::{answer, spawn_post};
 use common::*;
 use custody::config::{ViewerConfig, ViewerRole};
 use custody_format::confidentiality::Mark;
@@ -780,46 +781,6 @@ async fn object_lock_is_enforced_where_storage_supports_it() {
     for key in added {
         held(key).await;
     }
-}
-
-/// A POST to the command center with curl: (status, body). `headers` are
-/// sent as they are; `body` with them (nothing sets a content type).
-fn spawn_post(
-    w: &World,
-    gw: &GatewayProc,
-    path: &str,
-    headers: &[String],
-    body: Option<&str>,
-) -> std::process::Child {
-    let mut c = Command::new("curl");
-    c.args(["-sS", "-X", "POST", "-w", "\n%{http_code}", "--cacert"])
-        .arg(w.certs.ca_cert());
-    for h in headers {
-        c.args(["-H", h]);
-    }
-    if let Some(b) = body {
-        c.args(["--data-binary", b]);
-    }
-    c.arg(format!("https://localhost:{}{path}", gw.http_addr().port()))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Waits for a [`spawn_post`]: (status, body).
-fn answer(c: std::process::Child) -> (u16, String) {
-    let out = c.wait_with_output().unwrap();
-    let s = stdout(&out);
-    let (body, code) = s.rsplit_once('\n').unwrap_or(("", &s));
-    let code = code.trim().parse().unwrap_or(0);
-    // A failed transfer: say why.
-    let body = if code == 0 {
-        stderr(&out)
-    } else {
-        body.to_string()
-    };
-    (code, body)
 }
 
 fn bearer(who: &str) -> String {

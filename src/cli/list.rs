@@ -137,6 +137,17 @@ pub async fn index(c: IndexCommand) -> anyhow::Result<ExitCode> {
                 "catalog rebuilt from storage: {n} recordings ({:.1} s)",
                 t0.elapsed().as_secs_f64()
             );
+            // Cluster mode: the records office's decisions, from the
+            // request documents.
+            if let Some(db) = index.db() {
+                let requests = custody::records_office::list(index.store()).await?;
+                let decisions: Vec<_> = requests.iter().filter_map(|r| r.decision()).collect();
+                let added = db.restore_decisions(&decisions).await?;
+                println!(
+                    "records-office decisions: {} in storage, {added} added to the database",
+                    decisions.len()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

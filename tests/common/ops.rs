@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use super::{Config, GatewayProc, World};
+use super::{Config, GatewayProc, World, stderr, stdout};
 
 /// Turns the command center (and so the operations endpoints) on, on a
 /// free port.
@@ -69,4 +69,44 @@ impl Metrics {
             })
             .unwrap_or_else(|| panic!("no series {series} in\n{}", self.0))
     }
+}
+
+/// A POST to the command center with curl: (status, body). `headers` are
+/// sent as they are; `body` with them (nothing sets a content type).
+pub fn spawn_post(
+    w: &World,
+    gw: &GatewayProc,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> std::process::Child {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-X", "POST", "-w", "\n%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert());
+    for h in headers {
+        c.args(["-H", h]);
+    }
+    if let Some(b) = body {
+        c.args(["--data-binary", b]);
+    }
+    c.arg(format!("https://localhost:{}{path}", gw.http_addr().port()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a [`spawn_post`]: (status, body).
+pub fn answer(c: std::process::Child) -> (u16, String) {
+    let out = c.wait_with_output().unwrap();
+    let s = stdout(&out);
+    let (body, code) = s.rsplit_once('\n').unwrap_or(("", &s));
+    let code = code.trim().parse().unwrap_or(0);
+    // A failed transfer: say why.
+    let body = if code == 0 {
+        stderr(&out)
+    } else {
+        body.to_string()
+    };
+    (code, body)
 }

@@ -2,12 +2,15 @@
 //! what several gateways must share and storage cannot arbitrate (S3 here
 //! has no conditional writes). A connection pool ([`Db`]), versioned
 //! migrations (`migrations/`, applied at connect under an advisory lock so
-//! that gateways starting together do not race), and one module per table.
+//! that gateways starting together do not race), and one module per table:
+//! [`catalog`], [`decisions`].
 //!
 //! Storage stays the source of truth: every table is derived data that
-//! `custody index rebuild` makes again from the manifests.
+//! `custody index rebuild` makes again from storage (the manifests, the
+//! records-office request documents).
 
 pub mod catalog;
+pub mod decisions;
 
 use std::time::Duration;
 
@@ -87,4 +90,24 @@ impl Db {
     async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
         Ok(self.pool.get().await?)
     }
+
+    /// Waits for, then holds, the cluster-wide lock called `name` until the
+    /// returned [`Held`] is dropped.
+    pub async fn hold(&self, name: &str) -> Result<Held, DbError> {
+        // A connection of its own, taken out of the pool: closing it on
+        // drop releases the lock whatever happens to its holder (a
+        // panicking task, a cancelled future), and no pooled connection is
+        // ever handed on with a lock still held.
+        let client = deadpool_postgres::Object::take(self.pool.get().await?);
+        client
+            .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&name])
+            .await?;
+        Ok(Held { _client: client })
+    }
+}
+
+/// A cluster-wide lock ([`Db::hold`]); released when dropped (its
+/// connection closes; a gateway that dies releases it the same way).
+pub struct Held {
+    _client: deadpool_postgres::ClientWrapper,
 }

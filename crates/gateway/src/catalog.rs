@@ -64,6 +64,11 @@ impl Index {
         &self.store
     }
 
+    /// The cluster's database, in cluster mode.
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
+    }
+
     /// Writes the line of the recording at `manifest_key`, now (or removes
     /// it: no manifest any more means the recording was deleted).
     pub async fn update(&self, manifest_key: &str) -> Result<(), IndexError> {

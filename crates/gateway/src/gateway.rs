@@ -111,7 +111,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         Some(url) => Some(custody_db::Db::connect(url).await?),
         None => None,
     };
-    let index = crate::catalog::Index::new(store.clone(), db);
+    let index = crate::catalog::Index::new(store.clone(), db.clone());
     match store.probe().await {
         Ok(()) => tracing::info!("store: {}", store.describe()),
         Err(e) => tracing::warn!(
@@ -364,6 +364,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         archiver,
         linker,
         catalog,
+        db,
         media,
         live,
         signer,

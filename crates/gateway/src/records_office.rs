@@ -221,14 +221,45 @@ pub enum DecisionError {
     DecidedElsewhere,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] custody_db::DbError),
 }
 
-/// Stores a decision and reads it back. Storage has no conditional
-/// writes: a decision made at the same moment through another gateway on
-/// the same bucket can overwrite this one, and reading it back catches
-/// that only when the other write came first (`docs/command-center.md`
-/// §10.4 says what this does not guarantee).
-pub async fn store_decision(store: &Store, r: &RequestDoc) -> Result<(), DecisionError> {
+impl RequestDoc {
+    /// Its decision as the cluster's database keeps it, once decided.
+    pub fn decision(&self) -> Option<custody_db::decisions::Decision> {
+        let status = match self.status {
+            Status::Pending => return None,
+            Status::Rejected => "rejected",
+            Status::Approved | Status::Done | Status::Failed => "approved",
+        };
+        Some(custody_db::decisions::Decision {
+            request_id: self.id.clone(),
+            status: status.into(),
+            decided_by: self.decided_by.clone()?,
+            decided_at: self.decided_at.clone()?,
+        })
+    }
+}
+
+/// Stores a decision. In cluster mode (`db`) the database decides which
+/// decision is first, across gateways, before the document is written.
+/// Alone, the document is written and read back: storage has no
+/// conditional writes, so a decision made at the same moment through
+/// another gateway on the same bucket can overwrite this one, and reading
+/// it back catches that only when the other write came first
+/// (`docs/command-center.md` §10.4 says what this does not guarantee).
+pub async fn store_decision(
+    store: &Store,
+    db: Option<&custody_db::Db>,
+    r: &RequestDoc,
+) -> Result<(), DecisionError> {
+    if let Some(db) = db {
+        let d = r.decision().ok_or(DecisionError::DecidedElsewhere)?;
+        if !db.claim_decision(&d).await? {
+            return Err(DecisionError::DecidedElsewhere);
+        }
+    }
     save(store, r).await?;
     match load(store, &r.id).await? {
         Some(x)
@@ -506,7 +537,7 @@ mod tests {
         assert!(load(&store, "../escape").await.unwrap().is_none());
         assert!(load(&store, "none").await.unwrap().is_none());
         r.decide("bob", None, true);
-        store_decision(&store, &r).await.unwrap();
+        store_decision(&store, None, &r).await.unwrap();
         let listed = list(&store).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].status, Status::Approved);

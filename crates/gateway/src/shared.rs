@@ -35,6 +35,8 @@ pub struct Gateway {
     /// Keeps the catalog's lines current (in storage, or the cluster's
     /// database).
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// The cluster's database (`[cluster] database`), if any.
+    pub db: Option<custody_db::Db>,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<custody_media::derive::Media>,
     pub live: Arc<crate::live::Live>,

@@ -453,6 +453,15 @@ async fn decide(
     // cut a decision off between storing it and carrying it out.
     let task = tokio::spawn(async move {
         let _one_at_a_time = s.decisions.lock(&id).await;
+        // Across gateways too, in cluster mode: one decision, carried out
+        // once, whichever gateway each approval reaches.
+        let _in_the_cluster = match &s.gw.db {
+            Some(db) => match db.hold(&format!("records-office request {id}")).await {
+                Ok(held) => Some(held),
+                Err(e) => return storage_unavailable("request", e),
+            },
+            None => None,
+        };
         decide_locked(&s, &peer, &who, &id, &path, d, approve).await
     });
     task.await.unwrap_or_else(|e| {
@@ -524,12 +533,13 @@ async fn decide_locked(
     }
     if decided == Decided::New {
         r.decide(&who.name, d.note, approve);
-        match office::store_decision(&s.gw.store, &r).await {
+        match office::store_decision(&s.gw.store, s.gw.db.as_ref(), &r).await {
             Ok(()) => {}
             Err(DecisionError::DecidedElsewhere) => {
                 return json_error(StatusCode::CONFLICT, "the request was decided already");
             }
             Err(DecisionError::Store(e)) => return storage_unavailable("request", e),
+            Err(DecisionError::Db(e)) => return storage_unavailable("request", e),
         }
         if !approve {
             return no_store(Json(r).into_response());
