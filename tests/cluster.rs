@@ -400,3 +400,184 @@ async fn two_gateways_racing_on_one_decision_have_exactly_one_winner() {
     let q = "SELECT request_id, status, decided_by FROM request_decisions ORDER BY request_id";
     assert_eq!(pg.sql("fresh", q), pg.sql("postgres", q));
 }
+
+/// A 20 s recording made by ffmpeg, streamed by the recorders below.
+fn camera_file(w: &World) -> std::path::PathBuf {
+    let f = w.path("camera.ts");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=20")
+        .args([
+            "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts",
+        ])
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    f
+}
+
+/// `custody record` streaming `file` live as `bwc-1`'s recording `id`
+/// through `gw`, with the recorder's state in `state`.
+fn record(w: &World, gw: &GatewayProc, file: &Path, id: &str, state: &str) -> KillOnDrop {
+    let child = w
+        .command()
+        .arg("record")
+        .args(["--gateway", &gw.addr.to_string(), "--ca"])
+        .arg(w.certs.ca_cert())
+        .arg("--cert")
+        .arg(w.certs.device_cert("bwc-1"))
+        .arg("--key")
+        .arg(w.certs.device_key("bwc-1"))
+        .arg("--state-dir")
+        .arg(w.path(state))
+        .args(["--officer", "o-1001", "--recording-id", id, "--file"])
+        .arg(file)
+        .current_dir(w.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    KillOnDrop(child)
+}
+
+fn lease_holder(pg: &Postgres, recorder_id: &str) -> String {
+    pg.sql(
+        "postgres",
+        &format!("SELECT holder FROM leases WHERE name = 'live {recorder_id}'"),
+    )
+    .trim()
+    .to_string()
+}
+
+/// One recording streamed by two recorders at once, one through each
+/// gateway, round after round: exactly one gateway takes the recording's
+/// lease and receives it; the other refuses it and keeps nothing. The
+/// recording is stored whole by its gateway, and the lease given up.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.live.close_after_secs = 3;
+    });
+    let a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let file = camera_file(&w);
+    for round in 0..3 {
+        let id = format!("race-{round}");
+        let spooled = |spool: &str| {
+            w.path(spool)
+                .join("recordings")
+                .join("bwc-1")
+                .join(&id)
+                .exists()
+        };
+        let ra = record(&w, &a, &file, &id, &format!("state-a-{round}"));
+        let rb = record(&w, &b, &file, &id, &format!("state-b-{round}"));
+        let holder = eventually(30, "the lease taken", || async {
+            Some(lease_holder(&pg, &format!("bwc-1/{id}"))).filter(|h| !h.is_empty())
+        })
+        .await;
+        // Both recorders keep trying for a few seconds.
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        let (winner, loser) = match holder.as_str() {
+            "test-gateway" => ("spool", "spool-gateway-b"),
+            "gateway-b" => ("spool-gateway-b", "spool"),
+            other => panic!("lease held by {other:?}"),
+        };
+        assert!(spooled(winner), "{id}: the lease holder receives it");
+        assert!(
+            !spooled(loser),
+            "{id}: the other gateway keeps nothing of it"
+        );
+        let loser_log = if loser == "spool" { a.log() } else { b.log() };
+        assert!(
+            loser_log.contains(&format!(
+                "live recording bwc-1/{id} is held by gateway {holder}"
+            )),
+            "{id}: the refusal names the holder:\n{loser_log}"
+        );
+        drop((ra, rb));
+        // Closed by timeout, stored by the holder, its lease given up.
+        eventually(60, "the recording closed and stored", || {
+            let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
+            async move { (v["state"] == "closed").then_some(()) }
+        })
+        .await;
+        let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
+        assert!(ok, "{v:#}");
+        eventually(30, "the lease given up", || async {
+            lease_holder(&pg, &format!("bwc-1/{id}"))
+                .is_empty()
+                .then_some(())
+        })
+        .await;
+    }
+}
+
+/// The gateway receiving a live recording is killed. Its recorder turns to
+/// another gateway, which refuses the recording while the lease is held
+/// and after it expires (the dead gateway's spool has bytes it has not),
+/// and keeps nothing. Restarted, the first gateway takes its lease again,
+/// the recorder comes back to it, and the recording is stored whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_recording_is_not_split_between_gateways_when_its_gateway_dies() {
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.cluster.lease_secs = 3;
+        c.live.close_after_secs = 8;
+    });
+    let mut a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let file = camera_file(&w);
+    let id = "kept-whole";
+    let rec = record(&w, &a, &file, id, "state");
+    eventually(30, "the lease taken by the first gateway", || async {
+        (lease_holder(&pg, &format!("bwc-1/{id}")) == "test-gateway").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    a.kill();
+    drop(rec);
+
+    let rec = record(&w, &b, &file, id, "state");
+    eventually(
+        30,
+        "the other gateway refusing an abandoned lease",
+        || async {
+            b.log()
+                .contains(&format!(
+                    "live recording bwc-1/{id} is held by gateway test-gateway until it stopped renewing"
+                ))
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !w.path("spool-gateway-b")
+            .join("recordings")
+            .join("bwc-1")
+            .join(id)
+            .exists(),
+        "the other gateway keeps nothing of it"
+    );
+    drop(rec);
+
+    a.restart();
+    let rec = record(&w, &a, &file, id, "state");
+    eventually(30, "the lease taken again after the restart", || async {
+        (lease_holder(&pg, &format!("bwc-1/{id}")) == "test-gateway").then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    drop(rec);
+    eventually(60, "the recording closed and stored", || {
+        let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
+        async move { (v["state"] == "closed").then_some(()) }
+    })
+    .await;
+    let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
+    assert!(ok, "{v:#}");
+}

@@ -71,13 +71,27 @@ impl Default for PolicyConfig {
 
 /// Several gateways over one bucket (docs/operations.md). Absent, a gateway
 /// works alone and keeps its indexes in storage.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
     /// PostgreSQL the gateways share (`postgres://user@host:port/db`): it
-    /// holds the catalog. Setting it turns cluster mode on.
+    /// holds the catalog, records-office decisions and leases. Setting it
+    /// turns cluster mode on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// How long a live recording's lease lasts unless renewed (renewed
+    /// every third of it): how soon a dead gateway's recordings are seen
+    /// as abandoned.
+    pub lease_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            database: None,
+            lease_secs: 15,
+        }
+    }
 }
 
 /// The command-center server (the wall, live and stored playback).

@@ -248,6 +248,13 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             metrics: metrics.clone(),
         },
         tasks.clone(),
+        db.as_ref().map(|db| {
+            crate::lease::Leases::new(
+                db.clone(),
+                &cfg.gateway.id,
+                Duration::from_secs(cfg.cluster.lease_secs.max(3)),
+            )
+        }),
     )
     .map_err(|source| GatewayError::Spool {
         path: cfg.gateway.spool.display().to_string(),

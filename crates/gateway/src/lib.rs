@@ -15,6 +15,7 @@ pub mod export;
 mod finish;
 pub mod gateway;
 pub mod inventory;
+pub mod lease;
 pub mod ledger;
 pub mod link;
 pub mod live;

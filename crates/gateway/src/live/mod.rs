@@ -32,6 +32,9 @@ pub struct Live {
     pub opts: LiveOptions,
     /// Runs each recording's upload and the watchdog.
     tasks: Arc<crate::tasks::Tasks>,
+    /// Cluster mode: a recording is written to storage only under its
+    /// lease.
+    pub leases: Option<Arc<crate::lease::Leases>>,
 }
 
 /// Counts a device's live stream while it lasts.
@@ -60,6 +63,7 @@ impl Live {
         catalog: Arc<crate::catalog::Catalog>,
         opts: LiveOptions,
         tasks: Arc<crate::tasks::Tasks>,
+        leases: Option<Arc<crate::lease::Leases>>,
     ) -> std::io::Result<Arc<Live>> {
         let live = Arc::new(Live {
             recordings: Mutex::new(HashMap::new()),
@@ -70,6 +74,7 @@ impl Live {
             catalog,
             opts,
             tasks,
+            leases,
         });
         for (recorder, id, st) in spool.scan()? {
             let entry = spool.entry(&recorder, &id);
@@ -104,7 +109,7 @@ impl Live {
                 closed = ls.closed.is_some(),
                 "live recording resumed from the spool"
             );
-            live.adopt(rec.clone());
+            live.adopt(rec.clone(), None);
             if ls.closed.is_none() {
                 rec.ensure_running();
             }
@@ -133,26 +138,71 @@ impl Live {
             .cloned()
     }
 
-    /// Registers a recording and starts its uploader.
-    pub fn adopt(self: &Arc<Self>, rec: Arc<LiveRecording>) {
+    /// Registers a recording and starts its uploader. In cluster mode the
+    /// uploader runs under the recording's `lease` (taken first if not
+    /// given), and stops if the lease is lost; the spool keeps what it had
+    /// not written.
+    pub fn adopt(self: &Arc<Self>, rec: Arc<LiveRecording>, lease: Option<crate::lease::Lease>) {
         self.recordings
             .lock()
             .expect("recordings")
             .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
         let live = self.clone();
         self.tasks.spawn("live upload", async move {
-            to_storage::run(
+            let lease = match (lease, &live.leases) {
+                (Some(l), _) => Some(l),
+                (None, Some(leases)) => Some(live.lease_for(leases, &rec).await),
+                (None, None) => None,
+            };
+            let upload = to_storage::run(
                 live.store.clone(),
                 rec.clone(),
                 live.usage.clone(),
                 live.catalog.clone(),
-            )
-            .await;
+            );
+            match &lease {
+                None => upload.await,
+                Some(l) => {
+                    let lost = l.lost();
+                    tokio::select! {
+                        _ = upload => {}
+                        _ = lost.cancelled() => {
+                            tracing::error!(recorder = %rec.recorder, id = %rec.id, "live upload stopped: the recording's lease was lost; the spool keeps it");
+                            return;
+                        }
+                    }
+                }
+            }
+            drop(lease);
             live.recordings
                 .lock()
                 .expect("recordings")
                 .remove(&(rec.recorder.clone(), rec.id.clone()));
         });
+    }
+
+    /// Waits for the lease of a recording this gateway reopened from its
+    /// spool (held by another gateway: asked again every lease period).
+    async fn lease_for(
+        &self,
+        leases: &Arc<crate::lease::Leases>,
+        rec: &LiveRecording,
+    ) -> crate::lease::Lease {
+        let name = crate::lease::Leases::live_name(&rec.recorder, &rec.id);
+        let mut said = String::new();
+        loop {
+            match leases.take(&name).await {
+                Ok(l) => return l,
+                Err(e) => {
+                    let msg = e.to_string();
+                    if msg != said {
+                        tracing::error!(lease = %name, "live recording in the spool not uploaded yet: its lease is {msg}");
+                        said = msg;
+                    }
+                }
+            }
+            tokio::time::sleep(leases.ttl()).await;
+        }
     }
 
     /// Takes one of a device's live stream slots, or `None` at the limit.

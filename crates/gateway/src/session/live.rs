@@ -97,6 +97,27 @@ async fn open_live(
             format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
         ));
     }
+    // Cluster mode: a new recording is this gateway's once it holds the
+    // recording's lease; a recording live on another gateway (or left
+    // there by a gateway that stopped) is not started here a second time.
+    let lease = match &s.gw.live.leases {
+        None => None,
+        Some(leases) => Some(
+            leases
+                .take(&crate::lease::Leases::live_name(recorder, id))
+                .await
+                .map_err(|e| match e {
+                    crate::lease::LeaseError::Db(e) => fail(
+                        StreamError::Internal,
+                        format!("the cluster database cannot be reached: {e}"),
+                    ),
+                    e => fail(
+                        StreamError::RecordingBusy,
+                        format!("live recording {recorder}/{id} is {e}; it continues there"),
+                    ),
+                })?,
+        ),
+    };
     let now = custody_format::clock::now();
     let mut meta = meta.clone();
     meta.mode.get_or_insert(RecordingMode::Live);
@@ -127,7 +148,7 @@ async fn open_live(
         Ok(rec)
     })
     .await?;
-    s.gw.live.adopt(rec.clone());
+    s.gw.live.adopt(rec.clone(), lease);
     Ok(rec)
 }
 

@@ -200,7 +200,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
     // A log before its first chunk, so the journal says so from chunk 0.
     rec.make_log()?;
     rec.start_chain(&rec.entry.read_header()?)?;
-    gw.live.adopt(rec.clone());
+    gw.live.adopt(rec.clone(), None);
     Ok(rec)
 }
 

@@ -1,0 +1,129 @@
+//! Leases in cluster mode: a live recording is written to storage by the
+//! one gateway holding its lease in the cluster's database
+//! (`custody_db::leases`). A held [`Lease`] renews itself every third of
+//! its time to live; if a renewal finds the lease gone (this gateway was cut
+//! off for longer than the lease and another took it), [`Lease::lost`]
+//! fires and the holder stops writing. Dropping it gives it up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use custody_db::Db;
+use custody_db::leases::Grant;
+use tokio_util::sync::CancellationToken;
+
+/// This gateway's side of the lease table.
+pub struct Leases {
+    db: Db,
+    /// The gateway id: who holds what.
+    holder: String,
+    ttl: Duration,
+}
+
+/// Why a lease was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("held by gateway {holder} until {until}")]
+    HeldBy { holder: String, until: String },
+    #[error("held by gateway {holder} until it stopped renewing at {since}")]
+    Abandoned { holder: String, since: String },
+    #[error("cluster database: {0}")]
+    Db(#[from] custody_db::DbError),
+}
+
+impl Leases {
+    pub fn new(db: Db, holder: &str, ttl: Duration) -> Arc<Leases> {
+        Arc::new(Leases {
+            db,
+            holder: holder.to_string(),
+            ttl,
+        })
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The lease of live recording `recorder/id`.
+    pub fn live_name(recorder: &str, id: &str) -> String {
+        format!("live {recorder}/{id}")
+    }
+
+    /// Takes lease `name` (again, if this gateway held it before). An
+    /// abandoned lease is not taken over: its holder's spool has bytes
+    /// this gateway does not.
+    pub async fn take(self: &Arc<Self>, name: &str) -> Result<Lease, LeaseError> {
+        match self.db.take_lease(name, &self.holder, self.ttl).await? {
+            Grant::Taken { token } => Ok(Lease::start(self.clone(), name.to_string(), token)),
+            Grant::HeldBy { holder, until } => Err(LeaseError::HeldBy { holder, until }),
+            Grant::Expired { holder, since } => Err(LeaseError::Abandoned { holder, since }),
+        }
+    }
+}
+
+/// A lease this gateway holds; given up when dropped.
+pub struct Lease {
+    leases: Arc<Leases>,
+    name: String,
+    token: i64,
+    lost: CancellationToken,
+    stop: CancellationToken,
+}
+
+impl Lease {
+    fn start(leases: Arc<Leases>, name: String, token: i64) -> Lease {
+        let (lost, stop) = (CancellationToken::new(), CancellationToken::new());
+        let (l, n, lo, st) = (leases.clone(), name.clone(), lost.clone(), stop.clone());
+        tokio::spawn(async move {
+            let every = l.ttl / 3;
+            loop {
+                tokio::select! {
+                    _ = st.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                match l.db.renew_lease(&n, token, l.ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(lease = %n, token, "lease lost: another gateway holds it now; this one stops writing it");
+                        lo.cancel();
+                        return;
+                    }
+                    // The database unreachable: try again at the next
+                    // beat; the lease may still be ours.
+                    Err(e) => tracing::warn!(lease = %n, "lease not renewed: {e}"),
+                }
+            }
+        });
+        Lease {
+            leases,
+            name,
+            token,
+            lost,
+            stop,
+        }
+    }
+
+    /// Fires when the lease is found taken by another gateway.
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    pub fn token(&self) -> i64 {
+        self.token
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let (l, n, t) = (self.leases.clone(), self.name.clone(), self.token);
+        // Given up in the background; if that fails the lease expires.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = l.db.release_lease(&n, t).await {
+                    tracing::warn!(lease = %n, "lease not given up (it will expire): {e}");
+                }
+            });
+        }
+    }
+}
