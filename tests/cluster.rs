@@ -460,6 +460,7 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
     let w = World::with_config(Backend::Garage, |c| {
         c.cluster.database = Some(pg.url("postgres"));
         c.live.close_after_secs = 3;
+        ops::http(c);
     });
     let a = w.gateway();
     let b = w.another_gateway("gateway-b", |_| {});
@@ -491,13 +492,17 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
             !spooled(loser),
             "{id}: the other gateway keeps nothing of it"
         );
-        let loser_log = if loser == "spool" { a.log() } else { b.log() };
+        let (winner_gw, loser_gw) = if loser == "spool" { (&b, &a) } else { (&a, &b) };
+        let loser_log = loser_gw.log();
         assert!(
             loser_log.contains(&format!(
                 "live recording bwc-1/{id} is held by gateway {holder}"
             )),
             "{id}: the refusal names the holder:\n{loser_log}"
         );
+        let held = |gw: &GatewayProc| ops::scrape(&w, gw).value("custody_live_leases_held");
+        assert_eq!(held(winner_gw), 1.0, "{id}: the holder counts its lease");
+        assert_eq!(held(loser_gw), 0.0, "{id}");
         drop((ra, rb));
         // Closed by timeout, stored by the holder, its lease given up.
         eventually(60, "the recording closed and stored", || {

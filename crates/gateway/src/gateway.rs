@@ -253,6 +253,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
                 db.clone(),
                 &cfg.gateway.id,
                 Duration::from_secs(cfg.cluster.lease_secs.max(3)),
+                metrics.clone(),
             )
         }),
     )

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 /// This gateway's side of the lease table.
 pub struct Leases {
     db: Db,
+    metrics: Arc<crate::metrics::Metrics>,
     /// The gateway id: who holds what.
     holder: String,
     ttl: Duration,
@@ -32,9 +33,15 @@ pub enum LeaseError {
 }
 
 impl Leases {
-    pub fn new(db: Db, holder: &str, ttl: Duration) -> Arc<Leases> {
+    pub fn new(
+        db: Db,
+        holder: &str,
+        ttl: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Arc<Leases> {
         Arc::new(Leases {
             db,
+            metrics,
             holder: holder.to_string(),
             ttl,
         })
@@ -68,6 +75,7 @@ pub struct Lease {
     token: i64,
     lost: CancellationToken,
     stop: CancellationToken,
+    _held: crate::metrics::Open,
 }
 
 impl Lease {
@@ -85,6 +93,7 @@ impl Lease {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::error!(lease = %n, token, "lease lost: another gateway holds it now; this one stops writing it");
+                        l.metrics.lease_lost();
                         lo.cancel();
                         return;
                     }
@@ -95,6 +104,7 @@ impl Lease {
             }
         });
         Lease {
+            _held: leases.metrics.lease_held(),
             leases,
             name,
             token,

@@ -321,6 +321,8 @@ pub struct Metrics {
     storage: Arc<StorageMetrics>,
     live_segment_stored: Histogram,
     archived: Histogram,
+    leases_held: Gauge,
+    leases_lost: Counter,
 }
 
 impl Metrics {
@@ -341,6 +343,8 @@ impl Metrics {
             storage: Arc::default(),
             live_segment_stored: Histogram::new(live_buckets()),
             archived: Histogram::new(archive_buckets()),
+            leases_held: Gauge::default(),
+            leases_lost: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -413,8 +417,28 @@ impl Metrics {
             Unit::Seconds,
             m.archived.clone(),
         );
+        r.register(
+            "live_leases_held",
+            "Cluster mode: live recordings whose lease this gateway holds (it writes them to storage)",
+            m.leases_held.clone(),
+        );
+        r.register(
+            "live_leases_lost",
+            "Cluster mode: leases found taken by another gateway at renewal (that recording's upload stopped here)",
+            m.leases_lost.clone(),
+        );
         r.register_collector(Box::new(SpoolCollector(space)));
         m
+    }
+
+    /// Counts a lease held until the guard drops.
+    pub fn lease_held(&self) -> Open {
+        self.leases_held.inc();
+        Open(self.leases_held.clone())
+    }
+
+    pub fn lease_lost(&self) {
+        self.leases_lost.inc();
     }
 
     /// Counts an admitted connection, open until the returned guard drops.
