@@ -15,8 +15,8 @@ pub enum Grant {
     /// Another holder has it, until `until` (RFC 3339, the database's
     /// clock).
     HeldBy { holder: String, until: String },
-    /// Another holder had it and let it expire at `since`; not taken (the
-    /// caller says whether it may take it over, with [`Db::take_over`]).
+    /// Another holder had it and let it expire at `since`; not taken: that
+    /// holder may still have what it was holding the lease for.
     Expired { holder: String, since: String },
 }
 
@@ -86,28 +86,6 @@ impl Db {
         };
         t.commit().await?;
         Ok(Grant::Taken { token })
-    }
-
-    /// Takes over lease `name` from `from`, whose lease has expired. False
-    /// if it was renewed or taken by someone else meanwhile.
-    pub async fn take_over(
-        &self,
-        name: &str,
-        from: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<Option<i64>, DbError> {
-        let r = self
-            .client()
-            .await?
-            .query_opt(
-                "UPDATE leases SET holder = $3, token = nextval('lease_tokens'),
-                        expires_at = now() + make_interval(secs => $4)
-                 WHERE name = $1 AND holder = $2 AND expires_at <= now() RETURNING token",
-                &[&name, &from, &holder, &secs(ttl)],
-            )
-            .await?;
-        Ok(r.map(|r| r.get(0)))
     }
 
     /// Pushes the expiry of the lease held with `token` to `ttl` from now.

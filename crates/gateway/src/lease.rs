@@ -1,9 +1,10 @@
 //! Leases in cluster mode: a live recording is written to storage by the
 //! one gateway holding its lease in the cluster's database
 //! (`custody_db::leases`). A held [`Lease`] renews itself every third of
-//! its time to live; if a renewal finds the lease gone (this gateway was cut
-//! off for longer than the lease and another took it), [`Lease::lost`]
-//! fires and the holder stops writing. Dropping it gives it up.
+//! its time to live; if a renewal finds the lease no longer its own (its row
+//! removed, or granted again to a second process with the same gateway
+//! id), [`Lease::lost`] fires and the holder stops writing. An expired
+//! lease is never taken over by another gateway. Dropping it gives it up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,7 @@ impl Lease {
                 match l.db.renew_lease(&n, token, l.ttl).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!(lease = %n, token, "lease lost: another gateway holds it now; this one stops writing it");
+                        tracing::error!(lease = %n, token, "lease lost: no longer this process's; it stops writing that recording");
                         l.metrics.lease_lost();
                         lo.cancel();
                         return;
@@ -113,7 +114,7 @@ impl Lease {
         }
     }
 
-    /// Fires when the lease is found taken by another gateway.
+    /// Fires when a renewal finds the lease no longer this one's.
     pub fn lost(&self) -> CancellationToken {
         self.lost.clone()
     }

@@ -424,7 +424,7 @@ impl Metrics {
         );
         r.register(
             "live_leases_lost",
-            "Cluster mode: leases found taken by another gateway at renewal (that recording's upload stopped here)",
+            "Cluster mode: leases a renewal found no longer this gateway's (that recording's upload stopped here)",
             m.leases_lost.clone(),
         );
         r.register_collector(Box::new(SpoolCollector(space)));

@@ -115,6 +115,11 @@ struct Inner {
     /// Durable bytes in the data file.
     durable: u64,
     run: Option<Run>,
+    /// A pipeline is being stopped (its last fragments drain while the
+    /// lock is free): no new one may start until the stopper is done — a
+    /// run started meanwhile would begin at a stale cut and media time, and
+    /// its init could be taken by the old run's last fragment.
+    stopping: bool,
     /// Media time where the current pipeline's zero sits.
     media_base: f64,
     /// The current pipeline's init segment, waiting for its first fragment.
@@ -257,6 +262,7 @@ impl LiveRecording {
                 next_seq,
                 durable,
                 run: None,
+                stopping: false,
                 media_base,
                 pending_init: None,
                 resume,
@@ -444,6 +450,9 @@ impl LiveRecording {
     }
 
     fn start_run(self: &Arc<Self>, g: &mut Inner) {
+        if g.stopping {
+            return;
+        }
         let Some(media) = self.opts.media.clone() else {
             return;
         };
@@ -509,10 +518,12 @@ impl LiveRecording {
     }
 
     /// Ends the current pipeline at the current durable offset and waits for
-    /// its last fragments (blocking).
+    /// its last fragments (blocking). No new pipeline starts until the
+    /// caller clears `stopping` (a closed recording never clears it).
     fn stop_run(self: &Arc<Self>) {
         let run = {
             let mut g = self.lock();
+            g.stopping = true;
             let d = g.durable;
             g.run.take().inspect(|r| r.growth.finish(d))
         };
@@ -570,6 +581,24 @@ impl LiveRecording {
         // Finish what arrived before the gap, so every segment stays on one
         // side of it, then restart the pipeline after it.
         self.stop_run();
+        let recorded = self.record_gap(to, kind, reason, since);
+        self.lock().stopping = false;
+        recorded?;
+        self.changed.notify_one();
+        self.ensure_running();
+        Ok(())
+    }
+
+    /// The bookkeeping of [`Self::gap`], its pipeline stopped: the tail cut,
+    /// the gap in the state and the journal, the next run set to start
+    /// after it.
+    fn record_gap(
+        self: &Arc<Self>,
+        to: u64,
+        kind: &str,
+        reason: &str,
+        since: Option<String>,
+    ) -> std::io::Result<()> {
         let mut g = self.lock();
         let at = g.durable + g.state.skipped;
         let lost = to.saturating_sub(at);
@@ -604,11 +633,7 @@ impl LiveRecording {
         g.state.pending_gaps.push(gap);
         g.state.last_gap_at = Some(to);
         self.save_state(&g)?;
-        self.write_chunk(&mut g, Vec::new(), false)?;
-        drop(g);
-        self.changed.notify_one();
-        self.ensure_running();
-        Ok(())
+        self.write_chunk(&mut g, Vec::new(), false)
     }
 
     /// Cuts the bytes after the last cut into a raw chunk (for a gap or the
