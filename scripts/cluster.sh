@@ -106,32 +106,7 @@ g status | sed 's/^/  /'
 echo "== PKI, ledger, three gateway configurations (gateway N talks to Garage node N)"
 $BIN certs init --dir certs --org "Demo Enforcement Bureau" >/dev/null
 $BIN certs device --dir certs bwc-0001 rack-01 >/dev/null
-cat > ledger.toml <<'LEDGER'
-[[officer]]
-id = "o-1001"
-name = "Zhang Wei"
-unit = "market-supervision"
-enforcement = true
-
-[[device]]
-id = "bwc-0001"
-kind = "body-worn-recorder"
-custodian = "Li Na"
-unit = "market-supervision"
-status = "active"
-[[device.assignment]]
-officer = "o-1001"
-from = "2026-01-01T00:00:00+08:00"
-
-[[device]]
-id = "rack-01"
-kind = "docking-rack"
-custodian = "Li Na"
-unit = "market-supervision"
-status = "active"
-[[device.assignment]]
-officer = "o-1001"
-LEDGER
+cp "$ROOT/scripts/demo-ledger.toml" ledger.toml
 declare -A QUIC
 for i in 1 2 3; do
   QUIC[$i]=127.0.0.1:$(free_port)

@@ -1,55 +1,22 @@
-//! Cluster mode (`[cluster] database`), against Garage and a PostgreSQL of
-//! the test's own: the catalog is kept in the database, where any gateway
-//! writes it and `custody list` reads it; it is derived data that
-//! `custody index rebuild` makes again, into an empty database, from
-//! storage alone.
+//! Cluster mode (`[cluster] database`), against Garage (one node, or three
+//! with replication factor 3) and a PostgreSQL of the test's own: the
+//! catalog kept in the database by every gateway and rebuilt from storage
+//! alone; a Garage node killed during ingest; records-office decisions and
+//! live-recording leases raced for by two gateways; a gateway killed while
+//! it holds a live recording.
 
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::postgres::Postgres;
+use common::records::{custody, list, media};
 use common::*;
-
-/// `custody <args> -c <config>`.
-fn custody(w: &World, args: &[&str]) -> Output {
-    w.command()
-        .args(args)
-        .arg("-c")
-        .arg(&w.config)
-        .output()
-        .unwrap()
-}
-
-fn list(w: &World, args: &[&str]) -> Vec<serde_json::Value> {
-    let mut a = vec!["list", "--json"];
-    a.extend_from_slice(args);
-    let o = custody(w, &a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn ids(v: &[serde_json::Value]) -> Vec<String> {
     v.iter()
         .map(|e| e["recording_id"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// A small file with a sidecar declaring `meta` (JSON fields).
-fn media(dir: &Path, id: &str, seed: u64, meta: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let f = dir.join(format!("{id}.mp4"));
-    write_random_file(&f, 50_000, seed);
-    let sep = if meta.is_empty() { "" } else { "," };
-    std::fs::write(
-        dir.join(format!("{id}.mp4.json")),
-        format!(r#"{{"recording_id":"{id}"{sep}{meta}}}"#),
-    )
-    .unwrap();
 }
 
 fn dock_dir(w: &World, gw: &GatewayProc, dir: &Path, n: usize) {

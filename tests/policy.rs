@@ -5,44 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
+use common::records::{custody, list, media};
 use common::*;
-
-/// `custody <args> -c <config>`, on the world's clock.
-fn custody(w: &World, args: &[&str]) -> Output {
-    w.command()
-        .args(args)
-        .arg("-c")
-        .arg(&w.config)
-        .output()
-        .unwrap()
-}
-
-/// A small file with a sidecar declaring `meta` (JSON fields).
-fn media(dir: &Path, id: &str, seed: u64, meta: &str) {
-    std::fs::create_dir_all(dir).unwrap();
-    let f = dir.join(format!("{id}.mp4"));
-    write_random_file(&f, 50_000, seed);
-    let sep = if meta.is_empty() { "" } else { "," };
-    std::fs::write(
-        dir.join(format!("{id}.mp4.json")),
-        format!(r#"{{"recording_id":"{id}"{sep}{meta}}}"#),
-    )
-    .unwrap();
-}
-
-fn list(w: &World, args: &[&str]) -> Vec<serde_json::Value> {
-    let mut a = vec!["list", "--json"];
-    a.extend_from_slice(args);
-    let o = custody(w, &a);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 fn ids(v: &[serde_json::Value]) -> Vec<String> {
     let mut ids: Vec<String> = v

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod garage;
 pub mod ops;
 pub mod postgres;
+pub mod records;
 pub mod s3;
 
 use std::io::Write;
