@@ -388,24 +388,26 @@ fn camera_file(w: &World) -> std::path::PathBuf {
 /// through `gw`, with the recorder's state in `state`.
 fn record(w: &World, gw: &GatewayProc, file: &Path, id: &str, state: &str) -> KillOnDrop {
     let child = w
-        .command()
-        .arg("record")
-        .args(["--gateway", &gw.addr.to_string(), "--ca"])
-        .arg(w.certs.ca_cert())
-        .arg("--cert")
-        .arg(w.certs.device_cert("bwc-1"))
-        .arg("--key")
-        .arg(w.certs.device_key("bwc-1"))
-        .arg("--state-dir")
-        .arg(w.path(state))
+        .record_cmd(gw.addr, state)
         .args(["--officer", "o-1001", "--recording-id", id, "--file"])
         .arg(file)
-        .current_dir(w.dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     KillOnDrop(child)
+}
+
+/// Waits for live recording `bwc-1/id` to be closed and stored, and
+/// verifies it.
+async fn closed_and_verified(w: &World, id: &str) {
+    eventually(60, "the recording closed and stored", || {
+        let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
+        async move { (v["state"] == "closed").then_some(()) }
+    })
+    .await;
+    let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
+    assert!(ok, "{v:#}");
 }
 
 fn lease_holder(pg: &Postgres, recorder_id: &str) -> String {
@@ -472,13 +474,7 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
         assert_eq!(held(loser_gw), 0.0, "{id}");
         drop((ra, rb));
         // Closed by timeout, stored by the holder, its lease given up.
-        eventually(60, "the recording closed and stored", || {
-            let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
-            async move { (v["state"] == "closed").then_some(()) }
-        })
-        .await;
-        let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
-        assert!(ok, "{v:#}");
+        closed_and_verified(&w, &id).await;
         eventually(30, "the lease given up", || async {
             lease_holder(&pg, &format!("bwc-1/{id}"))
                 .is_empty()
@@ -545,11 +541,5 @@ async fn a_live_recording_is_not_split_between_gateways_when_its_gateway_dies() 
     .await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     drop(rec);
-    eventually(60, "the recording closed and stored", || {
-        let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
-        async move { (v["state"] == "closed").then_some(()) }
-    })
-    .await;
-    let (ok, v) = w.verify_json(&format!("bwc-1/{id}"));
-    assert!(ok, "{v:#}");
+    closed_and_verified(&w, id).await;
 }

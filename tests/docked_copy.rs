@@ -32,20 +32,11 @@ fn local_file(w: &World) -> std::path::PathBuf {
 
 /// Streams `file` live at its own pace as `bwc-1`'s recording `id`.
 fn stream(w: &World, gw: &GatewayProc, file: &Path, id: &str) -> KillOnDrop {
-    let child = Command::new(BIN)
-        .arg("record")
-        .args(["--gateway", &gw.addr.to_string(), "--ca"])
-        .arg(w.certs.ca_cert())
-        .arg("--cert")
-        .arg(w.certs.device_cert("bwc-1"))
-        .arg("--key")
-        .arg(w.certs.device_key("bwc-1"))
-        .arg("--state-dir")
-        .arg(w.path(&format!("state-{id}")))
+    let child = w
+        .record_cmd(gw.addr, &format!("state-{id}"))
         .args(["--officer", "o-1001", "--recording-id", id, "--file"])
         .arg(file)
         .args(["--mandatory", "personal-liberty", "--json"])
-        .current_dir(w.dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

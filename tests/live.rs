@@ -39,19 +39,9 @@ impl SpawnTeed for Command {
 }
 
 fn record(w: &World, addr: std::net::SocketAddr, state: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("record")
-        .args(["--gateway", &addr.to_string(), "--ca"])
-        .arg(w.certs.ca_cert())
-        .arg("--cert")
-        .arg(w.certs.device_cert("bwc-1"))
-        .arg("--key")
-        .arg(w.certs.device_key("bwc-1"))
-        .arg("--state-dir")
-        .arg(w.path(state))
-        .args(["--json", "--link-timeout", "2", "--officer", "o-1001"])
-        .args(args)
-        .current_dir(w.dir.path());
+    let mut c = w.record_cmd(addr, state);
+    c.args(["--json", "--link-timeout", "2", "--officer", "o-1001"])
+        .args(args);
     c
 }
 

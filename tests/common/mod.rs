@@ -369,6 +369,24 @@ impl World {
         )
     }
 
+    /// `custody record` as `bwc-1` against the gateway at `addr`, with the
+    /// recorder's state in `state` (under the world's directory), on the
+    /// world's clock; the caller adds what to stream.
+    pub fn record_cmd(&self, addr: SocketAddr, state: &str) -> Command {
+        let mut c = self.command();
+        c.arg("record")
+            .args(["--gateway", &addr.to_string(), "--ca"])
+            .arg(self.certs.ca_cert())
+            .arg("--cert")
+            .arg(self.certs.device_cert("bwc-1"))
+            .arg("--key")
+            .arg(self.certs.device_key("bwc-1"))
+            .arg("--state-dir")
+            .arg(self.path(state))
+            .current_dir(self.dir.path());
+        c
+    }
+
     /// A `custody` command with the device's client flags set.
     pub fn client_cmd(&self, sub: &str, device: &str, gw: &GatewayProc) -> Command {
         self.client_cmd_with(
