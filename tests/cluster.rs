@@ -469,7 +469,7 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
             )),
             "{id}: the refusal names the holder:\n{loser_log}"
         );
-        let held = |gw: &GatewayProc| ops::scrape(&w, gw).value("custody_live_leases_held");
+        let held = |gw: &GatewayProc| ops::scrape(&w, gw).value("custody_leases_held");
         assert_eq!(held(winner_gw), 1.0, "{id}: the holder counts its lease");
         assert_eq!(held(loser_gw), 0.0, "{id}");
         drop((ra, rb));
@@ -542,4 +542,139 @@ async fn a_live_recording_is_not_split_between_gateways_when_its_gateway_dies() 
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     drop(rec);
     closed_and_verified(&w, id).await;
+}
+
+/// Bytes staged (and so acknowledged at most) of docked upload
+/// `bwc-1/id`, or 0 before it is known.
+fn staged(pg: &Postgres, id: &str) -> u64 {
+    pg.sql(
+        "postgres",
+        &format!("SELECT staged FROM uploads WHERE recorder = 'bwc-1' AND recording_id = '{id}'"),
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+/// A 1 GiB dock through three gateways (listed together to the rack) on a
+/// three-node Garage. The gateway receiving it is SIGKILLed mid-transfer:
+/// the rack turns to another gateway, which takes the upload's lease over
+/// once it expires, restores the spool entry from the parts staged in
+/// storage, and lets the rack resume from the last acknowledged byte —
+/// nothing acknowledged is sent again, nothing is lost. PostgreSQL is then
+/// restarted during the rest of the transfer: staging waits and resumes.
+/// The recording verifies, its original is the file, and the staged parts
+/// are gone once it is archived.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
+    const SIZE: u64 = 1 << 30;
+    let mut pg = Postgres::start();
+    let w = World::with_config(Backend::GarageCluster, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.cluster.lease_secs = 3;
+    });
+    let mut a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let c = w.another_gateway("gateway-c", |_| {});
+    let dir = w.path("rack");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.mp4");
+    write_random_file(&file, SIZE, 77);
+    let sum = sha256_file(&file);
+    std::fs::write(
+        dir.join("big.mp4.json"),
+        r#"{"recording_id":"big","officer":"o-1001"}"#,
+    )
+    .unwrap();
+    let gateways = format!("{},{},{}", a.addr, b.addr, c.addr);
+    let docking = w
+        .client_cmd_to(
+            "dock",
+            &w.certs.device_cert("rack-1"),
+            &w.certs.device_key("rack-1"),
+            &gateways,
+        )
+        .args(["--json", "--retry-for-secs", "120", "--link-timeout", "3"])
+        .args(["--recorder", "bwc-1"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Killed once a good part of the file is acknowledged.
+    let before = eventually(120, "a quarter of the file staged", || async {
+        let n = staged(&pg, "big");
+        (n >= SIZE / 4).then_some(n)
+    })
+    .await;
+    a.kill();
+    let (took_over, restored) = eventually(60, "another gateway restoring the upload", || async {
+        [&b, &c]
+            .into_iter()
+            .find(|g| {
+                g.log()
+                    .contains("restored a docked upload from its staged parts")
+            })
+            .map(|g| {
+                let log = g.log();
+                (
+                    log.contains("took over a docked upload's expired lease"),
+                    log.contains("from=test-gateway"),
+                )
+            })
+    })
+    .await;
+    assert!(
+        took_over && restored,
+        "the lease was taken over from the dead gateway"
+    );
+    // The database goes away for a moment during the rest of the transfer.
+    pg.stop();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    pg.restart();
+
+    let out = docking.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let results: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    let r = &results[0];
+    assert_eq!(r["result"], "archived", "{r}");
+    assert_eq!(r["sha256"].as_str().unwrap(), sum);
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    eprintln!("staged before the kill: {before}; result: {r}");
+    assert!(
+        resumed >= before && resumed < SIZE,
+        "resumed from {resumed}: at least the {before} bytes staged before the kill"
+    );
+    assert!(r["attempts"].as_u64().unwrap() >= 2, "{r}");
+
+    let (ok, v) = w.verify_json("bwc-1/big");
+    assert!(ok, "{v:#}");
+    let store = w.store().await;
+    let m = store
+        .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
+        .await
+        .unwrap();
+    let original = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["role"] == "original")
+        .unwrap();
+    assert_eq!(original["sha256"].as_str().unwrap(), sum);
+    assert_eq!(original["size"].as_u64().unwrap(), SIZE);
+    eventually(30, "the staged parts removed", || {
+        let store = store.clone();
+        let pg = &pg;
+        async move {
+            let left = store.list("staging/").await.unwrap();
+            let rows = pg.sql("postgres", "SELECT count(*) FROM uploads");
+            (left.is_empty() && rows.trim() == "0").then_some(())
+        }
+    })
+    .await;
 }

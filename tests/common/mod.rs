@@ -399,10 +399,16 @@ impl World {
 
     /// A `custody` client command presenting the given certificate.
     pub fn client_cmd_with(&self, sub: &str, cert: &Path, key: &Path, gw: &GatewayProc) -> Command {
+        self.client_cmd_to(sub, cert, key, &gw.addr.to_string())
+    }
+
+    /// A `custody` client command to `gateways` (`host:port`, several
+    /// separated by commas).
+    pub fn client_cmd_to(&self, sub: &str, cert: &Path, key: &Path, gateways: &str) -> Command {
         let mut c = self.command();
         c.arg(sub)
             .arg("--gateway")
-            .arg(gw.addr.to_string())
+            .arg(gateways)
             .arg("--ca")
             .arg(self.certs.ca_cert())
             .arg("--cert")

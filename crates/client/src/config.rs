@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
-    /// Gateway address, `host:port`.
+    /// Gateway address, `host:port`; several gateways of one cluster
+    /// separated by commas (a name with several addresses counts as
+    /// several). The device keeps to the one that last worked and moves on
+    /// to the next when it cannot connect or its connection is lost.
     pub gateway: String,
     /// Name the gateway's certificate must carry.
     pub server_name: String,

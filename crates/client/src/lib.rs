@@ -100,11 +100,15 @@ impl ClientError {
     }
 }
 
-/// A device's endpoint and where the gateway is.
+/// A device's endpoint and where the gateways are.
 pub struct Client {
     endpoint: quinn::Endpoint,
-    gateway: String,
+    /// `host:port` of each gateway, in the configured order.
+    gateways: Vec<String>,
     server_name: String,
+    /// The gateway connected to last, and that connection: once it is
+    /// closed, the next `connect` tries the other gateways first.
+    last: std::sync::Mutex<Option<quinn::Connection>>,
 }
 
 impl Client {
@@ -153,21 +157,60 @@ impl Client {
         })?;
         Ok(Client {
             endpoint,
-            gateway: cfg.gateway.clone(),
+            gateways: gateway_list(&cfg.gateway),
             server_name: cfg.server_name.clone(),
+            last: std::sync::Mutex::new(None),
         })
     }
 
-    async fn resolve(&self) -> Result<SocketAddr, ClientError> {
-        tokio::net::lookup_host(&self.gateway)
-            .await
-            .map_err(|_| ClientError::Resolve(self.gateway.clone()))?
-            .find(|a| a.is_ipv4())
-            .ok_or_else(|| ClientError::Resolve(self.gateway.clone()))
+    /// Every IPv4 address of every gateway, without repeats.
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, ClientError> {
+        let mut all = Vec::new();
+        for g in &self.gateways {
+            if let Ok(addrs) = tokio::net::lookup_host(g).await {
+                for a in addrs.filter(|a| a.is_ipv4()) {
+                    if !all.contains(&a) {
+                        all.push(a);
+                    }
+                }
+            }
+        }
+        if all.is_empty() {
+            return Err(ClientError::Resolve(self.gateways.join(",")));
+        }
+        Ok(all)
     }
 
+    /// Connects to a gateway: the one connected to last, unless that
+    /// connection has since closed (the gateway died, restarts, or the
+    /// link failed), then the others first; each in turn until one
+    /// answers.
     pub async fn connect(&self) -> Result<quinn::Connection, ClientError> {
-        let addr = self.resolve().await?;
+        let addrs = self.resolve().await?;
+        let last = self.last.lock().expect("last lock").clone();
+        let order = try_order(
+            &addrs,
+            last.as_ref()
+                .map(|c| (c.remote_address(), c.close_reason().is_some())),
+        );
+        let mut failed = None;
+        for addr in order {
+            match self.connect_to(addr).await {
+                Ok(conn) => {
+                    *self.last.lock().expect("last lock") = Some(conn.clone());
+                    return Ok(conn);
+                }
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(%addr, "gateway not reached: {e}");
+                    failed = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(failed.expect("at least one address was tried"))
+    }
+
+    async fn connect_to(&self, addr: SocketAddr) -> Result<quinn::Connection, ClientError> {
         let conn = self
             .endpoint
             .connect(addr, &self.server_name)?
@@ -186,9 +229,48 @@ impl Client {
     }
 }
 
+/// The configured gateways: `host:port` separated by commas.
+fn gateway_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// The order to try `addrs` in, given the last connection's address and
+/// whether it has closed: a working last gateway first; a closed one last.
+fn try_order(addrs: &[SocketAddr], last: Option<(SocketAddr, bool)>) -> Vec<SocketAddr> {
+    let mut order = addrs.to_vec();
+    if let Some((addr, closed)) = last
+        && let Some(i) = order.iter().position(|a| *a == addr)
+    {
+        order.rotate_left(if closed { i + 1 } else { i });
+    }
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_gateway_is_tried_last_and_a_working_one_first() {
+        let a: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(try_order(&a, None), a);
+        assert_eq!(try_order(&a, Some((a[1], false))), vec![a[1], a[2], a[0]]);
+        assert_eq!(try_order(&a, Some((a[1], true))), vec![a[2], a[0], a[1]]);
+        assert_eq!(try_order(&a, Some((a[2], true))), vec![a[0], a[1], a[2]]);
+        let gone: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(try_order(&a, Some((gone, true))), a);
+        assert_eq!(
+            gateway_list(" a:1, b:2 ,,c:3"),
+            vec!["a:1".to_string(), "b:2".into(), "c:3".into()]
+        );
+    }
 
     #[test]
     fn an_older_gateway_refusing_the_device_clock_is_recognised() {

@@ -88,6 +88,30 @@ impl Db {
         Ok(Grant::Taken { token })
     }
 
+    /// Takes over lease `name` from a holder that let it expire: granted
+    /// to `holder` with a new token only if it is still expired (two
+    /// gateways taking it over at once: one gets it). Only for what the
+    /// old holder cannot have kept to itself — a docked upload, whose
+    /// acknowledged bytes are all in storage.
+    pub async fn take_over_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<i64>, DbError> {
+        let r = self
+            .client()
+            .await?
+            .query_opt(
+                "UPDATE leases SET holder = $2, token = nextval('lease_tokens'),
+                        expires_at = now() + make_interval(secs => $3)
+                 WHERE name = $1 AND expires_at <= now() RETURNING token",
+                &[&name, &holder, &secs(ttl)],
+            )
+            .await?;
+        Ok(r.map(|r| r.get(0)))
+    }
+
     /// Pushes the expiry of the lease held with `token` to `ttl` from now.
     /// False: the lease is no longer this token's (expired and taken).
     pub async fn renew_lease(

@@ -172,6 +172,13 @@ pub fn quarantine_key(dir: &str, file: &str) -> String {
     format!("quarantine/{dir}/{file}")
 }
 
+/// Part `part` of docked upload `recorder/id` staged in storage in cluster
+/// mode by the holder of lease token `token` (deleted once the recording
+/// is archived; see docs/operations.md).
+pub fn staging_part_key(recorder: &str, id: &str, token: i64, part: i32) -> String {
+    format!("staging/{recorder}/{id}/{token}/{part:06}")
+}
+
 /// The recorder name of audit logs (it cannot collide with a device id).
 pub const AUDIT_RECORDER: &str = "_audit";
 /// Their category in the storage layout.

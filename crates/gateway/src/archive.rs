@@ -95,10 +95,13 @@ struct Worker {
     catalog: Arc<crate::catalog::Catalog>,
     policy: crate::policy::Policy,
     metrics: Arc<crate::metrics::Metrics>,
+    staging: Option<Arc<crate::staging::Staging>>,
 }
 
 /// What the archiver works with.
 pub struct ArchiverParts {
+    /// Cluster mode: staged parts of docked uploads, deleted once archived.
+    pub staging: Option<Arc<crate::staging::Staging>>,
     pub spool: Spool,
     pub store: Store,
     pub usage: UsageLog,
@@ -127,6 +130,7 @@ impl Archiver {
         tasks: &crate::tasks::Tasks,
     ) -> std::io::Result<Archiver> {
         let ArchiverParts {
+            staging,
             spool,
             store,
             usage,
@@ -154,6 +158,7 @@ impl Archiver {
             catalog,
             policy,
             metrics,
+            staging,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
@@ -209,6 +214,17 @@ impl Archiver {
 }
 
 impl Worker {
+    /// Cluster mode: the archived recording's staged parts are no longer
+    /// needed. A failure leaves them (and the database row) behind, which
+    /// costs space, not evidence.
+    async fn forget_staged(&self, recorder: &str, id: &str) {
+        if let Some(s) = &self.staging
+            && let Err(e) = s.forget(recorder, id).await
+        {
+            tracing::warn!(recorder, id, "staged parts not removed: {e}");
+        }
+    }
+
     async fn archive_with_retry(&self, recorder: &str, id: &str, since: std::time::Instant) {
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -230,6 +246,7 @@ impl Worker {
                         })
                         .await;
                     let _ = self.events.send(a);
+                    self.forget_staged(recorder, id).await;
                     return;
                 }
                 Ok(None) => return,

@@ -211,8 +211,20 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     let linker =
         crate::link::Linker::new(spool.root(), index.clone(), signer.clone(), &cfg.gateway.id);
     tasks.spawn("links", linker.clone().run());
+    let leases = db.as_ref().map(|db| {
+        crate::lease::Leases::new(
+            db.clone(),
+            &cfg.gateway.id,
+            Duration::from_secs(cfg.cluster.lease_secs.max(3)),
+            metrics.clone(),
+        )
+    });
+    let staging = leases
+        .as_ref()
+        .map(|l| crate::staging::Staging::new(l.clone(), store.clone(), metrics.clone()));
     let archiver = Archiver::start(
         crate::archive::ArchiverParts {
+            staging: staging.clone(),
             spool: spool.clone(),
             store: store.clone(),
             usage: usage.clone(),
@@ -248,14 +260,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
             metrics: metrics.clone(),
         },
         tasks.clone(),
-        db.as_ref().map(|db| {
-            crate::lease::Leases::new(
-                db.clone(),
-                &cfg.gateway.id,
-                Duration::from_secs(cfg.cluster.lease_secs.max(3)),
-                metrics.clone(),
-            )
-        }),
+        leases,
     )
     .map_err(|source| GatewayError::Spool {
         path: cfg.gateway.spool.display().to_string(),
@@ -373,6 +378,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         linker,
         catalog,
         db,
+        staging,
         media,
         live,
         signer,

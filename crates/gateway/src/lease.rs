@@ -57,6 +57,39 @@ impl Leases {
         format!("live {recorder}/{id}")
     }
 
+    /// The lease of docked upload `recorder/id` (cluster mode).
+    pub fn upload_name(recorder: &str, id: &str) -> String {
+        format!("upload {recorder}/{id}")
+    }
+
+    /// Takes the lease of a docked upload, taking it over from a holder
+    /// that let it expire (it died or lost the database): every byte it
+    /// acknowledged is staged in storage, so nothing of it is lost.
+    pub async fn take_upload(self: &Arc<Self>, name: &str) -> Result<Lease, LeaseError> {
+        match self.take(name).await {
+            Err(LeaseError::Abandoned { holder, since }) => {
+                match self
+                    .db
+                    .take_over_lease(name, &self.holder, self.ttl)
+                    .await?
+                {
+                    Some(token) => {
+                        tracing::info!(lease = %name, from = %holder, %since, token, "took over a docked upload's expired lease");
+                        self.metrics.lease_taken_over();
+                        Ok(Lease::start(self.clone(), name.to_string(), token))
+                    }
+                    // Taken over by another gateway since.
+                    None => Box::pin(self.take(name)).await,
+                }
+            }
+            r => r,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Takes lease `name` (again, if this gateway held it before). An
     /// abandoned lease is not taken over: its holder's spool has bytes
     /// this gateway does not.
@@ -121,6 +154,18 @@ impl Lease {
 
     pub fn token(&self) -> i64 {
         self.token
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Marks the lease lost (a fenced write found it taken over).
+    pub fn mark_lost(&self) {
+        if !self.lost.is_cancelled() {
+            self.leases.metrics.lease_lost();
+            self.lost.cancel();
+        }
     }
 }
 

@@ -30,6 +30,7 @@ pub mod session;
 pub mod shared;
 pub mod signing;
 pub mod spool;
+pub mod staging;
 pub mod tasks;
 pub mod usage;
 pub mod view;

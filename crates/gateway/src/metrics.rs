@@ -323,6 +323,8 @@ pub struct Metrics {
     archived: Histogram,
     leases_held: Gauge,
     leases_lost: Counter,
+    lease_takeovers: Counter,
+    staged: Counter,
 }
 
 impl Metrics {
@@ -345,6 +347,8 @@ impl Metrics {
             archived: Histogram::new(archive_buckets()),
             leases_held: Gauge::default(),
             leases_lost: Counter::default(),
+            lease_takeovers: Counter::default(),
+            staged: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -418,14 +422,25 @@ impl Metrics {
             m.archived.clone(),
         );
         r.register(
-            "live_leases_held",
-            "Cluster mode: live recordings whose lease this gateway holds (it writes them to storage)",
+            "leases_held",
+            "Cluster mode: live recordings and docked uploads whose lease this gateway holds (it writes them to storage)",
             m.leases_held.clone(),
         );
         r.register(
-            "live_leases_lost",
-            "Cluster mode: leases a renewal found no longer this gateway's (that recording's upload stopped here)",
+            "leases_lost",
+            "Cluster mode: leases a renewal or a staged part found no longer this gateway's (that recording's upload stopped here)",
             m.leases_lost.clone(),
+        );
+        r.register(
+            "lease_takeovers",
+            "Cluster mode: docked uploads taken over from a gateway that let their lease expire",
+            m.lease_takeovers.clone(),
+        );
+        r.register_with_unit(
+            "docked_staged",
+            "Cluster mode: bytes of docked uploads staged in storage as parts (acknowledged only then)",
+            Unit::Bytes,
+            m.staged.clone(),
         );
         r.register_collector(Box::new(SpoolCollector(space)));
         m
@@ -439,6 +454,14 @@ impl Metrics {
 
     pub fn lease_lost(&self) {
         self.leases_lost.inc();
+    }
+
+    pub fn lease_taken_over(&self) {
+        self.lease_takeovers.inc();
+    }
+
+    pub fn staged(&self, bytes: u64) {
+        self.staged.inc_by(bytes);
     }
 
     /// Counts an admitted connection, open until the returned guard drops.

@@ -37,6 +37,9 @@ pub struct Gateway {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The cluster's database (`[cluster] database`), if any.
     pub db: Option<custody_db::Db>,
+    /// Cluster mode: docked uploads staged in storage before they are
+    /// acknowledged.
+    pub staging: Option<Arc<crate::staging::Staging>>,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<custody_media::derive::Media>,
     pub live: Arc<crate::live::Live>,

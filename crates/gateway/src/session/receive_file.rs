@@ -19,9 +19,11 @@ use super::frames::{
 };
 use super::header::{build_header, check_device_clock};
 use super::status::resolve_recorder;
+use crate::lease::{Lease, LeaseError};
 use crate::metrics::{self, Counter, Kind};
 use crate::spool::writer::{OriginalWriter, run_writer};
 use crate::spool::{EntryDir, EntryState, write_atomic};
+use crate::staging::{self, Staged, StagingError};
 use crate::usage::UsageEvent;
 use custody_format::chain::Hash;
 use custody_format::layout;
@@ -52,6 +54,9 @@ struct Admitted<'a> {
     lock: crate::shared::RecordingLock,
     writer: Option<OriginalWriter>,
     offset: u64,
+    /// Cluster mode: the upload's lease, and where its staging stands
+    /// (none once the recording is complete).
+    staging: Option<(Lease, Option<Staged>)>,
 }
 
 /// What arrived on a stream that ended with `finish`, and what the device
@@ -88,6 +93,7 @@ pub async fn run(
         lock,
         writer,
         offset,
+        staging,
     } = match admit(s, &meta, size, device_clock).await {
         Ok(a) => a,
         Err(f) => {
@@ -131,6 +137,14 @@ pub async fn run(
             declared: size,
             lock: &lock,
             streaming,
+            staging: staging.as_ref().and_then(|(lease, from)| {
+                Some(ToStage {
+                    lease,
+                    from: (*from)?,
+                    recorder: &upload.recorder,
+                    id: &upload.id,
+                })
+            }),
         },
     )
     .await;
@@ -229,6 +243,23 @@ async fn admit<'a>(
         ));
     };
     let entry = s.gw.spool.entry(&recorder, &id);
+    // Cluster mode: the upload is this gateway's while it holds the lease,
+    // and its spool entry is made to hold what the cluster staged of it
+    // (all of it, if another gateway received it until now).
+    let lease = match &s.gw.staging {
+        Some(st) => {
+            let lease = st
+                .lease(&recorder, &id)
+                .await
+                .map_err(|e| lease_refusal(&recorder, &id, e))?;
+            st.restore(&entry, &recorder, &id)
+                .await
+                .map_err(|e| staging_failure("restoring the upload from its staged parts", e))?;
+            super::owner::ensure_owner(s, &recorder, &id, super::owner::Mode::Upload).await?;
+            Some(lease)
+        }
+        None => None,
+    };
     let target = Target {
         recorder: &recorder,
         id: &id,
@@ -254,6 +285,16 @@ async fn admit<'a>(
     // Opening may have kept bytes the last gateway process wrote and never
     // acknowledged (see `OriginalWriter::open`): the device resumes after them.
     let offset = writer.as_ref().map_or(offset, |w| w.durable());
+    let staging = match (lease, &s.gw.staging) {
+        (Some(lease), Some(st)) if writer.is_some() => {
+            let from = st
+                .begin(&entry, &recorder, &id)
+                .await
+                .map_err(|e| staging_failure("recording the upload in the cluster", e))?;
+            Some((lease, Some(from)))
+        }
+        (lease, _) => lease.map(|l| (l, None)),
+    };
     Ok(Admitted {
         upload: Upload {
             s,
@@ -265,7 +306,40 @@ async fn admit<'a>(
         lock,
         writer,
         offset,
+        staging,
     })
+}
+
+/// Why a cluster gateway cannot take an upload now.
+fn lease_refusal(recorder: &str, id: &str, e: LeaseError) -> Failure {
+    match e {
+        LeaseError::HeldBy { holder, until } => fail(
+            StreamError::RecordingBusy,
+            format!(
+                "recording {recorder}/{id} is being received by gateway {holder} (its lease runs until {until})"
+            ),
+        ),
+        LeaseError::Abandoned { holder, since } => fail(
+            StreamError::RecordingBusy,
+            format!(
+                "recording {recorder}/{id} was being received by gateway {holder} until {since}; try again"
+            ),
+        ),
+        LeaseError::Db(e) => fail(
+            StreamError::StorageFailure,
+            format!("the cluster database cannot be reached: {e}"),
+        ),
+    }
+}
+
+/// A staging failure as the device is told it: all are worth retrying
+/// (on this gateway or another).
+fn staging_failure(what: &str, e: StagingError) -> Failure {
+    let code = match e {
+        StagingError::LeaseLost => StreamError::RecordingBusy,
+        _ => StreamError::StorageFailure,
+    };
+    fail(code, format!("{what}: {e}"))
 }
 
 impl Upload<'_> {
@@ -512,6 +586,7 @@ async fn read_data(
     mut offset: u64,
     declared: Option<u64>,
     received: Counter,
+    mut staged: Option<watch::Receiver<u64>>,
 ) -> ReadOutcome {
     let failed = |recv: &mut RecvStream, f: Failure| {
         stop(recv, &f);
@@ -547,6 +622,15 @@ async fn read_data(
                         ),
                     );
                 }
+                // Cluster mode: the spool runs at most `MAX_LEAD` ahead of
+                // storage; past that the device waits (flow control).
+                if let Some(g) = staged.as_mut() {
+                    while end > *g.borrow_and_update() + staging::MAX_LEAD {
+                        if g.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 if tx.send(d).await.is_err() {
                     return failed(
                         &mut recv,
@@ -575,6 +659,17 @@ struct Incoming<'a> {
     lock: &'a crate::shared::RecordingLock,
     /// Remux while receiving, if the kind allows: pipelines and file name.
     streaming: Option<(derive::Media, Option<String>)>,
+    /// Cluster mode: the upload's lease and where its staging stands;
+    /// bytes are acknowledged once staged, not once durable in the spool.
+    staging: Option<ToStage<'a>>,
+}
+
+/// Cluster mode: the upload to stage, under its lease, from where.
+struct ToStage<'a> {
+    lease: &'a Lease,
+    from: Staged,
+    recorder: &'a str,
+    id: &'a str,
 }
 
 /// Receives data until `finish` or the end of the stream, acknowledging
@@ -609,6 +704,7 @@ async fn receive_inner(
         declared,
         lock,
         mut streaming,
+        staging,
     } = inc;
     // One frame (at most `MAX_DATA_LEN`) waits while the writer appends the
     // one before: what a killed gateway held in memory, and so what the
@@ -619,7 +715,21 @@ async fn receive_inner(
     let space = s.gw.space.clone();
     let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
     let received = s.gw.metrics.received(Kind::Docked);
-    let mut reader = tokio::spawn(read_data(recv, tx, offset, declared, received));
+    let stager = match (staging, &s.gw.staging) {
+        (Some(t), Some(st)) => {
+            Some(st.stager(t.lease, t.recorder, t.id, entry.data(), t.from, drx.clone()))
+        }
+        _ => None,
+    };
+    let mut staged_rx = stager.as_ref().map(|st| st.staged.clone());
+    let mut reader = tokio::spawn(read_data(
+        recv,
+        tx,
+        offset,
+        declared,
+        received,
+        staged_rx.clone(),
+    ));
     let mut acks = s.gw.metrics.acknowledged(Kind::Docked, offset);
     let mut acked = offset;
     let mut send_failed: Option<Failure> = None;
@@ -636,6 +746,22 @@ async fn receive_inner(
                     StreamError::Superseded,
                     "a newer upload of this recording from the same device took over",
                 ));
+            }
+            ch = changed(&mut staged_rx) => {
+                let Ok(n) = ch else {
+                    // The stager ends before the upload only when it fails.
+                    reader.abort();
+                    let _ = (&mut reader).await;
+                    break ReadOutcome::Failed(fail(StreamError::StorageFailure, "staging in storage stopped"));
+                };
+                if n > acked && send_failed.is_none() {
+                    if let Err(f) = reply(send, &Reply::Ack { durable: n }).await {
+                        send_failed = Some(f);
+                    } else {
+                        acks.acked(n);
+                    }
+                    acked = n;
+                }
             }
             ch = drx.changed(), if !writer_done => {
                 if ch.is_err() {
@@ -659,7 +785,7 @@ async fn receive_inner(
                         tracing::info!(device = s.device(), "remuxing while the upload arrives");
                     }
                 }
-                if d > acked && send_failed.is_none() {
+                if stager.is_none() && d > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: d }).await {
                         send_failed = Some(f);
                     } else {
@@ -670,36 +796,61 @@ async fn receive_inner(
             }
         }
     };
-    let written = match wjob
+    let written = wjob
         .await
-        .map_err(|e| fail(StreamError::Internal, e.to_string()))?
-    {
-        Ok(w) => w,
-        Err(e) => {
-            // What the writer made durable before it stopped is acked
-            // before the error, so the device knows it is kept.
-            let d = *drx.borrow();
-            if d > acked
-                && send_failed.is_none()
-                && reply(send, &Reply::Ack { durable: d }).await.is_ok()
-            {
-                acks.acked(d);
-            }
-            return Err(spool_failure("spool write failed", e));
-        }
+        .map_err(|e| fail(StreamError::Internal, e.to_string()))?;
+    // What may be acknowledged now: what the writer made durable, or in
+    // cluster mode what the stager staged of it (it ends after the writer).
+    let ackable = match stager {
+        Some(st) => st
+            .finish()
+            .await
+            .map_err(|e| staging_failure("staging in storage failed", e)),
+        None => Ok(match &written {
+            Ok((total, _)) => *total,
+            Err(_) => *drx.borrow(),
+        }),
     };
-    let (total, hash) = written;
+    if let Ok(n) = ackable
+        && n > acked
+        && send_failed.is_none()
+    {
+        match reply(send, &Reply::Ack { durable: n }).await {
+            Ok(()) => {
+                acks.acked(n);
+                acked = n;
+            }
+            Err(f) => send_failed = Some(f),
+        }
+    }
+    // What was durable (staged) before a writer error is acked first, so
+    // the device knows it is kept.
+    let (total, hash) = written.map_err(|e| spool_failure("spool write failed", e))?;
+    ackable?;
     if let Some(f) = send_failed {
         return Err(f);
     }
-    if total > acked {
-        reply(send, &Reply::Ack { durable: total }).await?;
-        acks.acked(total);
+    if acked < total {
+        return Err(fail(
+            StreamError::StorageFailure,
+            format!("{acked} of {total} bytes could be acknowledged"),
+        ));
     }
     match outcome {
         ReadOutcome::Finished(f) => Ok(Some((total, hash, f))),
         ReadOutcome::Ended => Ok(None),
         ReadOutcome::Failed(f) => Err(f),
+    }
+}
+
+/// The next value of an optional watch; never, without one.
+async fn changed(rx: &mut Option<watch::Receiver<u64>>) -> Result<u64, ()> {
+    match rx {
+        Some(rx) => {
+            rx.changed().await.map_err(|_| ())?;
+            Ok(*rx.borrow_and_update())
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -732,6 +883,14 @@ impl Upload<'_> {
         st.declared_sha256 = Some(declared);
         let (e, st2) = (entry.clone(), st.clone());
         blocking(move || e.save_state(&st2)).await?;
+        // Cluster mode: another gateway the device asks from now on finds
+        // the upload complete. If this is not recorded, it finds every byte
+        // staged and the device's `finish` completes it again.
+        if let Some(staging) = &s.gw.staging
+            && let Err(e) = staging.complete(recorder, id, &st).await
+        {
+            tracing::warn!(%recorder, %id, "upload not marked complete in the cluster: {e}");
+        }
         s.usage(
             UsageEvent::UploadVerified,
             Some(id),
@@ -972,6 +1131,13 @@ impl Upload<'_> {
         })
         .await?;
         s.gw.archiver.wake_quarantine();
+        // Cluster mode: the quarantine holds the bytes now; a new attempt
+        // starts from byte 0.
+        if let Some(staging) = &s.gw.staging
+            && let Err(e) = staging.forget(recorder, id).await
+        {
+            tracing::warn!(%recorder, %id, "staged parts of a quarantined upload not removed: {e}");
+        }
         s.usage(
             UsageEvent::UploadFailed,
             Some(id),

@@ -42,6 +42,27 @@ pub fn read_ack(path: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// Sets the durable length recorded in the ack file to `n` (fsynced); the
+/// next writer opened on the entry cuts the data back to it. For a spool
+/// entry restored from what the cluster staged (`crate::staging`), which
+/// may trust fewer bytes than this spool made durable.
+pub fn reset_ack(path: &Path, n: u64) -> std::io::Result<()> {
+    let mut rec = [0u8; 16];
+    rec[..8].copy_from_slice(&n.to_le_bytes());
+    rec[8..].copy_from_slice(&(n ^ ACK_MAGIC).to_le_bytes());
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.write_all_at(&rec, 0)?;
+    f.sync_data()?;
+    if let Some(dir) = path.parent() {
+        super::sync_dir(dir)?;
+    }
+    Ok(())
+}
+
 /// This boot of the machine: random per boot, so a file that names it was
 /// written since the last restart of the kernel.
 fn boot_id() -> Option<String> {
@@ -312,6 +333,24 @@ mod tests {
         assert_eq!(n, 11);
         assert_eq!(h, custody_format::chain::sha256(b"hello world"));
         assert_eq!(std::fs::read(e.data()).unwrap(), b"hello world");
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[test]
+    fn a_reset_ack_cuts_even_durable_bytes_on_the_next_open() {
+        let e = entry("reset");
+        let mut w = OriginalWriter::open(&e).unwrap();
+        w.append(b"hello world").unwrap();
+        assert_eq!(w.sync().unwrap(), 11);
+        drop(w);
+        reset_ack(&e.ack(), 6).unwrap();
+        let w = OriginalWriter::open_unhashed(&e).unwrap();
+        assert_eq!((w.written(), w.durable()), (6, 6));
+        drop(w);
+        // This boot wrote nothing past the ack now: nothing is kept.
+        let w = OriginalWriter::open(&e).unwrap();
+        assert_eq!(w.durable(), 6);
+        assert_eq!(std::fs::read(e.data()).unwrap(), b"hello ");
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
 
