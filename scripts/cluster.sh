@@ -6,6 +6,8 @@
 # back); a recorder streams live through a third, whose gateway is then
 # killed: another gateway refuses the recording (its lease is held), the
 # killed gateway comes back with its spool, the recording is stored whole.
+# A large dock given all three gateways resumes on another gateway when
+# the one receiving it is killed.
 # Then the catalog every gateway writes is listed from PostgreSQL and every
 # recording is verified from storage alone.
 #
@@ -204,6 +206,25 @@ for _ in $(seq 150); do
   $BIN verify -c gw-1.toml --json bwc-0001/bwc-0001-live-cluster 2>/dev/null | grep -q '"state":"closed"' && break
   sleep 0.4
 done
+
+echo "== a 256 MiB file docked with all three gateways listed; gw-1, receiving it, killed mid-transfer"
+mkdir -p media-c
+head -c $((256 << 20)) /dev/urandom > media-c/evidence-dump.bin
+printf '{"recording_id":"evidence-dump","officer":"o-1001","category":"market-supervision"}\n' > media-c/evidence-dump.bin.json
+$BIN dock -c gw-1.toml --gateway "${QUIC[1]},${QUIC[2]},${QUIC[3]}" --link-timeout 3 --retry-for-secs 120 \
+  --recorder bwc-0001 media-c > dock-c.txt 2>&1 &
+DC=$!
+staged() {
+  as_pg "$PGBIN/psql" -X -A -t -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres \
+    -c "SELECT coalesce(max(staged), 0) FROM uploads WHERE recording_id = 'evidence-dump'" 2>/dev/null || echo 0
+}
+for _ in $(seq 600); do [ "$(staged)" -ge $((64 << 20)) ] && break; sleep 0.1; done
+echo "staged in storage (and acknowledged at most) when gw-1 was killed: $(staged) bytes"
+kill -9 "${GW[1]}"
+wait $DC || true
+sed 's/^/  /' dock-c.txt
+grep -h -o 'took over a docked upload.s expired lease.*' gw-2.log gw-3.log | sed 's/^/  /' || true
+start_gateway 1
 
 echo "== the catalog, from PostgreSQL (written by gw-1, gw-2 and gw-3)"
 $BIN list -c gw-1.toml

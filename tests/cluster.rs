@@ -3,7 +3,9 @@
 //! catalog kept in the database by every gateway and rebuilt from storage
 //! alone; a Garage node killed during ingest; records-office decisions and
 //! live-recording leases raced for by two gateways; a gateway killed while
-//! it holds a live recording.
+//! it holds a live recording; a 1 GiB dock resumed on another gateway from
+//! the parts staged in storage after its gateway is SIGKILLed, with
+//! PostgreSQL restarted meanwhile.
 
 mod common;
 
