@@ -203,7 +203,7 @@ start_gateway 2
 wait $REC || true
 echo "recorder: $(cat record.json)"
 for _ in $(seq 150); do
-  $BIN verify -c gw-1.toml --json bwc-0001/bwc-0001-live-cluster 2>/dev/null | grep -q '"state":"closed"' && break
+  $BIN verify -c gw-1.toml --json bwc-0001/bwc-0001-live-cluster 2>/dev/null | grep -q '"state": *"closed"' && break
   sleep 0.4
 done
 
