@@ -680,3 +680,85 @@ async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
     })
     .await;
 }
+
+/// The wall of any gateway shows every live feed. A recorder streams
+/// through one gateway; the other's wall lists the feed and plays it —
+/// master and media playlists, initialisation segment and parts relayed
+/// from the gateway receiving it (the same bytes) — to a supervisor, and
+/// not to an operator of another unit; the relay route answers only other
+/// gateways of the cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wall_of_any_gateway_shows_the_live_feeds_another_receives() {
+    use custody::config::{ViewerConfig, ViewerRole};
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        viewers(c);
+        c.viewers.push(ViewerConfig {
+            name: "op-office".into(),
+            role: ViewerRole::Operator,
+            unit: "office".into(),
+            token_sha256: Some(hex::encode(custody::chain::sha256(
+                token("op-office").as_bytes(),
+            ))),
+            clearances: Vec::new(),
+        });
+    });
+    let a = w.gateway();
+    let b = w.another_gateway("gateway-b", |_| {});
+    let id = "seen-everywhere";
+    let _rec = record(&w, &a, &camera_file(&w), id, "state");
+    let at = |gw: &GatewayProc, path: &str, who: &str| {
+        ops::get_as(&w, gw.http_addr(), path, Some(&token(who)))
+    };
+    let listed = |gw: &GatewayProc, who: &str| {
+        let (code, body) = at(gw, "/api/live", who);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&body)
+            .unwrap()
+            .into_iter()
+            .find(|i| i["recording_id"] == id)
+    };
+    let item = eventually(
+        60,
+        "the feed playable on the other gateway's wall",
+        || async { listed(&b, "sup-b").filter(|i| i["playable"] == true) },
+    )
+    .await;
+    assert_eq!(item["unit"], "market", "{item}");
+    let master = item["master"].as_str().unwrap().to_string();
+    let (code, body) = at(&b, &master, "sup-b");
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&body).contains("index.m3u8"));
+    let index = master.replace("master.m3u8", "index.m3u8");
+    let (code, body) = at(&b, &index, "sup-b");
+    let playlist = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(code, 200, "{playlist}");
+    let named = |prefix: &str| {
+        playlist
+            .split(['"', '\n', '='])
+            .find(|s| {
+                s.starts_with(prefix) && s.ends_with(".mp4")
+                    || s.starts_with(prefix) && s.ends_with(".m4s")
+            })
+            .map(str::to_string)
+    };
+    for file in [named("init-"), named("part-")] {
+        let file = file.unwrap_or_else(|| panic!("no such file in {playlist}"));
+        let path = master.replace("master.m3u8", &file);
+        let (code_b, via_b) = at(&b, &path, "sup-b");
+        let (code_a, via_a) = at(&a, &path, "sup-a");
+        assert_eq!((code_b, code_a), (200, 200), "{path}");
+        eprintln!("{path}: {} bytes through the other gateway", via_b.len());
+        assert!(
+            !via_b.is_empty() && via_a == via_b,
+            "{path}: the same bytes through either gateway"
+        );
+    }
+    // An operator of another unit sees neither the feed nor its playlists.
+    assert!(listed(&b, "op-office").is_none());
+    assert_eq!(at(&b, &master, "op-office").0, 403);
+    // The relay route is for the gateways of the cluster only.
+    let (code, _) = ops::get_as(&w, a.http_addr(), "/cluster/live", Some(&token("sup-a")));
+    assert_eq!(code, 401);
+}

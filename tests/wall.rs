@@ -152,24 +152,7 @@ fn record(w: &World, gw: &GatewayProc, id: &str, secs: u32) -> KillOnDrop {
 /// An HTTPS request with curl, checking the gateway's certificate against
 /// the test CA: (status, body).
 fn get(w: &World, http: SocketAddr, path: &str, who: Option<&str>) -> (u16, Vec<u8>) {
-    let body = w.path(&format!("curl-{}.out", std::process::id()));
-    let mut c = Command::new("curl");
-    c.args(["-s", "-o"])
-        .arg(&body)
-        .args(["-w", "%{http_code}", "--cacert"])
-        .arg(w.certs.ca_cert())
-        .args(["--resolve", &format!("localhost:{}:127.0.0.1", http.port())]);
-    if let Some(name) = who {
-        c.args(["-H", &format!("Authorization: Bearer {}", token(name))]);
-    }
-    let out = c
-        .arg(format!("https://localhost:{}{path}", http.port()))
-        .output()
-        .unwrap();
-    let code = String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0);
-    let b = std::fs::read(&body).unwrap_or_default();
-    let _ = std::fs::remove_file(&body);
-    (code, b)
+    common::ops::get_as(w, http, path, who.map(token).as_deref())
 }
 
 fn json(b: &[u8]) -> serde_json::Value {

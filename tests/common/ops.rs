@@ -110,3 +110,39 @@ pub fn answer(c: std::process::Child) -> (u16, String) {
     };
     (code, body)
 }
+
+/// `GET path` on the command center at `http` over HTTPS (curl, trusting
+/// the test CA), with `token` as the viewer's bearer token if given:
+/// (status, body).
+pub fn get_as(
+    w: &World,
+    http: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Vec<u8>) {
+    let body = w.path(&format!("curl-{}-{}.out", std::process::id(), unique()));
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o"])
+        .arg(&body)
+        .args(["-w", "%{http_code}", "--cacert"])
+        .arg(w.certs.ca_cert())
+        .args(["--resolve", &format!("localhost:{}:127.0.0.1", http.port())]);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = c
+        .arg(format!("https://localhost:{}{path}", http.port()))
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0);
+    let b = std::fs::read(&body).unwrap_or_default();
+    let _ = std::fs::remove_file(&body);
+    (code, b)
+}
+
+/// A number no other call in this process got: concurrent requests write
+/// their bodies to files of their own.
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

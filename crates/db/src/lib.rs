@@ -3,7 +3,7 @@
 //! has no conditional writes). A connection pool ([`Db`]), versioned
 //! migrations (`migrations/`, applied at connect under an advisory lock so
 //! that gateways starting together do not race), and one module per table:
-//! [`catalog`], [`decisions`], [`leases`], [`uploads`].
+//! [`catalog`], [`decisions`], [`gateways`], [`leases`], [`uploads`].
 //!
 //! Storage stays the source of truth: every table is derived data that
 //! `custody index rebuild` makes again from storage (the manifests, the
@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod decisions;
+pub mod gateways;
 pub mod leases;
 pub mod uploads;
 

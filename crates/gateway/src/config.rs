@@ -83,6 +83,13 @@ pub struct ClusterConfig {
     /// every third of it): how soon a dead gateway's recordings are seen
     /// as abandoned.
     pub lease_secs: u64,
+    /// Where the other gateways reach this one's command center
+    /// (`host:port`; its certificate must carry `[client] server_name`).
+    /// Default: the address `[http] listen` bound, unless that is a
+    /// wildcard address. The walls of the other gateways show this
+    /// gateway's live feeds through it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_advertise: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -90,6 +97,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             database: None,
             lease_secs: 15,
+            http_advertise: None,
         }
     }
 }

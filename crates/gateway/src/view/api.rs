@@ -201,8 +201,10 @@ async fn me(
     }
 }
 
-#[derive(Serialize)]
-struct LiveItem {
+/// A live feed as the wall lists it (and as gateways tell each other in
+/// cluster mode, `view::peers`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct LiveItem {
     recorder: String,
     recording_id: String,
     officer: Option<String>,
@@ -211,7 +213,7 @@ struct LiveItem {
     case_id: Option<String>,
     category: Option<String>,
     unit: String,
-    status: &'static str,
+    status: String,
     started_at: String,
     last_byte_at: String,
     gaps: usize,
@@ -220,32 +222,21 @@ struct LiveItem {
     codecs: Option<String>,
 }
 
-fn unit_of(r: &LiveRecording) -> &str {
+pub(super) fn unit_of(r: &LiveRecording) -> &str {
     &r.header.ledger.unit
 }
 
 /// A recording shown on the wall (not one of the gateway's own logs).
-fn on_wall(r: &LiveRecording) -> bool {
+pub(super) fn on_wall(r: &LiveRecording) -> bool {
     !r.recorder.starts_with('_')
 }
 
-async fn live_list(
-    AxState(s): AxState<S>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(who) = s.auth.who(&headers, &peer) else {
-        return refuse(&s, None, None, "/api/live", &peer).await;
-    };
-    if !s
-        .audit_view(&who, "list-live", None, "/api/live", &peer)
-        .await
-    {
-        return audit_unavailable();
-    }
+/// The live feeds this gateway receives that `may_watch` (given the unit)
+/// allows; each is marked watched, so its parts are kept from now.
+pub(super) fn local_live(s: &S, may_watch: impl Fn(&str) -> bool) -> Vec<LiveItem> {
     let mut items = Vec::new();
     for r in s.gw.live.all() {
-        if !on_wall(&r) || !who.may_watch_live(unit_of(&r)) {
+        if !on_wall(&r) || !may_watch(unit_of(&r)) {
             continue;
         }
         // A wall lists it: someone may open it any moment, so its parts
@@ -276,7 +267,7 @@ async fn live_list(
             case_id: m.case_id.clone(),
             category: m.category.clone(),
             unit: unit_of(&r).to_string(),
-            status: st.state,
+            status: st.state.to_string(),
             started_at: st.started_at,
             last_byte_at: st.last_byte_at,
             gaps: st.gaps,
@@ -285,6 +276,32 @@ async fn live_list(
             codecs: codecs.map(|c| c.0),
         });
     }
+    items
+}
+
+async fn live_list(
+    AxState(s): AxState<S>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(who) = s.auth.who(&headers, &peer) else {
+        return refuse(&s, None, None, "/api/live", &peer).await;
+    };
+    if !s
+        .audit_view(&who, "list-live", None, "/api/live", &peer)
+        .await
+    {
+        return audit_unavailable();
+    }
+    let mut items = local_live(&s, |unit| who.may_watch_live(unit));
+    // Cluster mode: the feeds the other gateways receive, played through
+    // this one (`view::peers`).
+    items.extend(
+        super::peers::remote_live(&s)
+            .await
+            .into_iter()
+            .filter(|i| who.may_watch_live(&i.unit)),
+    );
     items.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     let mut r = Json(items).into_response();
     r.headers_mut()
@@ -346,7 +363,7 @@ async fn recordings(
 }
 
 #[derive(Deserialize, Default)]
-struct HlsQuery {
+pub(super) struct HlsQuery {
     #[serde(rename = "_HLS_msn")]
     msn: Option<u64>,
     #[serde(rename = "_HLS_part")]
@@ -384,6 +401,7 @@ async fn live_file(
     AxState(s): AxState<S>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path((recorder, id, file)): Path<(String, String, String)>,
     Query(q): Query<HlsQuery>,
 ) -> Response {
@@ -391,6 +409,40 @@ async fn live_file(
     let rec_name = format!("{recorder}/{id}");
     let who = s.auth.who(&headers, &peer);
     let rec = s.gw.live.get(&recorder, &id).filter(|r| on_wall(r));
+    if rec.is_none()
+        && let Some(p) = &who
+    {
+        let wait = live_block(&s) + Duration::from_secs(5);
+        match super::peers::fetch_live(&s, &recorder, &id, &uri, wait).await {
+            Some(Ok(a)) => {
+                let unit = a
+                    .headers
+                    .get(super::peers::UNIT_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                if !p.may_watch_live(&unit) {
+                    return refuse(&s, Some(p), Some(rec_name), &path, &peer).await;
+                }
+                if file.ends_with(".m3u8")
+                    && !s
+                        .audit_view(p, "watch-live", Some(rec_name), &path, &peer)
+                        .await
+                {
+                    return audit_unavailable();
+                }
+                return super::peers::relay(a);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(recording = %rec_name, "cluster: live feed not relayed: {e}");
+                return json_error(
+                    StatusCode::BAD_GATEWAY,
+                    "the gateway receiving this feed did not answer",
+                );
+            }
+            None => {}
+        }
+    }
     // Whether a recording exists is itself shown only to who may watch it.
     let allowed = match (&who, &rec) {
         (Some(p), Some(r)) => p.may_watch_live(unit_of(r)),
@@ -403,22 +455,51 @@ async fn live_file(
     let (Some(who), Some(rec)) = (who, rec) else {
         return json_error(StatusCode::NOT_FOUND, "no such live recording");
     };
+    serve_live(&s, &rec, &file, &q, Some((&who, &rec_name, &path, &peer))).await
+}
+
+/// Audits a viewer's playlist fetch (`audit`: viewer, recording, path,
+/// peer); true when there is none to audit or it is recorded.
+async fn audited(s: &S, audit: Option<(&Principal, &str, &str, &Peer)>) -> bool {
+    match audit {
+        Some((who, name, path, peer)) => {
+            s.audit_view(who, "watch-live", Some(name.to_string()), path, peer)
+                .await
+        }
+        None => true,
+    }
+}
+
+/// How long a blocking LL-HLS request waits at most: three target
+/// durations.
+fn live_block(s: &S) -> Duration {
     let part_target = s.gw.cfg.live.part_seconds;
     let segment_target = s.gw.cfg.media.segment_seconds;
-    // Blocking requests wait at most three target durations (LL-HLS).
-    let block = Duration::from_secs_f64((segment_target * 3.0).max(part_target * 6.0));
-    match file.as_str() {
+    Duration::from_secs_f64((segment_target * 3.0).max(part_target * 6.0))
+}
+
+/// Serves file `file` of live recording `rec` (its playlists, audited as
+/// `audit` says: the viewer, the recording's name, the path and the peer —
+/// none when another gateway asks, which audits its own viewer).
+pub(super) async fn serve_live(
+    s: &S,
+    rec: &Arc<LiveRecording>,
+    file: &str,
+    q: &HlsQuery,
+    audit: Option<(&Principal, &str, &str, &Peer)>,
+) -> Response {
+    let part_target = s.gw.cfg.live.part_seconds;
+    let segment_target = s.gw.cfg.media.segment_seconds;
+    let block = live_block(s);
+    match file {
         "master.m3u8" => {
             rec.view.lock().expect("view").watch();
-            if !s
-                .audit_view(&who, "watch-live", Some(rec_name), &path, &peer)
-                .await
-            {
+            if !audited(s, audit).await {
                 return audit_unavailable();
             }
             // Wait briefly for the first initialisation segment: its codecs
             // go into the playlist so unsupported ones fail early.
-            wait_view(&rec, Duration::from_secs(5), |v| !v.inits.is_empty()).await;
+            wait_view(rec, Duration::from_secs(5), |v| !v.inits.is_empty()).await;
             let (codecs, bandwidth) = {
                 let v = rec.view.lock().expect("view");
                 let codecs = v.inits.back().map(|(_, b)| hls::codecs(b).0);
@@ -432,10 +513,7 @@ async fn live_file(
         }
         "index.m3u8" => {
             rec.view.lock().expect("view").watch();
-            if !s
-                .audit_view(&who, "watch-live", Some(rec_name), &path, &peer)
-                .await
-            {
+            if !audited(s, audit).await {
                 return audit_unavailable();
             }
             if let Some(msn) = q.msn {
@@ -445,7 +523,7 @@ async fn live_file(
                 if newest.is_some_and(|n| msn > n + 2) {
                     return json_error(StatusCode::BAD_REQUEST, "_HLS_msn is too far ahead");
                 }
-                let ready = wait_view(&rec, block, |v| match q.part {
+                let ready = wait_view(rec, block, |v| match q.part {
                     Some(part) => v
                         .head()
                         .is_some_and(|(m, p)| m > msn || (m == msn && p >= part)),
@@ -462,7 +540,7 @@ async fn live_file(
                     );
                 }
             } else {
-                wait_view(&rec, Duration::from_secs(5), |v| v.head().is_some()).await;
+                wait_view(rec, Duration::from_secs(5), |v| v.head().is_some()).await;
             }
             let body = hls::live(&rec.view.lock().expect("view"), part_target, segment_target);
             with_type(body, "application/vnd.apple.mpegurl", "no-cache")
@@ -478,10 +556,10 @@ async fn live_file(
             let Some(msn) = f[4..f.len() - 4].parse::<u64>().ok() else {
                 return json_error(StatusCode::NOT_FOUND, "bad segment name");
             };
-            if !coming(&rec, msn) {
+            if !coming(rec, msn) {
                 return json_error(StatusCode::NOT_FOUND, "segment not available");
             }
-            wait_view(&rec, block, |v| v.segment(msn).is_some_and(|s| s.complete)).await;
+            wait_view(rec, block, |v| v.segment(msn).is_some_and(|s| s.complete)).await;
             match rec
                 .view
                 .lock()
@@ -501,10 +579,10 @@ async fn live_file(
             let Some((msn, k)) = parsed else {
                 return json_error(StatusCode::NOT_FOUND, "bad part name");
             };
-            if !coming(&rec, msn) {
+            if !coming(rec, msn) {
                 return json_error(StatusCode::NOT_FOUND, "part not available");
             }
-            wait_view(&rec, block, |v| match v.segment(msn) {
+            wait_view(rec, block, |v| match v.segment(msn) {
                 Some(seg) => seg.parts.len() > k || seg.complete,
                 None => v.head().is_some_and(|(m, _)| m > msn),
             })

@@ -12,6 +12,7 @@ mod decisions;
 pub mod hls;
 pub mod listener;
 mod ops;
+mod peers;
 mod recordings;
 mod records_office;
 mod respond;
@@ -30,9 +31,19 @@ pub enum ViewError {
     Bind(String, std::io::Error),
     #[error("http TLS: {0}")]
     Tls(#[from] custody_transport::quic::QuicError),
+    #[error("cluster command centers: {0}")]
+    Peers(String),
 }
 
 /// Starts the server if `[http] listen` is set; returns its address.
+/// Where the other gateways reach this command center.
+fn advertised(gw: &Gateway, bound: SocketAddr) -> Option<String> {
+    match &gw.cfg.cluster.http_advertise {
+        Some(a) => Some(a.clone()),
+        None => (!bound.ip().is_unspecified()).then(|| bound.to_string()),
+    }
+}
+
 pub async fn start(
     gw: Arc<Gateway>,
     tasks: &crate::tasks::Tasks,
@@ -56,10 +67,25 @@ pub async fn start(
     let addr = axum::serve::Listener::local_addr(&l)
         .map_err(|e| ViewError::Bind(listen.clone(), e))?
         .addr;
-    let state = state::State::new(gw.clone());
+    let peers = peers::Peers::new(&gw).map_err(|e| ViewError::Peers(e.to_string()))?;
+    if let Some(p) = &peers {
+        match advertised(&gw, addr) {
+            Some(a) => {
+                tasks.spawn("cluster command center", p.clone().announce(a));
+            }
+            None => tracing::warn!(
+                %addr,
+                "cluster: [http] listen is a wildcard address and [cluster] http_advertise is not set: the other gateways' walls will not show this gateway's live feeds"
+            ),
+        }
+    }
+    let state = state::State::new(gw.clone(), peers);
     // The operations endpoints stand outside the wall's routes: no login,
-    // no audit (they name nothing but aggregate numbers).
-    let app = api::router(state).merge(ops::routes(gw.clone()));
+    // no audit (they name nothing but aggregate numbers); so do the
+    // gateway-to-gateway routes (their own signed requests, `peers`).
+    let app = api::router(state.clone())
+        .merge(ops::routes(gw.clone()))
+        .merge(peers::routes(state));
     tasks.spawn("command center", async move {
         let svc = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(e) = axum::serve(l, svc).await {

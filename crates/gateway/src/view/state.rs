@@ -29,6 +29,8 @@ pub struct State {
     unsummed: std::sync::atomic::AtomicU64,
     /// One records-office decision at a time per request.
     pub(super) decisions: super::decisions::DecisionLocks,
+    /// Cluster mode: the other gateways' command centers.
+    pub(super) peers: Option<Arc<super::peers::Peers>>,
 }
 
 /// A viewer's repeated access to one recording is audited this often.
@@ -44,8 +46,9 @@ pub(super) const MANIFEST_TTL: Duration = Duration::from_secs(30);
 pub(super) type S = Arc<State>;
 
 impl State {
-    pub fn new(gw: Arc<Gateway>) -> S {
+    pub fn new(gw: Arc<Gateway>, peers: Option<Arc<super::peers::Peers>>) -> S {
         let s = Arc::new(State {
+            peers,
             auth: Auth::new(gw.cfg.viewers.clone()),
             audit: AuditLog::start(gw.clone()),
             logged: Mutex::new(HashMap::new()),
