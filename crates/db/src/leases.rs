@@ -20,6 +20,17 @@ pub enum Grant {
     Expired { holder: String, since: String },
 }
 
+/// The lease of live recording `recorder/id`.
+pub fn live_name(recorder: &str, id: &str) -> String {
+    format!("live {recorder}/{id}")
+}
+
+/// The lease of docked upload `recorder/id` (`uploads` finds it by this
+/// name too).
+pub fn upload_name(recorder: &str, id: &str) -> String {
+    format!("upload {recorder}/{id}")
+}
+
 fn secs(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }

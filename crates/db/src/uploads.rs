@@ -4,6 +4,8 @@
 //! a gateway that lost its lease cannot add to the list another now
 //! extends.
 
+use std::time::Duration;
+
 use crate::{Db, DbError};
 
 /// One staged part: bytes `start..start+len` of the original, in object
@@ -185,6 +187,29 @@ impl Db {
             )
             .await?;
         Ok(())
+    }
+
+    /// Complete uploads untouched for `idle` whose lease
+    /// ([`crate::leases::upload_name`]) nobody holds (the
+    /// gateway that received them stopped before storing them), as
+    /// `(recorder, recording_id)`.
+    pub async fn uploads_unheld(&self, idle: Duration) -> Result<Vec<(String, String)>, DbError> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                "SELECT u.recorder, u.recording_id FROM uploads u
+                 WHERE u.complete AND u.updated_at < now() - make_interval(secs => $1)
+                   AND NOT EXISTS (SELECT 1 FROM leases l
+                                   WHERE l.name = 'upload ' || u.recorder || '/' || u.recording_id
+                                     AND l.expires_at > now())
+                 ORDER BY u.updated_at LIMIT 100",
+                &[&idle.as_secs_f64()],
+            )
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
     /// Forgets the upload (archived, or failed and quarantined); returns the

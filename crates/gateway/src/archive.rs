@@ -47,12 +47,20 @@ pub enum ArchiveError {
     Store(#[from] StoreError),
     #[error("spool entry is damaged: {0}")]
     Damaged(String),
+    /// Cluster mode: another gateway archives it now, or the database
+    /// cannot say who may.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 impl ArchiveError {
-    /// Storage errors are worth retrying; a damaged spool entry is not.
+    /// Storage errors are worth retrying (and waiting for another gateway);
+    /// a damaged spool entry is not.
     fn is_transient(&self) -> bool {
-        matches!(self, ArchiveError::Store(_) | ArchiveError::Spool(_))
+        matches!(
+            self,
+            ArchiveError::Store(_) | ArchiveError::Spool(_) | ArchiveError::Cluster(_)
+        )
     }
 }
 
@@ -182,6 +190,15 @@ impl Archiver {
             events,
             quarantine_wake,
         };
+        if let Some(staging) = &worker.staging {
+            let a2 = a.clone();
+            tasks.spawn(
+                "staged uploads sweep",
+                staging
+                    .clone()
+                    .sweep(spool.clone(), move |r, id| a2.enqueue(r, id)),
+            );
+        }
         for (recorder, id, st) in spool.scan()? {
             if st.status == RecordingState::Spooled {
                 tracing::info!(recorder, id, "resuming archive of spooled recording");
@@ -279,6 +296,16 @@ impl Worker {
         if st.status != RecordingState::Spooled {
             return Ok(None);
         }
+        // Cluster mode: a docked upload is archived by one gateway at a
+        // time, under its lease, and not again once another gateway did.
+        let _lease = match &self.staging {
+            Some(staging) => match staging.claim(&entry, recorder, id).await {
+                Ok(crate::staging::Claim::Archive(lease)) => Some(lease),
+                Ok(crate::staging::Claim::Stored) => return Ok(None),
+                Err(e) => return Err(ArchiveError::Cluster(e.to_string())),
+            },
+            None => None,
+        };
         let header_bytes = tokio::fs::read(entry.header()).await?;
         let header: HeaderDoc = serde_json::from_slice(&header_bytes)
             .map_err(|e| ArchiveError::Damaged(format!("header.json: {e}")))?;

@@ -54,12 +54,12 @@ impl Leases {
 
     /// The lease of live recording `recorder/id`.
     pub fn live_name(recorder: &str, id: &str) -> String {
-        format!("live {recorder}/{id}")
+        custody_db::leases::live_name(recorder, id)
     }
 
     /// The lease of docked upload `recorder/id` (cluster mode).
     pub fn upload_name(recorder: &str, id: &str) -> String {
-        format!("upload {recorder}/{id}")
+        custody_db::leases::upload_name(recorder, id)
     }
 
     /// Takes the lease of a docked upload, taking it over from a holder

@@ -58,7 +58,23 @@ pub enum StagingError {
     Unknown,
     #[error("{0}")]
     Task(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("finding the stored recording: {0}")]
+    Locate(String),
 }
+
+/// What the archiver may do with a spooled docked upload (cluster mode).
+pub enum Claim {
+    /// Archive it, holding this lease.
+    Archive(Lease),
+    /// Another gateway stored it; this spool's entry is marked so.
+    Stored,
+}
+
+/// The sweep looks for complete uploads nobody archives every two lease
+/// times, and at most this often.
+const SWEEP_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 /// This gateway's side of staging.
 pub struct Staging {
@@ -227,10 +243,102 @@ impl Staging {
     /// Forgets the upload (archived, or quarantined) and deletes its
     /// staged parts.
     pub async fn forget(&self, recorder: &str, id: &str) -> Result<(), StagingError> {
-        for key in self.db().upload_remove(recorder, id).await? {
-            self.store.delete(&key).await?;
+        use futures_util::StreamExt;
+        let keys = self.db().upload_remove(recorder, id).await?;
+        // A few at a time: a large upload has hundreds of parts.
+        let mut deletes = futures_util::stream::iter(keys)
+            .map(|key| async move { self.store.delete(&key).await })
+            .buffer_unordered(8);
+        while let Some(r) = deletes.next().await {
+            r?;
         }
         Ok(())
+    }
+
+    /// Before the archiver stores spooled upload `recorder/id`: takes its
+    /// lease (an error while another gateway holds it: try later), so two
+    /// gateways never archive it at once. If it is stored already — by
+    /// another gateway, or by one that died before it could forget the
+    /// staged parts — this spool's entry is marked archived and the parts
+    /// are forgotten instead.
+    pub async fn claim(
+        &self,
+        entry: &EntryDir,
+        recorder: &str,
+        id: &str,
+    ) -> Result<Claim, StagingError> {
+        let lease = self
+            .lease(recorder, id)
+            .await
+            .map_err(|e| StagingError::Busy(format!("upload {recorder}/{id}: {e}")))?;
+        let e = entry.clone();
+        let Some(st) = blocking(move || e.load_state()).await? else {
+            return Ok(Claim::Archive(lease));
+        };
+        let found = custody_verify::locate::stored(&self.store, recorder, id)
+            .await
+            .map_err(|e| StagingError::Locate(e.to_string()))?;
+        // The same bytes stored under this id: this recording. (Other bytes
+        // under the id are another recording; both are kept.)
+        let Some(loc) = found
+            .map(|f| f.locator)
+            .filter(|l| st.sha256.as_deref() == Some(l.sha256.as_str()))
+        else {
+            return Ok(Claim::Archive(lease));
+        };
+        let e = entry.clone();
+        blocking(move || {
+            let mut st = st;
+            st.status = RecordingState::Archived;
+            st.prefix = loc.prefix;
+            st.manifest_key = loc.manifest_key;
+            st.chain_head = Some(loc.chain_head);
+            e.save_state(&st)?;
+            e.release_data()
+        })
+        .await?;
+        self.forget(recorder, id).await?;
+        tracing::info!(%recorder, %id, "already stored (by another gateway); this spool's copy released");
+        Ok(Claim::Stored)
+    }
+
+    /// Every two lease times (at least 10 s): complete uploads that no gateway holds (the one that
+    /// received them died after the device's `finish` matched, before
+    /// storing them) are restored into this spool from their parts and
+    /// handed to `archive`, so they are stored without their device.
+    pub async fn sweep(
+        self: Arc<Self>,
+        spool: crate::spool::Spool,
+        archive: impl Fn(&str, &str) + Send + 'static,
+    ) {
+        let every = (self.leases.ttl() * 2).max(SWEEP_AT_MOST_EVERY);
+        loop {
+            tokio::time::sleep(every).await;
+            let orphans = match self.db().uploads_unheld(self.leases.ttl()).await {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::warn!("staged uploads sweep: {e}");
+                    continue;
+                }
+            };
+            for (recorder, id) in orphans {
+                let entry = spool.entry(&recorder, &id);
+                let adopted = async {
+                    let _lease = self
+                        .lease(&recorder, &id)
+                        .await
+                        .map_err(|e| StagingError::Busy(e.to_string()))?;
+                    self.restore(&entry, &recorder, &id).await
+                };
+                match adopted.await {
+                    Ok(()) => {
+                        tracing::info!(%recorder, %id, "a complete upload nobody held: restored from its staged parts to be stored here");
+                        archive(&recorder, &id);
+                    }
+                    Err(e) => tracing::debug!(%recorder, %id, "not adopted: {e}"),
+                }
+            }
+        }
     }
 
     /// Starts staging the spool entry's `data` from `from.staged` as the

@@ -114,6 +114,8 @@ pub async fn run(
     .await?;
     let Some(writer) = writer else {
         drop(lock);
+        // The archiver takes the upload's lease itself (cluster mode).
+        drop(staging);
         return upload
             .already_complete(send, recv, meta.file_name.as_deref())
             .await;
@@ -183,6 +185,8 @@ pub async fn run(
             tracing::warn!(recorder = %upload.recorder, id = %upload.id, "streaming derivation did not finish; the archiver derives again");
         }
     }
+    // Every byte is staged; the archiver takes the lease itself.
+    drop(staging);
     upload
         .conclude(send, arrived, size, meta.file_name.as_deref(), lock)
         .await
