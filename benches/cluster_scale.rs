@@ -61,12 +61,14 @@ fn dock_all(w: &World, gws: &[&GatewayProc], dirs: &[PathBuf], files: u64) -> f6
             })
             .collect();
         let mut archived = 0;
+        let mut all = Vec::new();
         for r in runs {
             let (out, results) = r.join().unwrap();
             assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
             archived += results.iter().filter(|r| r["result"] == "archived").count() as u64;
+            all.extend(results);
         }
-        assert_eq!(archived, files, "every file archived");
+        assert_eq!(archived, files, "every file archived: {all:#?}");
     });
     t.elapsed().as_secs_f64()
 }

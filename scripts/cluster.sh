@@ -3,8 +3,8 @@
 # (replication factor 3), one PostgreSQL, three custody gateways sharing
 # them. A docking rack docks through two gateways while a Garage node is
 # down (the recordings are on the other two and reach the third when it is
-# back); a recorder streams live through a third, whose gateway is then
-# killed: another gateway refuses the recording (its lease is held), the
+# back); a recorder streams live through a third (the first gateway's wall
+# lists and plays the feed), whose gateway is then killed: another gateway refuses the recording (its lease is held), the
 # killed gateway comes back with its spool, the recording is stored whole.
 # A large dock given all three gateways resumes on another gateway when
 # the one receiving it is killed.
@@ -109,9 +109,14 @@ echo "== PKI, ledger, three gateway configurations (gateway N talks to Garage no
 $BIN certs init --dir certs --org "Demo Enforcement Bureau" >/dev/null
 $BIN certs device --dir certs bwc-0001 rack-01 >/dev/null
 cp "$ROOT/scripts/demo-ledger.toml" ledger.toml
-declare -A QUIC
+echo "== a command-center viewer, the same on every gateway"
+$BIN viewer-token supervisor-1 --role supervisor > viewer.token 2> viewer.toml.part
+sed -n '/^\[\[viewer\]\]/,$p' viewer.toml.part > viewer.toml
+rm viewer.toml.part
+declare -A QUIC HTTP
 for i in 1 2 3; do
   QUIC[$i]=127.0.0.1:$(free_port)
+  HTTP[$i]=127.0.0.1:$(free_port)
   cat > "gw-$i.toml" <<EOF
 [gateway]
 id = "gw-$i"
@@ -140,12 +145,16 @@ close_after_secs = 30
 database = "$DB"
 lease_secs = 5
 
+[http]
+listen = "${HTTP[$i]}"
+
 [client]
 server_name = "localhost"
 ca = "certs/ca.pem"
 cert = "certs/devices/rack-01.pem"
 key = "certs/devices/rack-01.key"
 EOF
+  cat viewer.toml >> "gw-$i.toml"
 done
 declare -A GW
 start_gateway() {
@@ -190,7 +199,13 @@ $BIN record -c gw-2.toml --gateway "${QUIC[2]}" \
   --recording-id bwc-0001-live-cluster --test-source --duration 24 > record.json 2> record.log &
 REC=$!
 PIDS+=("$REC")
-sleep 8
+sleep 6
+echo "== the wall of gw-1 lists the feed gw-2 receives, and plays it through gw-1"
+AUTH="Authorization: Bearer $(cat viewer.token)"
+WALL1="https://localhost:${HTTP[1]##*:}"
+curl -s --cacert certs/ca.pem -H "$AUTH" "$WALL1/api/live" | head -c 400; echo
+curl -s --cacert certs/ca.pem -H "$AUTH" "$WALL1/live/bwc-0001/bwc-0001-live-cluster/index.m3u8" | head -8 | sed 's/^/  /'
+sleep 2
 echo "== gw-2 killed (SIGKILL) mid-recording"
 kill -9 "${GW[2]}"
 echo "the same recording offered to gw-3 while gw-2 holds its lease:"

@@ -301,7 +301,21 @@ impl Worker {
         let _lease = match &self.staging {
             Some(staging) => match staging.claim(&entry, recorder, id).await {
                 Ok(crate::staging::Claim::Archive(lease)) => Some(lease),
-                Ok(crate::staging::Claim::Stored) => return Ok(None),
+                Ok(crate::staging::Claim::Stored {
+                    manifest_key,
+                    chain_head,
+                }) => {
+                    // A device waiting here for its recording is told where
+                    // it is stored.
+                    let _ = self.events.send(Archived {
+                        recorder: recorder.to_string(),
+                        recording_id: id.to_string(),
+                        manifest_key,
+                        chain_head,
+                        derivation: None,
+                    });
+                    return Ok(None);
+                }
                 Err(e) => return Err(ArchiveError::Cluster(e.to_string())),
             },
             None => None,

@@ -68,8 +68,12 @@ pub enum StagingError {
 pub enum Claim {
     /// Archive it, holding this lease.
     Archive(Lease),
-    /// Another gateway stored it; this spool's entry is marked so.
-    Stored,
+    /// Another gateway stored it, under this manifest and chain head;
+    /// this spool's entry is marked so.
+    Stored {
+        manifest_key: String,
+        chain_head: String,
+    },
 }
 
 /// The sweep looks for complete uploads nobody archives every two lease
@@ -286,6 +290,10 @@ impl Staging {
         else {
             return Ok(Claim::Archive(lease));
         };
+        let stored = Claim::Stored {
+            manifest_key: loc.manifest_key.clone(),
+            chain_head: loc.chain_head.clone(),
+        };
         let e = entry.clone();
         blocking(move || {
             let mut st = st;
@@ -299,7 +307,7 @@ impl Staging {
         .await?;
         self.forget(recorder, id).await?;
         tracing::info!(%recorder, %id, "already stored (by another gateway); this spool's copy released");
-        Ok(Claim::Stored)
+        Ok(stored)
     }
 
     /// Every two lease times (at least 10 s): complete uploads that no gateway holds (the one that
