@@ -220,21 +220,29 @@ async fn a_garage_node_dies_during_ingest_and_nothing_is_lost() {
         let (ok, v) = w.verify_json(&format!("bwc-1/big-{i}"));
         assert!(ok, "{v:#}");
     }
-    let store = w.store().await;
     for (i, sum) in sums.iter().enumerate() {
-        let (_, v) = w.verify_json(&format!("bwc-1/big-{i}"));
-        let m = store
-            .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
-            .await
-            .unwrap();
-        let original = m["objects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["role"] == "original")
-            .unwrap();
+        let original = stored_original(&w, &format!("bwc-1/big-{i}")).await;
         assert_eq!(original["sha256"].as_str().unwrap(), sum, "big-{i}");
     }
+}
+
+/// The manifest entry of recording `target`'s original, once it verifies.
+async fn stored_original(w: &World, target: &str) -> serde_json::Value {
+    let (ok, v) = w.verify_json(target);
+    assert!(ok, "{v:#}");
+    let m = w
+        .store()
+        .await
+        .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
+        .await
+        .unwrap();
+    m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["role"] == "original")
+        .cloned()
+        .unwrap()
 }
 
 fn token(name: &str) -> String {
@@ -660,21 +668,10 @@ async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
     );
     assert!(r["attempts"].as_u64().unwrap() >= 2, "{r}");
 
-    let (ok, v) = w.verify_json("bwc-1/big");
-    assert!(ok, "{v:#}");
-    let store = w.store().await;
-    let m = store
-        .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
-        .await
-        .unwrap();
-    let original = m["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["role"] == "original")
-        .unwrap();
+    let original = stored_original(&w, "bwc-1/big").await;
     assert_eq!(original["sha256"].as_str().unwrap(), sum);
     assert_eq!(original["size"].as_u64().unwrap(), SIZE);
+    let store = w.store().await;
     eventually(120, "the staged parts removed", || {
         let store = store.clone();
         let pg = &pg;
@@ -854,18 +851,7 @@ async fn a_complete_upload_whose_gateway_died_is_stored_by_another_gateway() {
         },
     )
     .await;
-    let (ok, v) = w.verify_json("bwc-1/orphan");
-    assert!(ok, "{v:#}");
-    let m = store
-        .get_json::<serde_json::Value>(v["manifest_key"].as_str().unwrap(), "manifest")
-        .await
-        .unwrap();
-    let original = m["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["role"] == "original")
-        .unwrap();
+    let original = stored_original(&w, "bwc-1/orphan").await;
     assert_eq!(original["sha256"].as_str().unwrap(), sum);
     if !stored_by_a {
         assert!(
