@@ -11,11 +11,12 @@ use axum::extract::{ConnectInfo, Path, Query, State as AxState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::auth::{COOKIE, Principal};
 use super::hls;
 use super::listener::Peer;
+use super::live_item::LiveItem;
 use super::respond::{audit_unavailable, json_error, not_located, refuse, storage_unavailable};
 use super::state::{MANIFEST_TTL, S};
 use crate::catalog::Filter as SearchQuery;
@@ -201,27 +202,6 @@ async fn me(
     }
 }
 
-/// A live feed as the wall lists it (and as gateways tell each other in
-/// cluster mode, `view::peers`).
-#[derive(Serialize, Deserialize)]
-pub(super) struct LiveItem {
-    recorder: String,
-    recording_id: String,
-    officer: Option<String>,
-    officer_name: Option<String>,
-    occasion: Option<String>,
-    case_id: Option<String>,
-    category: Option<String>,
-    unit: String,
-    status: String,
-    started_at: String,
-    last_byte_at: String,
-    gaps: usize,
-    master: String,
-    playable: bool,
-    codecs: Option<String>,
-}
-
 pub(super) fn unit_of(r: &LiveRecording) -> &str {
     &r.header.ledger.unit
 }
@@ -297,10 +277,12 @@ async fn live_list(
     // Cluster mode: the feeds the other gateways receive, played through
     // this one (`view::peers`).
     items.extend(
-        super::peers::remote_live(&s)
-            .await
-            .into_iter()
-            .filter(|i| who.may_watch_live(&i.unit)),
+        match &s.peers {
+            Some(p) => super::peers::remote_live(p).await,
+            None => Vec::new(),
+        }
+        .into_iter()
+        .filter(|i| who.may_watch_live(&i.unit)),
     );
     items.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     let mut r = Json(items).into_response();
@@ -410,10 +392,10 @@ async fn live_file(
     let who = s.auth.who(&headers, &peer);
     let rec = s.gw.live.get(&recorder, &id).filter(|r| on_wall(r));
     if rec.is_none()
-        && let Some(p) = &who
+        && let (Some(p), Some(peers)) = (&who, &s.peers)
     {
         let wait = live_block(&s) + Duration::from_secs(5);
-        match super::peers::fetch_live(&s, &recorder, &id, &uri, wait).await {
+        match super::peers::fetch_live(peers, &recorder, &id, &uri, wait).await {
             Some(Ok(a)) => {
                 let unit = a
                     .headers

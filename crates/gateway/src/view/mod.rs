@@ -7,10 +7,12 @@
 mod api;
 pub mod audit;
 pub mod auth;
+mod cluster_routes;
 mod csrf;
 mod decisions;
 pub mod hls;
 pub mod listener;
+mod live_item;
 mod ops;
 mod peers;
 mod recordings;
@@ -85,7 +87,7 @@ pub async fn start(
     // gateway-to-gateway routes (their own signed requests, `peers`).
     let app = api::router(state.clone())
         .merge(ops::routes(gw.clone()))
-        .merge(peers::routes(state));
+        .merge(cluster_routes::routes(state));
     tasks.spawn("command center", async move {
         let svc = app.into_make_service_with_connect_info::<listener::Peer>();
         if let Err(e) = axum::serve(l, svc).await {

@@ -3,7 +3,8 @@
 //! lease; another gateway's wall lists it by asking the other gateways
 //! (`GET /cluster/live`) and plays it by relaying the holder's LL-HLS
 //! playlists, initialisation segments, segments and parts
-//! (`GET /cluster/live/<recorder>/<id>/<file>`). The viewer is logged in,
+//! (`GET /cluster/live/<recorder>/<id>/<file>`, answered by
+//! `view::cluster_routes`). The viewer is logged in,
 //! authorised (by the recording's unit, which the holder names) and
 //! audited at the gateway they use; the holder answers only other
 //! gateways: a request carries `x-custody-peer`, signed with the
@@ -16,18 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::http::{HeaderMap, Request, StatusCode, Uri, header};
+use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use super::respond::json_error;
-use super::state::S;
+use super::live_item::LiveItem;
 use crate::signing::SigningKey;
 use custody_db::Db;
 
@@ -240,77 +238,12 @@ where
     })
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The routes other gateways call.
-pub(super) fn routes(state: S) -> axum::Router {
-    axum::Router::new()
-        .route("/cluster/live", get(list))
-        .route("/cluster/live/{recorder}/{id}/{file}", get(file))
-        .with_state(state)
-}
-
-/// The refusal to answer with, unless another gateway of the cluster asks.
-fn refusal(s: &S, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    let Some(peers) = &s.peers else {
-        return Some(json_error(StatusCode::NOT_FOUND, "not in cluster mode"));
-    };
-    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let checked = match headers.get(PEER_HEADER).and_then(|v| v.to_str().ok()) {
-        Some(value) => peers.check(value, path, unix_now()),
-        None => Err("no x-custody-peer header"),
-    };
-    match checked {
-        Ok(_) => None,
-        Err(why) => {
-            tracing::warn!(%path, "a request as another gateway refused: {why}");
-            Some(json_error(
-                StatusCode::UNAUTHORIZED,
-                "for other gateways only",
-            ))
-        }
-    }
-}
-
-async fn list(AxState(s): AxState<S>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Some(r) = refusal(&s, &headers, &uri) {
-        return r;
-    }
-    axum::Json(super::api::local_live(&s, |_| true)).into_response()
-}
-
-async fn file(
-    AxState(s): AxState<S>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path((recorder, id, file)): Path<(String, String, String)>,
-    q: axum::extract::Query<super::api::HlsQuery>,
-) -> Response {
-    if let Some(r) = refusal(&s, &headers, &uri) {
-        return r;
-    }
-    let Some(rec) =
-        s.gw.live
-            .get(&recorder, &id)
-            .filter(|r| super::api::on_wall(r))
-    else {
-        return json_error(StatusCode::NOT_FOUND, "no such live recording");
-    };
-    let unit = HeaderValue::from_str(super::api::unit_of(&rec)).ok();
-    let mut r = super::api::serve_live(&s, &rec, &file, &q, None).await;
-    if let Some(u) = unit {
-        r.headers_mut().insert(UNIT_HEADER, u);
-    }
-    r
-}
-
 /// The live feeds the other gateways hold, as their lists give them.
-pub(super) async fn remote_live(s: &S) -> Vec<super::api::LiveItem> {
-    let Some(peers) = &s.peers else {
-        return Vec::new();
-    };
+pub(super) async fn remote_live(peers: &Arc<Peers>) -> Vec<LiveItem> {
     let asks = peers.others().await.into_iter().map(|(id, addr)| {
         let peers = peers.clone();
         async move {
@@ -319,7 +252,7 @@ pub(super) async fn remote_live(s: &S) -> Vec<super::api::LiveItem> {
                 .await
             {
                 Ok(a) if a.status == StatusCode::OK => {
-                    serde_json::from_slice::<Vec<super::api::LiveItem>>(&a.body).ok()
+                    serde_json::from_slice::<Vec<LiveItem>>(&a.body).ok()
                 }
                 Ok(a) => {
                     tracing::warn!(gateway = %id, status = %a.status, "cluster: live list refused");
@@ -345,13 +278,12 @@ pub(super) async fn remote_live(s: &S) -> Vec<super::api::LiveItem> {
 /// asked for under `/cluster`. The answer's unit header says who may see
 /// it; the caller checks it before relaying.
 pub(super) async fn fetch_live(
-    s: &S,
+    peers: &Peers,
     recorder: &str,
     id: &str,
     uri: &Uri,
     wait: Duration,
 ) -> Option<Result<Answer, PeerError>> {
-    let peers = s.peers.as_ref()?;
     let (_, addr) = peers.holder(recorder, id).await?;
     let path = format!(
         "/cluster{}",
