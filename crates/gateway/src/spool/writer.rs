@@ -42,14 +42,21 @@ pub fn read_ack(path: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// The ack file's record of durable length `n`: the length and its check
+/// word (`read_ack`).
+fn ack_record(n: u64) -> [u8; 16] {
+    let mut rec = [0u8; 16];
+    rec[..8].copy_from_slice(&n.to_le_bytes());
+    rec[8..].copy_from_slice(&(n ^ ACK_MAGIC).to_le_bytes());
+    rec
+}
+
 /// Sets the durable length recorded in the ack file to `n` (fsynced); the
 /// next writer opened on the entry cuts the data back to it. For a spool
 /// entry restored from what the cluster staged (`crate::staging`), which
 /// may trust fewer bytes than this spool made durable.
 pub fn reset_ack(path: &Path, n: u64) -> std::io::Result<()> {
-    let mut rec = [0u8; 16];
-    rec[..8].copy_from_slice(&n.to_le_bytes());
-    rec[8..].copy_from_slice(&(n ^ ACK_MAGIC).to_le_bytes());
+    let rec = ack_record(n);
     let f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -195,9 +202,7 @@ impl OriginalWriter {
             return Ok(self.durable);
         }
         self.data.sync_data()?;
-        let mut rec = [0u8; 16];
-        rec[..8].copy_from_slice(&self.written.to_le_bytes());
-        rec[8..].copy_from_slice(&(self.written ^ ACK_MAGIC).to_le_bytes());
+        let rec = ack_record(self.written);
         self.ack.write_all_at(&rec, 0)?;
         self.ack.sync_data()?;
         self.durable = self.written;
