@@ -574,7 +574,8 @@ fn staged(pg: &Postgres, id: &str) -> u64 {
 /// nothing acknowledged is sent again, nothing is lost. PostgreSQL is then
 /// restarted during the rest of the transfer: staging waits and resumes.
 /// The recording verifies, its original is the file, and the staged parts
-/// are gone once it is archived.
+/// — a part the dead gateway stored but never recorded too — are gone once
+/// it is archived.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
     const SIZE: u64 = 1 << 30;
@@ -621,6 +622,13 @@ async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
     })
     .await;
     a.kill();
+    // A gateway killed between storing a part and recording it leaves a
+    // part the database does not know: it goes too, once archived.
+    let store = w.store().await;
+    let unrecorded = custody::store::layout::staging_part_key("bwc-1", "big", 1, 999_999);
+    let body = bytes::Bytes::from_static(b"stored, never recorded");
+    let h = custody::chain::sha256(&body);
+    store.put_bytes(&unrecorded, body, &h).await.unwrap();
     let (took_over, restored) = eventually(120, "another gateway restoring the upload", || async {
         [&b, &c]
             .into_iter()
@@ -671,7 +679,6 @@ async fn a_docked_upload_resumes_on_another_gateway_when_its_gateway_dies() {
     let original = stored_original(&w, "bwc-1/big").await;
     assert_eq!(original["sha256"].as_str().unwrap(), sum);
     assert_eq!(original["size"].as_u64().unwrap(), SIZE);
-    let store = w.store().await;
     eventually(120, "the staged parts removed", || {
         let store = store.clone();
         let pg = &pg;

@@ -176,7 +176,14 @@ pub fn quarantine_key(dir: &str, file: &str) -> String {
 /// mode by the holder of lease token `token` (deleted once the recording
 /// is archived; see docs/operations.md).
 pub fn staging_part_key(recorder: &str, id: &str, token: i64, part: i32) -> String {
-    format!("staging/{recorder}/{id}/{token}/{part:06}")
+    format!("{}{token}/{part:06}", staging_upload_prefix(recorder, id))
+}
+
+/// Where every part of docked upload `recorder/id` is staged, whoever
+/// staged it: a gateway killed between storing a part and recording it
+/// leaves a part the database does not know, found by this prefix.
+pub fn staging_upload_prefix(recorder: &str, id: &str) -> String {
+    format!("staging/{recorder}/{id}/")
 }
 
 /// The recorder name of audit logs (it cannot collide with a device id).

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, broadcast, mpsc};
 
 use crate::checkpoint;
 use crate::finish::{Sealed, finish_recording};
+use crate::lease::Lease;
 use crate::signing::SigningKey;
 use crate::spool::{EntryDir, EntryState, Spool, write_atomic};
 use crate::usage::{Usage, UsageEvent, UsageLog};
@@ -232,7 +233,7 @@ impl Archiver {
 
 impl Worker {
     /// Cluster mode: the archived recording's staged parts are no longer
-    /// needed. A failure leaves them (and the database row) behind, which
+    /// needed (called with its lease held). A failure leaves them (and the database row) behind, which
     /// costs space, not evidence.
     async fn forget_staged(&self, recorder: &str, id: &str) {
         if let Some(s) = &self.staging
@@ -246,7 +247,9 @@ impl Worker {
         let mut backoff = Duration::from_millis(250);
         loop {
             match self.archive(recorder, id).await {
-                Ok(Some((a, header))) => {
+                // The upload's lease (cluster mode) is held until its
+                // staged parts are forgotten.
+                Ok(Some((a, header, _lease))) => {
                     self.metrics.docked_archived(since.elapsed());
                     tracing::info!(recorder, id, manifest = %a.manifest_key, "archived");
                     self.usage
@@ -288,7 +291,7 @@ impl Worker {
         &self,
         recorder: &str,
         id: &str,
-    ) -> Result<Option<(Archived, HeaderDoc)>, ArchiveError> {
+    ) -> Result<Option<(Archived, HeaderDoc, Option<Lease>)>, ArchiveError> {
         let entry = self.spool.entry(recorder, id);
         let Some(mut st) = load(&entry).await? else {
             return Ok(None);
@@ -298,7 +301,7 @@ impl Worker {
         }
         // Cluster mode: a docked upload is archived by one gateway at a
         // time, under its lease, and not again once another gateway did.
-        let _lease = match &self.staging {
+        let lease = match &self.staging {
             Some(staging) => match staging.claim(&entry, recorder, id).await {
                 Ok(crate::staging::Claim::Archive(lease)) => Some(lease),
                 Ok(crate::staging::Claim::Stored {
@@ -455,6 +458,7 @@ impl Worker {
                 chain_head: manifest.chain_head,
             },
             header,
+            lease,
         )))
     }
 

@@ -245,10 +245,24 @@ impl Staging {
     }
 
     /// Forgets the upload (archived, or quarantined) and deletes its
-    /// staged parts.
+    /// staged parts: those recorded, and any a gateway stored but died
+    /// before recording. Called with the upload's lease held, so no new
+    /// upload under the same id stages meanwhile.
     pub async fn forget(&self, recorder: &str, id: &str) -> Result<(), StagingError> {
         use futures_util::StreamExt;
-        let keys = self.db().upload_remove(recorder, id).await?;
+        let mut keys: std::collections::BTreeSet<String> = self
+            .db()
+            .upload_remove(recorder, id)
+            .await?
+            .into_iter()
+            .collect();
+        keys.extend(
+            self.store
+                .list(&layout::staging_upload_prefix(recorder, id))
+                .await?
+                .into_iter()
+                .map(|o| o.key),
+        );
         // A few at a time: a large upload has hundreds of parts.
         let mut deletes = futures_util::stream::iter(keys)
             .map(|key| async move { self.store.delete(&key).await })

@@ -1137,8 +1137,16 @@ impl Upload<'_> {
         s.gw.archiver.wake_quarantine();
         // Cluster mode: the quarantine holds the bytes now; a new attempt
         // starts from byte 0.
+        // Under the lease again, so a new attempt's parts are not forgotten.
         if let Some(staging) = &s.gw.staging
-            && let Err(e) = staging.forget(recorder, id).await
+            && let Err(e) = async {
+                let _lease = staging
+                    .lease(recorder, id)
+                    .await
+                    .map_err(|e| crate::staging::StagingError::Busy(e.to_string()))?;
+                staging.forget(recorder, id).await
+            }
+            .await
         {
             tracing::warn!(%recorder, %id, "staged parts of a quarantined upload not removed: {e}");
         }
