@@ -494,64 +494,143 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
     }
 }
 
-/// The gateway receiving a live recording is killed. Its recorder turns to
-/// another gateway, which refuses the recording while the lease is held
-/// and after it expires (the dead gateway's spool has bytes it has not),
-/// and keeps nothing. Restarted, the first gateway takes its lease again,
-/// the recorder comes back to it, and the recording is stored whole.
+/// The gateway receiving a live recording is SIGKILLed mid-stream. Its
+/// recorder, given both gateways, turns to the other one, which takes the
+/// recording's lease over once it expires and continues the recording from
+/// its journal in storage, at the stream offset storage holds: the recorder
+/// sends again what was never acknowledged. The recording is stored with no
+/// gap, its raw chunks are the recorder's bytes exactly (nothing lost,
+/// nothing twice), and it verifies. The first gateway, restarted, finds its
+/// spool copy continued elsewhere and discards it.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_live_recording_is_not_split_between_gateways_when_its_gateway_dies() {
+async fn a_live_recording_continues_on_another_gateway_when_its_gateway_dies() {
     let pg = Postgres::start();
     let w = World::with_config(Backend::Garage, |c| {
         c.cluster.database = Some(pg.url("postgres"));
         c.cluster.lease_secs = 3;
-        c.live.close_after_secs = 8;
+        c.live.close_after_secs = 30;
     });
     let mut a = w.gateway();
     let b = w.another_gateway("gateway-b", |_| {});
     let file = camera_file(&w);
-    let id = "kept-whole";
-    let rec = record(&w, &a, &file, id, "state");
-    eventually(30, "the lease taken by the first gateway", || async {
-        (lease_holder(&pg, &format!("bwc-1/{id}")) == "test-gateway").then_some(())
+    let id = "continued";
+    let recorder = w
+        .record_cmd_to(&format!("{},{}", a.addr, b.addr), "state")
+        .args(["--officer", "o-1001", "--recording-id", id, "--json"])
+        .args(["--link-timeout", "2", "--file"])
+        .arg(&file)
+        .stdout(std::fs::File::create(w.path("record.out")).unwrap())
+        .stderr(std::fs::File::create(w.path("record.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut recorder = KillOnDrop(recorder);
+    // Killed once storage holds a few seconds of it.
+    let store = w.store().await;
+    eventually(60, "journal chunks in storage", || {
+        let store = store.clone();
+        async move {
+            let n = store
+                .list("records/")
+                .await
+                .unwrap()
+                .iter()
+                .filter(|o| o.key.contains(&format!("/bwc-1/{id}/journal/")))
+                .count();
+            (n >= 4).then_some(())
+        }
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     a.kill();
-    drop(rec);
-
-    let rec = record(&w, &b, &file, id, "state");
-    eventually(
-        30,
-        "the other gateway refusing an abandoned lease",
-        || async {
-            b.log()
-                .contains(&format!(
-                    "live recording bwc-1/{id} is held by gateway test-gateway until it stopped renewing"
-                ))
-                .then_some(())
-        },
-    )
-    .await;
-    assert!(
-        !w.path("spool-gateway-b")
-            .join("recordings")
-            .join("bwc-1")
-            .join(id)
-            .exists(),
-        "the other gateway keeps nothing of it"
-    );
-    drop(rec);
-
-    a.restart();
-    let rec = record(&w, &a, &file, id, "state");
-    eventually(30, "the lease taken again after the restart", || async {
-        (lease_holder(&pg, &format!("bwc-1/{id}")) == "test-gateway").then_some(())
+    eventually(60, "the other gateway continuing the recording", || async {
+        let log = b.log();
+        (log.contains("took over a live recording's expired lease")
+            && log.contains("continuing a live recording from its journal in storage"))
+        .then_some(())
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    drop(rec);
+    // Where it went on: the stream offset the journal in storage reached.
+    let log = b.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("continuing a live recording from its journal in storage"))
+        .unwrap()
+        .to_string();
+    let from: u64 = line
+        .split("stream=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let status = recorder.0.wait().unwrap();
+    let out = std::fs::read_to_string(w.path("record.out")).unwrap();
+    let err = std::fs::read_to_string(w.path("record.err")).unwrap();
+    assert!(status.success(), "{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["complete"], true, "{r}");
+    assert!(r["reconnects"].as_u64().unwrap() >= 1, "{r}");
     closed_and_verified(&w, id).await;
+
+    // The raw chunks, in order, are the file the recorder streamed.
+    let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
+    let m: serde_json::Value = store
+        .get_json(v["manifest_key"].as_str().unwrap(), "manifest")
+        .await
+        .unwrap();
+    assert_eq!(m["live"]["gaps"].as_array().map(Vec::len), Some(0), "{m:#}");
+    let mut stored = Vec::new();
+    for o in m["objects"].as_array().unwrap() {
+        if o["role"] == "raw-chunk" {
+            let r = &o["range"];
+            assert_eq!(r["offset"].as_u64().unwrap(), stored.len() as u64, "{o}");
+            let body = store
+                .get_bytes(o["key"].as_str().unwrap(), 1 << 30)
+                .await
+                .unwrap();
+            stored.extend_from_slice(&body);
+        }
+    }
+    // Remuxed on after the takeover too: a second initialisation segment,
+    // media segments after it.
+    let roles: Vec<&str> = m["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["role"].as_str().unwrap())
+        .collect();
+    let second_init = roles
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| **r == "init")
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap_or_else(|| panic!("one remux run only: {roles:?}"));
+    assert!(
+        roles[second_init..].contains(&"segment"),
+        "no segment after the takeover: {roles:?}"
+    );
+    let sent = std::fs::read(&file).unwrap();
+    eprintln!(
+        "continued from stream offset {from} of {}; recorder: {err}",
+        sent.len()
+    );
+    assert!(from > 0 && from < sent.len() as u64, "{line}");
+    assert!(
+        stored == sent,
+        "stored {} bytes of raw chunks for a {}-byte stream",
+        stored.len(),
+        sent.len()
+    );
+
+    // The first gateway, back, lets its stale copy go.
+    a.restart();
+    let copy = w.path("spool").join("recordings").join("bwc-1").join(id);
+    eventually(60, "the stale spool copy discarded", || async {
+        (a.log()
+            .contains("was continued by another gateway: this copy is discarded")
+            && !copy.exists())
+        .then_some(())
+    })
+    .await;
 }
 
 /// Bytes staged (and so acknowledged at most) of docked upload

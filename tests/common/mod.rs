@@ -373,9 +373,14 @@ impl World {
     /// recorder's state in `state` (under the world's directory), on the
     /// world's clock; the caller adds what to stream.
     pub fn record_cmd(&self, addr: SocketAddr, state: &str) -> Command {
+        self.record_cmd_to(&addr.to_string(), state)
+    }
+
+    /// `custody record` as `bwc-1` to `gateways` (comma-separated).
+    pub fn record_cmd_to(&self, gateways: &str, state: &str) -> Command {
         let mut c = self.command();
         c.arg("record")
-            .args(["--gateway", &addr.to_string(), "--ca"])
+            .args(["--gateway", gateways, "--ca"])
             .arg(self.certs.ca_cert())
             .arg("--cert")
             .arg(self.certs.device_cert("bwc-1"))

@@ -58,6 +58,11 @@ impl ClientError {
             if b.code == StreamError::BadMessage.code() && b.message.contains("device_clock"))
     }
 
+    /// Whether the gateway stopped the stream with `code`.
+    pub fn is_stream(&self, code: StreamError) -> bool {
+        matches!(self, ClientError::Stream(b) if b.code as u64 == code.code() as u64)
+    }
+
     /// Whether trying again later (on a new connection) can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -109,6 +114,9 @@ pub struct Client {
     /// The gateway connected to last, and that connection: once it is
     /// closed, the next `connect` tries the other gateways first.
     last: std::sync::Mutex<Option<quinn::Connection>>,
+    /// The last gateway refused the recording as held by another one: the
+    /// next `connect` tries the others first, as for a closed connection.
+    move_on: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -160,6 +168,7 @@ impl Client {
             gateways: gateway_list(&cfg.gateway),
             server_name: cfg.server_name.clone(),
             last: std::sync::Mutex::new(None),
+            move_on: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -188,10 +197,13 @@ impl Client {
     pub async fn connect(&self) -> Result<quinn::Connection, ClientError> {
         let addrs = self.resolve().await?;
         let last = self.last.lock().expect("last lock").clone();
+        let move_on = self
+            .move_on
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
         let order = try_order(
             &addrs,
             last.as_ref()
-                .map(|c| (c.remote_address(), c.close_reason().is_some())),
+                .map(|c| (c.remote_address(), move_on || c.close_reason().is_some())),
         );
         let mut failed = None;
         for addr in order {
@@ -218,6 +230,14 @@ impl Client {
             .map_err(ClientError::from_connection)?;
         quic::watch_path(&conn, std::time::Duration::from_secs(2));
         Ok(conn)
+    }
+
+    /// The gateway connected to last refused to take the recording
+    /// (another gateway holds it): the next `connect` tries the others
+    /// first.
+    pub fn try_another(&self) {
+        self.move_on
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn close(&self) {

@@ -15,7 +15,7 @@ use super::{Client, ClientError};
 use custody_format::manifest::Gap;
 use custody_format::metadata::RecordingMeta;
 use custody_proto::frame::{self, Frame};
-use custody_proto::{DerivationNote, LiveControl, Reply, Request};
+use custody_proto::{DerivationNote, LiveControl, Reply, Request, StreamError};
 
 /// Data frames are kept small so the gateway sees bytes as they are made.
 const FRAME: usize = 64 * 1024;
@@ -233,6 +233,9 @@ pub async fn record(
         match stream_once(client, &meta, &shared, &mut restart_gap, events).await {
             Ok(o) => break Ok(o),
             Err(e) if e.is_retryable() => {
+                if e.is_stream(StreamError::RecordingBusy) {
+                    client.try_another();
+                }
                 events(RecordEvent::Disconnected(e.to_string()));
                 reconnects += 1;
                 // A stream the gateway accepted was a working link: the next

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod decisions;
 pub mod gateways;
 pub mod leases;
+pub mod live;
 pub mod uploads;
 
 use std::time::Duration;

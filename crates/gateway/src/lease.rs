@@ -4,7 +4,10 @@
 //! its time to live; if a renewal finds the lease no longer its own (its row
 //! removed, or granted again to a second process with the same gateway
 //! id), [`Lease::lost`] fires and the holder stops writing. An expired
-//! lease is never taken over by another gateway. Dropping it gives it up.
+//! lease is taken over by another gateway only where the old holder
+//! acknowledged nothing beyond what storage holds (a docked upload, a live
+//! recording in cluster mode: `take_upload`, `take_live`). Dropping it
+//! gives it up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +69,21 @@ impl Leases {
     /// that let it expire (it died or lost the database): every byte it
     /// acknowledged is staged in storage, so nothing of it is lost.
     pub async fn take_upload(self: &Arc<Self>, name: &str) -> Result<Lease, LeaseError> {
+        self.take_or_take_over(name, "a docked upload's").await
+    }
+
+    /// Takes the lease of a live recording, taking it over from a holder
+    /// that let it expire: in cluster mode everything it acknowledged is
+    /// in the journal in storage, which the new holder continues.
+    pub async fn take_live(self: &Arc<Self>, name: &str) -> Result<Lease, LeaseError> {
+        self.take_or_take_over(name, "a live recording's").await
+    }
+
+    async fn take_or_take_over(
+        self: &Arc<Self>,
+        name: &str,
+        whose: &str,
+    ) -> Result<Lease, LeaseError> {
         match self.take(name).await {
             Err(LeaseError::Abandoned { holder, since }) => {
                 match self
@@ -74,7 +92,7 @@ impl Leases {
                     .await?
                 {
                     Some(token) => {
-                        tracing::info!(lease = %name, from = %holder, %since, token, "took over a docked upload's expired lease");
+                        tracing::info!(lease = %name, from = %holder, %since, token, "took over {whose} expired lease");
                         self.metrics.lease_taken_over();
                         Ok(Lease::start(self.clone(), name.to_string(), token))
                     }
@@ -118,13 +136,26 @@ impl Lease {
         let (l, n, lo, st) = (leases.clone(), name.clone(), lost.clone(), stop.clone());
         tokio::spawn(async move {
             let every = l.ttl / 3;
+            // Past this, another gateway may take the lease over: stop
+            // writing by then, even if the database cannot say so (a
+            // gateway cut off from it). A renewal moves it on from when
+            // it was sent; a tenth of the lease is left as margin.
+            let mut deadline = tokio::time::Instant::now() + l.ttl * 9 / 10;
             loop {
+                let wake = (tokio::time::Instant::now() + every).min(deadline);
                 tokio::select! {
                     _ = st.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
+                    _ = tokio::time::sleep_until(wake) => {}
                 }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::error!(lease = %n, token, "lease expired without a renewal (the cluster database was not reached): it stops writing that recording");
+                    l.metrics.lease_lost();
+                    lo.cancel();
+                    return;
+                }
+                let sent = tokio::time::Instant::now();
                 match l.db.renew_lease(&n, token, l.ttl).await {
-                    Ok(true) => {}
+                    Ok(true) => deadline = sent + l.ttl * 9 / 10,
                     Ok(false) => {
                         tracing::error!(lease = %n, token, "lease lost: no longer this process's; it stops writing that recording");
                         l.metrics.lease_lost();
@@ -132,7 +163,7 @@ impl Lease {
                         return;
                     }
                     // The database unreachable: try again at the next
-                    // beat; the lease may still be ours.
+                    // beat, until the deadline.
                     Err(e) => tracing::warn!(lease = %n, "lease not renewed: {e}"),
                 }
             }

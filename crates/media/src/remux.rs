@@ -655,7 +655,14 @@ pub fn remux(
     output: Box<dyn Output>,
 ) -> Result<RemuxReport, RemuxError> {
     super::init().map_err(|e| RemuxError::Setup(e.to_string()))?;
-    let caps = typefind::caps_of_file(input.path())
+    // A growing input is typefound where its run starts: what lies before
+    // belongs to earlier runs (or, for a recording continued from storage,
+    // is not in this spool at all).
+    let from = match &input {
+        Input::Growing { start, .. } => *start,
+        Input::File(_) => 0,
+    };
+    let caps = typefind::caps_of_file_at(input.path(), from)
         .map_err(RemuxError::Input)?
         .ok_or_else(|| {
             RemuxError::NotMedia(

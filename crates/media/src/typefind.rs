@@ -90,10 +90,17 @@ fn box_at(data: &[u8], at: usize) -> Option<([u8; 4], usize, usize)> {
 
 /// Typefinds the first [`PROBE_BYTES`] of a file.
 pub fn caps_of_file(path: &Path) -> std::io::Result<Option<gst::Caps>> {
+    caps_of_file_at(path, 0)
+}
+
+/// The caps of the bytes of `path` from `offset` on (a live recording's
+/// run starts where the one before it was cut).
+pub fn caps_of_file_at(path: &Path, offset: u64) -> std::io::Result<Option<gst::Caps>> {
+    use std::io::{Seek, SeekFrom};
     let mut buf = Vec::with_capacity(PROBE_BYTES);
-    std::fs::File::open(path)?
-        .take(PROBE_BYTES as u64)
-        .read_to_end(&mut buf)?;
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.take(PROBE_BYTES as u64).read_to_end(&mut buf)?;
     Ok(caps_of(&buf))
 }
 

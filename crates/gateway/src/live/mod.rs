@@ -3,6 +3,7 @@
 //! incremental journal in storage, closed by the recorder or by timeout.
 
 pub mod feed;
+pub mod from_storage;
 pub mod journal;
 pub mod recording;
 mod to_storage;
@@ -147,54 +148,109 @@ impl Live {
             .lock()
             .expect("recordings")
             .insert((rec.recorder.clone(), rec.id.clone()), rec.clone());
+        if lease.is_some() || self.leases.is_none() {
+            rec.set_held(true);
+        }
         let live = self.clone();
         self.tasks.spawn("live upload", async move {
-            let lease = match (lease, &live.leases) {
-                (Some(l), _) => Some(l),
-                (None, Some(leases)) => Some(live.lease_for(leases, &rec).await),
-                (None, None) => None,
-            };
-            let upload = to_storage::run(
-                live.store.clone(),
-                rec.clone(),
-                live.usage.clone(),
-                live.catalog.clone(),
-            );
-            match &lease {
-                None => upload.await,
-                Some(l) => {
+            let mut given = lease;
+            loop {
+                let lease = match (given.take(), &live.leases) {
+                    (Some(l), _) => Some(l),
+                    (None, Some(leases)) => match live.lease_for(leases, &rec).await {
+                        Some(l) => {
+                            rec.set_held(true);
+                            Some(l)
+                        }
+                        None => {
+                            live.discard(&rec).await;
+                            return;
+                        }
+                    },
+                    (None, None) => None,
+                };
+                let upload = to_storage::run(
+                    live.store.clone(),
+                    rec.clone(),
+                    live.usage.clone(),
+                    live.catalog.clone(),
+                );
+                if let Some(l) = &lease {
                     let lost = l.lost();
                     tokio::select! {
                         _ = upload => {}
                         _ = lost.cancelled() => {
+                            // Taken over by another gateway, or expired while
+                            // the database was out of reach: asked for again
+                            // (and this copy discarded if another gateway
+                            // continued the recording meanwhile).
+                            rec.set_held(false);
                             tracing::error!(recorder = %rec.recorder, id = %rec.id, "live upload stopped: the recording's lease was lost; the spool keeps it");
-                            return;
+                            continue;
                         }
                     }
+                } else {
+                    upload.await;
                 }
+                // Stored whole: the cluster forgets where it was being written.
+                if let Some(leases) = &live.leases
+                    && let Err(e) = leases
+                        .db()
+                        .live_remove(&rec.recorder, &rec.id, rec.epoch())
+                        .await
+                {
+                    tracing::warn!(recorder = %rec.recorder, id = %rec.id, "live recording stored, its cluster row not removed: {e}");
+                }
+                drop(lease);
+                live.recordings
+                    .lock()
+                    .expect("recordings")
+                    .remove(&(rec.recorder.clone(), rec.id.clone()));
+                return;
             }
-            drop(lease);
-            live.recordings
-                .lock()
-                .expect("recordings")
-                .remove(&(rec.recorder.clone(), rec.id.clone()));
         });
     }
 
     /// Waits for the lease of a recording this gateway reopened from its
     /// spool (held by another gateway: asked again every lease period).
+    /// `None`: this spool's copy is no longer the recording's — another
+    /// gateway continued it from storage meanwhile (its epoch is not the
+    /// cluster's).
     async fn lease_for(
         &self,
         leases: &Arc<crate::lease::Leases>,
         rec: &LiveRecording,
-    ) -> crate::lease::Lease {
+    ) -> Option<crate::lease::Lease> {
         let name = crate::lease::Leases::live_name(&rec.recorder, &rec.id);
         let mut said = String::new();
         loop {
-            match leases.take(&name).await {
-                Ok(l) => return l,
-                Err(e) => {
-                    let msg = e.to_string();
+            // Taken over if it expired: a copy another gateway continued is
+            // then found out and discarded rather than waited on for ever.
+            let taken = match leases.take_live(&name).await {
+                Ok(l) => leases
+                    .db()
+                    .live_get(&rec.recorder, &rec.id)
+                    .await
+                    .map(|row| (l, row))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match taken {
+                Ok((l, row)) => {
+                    let epoch = rec.epoch();
+                    let current = match &row {
+                        Some(row) => row.epoch == epoch,
+                        // Stored whole by another gateway, or a spool from
+                        // before epochs.
+                        None => epoch == 0,
+                    };
+                    if current {
+                        return Some(l);
+                    }
+                    tracing::warn!(recorder = %rec.recorder, id = %rec.id, epoch, cluster = ?row.map(|r| r.epoch), "live recording in the spool was continued by another gateway: this copy is discarded (nothing of it beyond storage was acknowledged)");
+                    return None;
+                }
+                Err(msg) => {
                     if msg != said {
                         tracing::error!(lease = %name, "live recording in the spool not uploaded yet: its lease is {msg}");
                         said = msg;
@@ -203,6 +259,21 @@ impl Live {
             }
             tokio::time::sleep(leases.ttl()).await;
         }
+    }
+
+    /// Drops a spool copy another gateway continued: its pipeline stops,
+    /// no stream may attach, and its spool entry goes.
+    async fn discard(&self, rec: &Arc<LiveRecording>) {
+        self.recordings
+            .lock()
+            .expect("recordings")
+            .remove(&(rec.recorder.clone(), rec.id.clone()));
+        let r2 = rec.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            r2.discard();
+            std::fs::remove_dir_all(&r2.entry.dir)
+        })
+        .await;
     }
 
     /// Takes one of a device's live stream slots, or `None` at the limit.

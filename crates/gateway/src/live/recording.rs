@@ -73,6 +73,23 @@ pub struct LiveState {
     /// Media the derivative lacks (a restart it could not resume from).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derivative_holes: Vec<DerivativeHole>,
+    /// Stream offset up to which the journal chunks in storage hold the
+    /// recording: in cluster mode nothing beyond it is acknowledged.
+    #[serde(default)]
+    pub stored_stream: u64,
+    /// Bytes declared lost by the gaps of the journal chunks in storage.
+    #[serde(default)]
+    pub stored_skipped: u64,
+    /// Data file offset from which the spool holds the recording's bytes:
+    /// a recording continued from another gateway's journal in storage
+    /// holds none before it (the file is sparse there).
+    #[serde(default)]
+    pub spool_from: u64,
+    /// Cluster mode: the lease token of the gateway that created this
+    /// spool copy or continued it from storage (`live_recordings.epoch`).
+    /// A copy of an older epoch lost the recording to another gateway.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 /// How long a log's bytes wait before they are cut into a chunk.
@@ -170,6 +187,11 @@ pub struct LiveRecording {
     marks_seen: Mutex<std::collections::HashSet<chain::Hash>>,
     /// The journal hashed so far, for checkpoints.
     journal_head: Mutex<JournalHead>,
+    /// Stream offset the journal in storage reaches (`LiveState::stored_stream`).
+    stored: tokio::sync::watch::Sender<u64>,
+    /// This gateway may take bytes for it (in cluster mode: it holds the
+    /// recording's lease).
+    held: std::sync::atomic::AtomicBool,
 }
 
 fn spool_error(op: &'static str, e: std::io::Error) -> custody_store::StoreError {
@@ -240,7 +262,9 @@ impl LiveRecording {
             Some(c) => (c.progress, c.seq + 1),
             None => (Progress::default(), 0),
         };
-        let resume = progress.run;
+        // A run that began before the spool's first byte (a recording
+        // continued from storage) cannot be run again here.
+        let resume = progress.run.filter(|r| r.input >= state.spool_from);
         let last_segment = match resume {
             Some(_) => last_segment(&journal)?,
             None => None,
@@ -248,6 +272,7 @@ impl LiveRecording {
         let durable = entry.durable()?;
         std::fs::create_dir_all(Self::objects_dir(&entry))?;
         let media_base = progress.media_end;
+        let stored = tokio::sync::watch::Sender::new(state.stored_stream);
         Ok(Arc::new(LiveRecording {
             recorder: recorder.to_string(),
             id: id.to_string(),
@@ -281,7 +306,35 @@ impl LiveRecording {
             clock: Mutex::new(Default::default()),
             marks_seen: Mutex::new(Default::default()),
             journal_head: Mutex::new(Default::default()),
+            stored,
+            held: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// Watches the stream offset the journal in storage reaches.
+    pub fn stored_stream(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stored.subscribe()
+    }
+
+    /// Whether this gateway may take bytes for the recording.
+    pub fn held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn set_held(&self, held: bool) {
+        self.held.store(held, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The epoch of this spool copy (cluster mode).
+    pub fn epoch(&self) -> i64 {
+        self.lock().state.epoch
+    }
+
+    /// Records the epoch of this spool copy (a new recording's lease token).
+    pub fn set_epoch(&self, epoch: i64) -> std::io::Result<()> {
+        let mut g = self.lock();
+        g.state.epoch = epoch;
+        self.save_state(&g)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -289,10 +342,26 @@ impl LiveRecording {
     }
 
     fn save_state(&self, g: &Inner) -> std::io::Result<()> {
+        Self::save_state_of(&self.entry, &g.state)
+    }
+
+    /// Writes the live state of the recording in `entry`.
+    pub fn save_state_of(entry: &EntryDir, state: &LiveState) -> std::io::Result<()> {
         write_atomic(
-            &Self::state_path(&self.entry),
-            &serde_json::to_vec_pretty(&g.state).expect("state serialises"),
+            &Self::state_path(entry),
+            &serde_json::to_vec_pretty(state).expect("state serialises"),
         )
+    }
+
+    /// A recording continued from storage that was closed there but not
+    /// sealed: its manifest, made again from the journal, for the uploader.
+    pub fn write_manifest_if_closed(&self) -> std::io::Result<()> {
+        let g = self.lock();
+        if g.state.closed.is_some() && !self.entry.manifest().exists() {
+            let manifest = self.build_manifest(&g)?;
+            write_atomic(&self.entry.manifest(), &manifest.to_bytes())?;
+        }
+        Ok(())
     }
 
     pub fn journal(&self) -> &Journal {
@@ -351,7 +420,8 @@ impl LiveRecording {
     /// log, which only its writer closes).
     pub fn idle_for(&self) -> Option<Duration> {
         let g = self.lock();
-        (g.attached == 0 && g.state.closed.is_none() && !g.state.log).then(|| g.last_byte.elapsed())
+        (g.attached == 0 && g.state.closed.is_none() && !g.state.log && self.held())
+            .then(|| g.last_byte.elapsed())
     }
 
     /// Marks this recording as a gateway log of JSON lines. Its raw chunks
@@ -846,6 +916,14 @@ impl LiveRecording {
         false
     }
 
+    /// Stops taking bytes for good, without closing: this spool copy is
+    /// not the recording's any more (another gateway continued it).
+    pub fn discard(self: &Arc<Self>) {
+        self.set_held(false);
+        self.lock().closing = true;
+        self.stop_run();
+    }
+
     /// Closes the recording: the pipeline drains, the tail is cut, a tail
     /// gap is recorded if the recorder went silent, and the manifest is
     /// written to the spool for the uploader. Blocking.
@@ -1003,15 +1081,19 @@ impl LiveRecording {
     }
 
     /// Marks a journal chunk as stored and forgets its derived files.
-    pub fn mark_uploaded(
-        &self,
-        seq: u64,
-        entries: &[ObjectEntry],
-        latency: Duration,
-    ) -> std::io::Result<()> {
+    pub fn mark_uploaded(&self, chunk: &JournalChunk, latency: Duration) -> std::io::Result<()> {
+        let (seq, entries) = (chunk.seq, &chunk.entries);
         let mut g = self.lock();
         g.state.uploaded = seq + 1;
+        g.state.stored_skipped += chunk
+            .gaps
+            .iter()
+            .filter_map(|gap| gap.bytes.map(|b| b.length))
+            .sum::<u64>();
+        let stored = chunk.progress.cut + g.state.stored_skipped;
+        g.state.stored_stream = g.state.stored_stream.max(stored);
         self.save_state(&g)?;
+        self.stored.send_replace(g.state.stored_stream);
         let log = g.state.log;
         drop(g);
         // Chunks that close a segment (or cut raw media), not a log's, a

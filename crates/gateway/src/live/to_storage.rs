@@ -152,9 +152,8 @@ pub async fn run(
             match upload_chunk(&store, &rec, seq).await {
                 Ok(chunk) => {
                     let latency = crate::live::recording::age(&chunk.at);
-                    let entries = chunk.entries.clone();
-                    let r2 = rec.clone();
-                    let marked = blocking(move || r2.mark_uploaded(seq, &entries, latency))
+                    let (r2, c2) = (rec.clone(), chunk.clone());
+                    let marked = blocking(move || r2.mark_uploaded(&c2, latency))
                         .await
                         .map_err(UploadError::from);
                     // At least every 10 s, sign what storage now holds.

@@ -97,20 +97,18 @@ async fn open_live(
             format!("recording {recorder}/{id} is already stored; a new recording needs a new id"),
         ));
     }
-    // Cluster mode: a new recording is this gateway's once it holds the
-    // recording's lease; a recording live on another gateway (or left
-    // there by a gateway that stopped) is not started here a second time.
+    // Cluster mode: a recording is this gateway's once it holds the
+    // recording's lease; one live on another gateway is not taken here. One
+    // whose gateway stopped renewing its lease is taken over and continued
+    // from its journal in storage.
     let lease = match &s.gw.live.leases {
         None => None,
         Some(leases) => Some(
             leases
-                .take(&crate::lease::Leases::live_name(recorder, id))
+                .take_live(&crate::lease::Leases::live_name(recorder, id))
                 .await
                 .map_err(|e| match e {
-                    crate::lease::LeaseError::Db(e) => fail(
-                        StreamError::Internal,
-                        format!("the cluster database cannot be reached: {e}"),
-                    ),
+                    crate::lease::LeaseError::Db(e) => cluster_db_failure(e),
                     e => fail(
                         StreamError::RecordingBusy,
                         format!("live recording {recorder}/{id} is {e}; it continues there"),
@@ -118,6 +116,42 @@ async fn open_live(
                 })?,
         ),
     };
+    if let (Some(token), Some(leases)) = (lease.as_ref().map(|l| l.token()), &s.gw.live.leases)
+        && let Some(row) = leases
+            .db()
+            .live_get(recorder, id)
+            .await
+            .map_err(cluster_db_failure)?
+    {
+        use crate::live::from_storage::{Restored, restore};
+        let continued = restore(&s.gw.store, &entry, recorder, id, &row.prefix, token)
+            .await
+            .map_err(|e| {
+                fail(
+                    StreamError::StorageFailure,
+                    format!("live recording {recorder}/{id} cannot be continued from storage: {e}"),
+                )
+            })?;
+        if let Restored::Continued { header, closed } = continued {
+            let opts = s.gw.live.opts.clone();
+            let (rec_s, id_s, prefix) = (recorder.to_string(), id.to_string(), row.prefix.clone());
+            let rec = blocking(move || {
+                let rec = LiveRecording::open(&rec_s, &id_s, entry, prefix, *header, opts)?;
+                if closed {
+                    rec.write_manifest_if_closed()?;
+                }
+                Ok(rec)
+            })
+            .await?;
+            leases
+                .db()
+                .live_set(recorder, id, &row.prefix, token)
+                .await
+                .map_err(cluster_db_failure)?;
+            s.gw.live.adopt(rec.clone(), lease);
+            return Ok(rec);
+        }
+    }
     let now = custody_format::clock::now();
     let mut meta = meta.clone();
     meta.mode.get_or_insert(RecordingMode::Live);
@@ -139,17 +173,37 @@ async fn open_live(
         chain_head: None,
         reason: None,
     };
+    // Cluster mode: where it is stored, before anything is (another
+    // gateway continues it from there if this one dies).
+    let epoch = lease.as_ref().map_or(0, |l| l.token());
+    if let Some(leases) = &s.gw.live.leases {
+        leases
+            .db()
+            .live_set(recorder, id, &prefix, epoch)
+            .await
+            .map_err(cluster_db_failure)?;
+    }
     let opts = s.gw.live.opts.clone();
     let (rec_s, id_s) = (recorder.to_string(), id.to_string());
     let rec = blocking(move || {
         entry.create(&header_bytes, &st)?;
         let rec = LiveRecording::open(&rec_s, &id_s, entry, prefix, header, opts)?;
+        if epoch != 0 {
+            rec.set_epoch(epoch)?;
+        }
         rec.start_chain(&header_bytes)?;
         Ok(rec)
     })
     .await?;
     s.gw.live.adopt(rec.clone(), lease);
     Ok(rec)
+}
+
+fn cluster_db_failure(e: impl std::fmt::Display) -> Failure {
+    fail(
+        StreamError::Internal,
+        format!("the cluster database cannot be reached: {e}"),
+    )
 }
 
 /// Detaches the stream from its recording however the stream ends.
@@ -217,6 +271,17 @@ pub async fn run(
             )
         })?;
         let rec = open_live(s, &recorder, &meta, device_clock.as_deref()).await?;
+        if !rec.held() {
+            // Reopened from this spool after a restart, its lease not (yet)
+            // this gateway's again.
+            return Err(fail(
+                StreamError::RecordingBusy,
+                format!(
+                    "live recording {recorder}/{} is held by another gateway; it continues there",
+                    meta.recording_id
+                ),
+            ));
+        }
         if rec.is_closed() {
             return Err(fail(
                 StreamError::RecordingClosed,
@@ -293,6 +358,14 @@ pub async fn run(
     let mut acked = offset;
     let mut send_failed = None;
     let mut writer_done = false;
+    // Cluster mode: a byte is acknowledged once the journal chunk holding
+    // it is in storage, where another gateway can continue from it.
+    let cluster = s.gw.live.leases.is_some();
+    let mut stored = rec.stored_stream();
+    let ackable = |durable: u64, stored: u64| {
+        let stream = durable + rec.skipped();
+        if cluster { stream.min(stored) } else { stream }
+    };
     let outcome = loop {
         tokio::select! {
             r = &mut reader => break r.unwrap_or_else(|e| ReadOutcome::Failed(fail(StreamError::Internal, e.to_string()))),
@@ -311,14 +384,28 @@ pub async fn run(
                 }
                 let d = *drx.borrow_and_update();
                 rec.on_durable(d);
-                let stream = d + rec.skipped();
-                if stream > acked && send_failed.is_none() {
-                    if let Err(f) = reply(send, &Reply::Ack { durable: stream }).await {
+                let upto = ackable(d, *stored.borrow());
+                if upto > acked && send_failed.is_none() {
+                    if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
                         send_failed = Some(f);
                     } else {
-                        acks.acked(d);
+                        acks.acked(upto - rec.skipped());
                     }
-                    acked = stream;
+                    acked = upto;
+                }
+            }
+            ch = stored.changed(), if cluster => {
+                if ch.is_err() {
+                    continue;
+                }
+                let upto = ackable(*drx.borrow(), *stored.borrow_and_update());
+                if upto > acked && send_failed.is_none() {
+                    if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
+                        send_failed = Some(f);
+                    } else {
+                        acks.acked(upto - rec.skipped());
+                    }
+                    acked = upto;
                 }
             }
         }
@@ -333,12 +420,12 @@ pub async fn run(
             // before the error, so the recorder may let it go.
             let d = *drx.borrow();
             rec.on_durable(d);
-            let stream = d + rec.skipped();
-            if stream > acked
+            let upto = ackable(d, *stored.borrow());
+            if upto > acked
                 && send_failed.is_none()
-                && reply(send, &Reply::Ack { durable: stream }).await.is_ok()
+                && reply(send, &Reply::Ack { durable: upto }).await.is_ok()
             {
-                acks.acked(d);
+                acks.acked(upto - rec.skipped());
             }
             return Err(spool_failure("spool write failed", e));
         }
@@ -348,9 +435,11 @@ pub async fn run(
         return Err(f);
     }
     let stream = written.0 + rec.skipped();
-    if stream > acked {
-        reply(send, &Reply::Ack { durable: stream }).await?;
-        acks.acked(written.0);
+    let upto = ackable(written.0, *stored.borrow());
+    if upto > acked {
+        reply(send, &Reply::Ack { durable: upto }).await?;
+        acks.acked(upto - rec.skipped());
+        acked = upto;
     }
     match outcome {
         ReadOutcome::Ended => Ok(()),
@@ -358,6 +447,13 @@ pub async fn run(
         ReadOutcome::End => {
             let r2 = rec.clone();
             blocking(move || r2.close(custody_format::manifest::ClosedBy::Device)).await?;
+            if cluster && acked < stream {
+                // Closed is the recorder's word to let its bytes go: only
+                // once the last journal chunk is in storage.
+                let _ = stored.wait_for(|s| *s >= stream).await;
+                reply(send, &Reply::Ack { durable: stream }).await?;
+                acks.acked(written.0);
+            }
             let gaps = rec.gaps();
             s.usage(
                 UsageEvent::UploadVerified,
