@@ -494,94 +494,83 @@ async fn two_gateways_racing_for_one_live_recording_have_exactly_one_winner() {
     }
 }
 
-/// The gateway receiving a live recording is SIGKILLed mid-stream. Its
-/// recorder, given both gateways, turns to the other one, which takes the
-/// recording's lease over once it expires and continues the recording from
-/// its journal in storage, at the stream offset storage holds: the recorder
-/// sends again what was never acknowledged. The recording is stored with no
-/// gap, its raw chunks are the recorder's bytes exactly (nothing lost,
-/// nothing twice), and it verifies. The first gateway, restarted, finds its
-/// spool copy continued elsewhere and discards it.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_live_recording_continues_on_another_gateway_when_its_gateway_dies() {
-    let pg = Postgres::start();
-    let w = World::with_config(Backend::Garage, |c| {
-        c.cluster.database = Some(pg.url("postgres"));
-        c.cluster.lease_secs = 3;
-        c.live.close_after_secs = 30;
-    });
-    let mut a = w.gateway();
-    let b = w.another_gateway("gateway-b", |_| {});
-    let file = camera_file(&w);
-    let id = "continued";
-    let recorder = w
-        .record_cmd_to(&format!("{},{}", a.addr, b.addr), "state")
+/// `custody record` streaming `file` live as `bwc-1`'s recording `id`
+/// through `gateways` (comma-separated), its output in `<id>.out`/`.err`.
+fn record_to(w: &World, gateways: &str, file: &Path, id: &str) -> KillOnDrop {
+    let child = w
+        .record_cmd_to(gateways, &format!("state-{id}"))
         .args(["--officer", "o-1001", "--recording-id", id, "--json"])
         .args(["--link-timeout", "2", "--file"])
-        .arg(&file)
-        .stdout(std::fs::File::create(w.path("record.out")).unwrap())
-        .stderr(std::fs::File::create(w.path("record.err")).unwrap())
+        .arg(file)
+        .stdout(std::fs::File::create(w.path(&format!("{id}.out"))).unwrap())
+        .stderr(std::fs::File::create(w.path(&format!("{id}.err"))).unwrap())
         .spawn()
         .unwrap();
-    let mut recorder = KillOnDrop(recorder);
-    // Killed once storage holds a few seconds of it.
-    let store = w.store().await;
-    eventually(60, "journal chunks in storage", || {
-        let store = store.clone();
-        async move {
-            let n = store
-                .list("records/")
-                .await
-                .unwrap()
-                .iter()
-                .filter(|o| o.key.contains(&format!("/bwc-1/{id}/journal/")))
-                .count();
-            (n >= 4).then_some(())
-        }
-    })
-    .await;
-    a.kill();
-    eventually(60, "the other gateway continuing the recording", || async {
-        let log = b.log();
-        (log.contains("took over a live recording's expired lease")
-            && log.contains("continuing a live recording from its journal in storage"))
-        .then_some(())
-    })
-    .await;
-    // Where it went on: the stream offset the journal in storage reached.
-    let log = b.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("continuing a live recording from its journal in storage"))
+    KillOnDrop(child)
+}
+
+/// Journal chunks of live recording `bwc-1/id` in storage.
+async fn stored_chunks(store: &custody::store::Store, id: &str) -> usize {
+    store
+        .list("records/")
+        .await
         .unwrap()
-        .to_string();
-    let from: u64 = line
-        .split("stream=")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
-    let status = recorder.0.wait().unwrap();
-    let out = std::fs::read_to_string(w.path("record.out")).unwrap();
-    let err = std::fs::read_to_string(w.path("record.err")).unwrap();
-    assert!(status.success(), "{out}\n{err}");
+        .iter()
+        .filter(|o| o.key.contains(&format!("/bwc-1/{id}/journal/")))
+        .count()
+}
+
+/// The stream offset at which gateway `g` continued live recording `id`
+/// from its journal in storage, once it has.
+fn continued_at(g: &GatewayProc, id: &str) -> Option<u64> {
+    let log = g.log();
+    let line = log.lines().find(|l| {
+        l.contains("continuing a live recording from its journal in storage")
+            && l.contains(&format!("id={id} "))
+    })?;
+    line.split("stream=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Checks a finished live recording continued on another gateway: the
+/// recorder ended well with no gap, the recording verifies, its raw chunks
+/// in order are the file streamed — nothing lost, nothing twice — and it
+/// was remuxed on after the takeover (a second initialisation segment,
+/// segments after it).
+async fn check_continued(w: &World, rec: KillOnDrop, id: &str, file: &Path, from: u64) {
+    let mut rec = rec;
+    let status = rec.0.wait().unwrap();
+    let out = std::fs::read_to_string(w.path(&format!("{id}.out"))).unwrap();
+    let err = std::fs::read_to_string(w.path(&format!("{id}.err"))).unwrap();
+    assert!(status.success(), "{id}: {out}\n{err}");
     let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(r["complete"], true, "{r}");
     assert!(r["reconnects"].as_u64().unwrap() >= 1, "{r}");
-    closed_and_verified(&w, id).await;
+    closed_and_verified(w, id).await;
 
-    // The raw chunks, in order, are the file the recorder streamed.
+    let store = w.store().await;
     let (_, v) = w.verify_json(&format!("bwc-1/{id}"));
     let m: serde_json::Value = store
         .get_json(v["manifest_key"].as_str().unwrap(), "manifest")
         .await
         .unwrap();
+    // A gap would be bytes never acknowledged that the recorder no longer
+    // held; its buffer held them all.
     assert_eq!(m["live"]["gaps"].as_array().map(Vec::len), Some(0), "{m:#}");
     let mut stored = Vec::new();
+    let mut roles = Vec::new();
     for o in m["objects"].as_array().unwrap() {
+        roles.push(o["role"].as_str().unwrap().to_string());
         if o["role"] == "raw-chunk" {
-            let r = &o["range"];
-            assert_eq!(r["offset"].as_u64().unwrap(), stored.len() as u64, "{o}");
+            assert_eq!(
+                o["range"]["offset"].as_u64().unwrap(),
+                stored.len() as u64,
+                "{o}"
+            );
             let body = store
                 .get_bytes(o["key"].as_str().unwrap(), 1 << 30)
                 .await
@@ -589,48 +578,101 @@ async fn a_live_recording_continues_on_another_gateway_when_its_gateway_dies() {
             stored.extend_from_slice(&body);
         }
     }
-    // Remuxed on after the takeover too: a second initialisation segment,
-    // media segments after it.
-    let roles: Vec<&str> = m["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["role"].as_str().unwrap())
-        .collect();
-    let second_init = roles
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| **r == "init")
-        .nth(1)
-        .map(|(i, _)| i)
-        .unwrap_or_else(|| panic!("one remux run only: {roles:?}"));
-    assert!(
-        roles[second_init..].contains(&"segment"),
-        "no segment after the takeover: {roles:?}"
-    );
-    let sent = std::fs::read(&file).unwrap();
+    let sent = std::fs::read(file).unwrap();
     eprintln!(
-        "continued from stream offset {from} of {}; recorder: {err}",
+        "{id}: continued from stream offset {from} of {}",
         sent.len()
     );
-    assert!(from > 0 && from < sent.len() as u64, "{line}");
+    assert!(from > 0 && from < sent.len() as u64, "{id}: {from}");
     assert!(
         stored == sent,
-        "stored {} bytes of raw chunks for a {}-byte stream",
+        "{id}: stored {} bytes of raw chunks for a {}-byte stream",
         stored.len(),
         sent.len()
     );
+    let inits: Vec<usize> = (0..roles.len()).filter(|i| roles[*i] == "init").collect();
+    assert!(
+        inits.len() >= 2 && roles[inits[1]..].iter().any(|r| r == "segment"),
+        "{id}: not remuxed on after the takeover: {roles:?}"
+    );
+}
 
-    // The first gateway, back, lets its stale copy go.
-    a.restart();
-    let copy = w.path("spool").join("recordings").join("bwc-1").join(id);
-    eventually(60, "the stale spool copy discarded", || async {
-        (a.log()
-            .contains("was continued by another gateway: this copy is discarded")
-            && !copy.exists())
-        .then_some(())
+/// Two recorders stream live through two gateways of three on a three-node
+/// Garage; both gateways are SIGKILLed mid-stream. Each recorder, given its
+/// gateway and the third, turns to the third, which takes each recording's
+/// lease over once it expires and continues it from its journal in
+/// storage, at the stream offset storage holds: the recorder sends again
+/// what was never acknowledged. PostgreSQL is then stopped and restarted
+/// while they go on (the leases lapse and are taken again; acks wait). Both
+/// recordings are stored with no gap, their raw chunks the recorders'
+/// bytes exactly, and verify. The killed gateways, restarted, find their
+/// spool copies continued elsewhere and discard them.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_recordings_continue_on_another_gateway_when_their_gateways_die() {
+    let mut pg = Postgres::start();
+    let w = World::with_config(Backend::GarageCluster, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.cluster.lease_secs = 3;
+        c.live.close_after_secs = 60;
+    });
+    let mut a = w.gateway();
+    let mut b = w.another_gateway("gateway-b", |_| {});
+    let c = w.another_gateway("gateway-c", |_| {});
+    let file = camera_file(&w);
+    let (id1, id2) = ("continued-1", "continued-2");
+    let r1 = record_to(&w, &format!("{},{}", a.addr, c.addr), &file, id1);
+    let r2 = record_to(&w, &format!("{},{}", b.addr, c.addr), &file, id2);
+    // Killed once storage holds a few seconds of each.
+    let store = w.store().await;
+    eventually(60, "journal chunks of both in storage", || {
+        let store = store.clone();
+        async move {
+            (stored_chunks(&store, id1).await >= 4 && stored_chunks(&store, id2).await >= 4)
+                .then_some(())
+        }
     })
     .await;
+    assert!(a.log().contains(&format!("id={id1} ")), "{id1} went to a");
+    assert!(b.log().contains(&format!("id={id2} ")), "{id2} went to b");
+    a.kill();
+    b.kill();
+    let (from1, from2) = eventually(60, "the third gateway continuing both", || async {
+        Some((continued_at(&c, id1)?, continued_at(&c, id2)?))
+    })
+    .await;
+    assert!(
+        c.log()
+            .contains("took over a live recording's expired lease"),
+        "the leases were taken over"
+    );
+    pg.stop();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    pg.restart();
+
+    check_continued(&w, r1, id1, &file, from1).await;
+    check_continued(&w, r2, id2, &file, from2).await;
+    // The leases lapsed while the database was away (by the holder's own
+    // clock) and were taken again: the uploads went on.
+    let log = c.log();
+    assert!(
+        log.contains("lease expired without a renewal")
+            && log.contains("live upload stopped: the recording's lease was lost"),
+        "the leases did not lapse while PostgreSQL was down"
+    );
+
+    // The killed gateways, back, let their stale copies go.
+    a.restart();
+    b.restart();
+    for (g, spool, id) in [(&a, "spool", id1), (&b, "spool-gateway-b", id2)] {
+        let copy = w.path(spool).join("recordings").join("bwc-1").join(id);
+        eventually(60, "the stale spool copy discarded", || async {
+            (g.log()
+                .contains("was continued by another gateway: this copy is discarded")
+                && !copy.exists())
+            .then_some(())
+        })
+        .await;
+    }
 }
 
 /// Bytes staged (and so acknowledged at most) of docked upload

@@ -1093,9 +1093,11 @@ impl LiveRecording {
         let stored = chunk.progress.cut + g.state.stored_skipped;
         g.state.stored_stream = g.state.stored_stream.max(stored);
         self.save_state(&g)?;
-        self.stored.send_replace(g.state.stored_stream);
+        let stored = g.state.stored_stream;
         let log = g.state.log;
         drop(g);
+        // Outside the lock: a stream reading the watch may be waiting for it.
+        self.stored.send_replace(stored);
         // Chunks that close a segment (or cut raw media), not a log's, a
         // header's or an annotation's.
         if !log

@@ -199,6 +199,13 @@ async fn open_live(
     Ok(rec)
 }
 
+/// The stream offset the journal in storage reaches, read on its own: the
+/// watch's lock is not held while the recording's is taken (the uploader
+/// takes them the other way round).
+fn stored_now(stored: &watch::Receiver<u64>) -> u64 {
+    *stored.borrow()
+}
+
 fn cluster_db_failure(e: impl std::fmt::Display) -> Failure {
     fail(
         StreamError::Internal,
@@ -384,7 +391,8 @@ pub async fn run(
                 }
                 let d = *drx.borrow_and_update();
                 rec.on_durable(d);
-                let upto = ackable(d, *stored.borrow());
+                let held = stored_now(&stored);
+                let upto = ackable(d, held);
                 if upto > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
                         send_failed = Some(f);
@@ -398,7 +406,9 @@ pub async fn run(
                 if ch.is_err() {
                     continue;
                 }
-                let upto = ackable(*drx.borrow(), *stored.borrow_and_update());
+                let held = *stored.borrow_and_update();
+                let d = *drx.borrow();
+                let upto = ackable(d, held);
                 if upto > acked && send_failed.is_none() {
                     if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
                         send_failed = Some(f);
@@ -420,7 +430,8 @@ pub async fn run(
             // before the error, so the recorder may let it go.
             let d = *drx.borrow();
             rec.on_durable(d);
-            let upto = ackable(d, *stored.borrow());
+            let held = stored_now(&stored);
+            let upto = ackable(d, held);
             if upto > acked
                 && send_failed.is_none()
                 && reply(send, &Reply::Ack { durable: upto }).await.is_ok()
@@ -435,7 +446,8 @@ pub async fn run(
         return Err(f);
     }
     let stream = written.0 + rec.skipped();
-    let upto = ackable(written.0, *stored.borrow());
+    let held = stored_now(&stored);
+    let upto = ackable(written.0, held);
     if upto > acked {
         reply(send, &Reply::Ack { durable: upto }).await?;
         acks.acked(upto - rec.skipped());
