@@ -412,3 +412,53 @@ async fn a_recording_in_progress_is_continued_only_by_the_device_that_started_it
         );
     }
 }
+
+/// A recorder whose `closed` reply was lost (with the link, or with the
+/// gateway that received its `end`) asks for its recording again and sends
+/// `end` again: it is answered `accepted` at the end of its stream and
+/// `closed` again, with the same manifest key — while the gateway still
+/// holds the recording and once it is stored. Bytes sent instead are
+/// refused with `recording_closed`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorder_whose_closed_reply_was_lost_gets_it_again() {
+    let w = World::new(Backend::Local);
+    let gw = w.gateway();
+    let conn = w.client("bwc-1", &gw).connect().await.unwrap();
+    let live = msg(serde_json::json!({"type":"live","meta":{"recording_id":"r-ended"}}));
+    let end = msg(serde_json::json!({"type":"end"}));
+    let body = b"bytes of a recorder that is not a camera";
+    let first = exchange(&conn, &[live.clone(), data(body), end.clone()].concat()).await;
+    let key = match first.last() {
+        Some(Reply::Closed { manifest_key, .. }) => manifest_key.clone(),
+        other => panic!("expected closed, got {other:?} of {first:?}"),
+    };
+    let asked_again = || async {
+        let again = exchange(&conn, &[live.clone(), end.clone()].concat()).await;
+        assert_eq!(accepted_offset(&again), body.len() as u64, "{again:?}");
+        match again.last() {
+            Some(Reply::Closed {
+                manifest_key,
+                complete,
+                ..
+            }) => {
+                assert_eq!(manifest_key, &key);
+                assert!(complete);
+            }
+            other => panic!("expected closed, got {other:?} of {again:?}"),
+        }
+    };
+    asked_again().await;
+    // Once stored and let go by the gateway (its upload task ended), the
+    // answer comes from the stored manifest.
+    eventually(30, "the recording stored and let go", || async {
+        let log = gw.log();
+        (log.contains("live recording archived")
+            && log.contains(r#"background task ended task="live upload""#))
+        .then_some(())
+    })
+    .await;
+    asked_again().await;
+    let more = exchange(&conn, &[live.clone(), data(b"more")].concat()).await;
+    assert_eq!(accepted_offset(&more), body.len() as u64);
+    expect_error(more.last().unwrap(), "recording_closed");
+}

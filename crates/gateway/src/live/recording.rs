@@ -372,6 +372,11 @@ impl LiveRecording {
         self.lock().state.closed.is_some()
     }
 
+    /// Who closed it, once it is closed.
+    pub fn closed_by(&self) -> Option<ClosedBy> {
+        self.lock().state.closed.as_ref().map(|c| c.by)
+    }
+
     pub fn is_archived(&self) -> bool {
         self.lock().state.archived
     }

@@ -213,6 +213,136 @@ fn cluster_db_failure(e: impl std::fmt::Display) -> Failure {
     )
 }
 
+/// What a `live` request finds.
+enum Opened {
+    Live(Arc<LiveRecording>),
+    /// Closed by its recorder's `end`: asked for again by the recorder,
+    /// whose `closed` reply may have been lost with the link (or with the
+    /// gateway that received the `end`).
+    Closed(AlreadyClosed),
+}
+
+/// The `closed` answer of a recording its recorder ended.
+struct AlreadyClosed {
+    manifest_key: String,
+    offset: u64,
+    state: RecordingState,
+    gaps: Vec<custody_format::manifest::Gap>,
+    derivation: custody_proto::DerivationNote,
+    /// Cluster mode, a recording still held here: `closed` waits until the
+    /// journal in storage reaches `offset`, as after the first `end`.
+    stored: Option<watch::Receiver<u64>>,
+}
+
+/// A recording this gateway holds, closed by its recorder.
+fn closed_in_memory(rec: &LiveRecording, cluster: bool) -> Option<AlreadyClosed> {
+    (rec.closed_by()? == custody_format::manifest::ClosedBy::Device).then(|| AlreadyClosed {
+        manifest_key: layout::manifest_key(&rec.prefix),
+        offset: rec.stream_durable(),
+        state: if rec.is_archived() {
+            RecordingState::Archived
+        } else {
+            RecordingState::Spooled
+        },
+        gaps: rec.gaps(),
+        derivation: rec.derivation_note(),
+        stored: cluster.then(|| rec.stored_stream()),
+    })
+}
+
+/// A stored live recording closed by its recorder, from its manifest.
+async fn closed_in_storage(s: &Arc<Session>, recorder: &str, id: &str) -> Option<AlreadyClosed> {
+    use custody_format::manifest::{ClosedBy, Manifest, Role};
+    let loc = s.gw.find_archived(recorder, id).await?;
+    let m: Manifest =
+        s.gw.store
+            .get_json(&loc.manifest_key, "manifest")
+            .await
+            .ok()?;
+    let live = m
+        .live
+        .as_ref()
+        .filter(|l| l.closed_by == ClosedBy::Device)?;
+    let derivation = m.derivation.as_ref();
+    Some(AlreadyClosed {
+        manifest_key: loc.manifest_key.clone(),
+        offset: live.stream_bytes,
+        state: RecordingState::Archived,
+        gaps: live.gaps.clone(),
+        derivation: custody_proto::DerivationNote {
+            status: derivation.map_or_else(|| "failed".into(), |d| d.status.to_string()),
+            segments: m.objects.iter().filter(|o| o.role == Role::Segment).count() as u64,
+            reason: derivation.and_then(|d| d.reason.clone()),
+        },
+        stored: None,
+    })
+}
+
+/// Answers a recorder asking again for a recording it ended: `accepted` at
+/// the end of its stream, then `closed` once it sends `end` again. Bytes or
+/// a gap instead are refused (`recording_closed`).
+async fn answer_closed(
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    recorder: &str,
+    id: &str,
+    c: AlreadyClosed,
+) -> Result<(), Failure> {
+    tracing::info!(%recorder, %id, "live recording asked for again after its end: answered closed");
+    reply(
+        send,
+        &Reply::Accepted {
+            recorder: recorder.to_string(),
+            recording_id: id.to_string(),
+            offset: c.offset,
+            state: c.state,
+            manifest_key: c.manifest_key.clone(),
+        },
+    )
+    .await?;
+    let refused = || {
+        fail(
+            StreamError::RecordingClosed,
+            format!("live recording {recorder}/{id} is closed; a new recording needs a new id"),
+        )
+    };
+    loop {
+        let msg = match next_frame(&mut recv).await? {
+            None => return Ok(()),
+            Some(Frame::Msg(m)) => frame::decode::<LiveControl>(&m).ok(),
+            Some(Frame::Data(_)) => None,
+        };
+        match msg {
+            Some(LiveControl::End) => {
+                if let Some(mut stored) = c.stored {
+                    let _ = stored.wait_for(|s| *s >= c.offset).await;
+                }
+                return reply(
+                    send,
+                    &Reply::Closed {
+                        manifest_key: c.manifest_key,
+                        complete: c.gaps.is_empty(),
+                        gap_count: c.gaps.len() as u64,
+                        gaps: c.gaps.into_iter().take(64).collect(),
+                        derivation: c.derivation,
+                    },
+                )
+                .await;
+            }
+            // A mark the recorder sends again, not knowing whether the
+            // broken stream carried it: the recorder sends its marks before
+            // its `end`, on one ordered stream, so the `end` that closed the
+            // recording came after it and it is chained already.
+            Some(LiveControl::Mark { .. }) => continue,
+            _ => {
+                let f = refused();
+                stop(&mut recv, &f);
+                return Err(f);
+            }
+        }
+    }
+}
+
 /// Detaches the stream from its recording however the stream ends.
 struct Attached(Arc<LiveRecording>);
 
@@ -277,7 +407,16 @@ pub async fn run(
                 format!("{} already has {max} live streams open", s.device()),
             )
         })?;
-        let rec = open_live(s, &recorder, &meta, device_clock.as_deref()).await?;
+        let rec = match open_live(s, &recorder, &meta, device_clock.as_deref()).await {
+            Ok(rec) => rec,
+            Err(f) if f.code == StreamError::RecordingClosed => {
+                return match closed_in_storage(s, &recorder, &meta.recording_id).await {
+                    Some(c) => Ok((recorder, lock, slot, Opened::Closed(c))),
+                    None => Err(f),
+                };
+            }
+            Err(f) => return Err(f),
+        };
         if !rec.held() {
             // Reopened from this spool after a restart, its lease not (yet)
             // this gateway's again.
@@ -290,19 +429,25 @@ pub async fn run(
             ));
         }
         if rec.is_closed() {
-            return Err(fail(
-                StreamError::RecordingClosed,
-                format!(
-                    "live recording {recorder}/{} is closed; a new recording needs a new id",
-                    meta.recording_id
-                ),
-            ));
+            return match closed_in_memory(&rec, s.gw.live.leases.is_some()) {
+                Some(c) => Ok((recorder, lock, slot, Opened::Closed(c))),
+                None => Err(fail(
+                    StreamError::RecordingClosed,
+                    format!(
+                        "live recording {recorder}/{} is closed; a new recording needs a new id",
+                        meta.recording_id
+                    ),
+                )),
+            };
         }
-        Ok((recorder, lock, slot, rec))
+        Ok((recorder, lock, slot, Opened::Live(rec)))
     }
     .await;
     let (recorder, lock, _slot, rec) = match prepared {
-        Ok(v) => v,
+        Ok((recorder, lock, slot, Opened::Live(rec))) => (recorder, lock, slot, rec),
+        Ok((recorder, _lock, _slot, Opened::Closed(c))) => {
+            return answer_closed(send, recv, &recorder, &meta.recording_id, c).await;
+        }
         Err(f) => {
             stop(&mut recv, &f);
             return Err(f);
