@@ -8,8 +8,17 @@
 //! docking racks — shares this machine's cores, so the figures say what
 //! cluster mode costs per gateway, not how a cluster of machines scales.
 //!
+//! Then live streams held: BENCH_STREAMS recorders (default 12) each
+//! streaming the same 20 s camera file at its own pace, through one
+//! gateway in single mode and through 1, 2 and 3 gateways in cluster mode
+//! (where a live byte is acknowledged only once its journal chunk is in
+//! storage): whether every recording is stored whole, how long the
+//! recorders took, and the segment close → stored latency the gateways
+//! measured (p50 and p99 from their histograms).
+//!
 //! Run: `cargo bench --bench cluster_scale` (BENCH_FILES files of
-//! BENCH_MIB MiB each per configuration, default 6 × 64). Prints a table;
+//! BENCH_MIB MiB each per configuration, default 6 × 64; BENCH_PART=live
+//! for the live streams only). Prints tables;
 //! docs/performance.md records the figures.
 
 #[path = "../tests/common/mod.rs"]
@@ -97,6 +106,11 @@ async fn main() {
     let w = World::with_config(Backend::GarageCluster, |c| {
         c.gateway.archive_wait_secs = 900;
     });
+    // `BENCH_PART=live`: the live streams only.
+    if std::env::var("BENCH_PART").as_deref() == Ok("live") {
+        live_streams_held(&w, &pg);
+        return;
+    }
 
     // Ceiling: the same bytes, plain uploads, all at once.
     let plain_dir = media(&w, "plain", 1, files, size, 1);
@@ -163,4 +177,146 @@ async fn main() {
         "cluster mode / single mode, one gateway: {:.2}",
         single / cluster[0].1
     );
+
+    live_streams_held(&w, &pg);
+}
+
+/// A 20 s MPEG-TS camera file (H.264 640×360, 1 s GOP, about 1 Mbit/s).
+fn camera_file(w: &World) -> PathBuf {
+    let f = w.path("camera.ts");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=25:duration=20")
+        .args([
+            "-c:v", "libx264", "-b:v", "1M", "-g", "25", "-pix_fmt", "yuv420p", "-f", "mpegts",
+        ])
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    f
+}
+
+/// The `q` quantile of histogram `name` summed over `scrapes`, from its
+/// cumulative buckets (the upper bound of the bucket it falls in).
+fn quantile(scrapes: &[ops::Metrics], name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for m in scrapes {
+        for l in
+            m.0.lines()
+                .filter(|l| l.starts_with(&format!("{name}_bucket{{")))
+        {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le: f64 = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            let n: f64 = l.rsplit_once(' ')?.1.parse().ok()?;
+            match buckets.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, c)) => *c += n,
+                None => buckets.push((le, n)),
+            }
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    (total > 0.0).then(|| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= q * total)
+            .map_or(f64::INFINITY, |(le, _)| *le)
+    })
+}
+
+/// Live streams held with one gateway in single mode and 1, 2, 3 gateways
+/// in cluster mode.
+fn live_streams_held(w: &World, pg: &Postgres) {
+    let streams = env("BENCH_STREAMS", 12) as usize;
+    let file = camera_file(w);
+    let media_secs = 20.0;
+    println!();
+    println!(
+        "live: {streams} recorders streaming a 20 s camera file ({} KiB) at its pace",
+        std::fs::metadata(&file).unwrap().len() >> 10
+    );
+    println!(
+        "| path | recordings whole | seconds for 20 s of media | segment close → stored p50 / p99 (s) |"
+    );
+    println!("|---|---|---|---|");
+    let configs: Vec<(String, usize, bool)> =
+        std::iter::once(("1 gateway, single mode".to_string(), 1, false))
+            .chain((1..=3).map(|n| (format!("{n} gateway(s), cluster mode"), n, true)))
+            .collect();
+    for (round, (name, n, cluster)) in configs.into_iter().enumerate() {
+        let gws: Vec<GatewayProc> = (0..n)
+            .map(|i| {
+                w.another_gateway(&format!("live{round}-{i}"), |c| {
+                    ops::http(c);
+                    c.live.max_streams_per_device = streams;
+                    c.live.close_after_secs = 60;
+                    if cluster {
+                        c.cluster.database = Some(pg.url("postgres"));
+                    }
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        let recorders: Vec<(String, std::process::Child)> = (0..streams)
+            .map(|i| {
+                let id = format!("live{round}-{i}");
+                let gw = &gws[i % n];
+                let child = w
+                    .record_cmd_to(&gw.addr.to_string(), &format!("state-{id}"))
+                    .args([
+                        "--officer",
+                        "o-1001",
+                        "--recording-id",
+                        &id,
+                        "--json",
+                        "--file",
+                    ])
+                    .arg(&file)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                (id, child)
+            })
+            .collect();
+        let mut whole = 0;
+        for (id, c) in recorders {
+            let out = c.wait_with_output().unwrap();
+            let r: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+            if out.status.success() && r["complete"] == true {
+                whole += 1;
+            } else {
+                eprintln!("{id}: {r}");
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        // The last segments reach storage after the recorders are answered
+        // (single mode); wait for every recording to be stored.
+        for i in 0..streams {
+            let id = format!("bwc-1/live{round}-{i}");
+            let deadline = Instant::now() + std::time::Duration::from_secs(120);
+            let closed = || {
+                let (ok, v) = w.verify_json(&id);
+                ok && v["state"] == "closed"
+            };
+            while !closed() && Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        }
+        let scrapes: Vec<ops::Metrics> = gws.iter().map(|g| ops::scrape(w, g)).collect();
+        let lat = "custody_live_segment_close_to_stored_seconds";
+        let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+        println!(
+            "| custody, {name} | {whole} of {streams} | {secs:.1} ({:.2}× real time) | {} / {} |",
+            secs / media_secs,
+            fmt(quantile(&scrapes, lat, 0.5)),
+            fmt(quantile(&scrapes, lat, 0.99)),
+        );
+    }
 }
