@@ -45,6 +45,17 @@ pub enum Restored {
     NothingStored,
 }
 
+/// The numbers `N` of the objects `<dir>N.json` stored (journal chunks,
+/// checkpoints).
+async fn numbered(store: &Store, dir: &str) -> Result<Vec<u64>, StoreError> {
+    Ok(store
+        .list(dir)
+        .await?
+        .iter()
+        .filter_map(|o| o.key.strip_prefix(dir)?.strip_suffix(".json")?.parse().ok())
+        .collect())
+}
+
 /// The journal chunks stored under `prefix`, in order from 0, each with
 /// its exact bytes (those after a missing number are not the journal's).
 async fn stored_journal(
@@ -53,19 +64,7 @@ async fn stored_journal(
     recorder: &str,
     id: &str,
 ) -> Result<Vec<(JournalChunk, Vec<u8>)>, RestoreError> {
-    let mut seqs: Vec<u64> = store
-        .list(&layout::journal_dir(prefix))
-        .await?
-        .iter()
-        .filter_map(|o| {
-            o.key
-                .rsplit('/')
-                .next()?
-                .strip_suffix(".json")?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let mut seqs = numbered(store, &layout::journal_dir(prefix)).await?;
     seqs.sort_unstable();
     let mut chunks = Vec::new();
     for (i, seq) in seqs.into_iter().enumerate() {
@@ -93,18 +92,9 @@ async fn stored_checkpoints(
     store: &Store,
     prefix: &str,
 ) -> Result<(u64, Option<String>, u64), RestoreError> {
-    let last = store
-        .list(&layout::checkpoints_dir(prefix))
+    let last = numbered(store, &layout::checkpoints_dir(prefix))
         .await?
-        .iter()
-        .filter_map(|o| {
-            o.key
-                .rsplit('/')
-                .next()?
-                .strip_suffix(".json")?
-                .parse::<u64>()
-                .ok()
-        })
+        .into_iter()
         .max();
     let Some(seq) = last else {
         return Ok((0, None, 0));

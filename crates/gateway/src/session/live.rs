@@ -519,7 +519,8 @@ pub async fn run(
         if cluster { stream.min(stored) } else { stream }
     };
     let outcome = loop {
-        tokio::select! {
+        // What may be acknowledged now, after the spool or storage moved.
+        let upto = tokio::select! {
             r = &mut reader => break r.unwrap_or_else(|e| ReadOutcome::Failed(fail(StreamError::Internal, e.to_string()))),
             _ = lock.superseded.cancelled() => {
                 reader.abort();
@@ -537,15 +538,7 @@ pub async fn run(
                 let d = *drx.borrow_and_update();
                 rec.on_durable(d);
                 let held = stored_now(&stored);
-                let upto = ackable(d, held);
-                if upto > acked && send_failed.is_none() {
-                    if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
-                        send_failed = Some(f);
-                    } else {
-                        acks.acked(upto - rec.skipped());
-                    }
-                    acked = upto;
-                }
+                ackable(d, held)
             }
             ch = stored.changed(), if cluster => {
                 if ch.is_err() {
@@ -553,16 +546,16 @@ pub async fn run(
                 }
                 let held = *stored.borrow_and_update();
                 let d = *drx.borrow();
-                let upto = ackable(d, held);
-                if upto > acked && send_failed.is_none() {
-                    if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
-                        send_failed = Some(f);
-                    } else {
-                        acks.acked(upto - rec.skipped());
-                    }
-                    acked = upto;
-                }
+                ackable(d, held)
             }
+        };
+        if upto > acked && send_failed.is_none() {
+            if let Err(f) = reply(send, &Reply::Ack { durable: upto }).await {
+                send_failed = Some(f);
+            } else {
+                acks.acked(upto - rec.skipped());
+            }
+            acked = upto;
         }
     };
     let written = match wjob
