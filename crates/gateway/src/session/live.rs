@@ -252,13 +252,14 @@ fn closed_in_memory(rec: &LiveRecording, cluster: bool) -> Option<AlreadyClosed>
 
 /// A stored live recording closed by its recorder, from its manifest.
 async fn closed_in_storage(s: &Arc<Session>, recorder: &str, id: &str) -> Option<AlreadyClosed> {
-    use custody_format::manifest::{ClosedBy, Manifest, Role};
-    let loc = s.gw.find_archived(recorder, id).await?;
-    let m: Manifest =
-        s.gw.store
-            .get_json(&loc.manifest_key, "manifest")
-            .await
-            .ok()?;
+    use custody_format::manifest::{ClosedBy, Role};
+    // Found through its locator and checked to be this recording.
+    let custody_verify::locate::Found {
+        locator: loc,
+        manifest: m,
+    } = custody_verify::locate::stored(&s.gw.store, recorder, id)
+        .await
+        .ok()??;
     let live = m
         .live
         .as_ref()
