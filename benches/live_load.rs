@@ -5,8 +5,10 @@
 //! data (gaps, reconnects, segments short of the expected count).
 //!
 //! Run: `cargo bench --bench live_load` (BENCH_STREAMS="25 50 100 200",
-//! BENCH_SECONDS=30). The recorders run in this process (library client),
-//! on the same 2 cores as the gateway.
+//! BENCH_SECONDS=30). The recorders run in this process (library client).
+//! With BENCH_PIN=1 the gateway runs alone on core 0 and this process
+//! (the recorders) and Garage on core 1 (`taskset`), so that the gateway's
+//! own cost per stream is measured; without it all share both cores.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -18,6 +20,17 @@ use custody::client::Client;
 use custody::client::live::{RecordOptions, record};
 use custody::client::source::Source;
 use custody::metadata::{RecordingMeta, RecordingMode};
+
+/// Pins every thread of process `pid` (and the threads it starts later)
+/// to CPU `cpu`.
+fn pin(pid: u32, cpu: usize) {
+    let ok = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset could not pin {pid} to CPU {cpu}");
+}
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_secs(pid: u32) -> f64 {
@@ -58,9 +71,9 @@ async fn main() {
     let file = ts_4mbit(secs);
     println!("live load, {secs} s of 4 Mbit/s H.264 + AAC per stream, real-time pace");
     println!(
-        "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | RSS per stream MiB | close→storage p50 ms | p99 ms | ingest→playable p50 ms | p99 ms | gaps | reconnects | segments / expected |"
+        "| streams | wall s (each stream is {secs} s) | gateway CPU % (of 1 core) | per stream % | RSS per stream MiB | close→storage p50 ms | p99 ms | ingest→playable p50 ms | p99 ms | gaps | reconnects | segments / expected |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in counts {
         let w = World::with_config(Backend::Garage, |c| {
             c.live.close_after_secs = 120;
@@ -68,6 +81,12 @@ async fn main() {
         });
         let gw = w.gateway();
         let pid = gw.pid().unwrap();
+        let pinned = std::env::var_os("BENCH_PIN").is_some();
+        if pinned {
+            pin(pid, 0);
+            pin(std::process::id(), 1);
+            pin(w.garage.as_ref().unwrap().pid().unwrap(), 1);
+        }
         let base_rss = gw.rss_kib().unwrap_or(0);
         let cfg = custody::config::ClientConfig {
             gateway: gw.addr.to_string(),
@@ -140,8 +159,9 @@ async fn main() {
         let view = last_latency(&gw.log(), "ingest to playable part");
         let expected = n as u64 * secs / 2;
         println!(
-            "| {n} | {wall:.1} | {:.0} | {:.2} | {} | {} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
+            "| {n} | {wall:.1} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {gaps} | {reconnects} | {segs} / {expected}{} |",
             100.0 * cpu / wall,
+            100.0 * cpu / wall / n as f64,
             (peak.saturating_sub(base_rss)) as f64 / 1024.0 / n as f64,
             lat.map(|l| l.1.to_string()).unwrap_or("-".into()),
             lat.map(|l| l.2.to_string()).unwrap_or("-".into()),

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::faults::open_multipart_uploads;
 use common::*;
 use custody::manifest::{HeaderDoc, Manifest};
 use custody::usage::UsageEntry;
@@ -199,4 +200,42 @@ async fn a_recorder_may_not_upload_for_another_device() {
             .unwrap()
             .contains("not in the ledger")
     );
+}
+
+/// The original goes to storage part by part while it arrives (single
+/// mode, S3 storage): once the device's `finish` matches, only the last,
+/// partial part is left to send. Every whole part the spool made durable
+/// was sent ahead — not a matter of timing: the sender sends each whole
+/// durable part before the archiver may complete the upload — the stored
+/// object is the file byte for byte, and no multipart upload is left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_original_is_sent_to_storage_while_it_arrives() {
+    let w = World::new(Backend::Garage);
+    let gw = w.gateway();
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // Seven whole 8 MiB parts and a tail.
+    let size: u64 = (7 << 23) + 12_345;
+    let file = media.join("long.mp4");
+    write_random_file(&file, size, 5);
+    let (out, results) = w.dock("bwc-1", &gw, &["--no-inventory", media.to_str().unwrap()]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), gw.log());
+    let r = &results[0];
+    assert_eq!(r["result"], "archived", "{r}");
+    let log = gw.log();
+    assert!(
+        log.contains("original completed from the parts sent while it arrived")
+            && log.contains(&format!("sent_ahead={}", 7u64 << 23)),
+        "{log}"
+    );
+    let store = w.store().await;
+    let mkey = r["manifest_key"].as_str().unwrap();
+    let m: Manifest =
+        serde_json::from_slice(&store.get_bytes(mkey, 1 << 20).await.unwrap()).unwrap();
+    let (stored, h) = store.read_hash(&m.objects[1].key).await.unwrap();
+    assert_eq!(stored, size);
+    assert_eq!(hex::encode(h), sha256_file(&file));
+    assert!(open_multipart_uploads(&w).await.is_empty());
+    let o = w.verify(mkey);
+    assert!(o.status.success(), "{}", stdout(&o));
 }

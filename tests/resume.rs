@@ -85,6 +85,91 @@ async fn gateway_sigkilled_mid_gigabyte_upload_resumes_from_durable_offset() {
         "{}",
         gw.log()
     );
+    // The upload sent ahead before the kill was aborted (its journal named
+    // it); the restarted gateway sent every part again from its spool, while
+    // the rest arrived.
+    assert!(
+        gw.log().contains(&format!("sent_ahead={}", 1u64 << 30)),
+        "{}",
+        gw.log()
+    );
+    assert!(open_multipart_uploads(&w).await.is_empty());
+}
+
+/// A link cut mid-upload (single mode, S3 storage): the device resumes on a
+/// new connection to the same gateway process, which goes on with the
+/// multipart upload it was sending while the bytes arrived rather than
+/// starting another; the stored original is the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_dock_goes_on_with_the_upload_sent_ahead() {
+    let w = World::new(Backend::Garage);
+    let gw = w.gateway();
+    let proxy = UdpProxy::start(gw.addr).await;
+    let media = w.path("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let file = media.join("long.mp4");
+    let size: u64 = (12 << 23) + 777;
+    write_random_file(&file, size, 47);
+    let id = recording_id_for(&file);
+    let dock = Command::new(BIN)
+        .arg("dock")
+        .args(["--gateway", &proxy.addr.to_string(), "--ca"])
+        .arg(w.certs.ca_cert())
+        .arg("--cert")
+        .arg(w.certs.device_cert("bwc-1"))
+        .arg("--key")
+        .arg(w.certs.device_key("bwc-1"))
+        .args(["--json", "--no-inventory", "--link-timeout", "2"])
+        .args(["--retry-for-secs", "60"])
+        .arg(&media)
+        .current_dir(w.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while durable_in_spool(&w, &id) < 3 << 23 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at_cut = durable_in_spool(&w, &id);
+    proxy.set_cut(false);
+    let out = dock.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(r["result"], "archived", "{r}");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= at_cut && resumed > 0, "{resumed} < {at_cut}");
+    let log = gw.log();
+    assert_eq!(
+        log.matches("sending the original to storage while it arrives")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("sent_ahead={}", 12u64 << 23)),
+        "{log}"
+    );
+    let store = w.store().await;
+    let key = r["manifest_key"]
+        .as_str()
+        .unwrap()
+        .replace("manifest.json", "000001-original.mp4");
+    let (stored, h) = store.read_hash(&key).await.unwrap();
+    assert_eq!(stored, size);
+    assert_eq!(hex::encode(h), sha256_file(&file));
+    assert!(open_multipart_uploads(&w).await.is_empty());
+    assert!(
+        w.verify(r["manifest_key"].as_str().unwrap())
+            .status
+            .success()
+    );
 }
 
 /// What a crash loop cost and proved.

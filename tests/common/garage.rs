@@ -41,6 +41,12 @@ pub struct Garage {
 }
 
 impl Garage {
+    /// The server's process id, while it runs.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A single node, key and bucket ready.
     pub fn start(root: &Path) -> Garage {
         let mut g = Garage::new(root.join("garage"), None);

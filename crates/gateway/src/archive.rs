@@ -105,12 +105,15 @@ struct Worker {
     policy: crate::policy::Policy,
     metrics: Arc<crate::metrics::Metrics>,
     staging: Option<Arc<crate::staging::Staging>>,
+    ahead: Option<Arc<crate::upload_ahead::UploadsAhead>>,
 }
 
 /// What the archiver works with.
 pub struct ArchiverParts {
     /// Cluster mode: staged parts of docked uploads, deleted once archived.
     pub staging: Option<Arc<crate::staging::Staging>>,
+    /// Single mode: originals whose parts were sent while they arrived.
+    pub ahead: Option<Arc<crate::upload_ahead::UploadsAhead>>,
     pub spool: Spool,
     pub store: Store,
     pub usage: UsageLog,
@@ -140,6 +143,7 @@ impl Archiver {
     ) -> std::io::Result<Archiver> {
         let ArchiverParts {
             staging,
+            ahead,
             spool,
             store,
             usage,
@@ -168,6 +172,7 @@ impl Archiver {
             policy,
             metrics,
             staging,
+            ahead,
         });
         for _ in 0..workers.max(1) {
             let (w, rx, pending) = (worker.clone(), rx.clone(), pending.clone());
@@ -361,17 +366,7 @@ impl Worker {
                         .put_bytes(&obj.key, Bytes::from(header_bytes.clone()), &h)
                         .await?
                 }
-                Role::Original => {
-                    self.store
-                        .put_file(
-                            &obj.key,
-                            &entry.data(),
-                            obj.size,
-                            &h,
-                            Some(&entry.multipart_journal()),
-                        )
-                        .await?
-                }
+                Role::Original => self.put_original(&entry, recorder, id, obj, &h).await?,
                 Role::Init | Role::Segment => {
                     let file = derived_file_name(obj.role, obj.index);
                     self.store
@@ -460,6 +455,57 @@ impl Worker {
             header,
             lease,
         )))
+    }
+
+    /// Stores the original: completes the upload sent while it arrived,
+    /// if there is one, or sends the whole file.
+    async fn put_original(
+        &self,
+        entry: &EntryDir,
+        recorder: &str,
+        id: &str,
+        obj: &custody_format::manifest::ObjectEntry,
+        sha: &Hash,
+    ) -> Result<(), StoreError> {
+        let ahead = match &self.ahead {
+            Some(a) => a.take(recorder, id, &obj.key).await,
+            None => None,
+        };
+        if let Some(u) = ahead {
+            let sent = u.sent();
+            match self
+                .store
+                .finish_upload(u, &entry.data(), obj.size, sha)
+                .await
+            {
+                Ok(()) => {
+                    self.metrics.sent_ahead(sent);
+                    tracing::info!(
+                        recorder,
+                        id,
+                        sent_ahead = sent,
+                        size = obj.size,
+                        "original completed from the parts sent while it arrived"
+                    );
+                    return Ok(());
+                }
+                // Aborted; sent whole below (a failure there is retried).
+                Err(e) => tracing::warn!(
+                    recorder,
+                    id,
+                    "completing the original sent ahead failed: {e}; sending it whole"
+                ),
+            }
+        }
+        self.store
+            .put_final_file(
+                &obj.key,
+                &entry.data(),
+                obj.size,
+                sha,
+                Some(&entry.multipart_journal()),
+            )
+            .await
     }
 
     /// The derivation for a spooled original: the recorded one, or a new
@@ -553,6 +599,13 @@ pub(crate) struct Docked<'a> {
     pub deadline: crate::policy::deadline::DeadlineRecord,
 }
 
+/// The key of a docked recording's original (object 1), from the name the
+/// device gave its file.
+pub(crate) fn original_key(prefix: &str, file_name: Option<&str>) -> String {
+    let ext = layout::original_ext(file_name);
+    layout::object_key(prefix, 1, Role::Original, &ext)
+}
+
 /// The manifest of a docked recording: header, original and derived
 /// objects chained in that order. Pure: every time is passed in.
 pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
@@ -577,8 +630,7 @@ pub(crate) fn docked_manifest(d: Docked<'_>) -> Manifest {
         &hh,
     )
     .content_type = Some("application/json".into());
-    let ext = layout::original_ext(header.meta.file_name.as_deref());
-    let original_key = layout::object_key(prefix, 1, Role::Original, &ext);
+    let original_key = original_key(prefix, header.meta.file_name.as_deref());
     b.push(original_key.clone(), Role::Original, size, sha);
     let from = DerivedFrom {
         index: 1,

@@ -214,7 +214,9 @@ pub struct GatewayConfig {
     /// How long an upload stream waits for its recording to reach storage
     /// before finishing with the recording safely spooled.
     pub archive_wait_secs: u64,
-    /// Bytes between spool fsyncs (and acknowledgements) under load.
+    /// Bytes an upload may have written beyond what the running spool
+    /// sync covers (the spool syncs continuously; past this the stream
+    /// waits for the disk).
     pub ack_bytes: u64,
     /// Free bytes the spool's filesystem keeps: below it the gateway takes
     /// no new bytes (`spool_full`), so the spool can still drain.

@@ -222,9 +222,14 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
     let staging = leases
         .as_ref()
         .map(|l| crate::staging::Staging::new(l.clone(), store.clone(), metrics.clone()));
+    // In cluster mode docked parts are staged instead (under the lease).
+    let ahead = staging
+        .is_none()
+        .then(|| crate::upload_ahead::UploadsAhead::new(store.clone()));
     let archiver = Archiver::start(
         crate::archive::ArchiverParts {
             staging: staging.clone(),
+            ahead: ahead.clone(),
             spool: spool.clone(),
             store: store.clone(),
             usage: usage.clone(),
@@ -379,6 +384,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         catalog,
         db,
         staging,
+        ahead,
         media,
         live,
         signer,

@@ -32,5 +32,6 @@ pub mod signing;
 pub mod spool;
 pub mod staging;
 pub mod tasks;
+pub mod upload_ahead;
 pub mod usage;
 pub mod view;

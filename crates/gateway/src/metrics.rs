@@ -325,6 +325,7 @@ pub struct Metrics {
     leases_lost: Counter,
     lease_takeovers: Counter,
     staged: Counter,
+    sent_ahead: Counter,
 }
 
 impl Metrics {
@@ -349,6 +350,7 @@ impl Metrics {
             leases_lost: Counter::default(),
             lease_takeovers: Counter::default(),
             staged: Counter::default(),
+            sent_ahead: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -442,6 +444,12 @@ impl Metrics {
             Unit::Bytes,
             m.staged.clone(),
         );
+        r.register_with_unit(
+            "docked_sent_ahead",
+            "Single mode, S3 storage: bytes of docked originals sent to storage as parts while they arrived, counted when the archiver completed their upload",
+            Unit::Bytes,
+            m.sent_ahead.clone(),
+        );
         r.register_collector(Box::new(SpoolCollector(space)));
         m
     }
@@ -462,6 +470,10 @@ impl Metrics {
 
     pub fn staged(&self, bytes: u64) {
         self.staged.inc_by(bytes);
+    }
+
+    pub fn sent_ahead(&self, bytes: u64) {
+        self.sent_ahead.inc_by(bytes);
     }
 
     /// Counts an admitted connection, open until the returned guard drops.

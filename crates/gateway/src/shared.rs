@@ -40,6 +40,8 @@ pub struct Gateway {
     /// Cluster mode: docked uploads staged in storage before they are
     /// acknowledged.
     pub staging: Option<Arc<crate::staging::Staging>>,
+    /// Single mode: docked originals sent to storage while they arrive.
+    pub ahead: Option<Arc<crate::upload_ahead::UploadsAhead>>,
     /// Pipelines and options for deriving CMAF; `None` when turned off.
     pub media: Option<custody_media::derive::Media>,
     pub live: Arc<crate::live::Live>,

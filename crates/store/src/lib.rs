@@ -267,6 +267,70 @@ impl Store {
         self.counted(Op::Put, r)
     }
 
+    /// Opens a multipart upload of `key` whose parts the caller sends as
+    /// their bytes become available (see [`s3::PartUpload`]); `None` for
+    /// the local directory, which writes whole files only.
+    #[cfg(feature = "s3")]
+    pub async fn begin_upload(
+        &self,
+        key: &str,
+        journal: &Path,
+    ) -> Result<Option<s3::PartUpload>, StoreError> {
+        match self {
+            Store::S3(s) => {
+                let r = s.begin_upload(key, Some(journal)).await;
+                self.counted(Op::Put, r).map(Some)
+            }
+            Store::Local(_) => Ok(None),
+        }
+    }
+
+    /// The part size of [`Store::begin_upload`]'s uploads; `None` for the
+    /// local directory.
+    pub fn upload_part_size(&self) -> Option<u64> {
+        match self {
+            #[cfg(feature = "s3")]
+            Store::S3(s) => Some(s.part_size()),
+            Store::Local(_) => None,
+        }
+    }
+
+    /// Sends the rest of `path` through `upload` and completes it (see
+    /// [`s3::PartUpload::finish`]).
+    #[cfg(feature = "s3")]
+    pub async fn finish_upload(
+        &self,
+        upload: s3::PartUpload,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+    ) -> Result<(), StoreError> {
+        let r = upload.finish(path, size, sha256).await;
+        self.counted(Op::Put, r)
+    }
+
+    /// [`Store::put_file`] for a file nobody writes again once stored (a
+    /// spooled docked original): the local directory links it in instead
+    /// of copying it when it is on the same filesystem.
+    pub async fn put_final_file(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+        journal: Option<&Path>,
+    ) -> Result<(), StoreError> {
+        let r = match self {
+            #[cfg(feature = "s3")]
+            Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
+            Store::Local(l) => {
+                let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
+                blocking(move || l.put_final_file(&key, &p, size, &h)).await
+            }
+        };
+        self.counted(Op::Put, r)
+    }
+
     /// Reads a whole object of at most `max` bytes.
     pub async fn get_bytes(&self, key: &str, max: u64) -> Result<Bytes, StoreError> {
         let r = match self {

@@ -97,11 +97,73 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Links `src` in as `key` if both are on one filesystem: whether it
+    /// did. The link is made under a temporary name, checked and renamed
+    /// into place (the directory synced), so a key is either absent or
+    /// complete.
+    fn link_file(
+        &self,
+        key: &str,
+        src: &Path,
+        size: u64,
+        sha256: &Hash,
+    ) -> Result<bool, StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().expect("keys have a parent");
+        std::fs::create_dir_all(dir).map_err(io(key, "create directory"))?;
+        let tmp = dir.join(format!(
+            ".{}.link-{}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::hard_link(src, &tmp).is_err() {
+            return Ok(false);
+        }
+        // The bytes are the spool's, hashed as they were written and
+        // synced; what is checked here is that the link is that file whole.
+        let len = std::fs::metadata(&tmp).map(|m| m.len());
+        if len.as_ref().ok() != Some(&size) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(StoreError::ChecksumMismatch {
+                key: key.to_string(),
+                expected: format!("{size} bytes ({})", hex::encode(sha256)),
+                actual: match len {
+                    Ok(n) => format!("{n} bytes"),
+                    Err(e) => e.to_string(),
+                },
+            });
+        }
+        std::fs::rename(&tmp, &path).map_err(io(key, "rename"))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(key, "fsync directory"))?;
+        Ok(true)
+    }
+
     pub fn put_bytes(&self, key: &str, body: &[u8], sha256: &Hash) -> Result<(), StoreError> {
         self.put_with(key, sha256, |f, h| {
             h.update(body);
             f.write_all(body)
         })
+    }
+
+    /// Stores a file nobody writes again (a spooled docked original, whose
+    /// SHA-256 the spool computed as it wrote and synced it; the spool only
+    /// drops its name for it once stored): on the same filesystem it is
+    /// linked in rather than copied (its length checked), elsewhere copied
+    /// (its SHA-256 checked).
+    pub fn put_final_file(
+        &self,
+        key: &str,
+        src: &Path,
+        size: u64,
+        sha256: &Hash,
+    ) -> Result<(), StoreError> {
+        if self.link_file(key, src, size, sha256)? {
+            return Ok(());
+        }
+        self.put_file(key, src, sha256)
     }
 
     pub fn put_file(&self, key: &str, src: &Path, sha256: &Hash) -> Result<(), StoreError> {
@@ -213,5 +275,46 @@ impl LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(key, "delete")(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_final_file_is_linked_in_whole_and_a_short_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("store")).unwrap();
+        let src = dir.path().join("data");
+        std::fs::write(&src, b"original bytes").unwrap();
+        let h = custody_format::chain::sha256(b"original bytes");
+        store
+            .put_final_file("r/1/000001-original.mp4", &src, 14, &h)
+            .unwrap();
+        let stored = dir.path().join("store/r/1/000001-original.mp4");
+        assert_eq!(std::fs::read(&stored).unwrap(), b"original bytes");
+        // The same inode: no copy was made.
+        assert_eq!(
+            std::fs::metadata(&stored).unwrap().ino(),
+            std::fs::metadata(&src).unwrap().ino()
+        );
+        // The spool dropping its name leaves the stored object whole.
+        std::fs::remove_file(&src).unwrap();
+        assert_eq!(std::fs::read(&stored).unwrap(), b"original bytes");
+
+        std::fs::write(&src, b"short").unwrap();
+        let e = store
+            .put_final_file("r/2/000001-original.mp4", &src, 14, &h)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("14 bytes") && e.contains("5 bytes"), "{e}");
+        assert!(!dir.path().join("store/r/2/000001-original.mp4").exists());
+        // No temporary link is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("store/r/2"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

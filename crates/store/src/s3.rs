@@ -14,16 +14,18 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart};
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ObjectInfo, Observer, StoreError, check_key};
 use custody_format::chain::{self, Hash};
 
 use crate::StoreConfig;
+
+mod parts;
+pub use parts::PartUpload;
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -369,6 +371,11 @@ impl S3Store {
         ))
     }
 
+    /// Every part of a multipart upload but the last is this long.
+    pub fn part_size(&self) -> u64 {
+        self.part_size as u64
+    }
+
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
@@ -407,10 +414,10 @@ impl S3Store {
         journal: Option<&Path>,
     ) -> Result<(), StoreError> {
         check_key(key)?;
-        if let Some(j) = journal {
-            self.abort_journaled(j).await?;
-        }
         if size <= self.part_size as u64 {
+            if let Some(j) = journal {
+                self.abort_journaled(j).await?;
+            }
             let body = tokio::fs::read(path)
                 .await
                 .map_err(|e| backend("read spool", key, e))?;
@@ -423,153 +430,10 @@ impl S3Store {
             }
             return self.put_bytes(key, body.into(), sha256).await;
         }
-        let until = self.lock_until(key);
-        if let Some(j) = journal {
-            // The key first: a crash between creating the upload and
-            // recording its id still leaves a trace to clean up after.
-            write_journal(j, key, None)
-                .await
-                .map_err(|e| backend("journal multipart upload", key, e))?;
-        }
-        let mut create = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256);
-        if let Some(u) = until {
-            create = create
-                .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
-                .object_lock_retain_until_date(s3_time(u));
-        }
-        let created = create
-            .send()
+        self.begin_upload(key, journal)
+            .await?
+            .finish(path, size, sha256)
             .await
-            .map_err(|e| backend("create multipart upload", key, e))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| backend("create multipart upload", key, NoUploadId::Missing))?
-            .to_string();
-        if let Some(j) = journal
-            && let Err(e) = write_journal(j, key, Some(&upload_id)).await
-        {
-            self.abort(key, &upload_id).await;
-            return Err(backend("journal multipart upload", key, e));
-        }
-        match self.upload_parts(key, &upload_id, path, size, sha256).await {
-            Ok(()) => {
-                if let Some(j) = journal {
-                    let _ = tokio::fs::remove_file(j).await;
-                }
-                // Some servers ignore the lock given at creation of a
-                // multipart upload: set it on the object again.
-                if let Some(u) = until {
-                    self.extend_retention(key, u).await?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                // Give up on this upload id; the next attempt starts afresh.
-                // If storage refuses the abort too (it is down), the journal
-                // stays and the next attempt aborts it first.
-                if self.abort(key, &upload_id).await
-                    && let Some(j) = journal
-                {
-                    let _ = tokio::fs::remove_file(j).await;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    async fn upload_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-        path: &Path,
-        size: u64,
-        sha256: &Hash,
-    ) -> Result<(), StoreError> {
-        let part_size = self.part_size as u64;
-        let nparts = size.div_ceil(part_size);
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| backend("read spool", key, e))?;
-        let mut whole = Sha256::new();
-        let mut inflight = tokio::task::JoinSet::new();
-        let mut parts: Vec<CompletedPart> = Vec::with_capacity(nparts as usize);
-        for n in 0..nparts {
-            let off = n * part_size;
-            let len = part_size.min(size - off) as usize;
-            let mut buf = vec![0u8; len];
-            file.seek(std::io::SeekFrom::Start(off))
-                .await
-                .map_err(|e| backend("read spool", key, e))?;
-            file.read_exact(&mut buf)
-                .await
-                .map_err(|e| backend("read spool", key, e))?;
-            whole.update(&buf);
-            while inflight.len() >= self.concurrency {
-                parts.push(join_part(inflight.join_next().await, key)?);
-            }
-            let client = self.client.clone();
-            let (bucket, key_s, upload) =
-                (self.bucket.clone(), key.to_string(), upload_id.to_string());
-            inflight.spawn(async move {
-                let body = Bytes::from(buf);
-                let h = tokio::task::spawn_blocking({
-                    let body = body.clone();
-                    move || chain::sha256(&body)
-                })
-                .await
-                .expect("hash task");
-                let part_number = (n + 1) as i32;
-                let out = client
-                    .upload_part()
-                    .bucket(bucket)
-                    .key(&key_s)
-                    .upload_id(upload)
-                    .part_number(part_number)
-                    .checksum_sha256(b64(&h))
-                    .body(ByteStream::from(body))
-                    .send()
-                    .await
-                    .map_err(|e| backend("upload part", &key_s, e))?;
-                Ok::<_, StoreError>(
-                    CompletedPart::builder()
-                        .part_number(part_number)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .checksum_sha256(b64(&h))
-                        .build(),
-                )
-            });
-        }
-        while !inflight.is_empty() {
-            parts.push(join_part(inflight.join_next().await, key)?);
-        }
-        let got: Hash = whole.finalize().into();
-        if got != *sha256 {
-            return Err(StoreError::ChecksumMismatch {
-                key: key.to_string(),
-                expected: hex::encode(sha256),
-                actual: hex::encode(got),
-            });
-        }
-        parts.sort_by_key(|p| p.part_number());
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| backend("complete multipart upload", key, e))?;
-        Ok(())
     }
 
     /// Aborts a multipart upload; whether it is gone (aborted now, or
@@ -964,6 +828,8 @@ async fn write_journal(journal: &Path, key: &str, upload_id: Option<&str>) -> st
 #[derive(Debug)]
 enum NoUploadId {
     Missing,
+    /// More parts than S3 numbers (10 000 is the usual limit).
+    TooManyParts,
     /// Storage did not let go of an upload an earlier attempt left open.
     Abort(String),
 }
@@ -971,6 +837,9 @@ impl std::fmt::Display for NoUploadId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NoUploadId::Missing => f.write_str("the store returned no upload id"),
+            NoUploadId::TooManyParts => {
+                f.write_str("more parts than a multipart upload can number")
+            }
             NoUploadId::Abort(j) => write!(
                 f,
                 "an upload left open by an earlier attempt ({j}) could not be aborted yet"

@@ -65,6 +65,17 @@ const STARTUP_GAIN: f64 = 2.885;
 const STARTUP_QUEUE: (f64, Duration, Duration) =
     (0.125, Duration::from_millis(4), Duration::from_millis(16));
 const STANDING_QUEUE: (f64, Duration) = (0.25, Duration::from_millis(10));
+/// The least round trip the window is computed from. On a LAN or loopback
+/// the path's minimum RTT is tens of microseconds, while the receiver's
+/// processing and delayed acks make the real round trip milliseconds: a
+/// window of gain × bandwidth × min RTT then holds less than one real round
+/// trip, the delivery rate it allows falls, the estimate with it, and the
+/// window again — a dock into a gateway on loopback ran at half the bare
+/// QUIC rate (docs/performance.md). Below this RTT the window covers this
+/// long at the estimated bandwidth instead (a few milliseconds of queue at
+/// most on such a path); radio links, with RTTs of 20 ms and more, are not
+/// affected.
+const MIN_WINDOW_RTT: Duration = Duration::from_millis(5);
 /// RTT samples a round needs for its minimum to say anything.
 const ROUND_SAMPLES: u32 = 8;
 /// The bandwidth estimate is the best sample of the last this many rounds.
@@ -468,7 +479,7 @@ impl Model {
     /// The window the model asks for: gain × bandwidth × min RTT, plus the
     /// bursts of acks seen lately; one BDP while a standing queue drains.
     pub fn target_cwnd(&self) -> u64 {
-        let bdp = self.bw.get() as f64 * self.min_rtt.as_secs_f64();
+        let bdp = self.bw.get() as f64 * self.min_rtt.max(MIN_WINDOW_RTT).as_secs_f64();
         if bdp == 0.0 {
             return self.init_cwnd;
         }

@@ -139,6 +139,7 @@ pub async fn run(
             declared: size,
             lock: &lock,
             streaming,
+            ahead: original_ahead(&upload, meta.file_name.as_deref()),
             staging: staging.as_ref().and_then(|(lease, from)| {
                 Some(ToStage {
                     lease,
@@ -666,6 +667,24 @@ struct Incoming<'a> {
     /// Cluster mode: the upload's lease and where its staging stands;
     /// bytes are acknowledged once staged, not once durable in the spool.
     staging: Option<ToStage<'a>>,
+    /// Single mode: the original to send to storage while it arrives.
+    ahead: Option<crate::upload_ahead::Original>,
+}
+
+/// Single mode: what to send ahead of `upload`'s original (named as the
+/// archiver will name it; if the names differ the archiver sends it whole).
+fn original_ahead(
+    upload: &Upload<'_>,
+    file_name: Option<&str>,
+) -> Option<crate::upload_ahead::Original> {
+    upload.s.gw.ahead.as_ref()?;
+    Some(crate::upload_ahead::Original {
+        recorder: upload.recorder.clone(),
+        id: upload.id.clone(),
+        key: crate::archive::original_key(&upload.st.prefix, file_name),
+        journal: upload.entry.multipart_journal(),
+        data: upload.entry.data(),
+    })
 }
 
 /// Cluster mode: the upload to stage, under its lease, from where.
@@ -709,6 +728,7 @@ async fn receive_inner(
         lock,
         mut streaming,
         staging,
+        ahead,
     } = inc;
     // One frame (at most `MAX_DATA_LEN`) waits while the writer appends the
     // one before: what a killed gateway held in memory, and so what the
@@ -725,6 +745,9 @@ async fn receive_inner(
         }
         _ => None,
     };
+    if let (Some(o), Some(a)) = (ahead, &s.gw.ahead) {
+        a.follow(o, drx.clone());
+    }
     let mut staged_rx = stager.as_ref().map(|st| st.staged.clone());
     let mut reader = tokio::spawn(read_data(
         recv,
@@ -1135,6 +1158,9 @@ impl Upload<'_> {
         })
         .await?;
         s.gw.archiver.wake_quarantine();
+        if let Some(a) = &s.gw.ahead {
+            a.discard(recorder, id).await;
+        }
         // Cluster mode: the quarantine holds the bytes now; a new attempt
         // starts from byte 0.
         // Under the lease again, so a new attempt's parts are not forgotten.

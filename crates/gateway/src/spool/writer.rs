@@ -238,12 +238,17 @@ impl From<Bytes> for WriterItem {
     }
 }
 
-/// Drives a writer from a channel on a blocking thread. Syncs every
-/// `ack_bytes`, and whenever the channel runs dry (the device is slower
-/// than the disk, or paused), so acknowledgements never wait long.
-/// Returns when the channel closes, after a final sync. Stops with an
-/// error of kind `StorageFull` when the spool's filesystem falls below its
-/// reserve or is full, after making what it wrote before durable.
+/// Drives a writer from a channel on a blocking thread, with a second
+/// thread making its bytes durable while it goes on appending: a sync
+/// starts as soon as the one before ended and bytes were written since,
+/// and covers everything written when it started, so acknowledgements
+/// follow the disk's pace without the stream waiting for each sync (a
+/// sync per received frame stalled a fast upload on every fsync). At most
+/// `ack_bytes` are written beyond what the running sync covers; past that
+/// the writer waits for the disk. Returns when the channel closes, after
+/// a final sync. Stops with an error of kind `StorageFull` when the
+/// spool's filesystem falls below its reserve or is full, after making
+/// what it wrote before durable.
 pub fn run_writer<T: Into<WriterItem>>(
     mut w: OriginalWriter,
     mut rx: mpsc::Receiver<T>,
@@ -251,61 +256,168 @@ pub fn run_writer<T: Into<WriterItem>>(
     ack_bytes: u64,
     space: &SpoolSpace,
 ) -> std::io::Result<(u64, Hash)> {
-    loop {
-        let item = match rx.try_recv() {
-            Ok(c) => Some(c),
-            Err(mpsc::error::TryRecvError::Empty) => {
-                if w.written() > w.durable() {
-                    let d = w.sync()?;
-                    let _ = durable_tx.send(d);
-                }
-                rx.blocking_recv()
-            }
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
-        };
-        match item.map(Into::into) {
-            Some(WriterItem::Data(c)) => {
-                let appended = space
-                    .check()
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| w.append(&c));
-                if let Err(e) = appended {
-                    return Err(stop_short(&mut w, &durable_tx, e));
-                }
-                if w.written() - w.durable() >= ack_bytes {
-                    let d = w.sync()?;
-                    let _ = durable_tx.send(d);
-                }
-            }
-            Some(WriterItem::Sync(reply)) => {
-                let d = w.sync()?;
-                let _ = durable_tx.send(d);
-                let _ = reply.send(d);
-            }
-            None => {
-                let r = w.finish()?;
-                let _ = durable_tx.send(r.0);
-                return Ok(r);
-            }
-        }
+    let (data, ack) = (w.data.try_clone()?, w.ack.try_clone()?);
+    let shared = SyncShared::new(w.written(), w.durable());
+    let (written, synced) = std::thread::scope(|scope| {
+        let syncer = std::thread::Builder::new()
+            .name("spool sync".into())
+            .spawn_scoped(scope, || shared.run(data, ack, &durable_tx))?;
+        let written = write_loop(&mut w, &mut rx, &shared, ack_bytes, space);
+        // Whatever was written whole is made durable (and acknowledged)
+        // before the writer ends, also when it stops on an error.
+        shared.close();
+        let synced = syncer
+            .join()
+            .map_err(|_| std::io::Error::other("the spool sync thread panicked"))?;
+        Ok::<_, std::io::Error>((written, synced))
+    })?;
+    if let Err(e) = &written
+        && let Err(sync) = &synced
+    {
+        tracing::warn!("spool: could not sync before stopping ({e}): {sync}");
     }
+    written?;
+    w.durable = synced?;
+    let r = w.finish()?;
+    let _ = durable_tx.send(r.0);
+    Ok(r)
 }
 
-/// The spool refused a write: what was written whole before it is made
-/// durable (and so acknowledged) if the disk still allows the sync, and the
-/// writer stops with the refusal.
-fn stop_short(
+/// Appends what arrives until the channel closes; an error stops it.
+fn write_loop<T: Into<WriterItem>>(
     w: &mut OriginalWriter,
-    durable_tx: &watch::Sender<u64>,
-    e: std::io::Error,
-) -> std::io::Error {
-    match w.sync() {
-        Ok(d) => {
-            let _ = durable_tx.send(d);
+    rx: &mut mpsc::Receiver<T>,
+    shared: &SyncShared,
+    ack_bytes: u64,
+    space: &SpoolSpace,
+) -> std::io::Result<()> {
+    while let Some(item) = rx.blocking_recv() {
+        match item.into() {
+            WriterItem::Data(c) => {
+                space
+                    .check()
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| w.append(&c))?;
+                shared.wrote(w.written(), ack_bytes)?;
+            }
+            WriterItem::Sync(reply) => {
+                let _ = reply.send(shared.durable_at(w.written())?);
+            }
         }
-        Err(sync) => tracing::warn!("spool: could not sync before stopping ({e}): {sync}"),
     }
-    e
+    Ok(())
+}
+
+/// What the writer and its sync thread share.
+struct SyncShared {
+    state: std::sync::Mutex<SyncState>,
+    changed: std::sync::Condvar,
+}
+
+struct SyncState {
+    /// Bytes appended to the data file.
+    written: u64,
+    /// Bytes the running sync covers (it began after they were written).
+    syncing: u64,
+    /// Bytes durable: data synced, then the ack record synced.
+    durable: u64,
+    /// The writer is done: sync what is written, then end.
+    closed: bool,
+    /// The sync thread failed; the writer stops.
+    failed: Option<String>,
+}
+
+impl SyncShared {
+    fn new(written: u64, durable: u64) -> SyncShared {
+        SyncShared {
+            state: std::sync::Mutex::new(SyncState {
+                written,
+                syncing: durable,
+                durable,
+                closed: false,
+                failed: None,
+            }),
+            changed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failure(s: &SyncState) -> std::io::Result<()> {
+        match &s.failed {
+            Some(e) => Err(std::io::Error::other(format!("spool sync failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The writer appended up to `written`; waits while more than
+    /// `ack_bytes` are beyond what the running sync covers.
+    fn wrote(&self, written: u64, ack_bytes: u64) -> std::io::Result<()> {
+        let mut s = self.lock();
+        s.written = written;
+        self.changed.notify_all();
+        while s.failed.is_none() && written.saturating_sub(s.syncing) > ack_bytes {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        Self::failure(&s)
+    }
+
+    /// Waits until `written` bytes are durable; the durable length.
+    fn durable_at(&self, written: u64) -> std::io::Result<u64> {
+        let mut s = self.lock();
+        s.written = written;
+        self.changed.notify_all();
+        while s.failed.is_none() && s.durable < written {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        Self::failure(&s)?;
+        Ok(s.durable)
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// The sync thread: syncs whatever was written since the last sync
+    /// began, publishes each new durable length, ends once the writer
+    /// closed and everything written is durable. The durable length.
+    fn run(&self, data: File, ack: File, durable_tx: &watch::Sender<u64>) -> std::io::Result<u64> {
+        loop {
+            let target = {
+                let mut s = self.lock();
+                while s.written == s.durable && !s.closed {
+                    s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+                if s.written == s.durable {
+                    return Ok(s.durable);
+                }
+                s.syncing = s.written;
+                self.changed.notify_all();
+                s.written
+            };
+            let synced = data
+                .sync_data()
+                .and_then(|()| ack.write_all_at(&ack_record(target), 0))
+                .and_then(|()| ack.sync_data());
+            let mut s = self.lock();
+            match synced {
+                Ok(()) => {
+                    s.durable = target;
+                    self.changed.notify_all();
+                    drop(s);
+                    let _ = durable_tx.send(target);
+                }
+                Err(e) => {
+                    s.failed = Some(e.to_string());
+                    self.changed.notify_all();
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
