@@ -20,7 +20,7 @@ use super::status::resolve_recorder;
 use crate::live::LiveRecording;
 use crate::metrics::{Counter, Kind};
 use crate::spool::EntryState;
-use crate::spool::writer::{OriginalWriter, WriterItem, run_writer};
+use crate::spool::writer::{OriginalWriter, SyncPace, WriterItem, run_writer};
 use crate::usage::UsageEvent;
 use custody_format::layout;
 use custody_format::limits;
@@ -495,9 +495,9 @@ pub async fn run(
     let mut acks = s.gw.metrics.acknowledged(Kind::Live, writer.durable());
     let (tx, rx) = mpsc::channel::<WriterItem>(8);
     let (dtx, mut drx) = watch::channel(writer.durable());
-    let ack_bytes = s.gw.cfg.gateway.ack_bytes.min(1 << 20);
+    let pace = SyncPace::live(s.gw.cfg.gateway.ack_bytes);
     let space = s.gw.space.clone();
-    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, pace, &space));
     let bitrate = s.gw.cfg.live.max_bitrate_kbps as f64 * 1000.0 / 8.0;
     let mut reader = tokio::spawn(read_live(
         recv,

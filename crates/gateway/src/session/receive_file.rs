@@ -21,7 +21,7 @@ use super::header::{build_header, check_device_clock};
 use super::status::resolve_recorder;
 use crate::lease::{Lease, LeaseError};
 use crate::metrics::{self, Counter, Kind};
-use crate::spool::writer::{OriginalWriter, run_writer};
+use crate::spool::writer::{OriginalWriter, SyncPace, run_writer};
 use crate::spool::{EntryDir, EntryState, write_atomic};
 use crate::staging::{self, Staged, StagingError};
 use crate::usage::UsageEvent;
@@ -737,7 +737,8 @@ async fn receive_inner(
     let (dtx, mut drx) = watch::channel(offset);
     let ack_bytes = s.gw.cfg.gateway.ack_bytes;
     let space = s.gw.space.clone();
-    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, ack_bytes, &space));
+    let pace = SyncPace::upload(ack_bytes);
+    let wjob = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, pace, &space));
     let received = s.gw.metrics.received(Kind::Docked);
     let stager = match (staging, &s.gw.staging) {
         (Some(t), Some(st)) => {
@@ -853,6 +854,8 @@ async fn receive_inner(
     // What was durable (staged) before a writer error is acked first, so
     // the device knows it is kept.
     let (total, hash) = written.map_err(|e| spool_failure("spool write failed", e))?;
+    // An upload's writer is opened hashing (`OriginalWriter::open`).
+    let hash = hash.ok_or_else(|| fail(StreamError::Internal, "the spool writer kept no hash"))?;
     ackable?;
     if let Some(f) = send_failed {
         return Err(f);

@@ -91,7 +91,9 @@ fn written_this_boot(entry: &EntryDir, boot: Option<&str>) -> bool {
 pub struct OriginalWriter {
     data: File,
     ack: File,
-    hasher: Sha256,
+    /// `None` for a live stream's writer: nobody checks a live stream's
+    /// whole-file hash (each chunk and segment is hashed on its own).
+    hasher: Option<Sha256>,
     written: u64,
     durable: u64,
 }
@@ -173,7 +175,7 @@ impl OriginalWriter {
         let mut w = OriginalWriter {
             data,
             ack,
-            hasher,
+            hasher: rehash.then_some(hasher),
             written: durable,
             durable: acked,
         };
@@ -191,7 +193,9 @@ impl OriginalWriter {
 
     pub fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.data.write_all(buf)?;
-        self.hasher.update(buf);
+        if let Some(h) = &mut self.hasher {
+            h.update(buf);
+        }
         self.written += buf.len() as u64;
         Ok(())
     }
@@ -217,10 +221,11 @@ impl OriginalWriter {
         self.durable
     }
 
-    /// Syncs and returns the total length and SHA-256 of the file.
-    pub fn finish(mut self) -> std::io::Result<(u64, Hash)> {
+    /// Syncs and returns the total length and SHA-256 of the file (`None`
+    /// from a writer opened unhashed).
+    pub fn finish(mut self) -> std::io::Result<(u64, Option<Hash>)> {
         self.sync()?;
-        Ok((self.written, self.hasher.finalize().into()))
+        Ok((self.written, self.hasher.map(|h| h.finalize().into())))
     }
 }
 
@@ -238,14 +243,46 @@ impl From<Bytes> for WriterItem {
     }
 }
 
+/// How a writer's syncs are paced.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncPace {
+    /// Bytes the writer may have written beyond what the running sync
+    /// covers; past that it waits for the disk.
+    pub ack_bytes: u64,
+    /// The least time between the starts of two syncs (unless the stream
+    /// ends or a sync is asked for): a live stream's frames come every few
+    /// milliseconds, and a sync each cost more CPU than the rest of the
+    /// stream; an upload's come as fast as the link allows, and its syncs
+    /// run back to back.
+    pub min_interval: std::time::Duration,
+}
+
+impl SyncPace {
+    /// An upload: syncs back to back, at most `ack_bytes` beyond them.
+    pub fn upload(ack_bytes: u64) -> SyncPace {
+        SyncPace {
+            ack_bytes,
+            min_interval: std::time::Duration::ZERO,
+        }
+    }
+
+    /// A live stream: at most 1 MiB beyond the running sync, and at most
+    /// ten syncs a second (a byte waits at most 100 ms for its sync).
+    pub fn live(ack_bytes: u64) -> SyncPace {
+        SyncPace {
+            ack_bytes: ack_bytes.min(1 << 20),
+            min_interval: std::time::Duration::from_millis(100),
+        }
+    }
+}
+
 /// Drives a writer from a channel on a blocking thread, with a second
 /// thread making its bytes durable while it goes on appending: a sync
 /// starts as soon as the one before ended and bytes were written since,
 /// and covers everything written when it started, so acknowledgements
 /// follow the disk's pace without the stream waiting for each sync (a
-/// sync per received frame stalled a fast upload on every fsync). At most
-/// `ack_bytes` are written beyond what the running sync covers; past that
-/// the writer waits for the disk. Returns when the channel closes, after
+/// sync per received frame stalled a fast upload on every fsync), paced by
+/// `pace`. Returns when the channel closes, after
 /// a final sync. Stops with an error of kind `StorageFull` when the
 /// spool's filesystem falls below its reserve or is full, after making
 /// what it wrote before durable.
@@ -253,11 +290,12 @@ pub fn run_writer<T: Into<WriterItem>>(
     mut w: OriginalWriter,
     mut rx: mpsc::Receiver<T>,
     durable_tx: watch::Sender<u64>,
-    ack_bytes: u64,
+    pace: SyncPace,
     space: &SpoolSpace,
-) -> std::io::Result<(u64, Hash)> {
+) -> std::io::Result<(u64, Option<Hash>)> {
     let (data, ack) = (w.data.try_clone()?, w.ack.try_clone()?);
-    let shared = SyncShared::new(w.written(), w.durable());
+    let shared = SyncShared::new(w.written(), w.durable(), pace.min_interval);
+    let ack_bytes = pace.ack_bytes;
     let (written, synced) = std::thread::scope(|scope| {
         let syncer = std::thread::Builder::new()
             .name("spool sync".into())
@@ -312,6 +350,7 @@ fn write_loop<T: Into<WriterItem>>(
 struct SyncShared {
     state: std::sync::Mutex<SyncState>,
     changed: std::sync::Condvar,
+    min_interval: std::time::Duration,
 }
 
 struct SyncState {
@@ -325,10 +364,12 @@ struct SyncState {
     closed: bool,
     /// The sync thread failed; the writer stops.
     failed: Option<String>,
+    /// Someone waits for a sync: it starts without waiting out the pace.
+    urgent: bool,
 }
 
 impl SyncShared {
-    fn new(written: u64, durable: u64) -> SyncShared {
+    fn new(written: u64, durable: u64, min_interval: std::time::Duration) -> SyncShared {
         SyncShared {
             state: std::sync::Mutex::new(SyncState {
                 written,
@@ -336,9 +377,18 @@ impl SyncShared {
                 durable,
                 closed: false,
                 failed: None,
+                urgent: false,
             }),
             changed: std::sync::Condvar::new(),
+            min_interval,
         }
+    }
+
+    fn wait<'a>(
+        &self,
+        s: std::sync::MutexGuard<'a, SyncState>,
+    ) -> std::sync::MutexGuard<'a, SyncState> {
+        self.changed.wait(s).unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {
@@ -359,7 +409,8 @@ impl SyncShared {
         s.written = written;
         self.changed.notify_all();
         while s.failed.is_none() && written.saturating_sub(s.syncing) > ack_bytes {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.urgent = true;
+            s = self.wait(s);
         }
         Self::failure(&s)
     }
@@ -368,9 +419,10 @@ impl SyncShared {
     fn durable_at(&self, written: u64) -> std::io::Result<u64> {
         let mut s = self.lock();
         s.written = written;
+        s.urgent = true;
         self.changed.notify_all();
         while s.failed.is_none() && s.durable < written {
-            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            s = self.wait(s);
         }
         Self::failure(&s)?;
         Ok(s.durable)
@@ -385,15 +437,34 @@ impl SyncShared {
     /// began, publishes each new durable length, ends once the writer
     /// closed and everything written is durable. The durable length.
     fn run(&self, data: File, ack: File, durable_tx: &watch::Sender<u64>) -> std::io::Result<u64> {
+        let mut last_start: Option<std::time::Instant> = None;
         loop {
             let target = {
                 let mut s = self.lock();
                 while s.written == s.durable && !s.closed {
-                    s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+                    s = self.wait(s);
                 }
                 if s.written == s.durable {
                     return Ok(s.durable);
                 }
+                // Paced: wait out the interval since the last sync began,
+                // unless the stream ended or someone waits for the sync.
+                if let Some(at) = last_start {
+                    let due = at + self.min_interval;
+                    loop {
+                        let now = std::time::Instant::now();
+                        if s.closed || s.urgent || now >= due {
+                            break;
+                        }
+                        s = self
+                            .changed
+                            .wait_timeout(s, due - now)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                    }
+                }
+                last_start = Some(std::time::Instant::now());
+                s.urgent = false;
                 s.syncing = s.written;
                 self.changed.notify_all();
                 s.written
@@ -448,7 +519,7 @@ mod tests {
         w.append(b"world").unwrap();
         let (n, h) = w.finish().unwrap();
         assert_eq!(n, 11);
-        assert_eq!(h, custody_format::chain::sha256(b"hello world"));
+        assert_eq!(h, Some(custody_format::chain::sha256(b"hello world")));
         assert_eq!(std::fs::read(e.data()).unwrap(), b"hello world");
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
@@ -484,7 +555,10 @@ mod tests {
         assert_eq!((w.written(), w.durable()), (11, 11));
         assert_eq!(read_ack(&e.ack()).unwrap(), 11, "kept means acknowledged");
         let (n, h) = w.finish().unwrap();
-        assert_eq!((n, h), (11, custody_format::chain::sha256(b"hello world")));
+        assert_eq!(
+            (n, h),
+            (11, Some(custody_format::chain::sha256(b"hello world")))
+        );
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
 
@@ -556,7 +630,9 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let (dtx, mut drx) = watch::channel(0);
         let space = SpoolSpace::new(&e.dir, 0);
-        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4, &space));
+        let h = tokio::task::spawn_blocking(move || {
+            run_writer(w, rx, dtx, SyncPace::upload(4), &space)
+        });
         tx.send(Bytes::from_static(b"abcdef")).await.unwrap();
         drx.changed().await.unwrap();
         assert!(*drx.borrow() >= 6);
@@ -564,8 +640,43 @@ mod tests {
         drop(tx);
         let (n, hash) = h.await.unwrap().unwrap();
         assert_eq!(n, 8);
-        assert_eq!(hash, custody_format::chain::sha256(b"abcdefgh"));
+        assert_eq!(hash, Some(custody_format::chain::sha256(b"abcdefgh")));
         assert_eq!(*drx.borrow(), 8);
+        std::fs::remove_dir_all(&e.dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_paced_writer_syncs_at_once_when_asked_and_at_the_end() {
+        let e = entry("paced");
+        let w = OriginalWriter::open_unhashed(&e).unwrap();
+        let (tx, rx) = mpsc::channel::<WriterItem>(4);
+        let (dtx, drx) = watch::channel(0);
+        let space = SpoolSpace::new(&e.dir, 0);
+        // An hour between syncs: only a request or the end may cut it short.
+        let pace = SyncPace {
+            ack_bytes: 1 << 20,
+            min_interval: std::time::Duration::from_secs(3600),
+        };
+        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, pace, &space));
+        for chunk in [&b"abc"[..], b"def", b"gh"] {
+            tx.send(WriterItem::Data(Bytes::copy_from_slice(chunk)))
+                .await
+                .unwrap();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            tx.send(WriterItem::Sync(reply)).await.unwrap();
+            let d = answer.await.unwrap();
+            assert_eq!(d, *drx.borrow());
+            assert_eq!(read_ack(&e.ack()).unwrap(), d);
+        }
+        assert_eq!(*drx.borrow(), 8);
+        tx.send(WriterItem::Data(Bytes::from_static(b"ij")))
+            .await
+            .unwrap();
+        drop(tx);
+        let (n, hash) = h.await.unwrap().unwrap();
+        assert_eq!((n, hash), (10, None), "a live writer keeps no hash");
+        assert_eq!(read_ack(&e.ack()).unwrap(), 10);
+        assert_eq!(std::fs::read(e.data()).unwrap(), b"abcdefghij");
         std::fs::remove_dir_all(&e.dir).unwrap();
     }
 
@@ -576,7 +687,9 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let (dtx, drx) = watch::channel(0);
         let space = SpoolSpace::new(&e.dir, u64::MAX);
-        let h = tokio::task::spawn_blocking(move || run_writer(w, rx, dtx, 4, &space));
+        let h = tokio::task::spawn_blocking(move || {
+            run_writer(w, rx, dtx, SyncPace::upload(4), &space)
+        });
         let _ = tx.send(Bytes::from_static(b"abcdef")).await;
         let err = h.await.unwrap().unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
