@@ -111,22 +111,7 @@ async fn a_resumed_dock_goes_on_with_the_upload_sent_ahead() {
     let size: u64 = (12 << 23) + 777;
     write_random_file(&file, size, 47);
     let id = recording_id_for(&file);
-    let dock = Command::new(BIN)
-        .arg("dock")
-        .args(["--gateway", &proxy.addr.to_string(), "--ca"])
-        .arg(w.certs.ca_cert())
-        .arg("--cert")
-        .arg(w.certs.device_cert("bwc-1"))
-        .arg("--key")
-        .arg(w.certs.device_key("bwc-1"))
-        .args(["--json", "--no-inventory", "--link-timeout", "2"])
-        .args(["--retry-for-secs", "60"])
-        .arg(&media)
-        .current_dir(w.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dock = dock_via_with(&w, proxy.addr, &media, "2", "60");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while durable_in_spool(&w, &id) < 3 << 23 {
         assert!(
@@ -528,22 +513,7 @@ async fn dock_through_a_dropped_link_reconnects_and_resumes() {
     let file = media.join("long.mp4");
     write_random_file(&file, 200 << 20, 44);
     let id = recording_id_for(&file);
-    let dock = Command::new(BIN)
-        .arg("dock")
-        .args(["--gateway", &proxy.addr.to_string(), "--ca"])
-        .arg(w.certs.ca_cert())
-        .arg("--cert")
-        .arg(w.certs.device_cert("bwc-1"))
-        .arg("--key")
-        .arg(w.certs.device_key("bwc-1"))
-        .args(["--json", "--no-inventory", "--link-timeout", "2"])
-        .args(["--retry-for-secs", "60"])
-        .arg(&media)
-        .current_dir(w.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dock = dock_via_with(&w, proxy.addr, &media, "2", "60");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while durable_in_spool(&w, &id) < 50 << 20 {
         assert!(
@@ -763,6 +733,18 @@ fn walk_sizes(dir: &std::path::Path) -> u64 {
 /// `custody dock --json` of `dir` as bwc-1 through the emulated link at
 /// `addr`.
 fn dock_via(w: &World, addr: std::net::SocketAddr, dir: &std::path::Path) -> std::process::Child {
+    dock_via_with(w, addr, dir, "10", "120")
+}
+
+/// `custody dock` of `dir` through `addr` (a link emulator), with the
+/// given link timeout and retry budget (seconds), JSON on stdout.
+fn dock_via_with(
+    w: &World,
+    addr: std::net::SocketAddr,
+    dir: &std::path::Path,
+    link_timeout: &str,
+    retry_for: &str,
+) -> std::process::Child {
     Command::new(BIN)
         .arg("dock")
         .args(["--gateway", &addr.to_string(), "--ca"])
@@ -771,8 +753,8 @@ fn dock_via(w: &World, addr: std::net::SocketAddr, dir: &std::path::Path) -> std
         .arg(w.certs.device_cert("bwc-1"))
         .arg("--key")
         .arg(w.certs.device_key("bwc-1"))
-        .args(["--json", "--no-inventory", "--link-timeout", "10"])
-        .args(["--retry-for-secs", "120"])
+        .args(["--json", "--no-inventory", "--link-timeout", link_timeout])
+        .args(["--retry-for-secs", retry_for])
         .arg(dir)
         .current_dir(w.dir.path())
         .stdout(Stdio::piped())

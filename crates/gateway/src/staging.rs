@@ -11,7 +11,6 @@
 //! before the device resumes from the last acknowledged byte. The parts
 //! are deleted once the recording is archived.
 
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -454,13 +453,8 @@ impl StageJob {
     /// and records it, trying again while storage or the database fail.
     async fn stage(&self, part: i32, start: u64, end: u64) -> Result<(), StagingError> {
         let data = self.data.clone();
-        let body: Bytes = blocking(move || {
-            let f = std::fs::File::open(&data)?;
-            let mut buf = vec![0u8; (end - start) as usize];
-            f.read_exact_at(&mut buf, start)?;
-            Ok(Bytes::from(buf))
-        })
-        .await?;
+        let body: Bytes =
+            blocking(move || crate::spool::read_range(&data, start, end - start)).await?;
         let sha: [u8; 32] = Sha256::digest(&body).into();
         let p = Part {
             part,

@@ -19,11 +19,9 @@
 //! upload's lease (`crate::staging`) so another gateway can take over.
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 use custody_store::Store;
@@ -131,9 +129,7 @@ impl UploadsAhead {
                 let u = guard.as_mut().expect("an open upload");
                 let data = o.data.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; part as usize];
-                    std::fs::File::open(&data)?.read_exact_at(&mut buf, start)?;
-                    Ok::<_, std::io::Error>(Bytes::from(buf))
+                    crate::spool::read_range(&data, start, part)
                 })
                 .await
                 .map_err(std::io::Error::other)

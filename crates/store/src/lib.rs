@@ -256,12 +256,34 @@ impl Store {
         sha256: &Hash,
         journal: Option<&Path>,
     ) -> Result<(), StoreError> {
+        self.put_file_as(key, path, size, sha256, journal, false)
+            .await
+    }
+
+    /// `final_file`: nobody writes the file again (the local directory may
+    /// link it in, see [`Store::put_final_file`]).
+    async fn put_file_as(
+        &self,
+        key: &str,
+        path: &Path,
+        size: u64,
+        sha256: &Hash,
+        journal: Option<&Path>,
+        final_file: bool,
+    ) -> Result<(), StoreError> {
         let r = match self {
             #[cfg(feature = "s3")]
             Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
             Store::Local(l) => {
                 let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
-                blocking(move || l.put_file(&key, &p, &h)).await
+                blocking(move || {
+                    if final_file {
+                        l.put_final_file(&key, &p, size, &h)
+                    } else {
+                        l.put_file(&key, &p, &h)
+                    }
+                })
+                .await
             }
         };
         self.counted(Op::Put, r)
@@ -320,15 +342,8 @@ impl Store {
         sha256: &Hash,
         journal: Option<&Path>,
     ) -> Result<(), StoreError> {
-        let r = match self {
-            #[cfg(feature = "s3")]
-            Store::S3(s) => s.put_file(key, path, size, sha256, journal).await,
-            Store::Local(l) => {
-                let (l, key, p, h) = (l.clone(), key.to_string(), path.to_path_buf(), *sha256);
-                blocking(move || l.put_final_file(&key, &p, size, &h)).await
-            }
-        };
-        self.counted(Op::Put, r)
+        self.put_file_as(key, path, size, sha256, journal, true)
+            .await
     }
 
     /// Reads a whole object of at most `max` bytes.

@@ -57,6 +57,15 @@ pub struct EntryState {
 
 pub use custody_fs::{sync_dir, write_atomic};
 
+/// `len` bytes of a spool file from `start` (bytes already durable: a
+/// part to send to storage).
+pub fn read_range(path: &Path, start: u64, len: u64) -> std::io::Result<bytes::Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    std::fs::File::open(path)?.read_exact_at(&mut buf, start)?;
+    Ok(buf.into())
+}
+
 /// The spool directory of one recording.
 #[derive(Debug, Clone)]
 pub struct EntryDir {
