@@ -111,25 +111,7 @@ async fn a_resumed_dock_goes_on_with_the_upload_sent_ahead() {
     let size: u64 = (12 << 23) + 777;
     write_random_file(&file, size, 47);
     let id = recording_id_for(&file);
-    let dock = dock_via_with(&w, proxy.addr, &media, "2", "60");
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while durable_in_spool(&w, &id) < 3 << 23 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upload did not progress"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    proxy.set_cut(true);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let at_cut = durable_in_spool(&w, &id);
-    proxy.set_cut(false);
-    let out = dock.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let r: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
-    assert_eq!(r["result"], "archived", "{r}");
-    let resumed = r["resumed_from"].as_u64().unwrap();
-    assert!(resumed >= at_cut && resumed > 0, "{resumed} < {at_cut}");
+    let r = dock_through_a_cut(&w, &proxy, &media, &id, 3 << 23).await;
     let log = gw.log();
     assert_eq!(
         log.matches("sending the original to storage while it arrives")
@@ -155,6 +137,40 @@ async fn a_resumed_dock_goes_on_with_the_upload_sent_ahead() {
             .status
             .success()
     );
+}
+
+/// Docks `media` through `proxy` (link timeout 2 s); once `cut_after`
+/// bytes of recording `id` are durable the link drops for 5 s — longer
+/// than the link timeout — and comes back. The dock must reconnect, resume
+/// from at least what was durable at the cut, and get its file archived;
+/// its JSON result.
+async fn dock_through_a_cut(
+    w: &World,
+    proxy: &UdpProxy,
+    media: &std::path::Path,
+    id: &str,
+    cut_after: u64,
+) -> serde_json::Value {
+    let dock = dock_via_with(w, proxy.addr, media, "2", "60");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while durable_in_spool(w, id) < cut_after {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    proxy.set_cut(true);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let at_cut = durable_in_spool(w, id);
+    proxy.set_cut(false);
+    let out = dock.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(r["result"], "archived", "{r}");
+    let resumed = r["resumed_from"].as_u64().unwrap();
+    assert!(resumed >= at_cut && resumed > 0, "{resumed} < {at_cut}");
+    r
 }
 
 /// What a crash loop cost and proved.
@@ -513,26 +529,7 @@ async fn dock_through_a_dropped_link_reconnects_and_resumes() {
     let file = media.join("long.mp4");
     write_random_file(&file, 200 << 20, 44);
     let id = recording_id_for(&file);
-    let dock = dock_via_with(&w, proxy.addr, &media, "2", "60");
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while durable_in_spool(&w, &id) < 50 << 20 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "upload did not progress"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // The link drops for longer than the link timeout, then comes back.
-    proxy.set_cut(true);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let at_cut = durable_in_spool(&w, &id);
-    proxy.set_cut(false);
-    let out = dock.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let r: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
-    assert_eq!(r["result"], "archived", "{r}");
-    let resumed = r["resumed_from"].as_u64().unwrap();
-    assert!(resumed >= at_cut && resumed > 0, "{resumed} < {at_cut}");
+    let r = dock_through_a_cut(&w, &proxy, &media, &id, 50 << 20).await;
     let m = r["manifest_key"].as_str().unwrap();
     assert!(w.verify(m).status.success());
     // "archived" means the gateway matched the file's SHA-256 end to end.

@@ -107,9 +107,6 @@ impl UploadsAhead {
                 u.abort().await;
             }
         }
-        let give_up = |e: &dyn std::fmt::Display| {
-            tracing::warn!(recorder = %o.recorder, id = %o.id, "sending the original ahead stopped; it is sent whole once complete: {e}");
-        };
         loop {
             let d = *durable.borrow_and_update();
             let start = guard.as_ref().map_or(0, PartUpload::sent);
@@ -123,7 +120,7 @@ impl UploadsAhead {
                             *guard = Some(u)
                         }
                         Ok(None) => return,
-                        Err(e) => return give_up(&e),
+                        Err(e) => return abandon(guard, &o, &e).await,
                     }
                 }
                 let u = guard.as_mut().expect("an open upload");
@@ -143,11 +140,7 @@ impl UploadsAhead {
                     }),
                 };
                 if let Err(e) = sent {
-                    give_up(&e);
-                    if let Some(u) = guard.take() {
-                        u.abort().await;
-                    }
-                    return;
+                    return abandon(guard, &o, &e).await;
                 }
                 continue;
             }
@@ -162,10 +155,7 @@ impl UploadsAhead {
                 if let Some(u) = guard.as_mut()
                     && let Err(e) = u.flush().await
                 {
-                    give_up(&e);
-                    if let Some(u) = guard.take() {
-                        u.abort().await;
-                    }
+                    abandon(guard, &o, &e).await;
                 }
                 return;
             }
@@ -210,5 +200,14 @@ impl UploadsAhead {
                 u.abort().await;
             }
         }
+    }
+}
+
+/// Sending ahead failed: the upload (if one is open) is aborted, and the
+/// archiver sends the whole file once it is complete.
+async fn abandon(guard: &mut Option<PartUpload>, o: &Original, e: &(dyn std::fmt::Display + Sync)) {
+    tracing::warn!(recorder = %o.recorder, id = %o.id, "sending the original ahead stopped; it is sent whole once complete: {e}");
+    if let Some(u) = guard.take() {
+        u.abort().await;
     }
 }

@@ -62,6 +62,30 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
+    /// The path of `key`, its directory (made if missing), and a temporary
+    /// name beside it (`tag`: what kind of temporary file).
+    fn temp_for(&self, key: &str, tag: &str) -> Result<(PathBuf, PathBuf), StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().expect("keys have a parent");
+        std::fs::create_dir_all(dir).map_err(io(key, "create directory"))?;
+        let tmp = dir.join(format!(
+            ".{}.{tag}-{}",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            std::process::id()
+        ));
+        Ok((path, tmp))
+    }
+
+    /// Renames a complete temporary file into place and syncs the
+    /// directory: the key is now present, whole.
+    fn publish(key: &str, tmp: &Path, path: &Path) -> Result<(), StoreError> {
+        std::fs::rename(tmp, path).map_err(io(key, "rename"))?;
+        let dir = path.parent().expect("keys have a parent");
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(key, "fsync directory"))
+    }
+
     /// Writes `fill`'s output to `key` atomically, checking its SHA-256.
     fn put_with(
         &self,
@@ -69,14 +93,7 @@ impl LocalStore {
         sha256: &Hash,
         fill: impl FnOnce(&mut std::fs::File, &mut Sha256) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
-        let path = self.path(key)?;
-        let dir = path.parent().expect("keys have a parent");
-        std::fs::create_dir_all(dir).map_err(io(key, "create directory"))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
+        let (path, tmp) = self.temp_for(key, "tmp")?;
         let mut f = std::fs::File::create(&tmp).map_err(io(key, "create"))?;
         let mut h = Sha256::new();
         fill(&mut f, &mut h).map_err(io(key, "write"))?;
@@ -90,11 +107,7 @@ impl LocalStore {
             });
         }
         f.sync_all().map_err(io(key, "fsync"))?;
-        std::fs::rename(&tmp, &path).map_err(io(key, "rename"))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(key, "fsync directory"))?;
-        Ok(())
+        Self::publish(key, &tmp, &path)
     }
 
     /// Links `src` in as `key` if both are on one filesystem: whether it
@@ -108,14 +121,7 @@ impl LocalStore {
         size: u64,
         sha256: &Hash,
     ) -> Result<bool, StoreError> {
-        let path = self.path(key)?;
-        let dir = path.parent().expect("keys have a parent");
-        std::fs::create_dir_all(dir).map_err(io(key, "create directory"))?;
-        let tmp = dir.join(format!(
-            ".{}.link-{}",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            std::process::id()
-        ));
+        let (path, tmp) = self.temp_for(key, "link")?;
         let _ = std::fs::remove_file(&tmp);
         if std::fs::hard_link(src, &tmp).is_err() {
             return Ok(false);
@@ -134,10 +140,7 @@ impl LocalStore {
                 },
             });
         }
-        std::fs::rename(&tmp, &path).map_err(io(key, "rename"))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(key, "fsync directory"))?;
+        Self::publish(key, &tmp, &path)?;
         Ok(true)
     }
 
