@@ -24,7 +24,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 #   libgstreamer1.0-0           core elements (queue, identity, capsfilter)
 #   gstreamer1.0-plugins-base   appsrc/appsink, typefinders, test sources, audioconvert
 #   gstreamer1.0-plugins-good   qtdemux, matroskademux, avidemux, flvdemux, wavparse,
-#                               id3demux, aacparse, mpegaudioparse (mp4mux: benches)
+#                               id3demux, aacparse, mpegaudioparse (mp4mux: benches),
+#                               rtspsrc and the RTP depayloaders (RTSP cameras)
 #   gstreamer1.0-plugins-bad    tsdemux, mpegpsdemux, h264/h265 parse and timestamper,
 #                               mpegtsmux (mpegpsmux, voaacenc: tests/media/generate.sh)
 #   gstreamer1.0-plugins-ugly   x264enc (the recorder's test camera, test media)
@@ -37,6 +38,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 #   curl                        rustup, the demo and the wall tests
 #   python3                     scripts/check-module-cycles.py (CI), moto
 #   postgresql                  (tests) the cluster-mode database, started per test
+#   python3-gst-1.0, gir1.2-gst-rtsp-server-1.0
+#                               (tests) the RTSP test camera, tests/media/rtsp_camera.py
 APT_PACKAGES=(
   pkg-config build-essential curl ca-certificates
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
@@ -51,6 +54,8 @@ if [ "$WANT_GARAGE" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
   # Cluster-mode tests start their own PostgreSQL (initdb, pg_ctl).
   APT_PACKAGES+=(postgresql)
+  # The RTSP test camera: GStreamer's RTSP server from Python.
+  APT_PACKAGES+=(python3-gst-1.0 gir1.2-gst-rtsp-server-1.0)
   # moto (S3 with Object Lock, for the retention conformance test) lives
   # in a Python virtual environment.
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)

@@ -22,13 +22,31 @@ pub struct Method {
 }
 
 /// The device that delivered the bytes (the recorder itself, or a docking
-/// rack uploading for it), as authenticated by its certificate.
+/// rack uploading for it), as authenticated by its certificate — or, for a
+/// device that speaks another protocol, as `ingest` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Uploader {
     pub device: String,
     pub device_kind: DeviceKind,
-    /// SHA-256 of the client certificate's DER.
+    /// SHA-256 of the client certificate's DER; empty when the device has
+    /// no certificate (`ingest`).
     pub certificate_sha256: String,
+    /// How the bytes reached the gateway when not over custody's own
+    /// protocol; absent for custody's QUIC protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingest: Option<Ingest>,
+}
+
+/// A device that speaks another protocol, as the gateway reached it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ingest {
+    /// `rtsp`: the gateway pulled the stream from the camera.
+    pub protocol: String,
+    /// Where from, without credentials (`rtsp://host:port/path`).
+    pub source: String,
+    /// How the device was identified (`ledger-url`: the ledger names this
+    /// URL for this device, and the gateway connected to it).
+    pub identified_by: String,
 }
 
 /// Object 0 of every recording. Created once, at the first byte's arrival;

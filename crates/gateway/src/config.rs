@@ -26,6 +26,9 @@ pub struct Config {
     pub live: LiveConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// Fixed cameras pulled over RTSP (`[device.rtsp]` in the ledger).
+    #[serde(default)]
+    pub rtsp: RtspConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -98,6 +101,29 @@ impl Default for ClusterConfig {
             database: None,
             lease_secs: 15,
             http_advertise: None,
+        }
+    }
+}
+
+/// Pulling the fixed cameras the ledger lists with an RTSP URL.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspConfig {
+    /// Pull them from this gateway (in a cluster, turn it on for one).
+    pub pull: bool,
+    /// A camera that sends nothing for this long is reconnected.
+    pub stall_secs: u64,
+    /// Longest wait between attempts to reach a camera (the first retry
+    /// comes after 1 s, then twice as long each time).
+    pub max_backoff_secs: u64,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        RtspConfig {
+            pull: true,
+            stall_secs: 10,
+            max_backoff_secs: 30,
         }
     }
 }

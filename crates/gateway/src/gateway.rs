@@ -394,6 +394,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         spool_lock,
     });
     let http_addr = crate::view::start(gateway.clone(), &tasks).await?;
+    crate::ingest::start(gateway.clone(), &tasks);
     Ok(Running {
         gateway,
         endpoint,

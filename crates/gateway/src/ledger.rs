@@ -59,6 +59,65 @@ pub struct Device {
     pub status: DeviceStatus,
     #[serde(default, rename = "assignment")]
     pub assignments: Vec<Assignment>,
+    /// A fixed camera the gateway pulls over RTSP (`[device.rtsp]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtsp: Option<RtspCamera>,
+}
+
+/// Where a fixed camera serves its stream and the credentials the gateway
+/// presents. The password is never written anywhere else (not in headers,
+/// logs or usage records); the URL may not carry credentials itself.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspCamera {
+    /// `rtsp://host[:port]/path`.
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// `tcp` (default): RTP interleaved on the RTSP connection; `udp`.
+    #[serde(default)]
+    pub transport: RtspTransport,
+}
+
+impl std::fmt::Debug for RtspCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspCamera")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl RtspCamera {
+    fn check(&self) -> Result<(), String> {
+        let rest = self
+            .url
+            .strip_prefix("rtsp://")
+            .ok_or("the URL must start with rtsp://")?;
+        let authority = rest.split('/').next().unwrap_or("");
+        if authority.is_empty() {
+            return Err("the URL names no host".into());
+        }
+        if authority.contains('@') {
+            return Err("credentials belong in username/password, not in the URL".into());
+        }
+        if self.url.len() > 1024 || self.url.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("the URL is too long or has spaces or control characters".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -154,6 +213,10 @@ impl Ledger {
             }
             if !seen.insert(("d", d.id.as_str())) {
                 return Err(format!("device {} listed twice", d.id));
+            }
+            if let Some(r) = &d.rtsp {
+                r.check()
+                    .map_err(|e| format!("device {}: rtsp: {e}", d.id))?;
             }
             for a in &d.assignments {
                 if self.officer(&a.officer).is_none() {
@@ -386,6 +449,38 @@ until = "2026-06-01T00:00:00Z"
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn rtsp_cameras_are_checked_and_their_passwords_kept_in() {
+        let cam = |rtsp: &str| {
+            format!(
+                "[[device]]\nid=\"cam-9\"\nkind=\"surveillance-camera\"\ncustodian=\"c\"\nstatus=\"active\"\n[device.rtsp]\n{rtsp}\n"
+            )
+        };
+        let ok = cam("url=\"rtsp://10.0.0.5:554/stream1\"\nusername=\"u\"\npassword=\"secret-pw\"");
+        let l = Ledger::parse(&ok, Path::new("l.toml")).unwrap();
+        let r = l.device("cam-9").unwrap().rtsp.clone().unwrap();
+        assert_eq!(r.transport, RtspTransport::Tcp);
+        assert_eq!(r.password.as_deref(), Some("secret-pw"));
+        // Never written out, not even in debug output.
+        assert!(!toml::to_string(&l).unwrap().contains("secret-pw"));
+        assert!(!format!("{r:?}").contains("secret-pw"));
+        for (rtsp, want) in [
+            ("url=\"http://10.0.0.5/x\"", "must start with rtsp://"),
+            ("url=\"rtsp:///x\"", "names no host"),
+            ("url=\"rtsp://u:p@10.0.0.5/x\"", "not in the URL"),
+            ("url=\"rtsp://10.0.0.5/a b\"", "spaces"),
+            (
+                "url=\"rtsp://10.0.0.5/\"\ntransport=\"sctp\"",
+                "unknown variant",
+            ),
+        ] {
+            let e = Ledger::parse(&cam(rtsp), Path::new("l.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{rtsp}: {e}");
         }
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod export;
 mod finish;
 pub mod gateway;
+pub mod ingest;
 pub mod inventory;
 pub mod lease;
 pub mod ledger;

@@ -34,6 +34,12 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("mpegaudioparse", "gstreamer1.0-plugins-good"),
     ("qtdemux", "gstreamer1.0-plugins-good"),
     ("wavparse", "gstreamer1.0-plugins-good"),
+    // Pulling fixed cameras over RTSP (`rtsp`).
+    ("rtspsrc", "gstreamer1.0-plugins-good"),
+    ("rtph264depay", "gstreamer1.0-plugins-good"),
+    ("rtph265depay", "gstreamer1.0-plugins-good"),
+    ("rtpmp4gdepay", "gstreamer1.0-plugins-good"),
+    ("rtpmp4adepay", "gstreamer1.0-plugins-good"),
     ("h264parse", "gstreamer1.0-plugins-bad"),
     ("h265parse", "gstreamer1.0-plugins-bad"),
     ("mpegpsdemux", "gstreamer1.0-plugins-bad"),
@@ -226,6 +232,9 @@ mod tests {
         }
         for e in TRACK_ELEMENTS {
             used.push((e.to_string(), "the remux stage".into()));
+        }
+        for e in crate::rtsp::ELEMENTS {
+            used.push((e.to_string(), "the RTSP puller".into()));
         }
         let camera = parse_pipeline(&test_source_description(640, 360, 1500)).unwrap();
         for f in factories(&camera) {

@@ -12,6 +12,7 @@ pub mod mp4;
 pub mod registry;
 pub mod remux;
 pub mod restamp;
+pub mod rtsp;
 pub mod selfcheck;
 pub mod test_camera;
 pub mod typefind;

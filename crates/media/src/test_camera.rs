@@ -69,17 +69,19 @@ pub fn run(
         }
         gst::PadProbeReturn::Ok
     });
-    pull(&pipeline, deadline, emit)
+    pull(&pipeline, deadline, None, emit)
 }
 
 /// Plays a pipeline whose appsink is named `out` and hands over what it
 /// makes until it ends, `deadline` passes or the receiver goes away. An
 /// error on the pipeline's bus stops it and is returned, naming the
 /// element: a camera that fails must not look like one that had nothing to
-/// say.
-fn pull(
+/// say. With `stall`, a pipeline that makes nothing for that long is
+/// stopped with an error too (a network camera that went silent).
+pub(crate) fn pull(
     pipeline: &gst::Element,
     deadline: Option<Instant>,
+    stall: Option<std::time::Duration>,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> Result<(), CameraError> {
     let sink = pipeline
@@ -102,6 +104,7 @@ fn pull(
         }
         first
     };
+    let mut last = Instant::now();
     let result = match pipeline.set_state(gst::State::Playing) {
         // The bus says why.
         Err(e) => Err(bus_error().unwrap_or_else(|| CameraError::GStreamer(e.to_string()))),
@@ -112,8 +115,15 @@ fn pull(
             if let Some(e) = bus_error() {
                 break Err(e);
             }
+            if let Some(s) = stall.filter(|s| last.elapsed() >= *s) {
+                break Err(CameraError::GStreamer(format!(
+                    "no media for {} s",
+                    s.as_secs()
+                )));
+            }
             match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
                 Some(s) => {
+                    last = Instant::now();
                     let Some(b) = s.buffer() else { continue };
                     let Ok(m) = b.map_readable() else { continue };
                     if !emit(m.to_vec()) {
@@ -187,6 +197,7 @@ mod tests {
         let r = pull(
             &p,
             Some(Instant::now() + std::time::Duration::from_secs(60)),
+            None,
             &mut |_| {
                 n += 1;
                 true

@@ -224,6 +224,7 @@ fn header(id: &str) -> HeaderDoc {
             device: "dock-07".into(),
             device_kind: DeviceKind::DockingRack,
             certificate_sha256: hex::encode(chain::sha256(b"dock-07 certificate")),
+            ingest: None,
         },
         ledger: LedgerView {
             device: RECORDER.into(),

@@ -80,6 +80,7 @@ pub fn build_header(
             device: s.device().to_string(),
             device_kind: s.admission.kind,
             certificate_sha256: s.fingerprint.clone(),
+            ingest: s.ingest.clone(),
         },
         ledger: view,
         meta: meta.clone(),

@@ -58,7 +58,7 @@ impl Bucket {
 }
 
 /// Finds the open live recording, reopens it, or starts a new one.
-async fn open_live(
+pub(crate) async fn open_live(
     s: &Arc<Session>,
     recorder: &str,
     meta: &RecordingMeta,

@@ -2,9 +2,9 @@
 //! it against the ledger, record the session in its usage record, then
 //! serve each stream it opens (one recording or query per stream).
 
-mod frames;
+pub(crate) mod frames;
 mod header;
-mod live;
+pub(crate) mod live;
 mod owner;
 mod receive_file;
 pub mod receive_inventory;
@@ -29,8 +29,12 @@ use custody_transport::identity;
 pub struct Session {
     pub gw: Arc<Gateway>,
     pub admission: Admission,
+    /// SHA-256 of the device's certificate; empty for a device reached
+    /// over another protocol (`ingest`).
     pub fingerprint: String,
     pub peer: SocketAddr,
+    /// A device reached over another protocol than custody's (`crate::ingest`).
+    pub ingest: Option<custody_format::manifest::Ingest>,
 }
 
 impl Session {
@@ -126,6 +130,7 @@ pub async fn handle(gw: Arc<Gateway>, incoming: quinn::Incoming) {
         admission,
         fingerprint,
         peer,
+        ingest: None,
     });
     let _open = s.gw.metrics.session_opened();
     s.usage(

@@ -142,6 +142,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
                 device: gw.cfg.gateway.id.clone(),
                 device_kind: DeviceKind::StorageDevice,
                 certificate_sha256: String::new(),
+                ingest: None,
             },
             ledger: LedgerView {
                 device: AUDIT_RECORDER.into(),

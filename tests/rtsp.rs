@@ -1,0 +1,297 @@
+//! Fixed cameras pulled over RTSP: a real RTSP server (GStreamer's
+//! gst-rtsp-server, `tests/media/rtsp_camera.py`, encoding live with x264,
+//! avenc_aac and mulawenc) that the ledger lists, pulled into a live
+//! recording through a camera restart until the camera goes away for good;
+//! and cameras the ledger refuses or that refuse the gateway's credentials.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use custody::manifest::{Manifest, Role};
+use custody::usage::{UsageEntry, UsageEvent};
+
+const CAMERA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/media/rtsp_camera.py");
+const PASSWORD: &str = "camera-pass-1";
+
+/// Debian's Python, which has the GStreamer bindings (a user's own
+/// `python3` earlier in PATH may not).
+fn python() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The test camera serving `rtsp://127.0.0.1:port/cam` to `custody` with
+/// [`PASSWORD`]; stopped when dropped. Its output goes to a file: a pipe
+/// nobody reads would stop it once full.
+fn camera(w: &World, port: u16) -> KillOnDrop {
+    let log = w.path(&format!("camera-{port}.log"));
+    let child = Command::new(python())
+        .arg(CAMERA)
+        .arg(port.to_string())
+        .args(["custody", PASSWORD])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + patience(20);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("ready")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RTSP test camera did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
+}
+
+/// Adds a camera to the world's ledger.
+fn add_camera(w: &World, id: &str, status: &str, port: u16, password: &str) {
+    let path = w.path("ledger.toml");
+    let mut ledger = std::fs::read_to_string(&path).unwrap();
+    ledger.push_str(&format!(
+        r#"
+[[device]]
+id = "{id}"
+kind = "surveillance-camera"
+custodian = "Li Na"
+unit = "market"
+status = "{status}"
+[[device.assignment]]
+officer = "o-1001"
+[device.rtsp]
+url = "rtsp://127.0.0.1:{port}/cam"
+username = "custody"
+password = "{password}"
+"#
+    ));
+    std::fs::write(&path, ledger).unwrap();
+}
+
+async fn usage_of(w: &World, device: &str) -> Vec<UsageEntry> {
+    let store = w.store().await;
+    let mut out = Vec::new();
+    for o in store.list(&format!("usage/{device}/")).await.unwrap() {
+        out.push(serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap());
+    }
+    out
+}
+
+async fn segments(w: &World) -> usize {
+    let store = w.store().await;
+    store
+        .list("records/")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|o| o.key.contains("-segment."))
+        .count()
+}
+
+async fn concat(w: &World, m: &Manifest, roles: &[Role], out: &std::path::Path) {
+    let store = w.store().await;
+    let mut all = Vec::new();
+    for o in m.objects.iter().filter(|o| roles.contains(&o.role)) {
+        all.extend_from_slice(&store.get_bytes(&o.key, 1 << 30).await.unwrap());
+    }
+    std::fs::write(out, all).unwrap();
+}
+
+/// The codecs of the streams ffprobe finds in `file`.
+fn codecs(file: &std::path::Path) -> Vec<String> {
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let mut c: Vec<String> = stdout(&o).lines().map(|l| l.trim().to_string()).collect();
+    c.sort();
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rtsp_camera_is_recorded_through_its_restart_until_it_goes_away() {
+    let w = World::with_config(Backend::Local, |c| {
+        c.live.close_after_secs = 10;
+        c.rtsp.stall_secs = 4;
+        c.rtsp.max_backoff_secs = 1;
+    });
+    let port = free_tcp_port();
+    let cam = camera(&w, port);
+    add_camera(&w, "cam-1", "active", port, PASSWORD);
+    let gw = w.gateway();
+    let first = eventually(60, "segments from the camera", || async {
+        let n = segments(&w).await;
+        (n >= 3).then_some(n)
+    })
+    .await;
+    // The camera restarts: the gateway reaches it again and the recording
+    // goes on, the time it was away a gap.
+    drop(cam);
+    let cam = camera(&w, port);
+    eventually(60, "the restart recorded as a gap", || async {
+        gw.log().contains("gap recorded").then_some(())
+    })
+    .await;
+    eventually(60, "segments after the restart", || async {
+        (segments(&w).await >= first + 3).then_some(())
+    })
+    .await;
+    // The camera goes away for good: the recording closes by timeout.
+    drop(cam);
+    let store = w.store().await;
+    let locator = eventually(90, "the recording closed by timeout", || {
+        let store = store.clone();
+        async move {
+            let l = store.list("index/recordings/cam-1/").await.ok()?;
+            let key = &l.first()?.key;
+            let v: serde_json::Value =
+                serde_json::from_slice(&store.get_bytes(key, 1 << 20).await.ok()?).ok()?;
+            Some(v["manifest_key"].as_str()?.to_string())
+        }
+    })
+    .await;
+    let m: Manifest =
+        serde_json::from_slice(&store.get_bytes(&locator, 1 << 26).await.unwrap()).unwrap();
+    let v = w.verify(&locator);
+    assert!(v.status.success(), "{}", stdout(&v));
+    // Who delivered it, and how: the ledger's camera at the ledger's URL.
+    let header: serde_json::Value =
+        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
+            .unwrap();
+    assert_eq!(header["uploader"]["device"], "cam-1");
+    assert_eq!(header["uploader"]["certificate_sha256"], "");
+    assert_eq!(header["uploader"]["ingest"]["protocol"], "rtsp");
+    assert_eq!(
+        header["uploader"]["ingest"]["source"],
+        format!("rtsp://127.0.0.1:{port}/cam")
+    );
+    assert_eq!(header["method"]["device_kind"], "surveillance-camera");
+    // The password is nowhere in what was stored.
+    let grep = Command::new("grep")
+        .args(["-r", "-l", PASSWORD])
+        .arg(w.path("store"))
+        .output()
+        .unwrap();
+    assert_eq!(grep.status.code(), Some(1), "{}", stdout(&grep));
+    let l = m.live.as_ref().unwrap();
+    assert_eq!(l.closed_by.as_str(), "timeout");
+    let kinds: Vec<&str> = l.gaps.iter().map(|g| g.kind.as_str()).collect();
+    assert_eq!(kinds, ["source-restart", "tail"], "{:?}", l.gaps);
+    assert!(
+        l.gaps[0].reason.contains("RTSP session"),
+        "{}",
+        l.gaps[0].reason
+    );
+    assert!(l.gaps[0].bytes.is_none(), "no byte of the stream was lost");
+    // The original: the camera's H.264 and AAC in MPEG-TS; the derivative:
+    // the same codecs in fragmented MP4. G.711 is left out, and said so.
+    let raw = w.path("raw.ts");
+    concat(&w, &m, &[Role::RawChunk], &raw).await;
+    // (each session with the camera is its own transport stream, one after
+    // the other)
+    let kept = codecs(&raw);
+    assert!(
+        kept.iter().any(|c| c == "h264") && kept.iter().any(|c| c == "aac"),
+        "{kept:?}"
+    );
+    let fmp4 = w.path("derived.mp4");
+    concat(&w, &m, &[Role::Init, Role::Segment], &fmp4).await;
+    assert_eq!(codecs(&fmp4), ["aac", "h264"]);
+    assert!(
+        gw.log()
+            .contains("left out of the recording: audio stream in PCMU"),
+        "{}",
+        gw.log()
+    );
+    // Each session with the camera is in its usage record.
+    let usage = eventually(30, "the camera's usage record", || async {
+        let u = usage_of(&w, "cam-1").await;
+        let opened = u
+            .iter()
+            .filter(|e| e.event == UsageEvent::SessionOpened)
+            .count();
+        (opened >= 2).then_some(u)
+    })
+    .await;
+    assert!(
+        usage
+            .iter()
+            .any(|e| e.event == UsageEvent::SessionClosed && e.detail.contains("RTSP session")),
+        "{usage:?}"
+    );
+    assert!(usage.iter().all(|e| !e.detail.contains(PASSWORD)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cameras_refused_by_the_ledger_or_refusing_the_gateway_are_recorded_not_pulled() {
+    let w = World::with_config(Backend::Local, |c| {
+        c.rtsp.max_backoff_secs = 1;
+    });
+    let port = free_tcp_port();
+    let _cam = camera(&w, port);
+    add_camera(&w, "cam-revoked", "revoked", port, PASSWORD);
+    add_camera(&w, "cam-wrong-password", "active", port, "not-the-password");
+    let mut gw = w.gateway();
+    let refused = eventually(60, "the revoked camera's refusal", || async {
+        usage_of(&w, "cam-revoked")
+            .await
+            .into_iter()
+            .find(|e| e.event == UsageEvent::Refused)
+    })
+    .await;
+    assert!(
+        refused.detail.starts_with("device_revoked:"),
+        "{}",
+        refused.detail
+    );
+    let failed = eventually(60, "the wrong password's failure", || async {
+        usage_of(&w, "cam-wrong-password")
+            .await
+            .into_iter()
+            .find(|e| e.event == UsageEvent::UploadFailed)
+    })
+    .await;
+    assert!(
+        failed.detail.contains("cannot be pulled"),
+        "{}",
+        failed.detail
+    );
+    assert!(failed.detail.contains("Unauthorized"), "{}", failed.detail);
+    assert!(!failed.detail.contains("not-the-password"));
+    // Retries go on quietly: one record per outcome, not one per attempt.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let failures = usage_of(&w, "cam-wrong-password")
+        .await
+        .into_iter()
+        .filter(|e| e.event == UsageEvent::UploadFailed)
+        .count();
+    assert_eq!(failures, 1);
+    assert!(gw.is_running());
+    let store = w.store().await;
+    assert!(store.list("records/").await.unwrap().is_empty());
+}
