@@ -29,6 +29,9 @@ pub struct Config {
     /// Fixed cameras pulled over RTSP (`[device.rtsp]` in the ledger).
     #[serde(default)]
     pub rtsp: RtspConfig,
+    /// Devices pushing over SRT (`[device.srt]` in the ledger).
+    #[serde(default)]
+    pub srt: SrtConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -111,7 +114,8 @@ impl Default for ClusterConfig {
 pub struct RtspConfig {
     /// Pull them from this gateway (in a cluster, turn it on for one).
     pub pull: bool,
-    /// A camera that sends nothing for this long is reconnected.
+    /// A camera that sends nothing for this long is reconnected (its first
+    /// media may take up to 20 s, or this if longer).
     pub stall_secs: u64,
     /// Longest wait between attempts to reach a camera (the first retry
     /// comes after 1 s, then twice as long each time).
@@ -124,6 +128,32 @@ impl Default for RtspConfig {
             pull: true,
             stall_secs: 10,
             max_backoff_secs: 30,
+        }
+    }
+}
+
+/// Listening for the devices the ledger lists with an SRT port.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrtConfig {
+    /// Listen for them on this gateway (in a cluster, turn it on for one).
+    pub listen: bool,
+    /// Address the listeners bind.
+    pub address: String,
+    /// SRT receive latency (its retransmission window), milliseconds.
+    pub latency_ms: u32,
+    /// A device that sends nothing for this long (after its first bytes)
+    /// is let go; its listener waits for it again.
+    pub stall_secs: u64,
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        SrtConfig {
+            listen: true,
+            address: "0.0.0.0".into(),
+            latency_ms: 120,
+            stall_secs: 10,
         }
     }
 }

@@ -62,6 +62,45 @@ pub struct Device {
     /// A fixed camera the gateway pulls over RTSP (`[device.rtsp]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtsp: Option<RtspCamera>,
+    /// A device that pushes over SRT to its own port (`[device.srt]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srt: Option<SrtDevice>,
+}
+
+/// The gateway's SRT port for one device and the passphrase its caller
+/// must know (and name the device in its stream id). The passphrase is
+/// never written anywhere else.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrtDevice {
+    pub port: u16,
+    #[serde(skip_serializing)]
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for SrtDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtDevice")
+            .field("port", &self.port)
+            .field("passphrase", &"…")
+            .finish()
+    }
+}
+
+impl SrtDevice {
+    fn check(&self) -> Result<(), String> {
+        if self.port == 0 {
+            return Err("port 0 is not a port".into());
+        }
+        // libsrt's limits; a shorter one would be refused at every call.
+        let n = self.passphrase.chars().count();
+        if !(10..=79).contains(&n) {
+            return Err(format!(
+                "the passphrase has {n} characters; SRT needs 10 to 79"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Where a fixed camera serves its stream and the credentials the gateway
@@ -199,6 +238,7 @@ impl Ledger {
 
     fn check(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
+        let mut ports = std::collections::HashSet::new();
         for o in &self.officers {
             if !valid_id(&o.id) {
                 return Err(format!("officer id {:?} is not a valid id", o.id));
@@ -217,6 +257,19 @@ impl Ledger {
             if let Some(r) = &d.rtsp {
                 r.check()
                     .map_err(|e| format!("device {}: rtsp: {e}", d.id))?;
+            }
+            if let Some(s) = &d.srt {
+                s.check()
+                    .map_err(|e| format!("device {}: srt: {e}", d.id))?;
+                if d.rtsp.is_some() {
+                    return Err(format!("device {}: rtsp and srt both given", d.id));
+                }
+                if !ports.insert(s.port) {
+                    return Err(format!(
+                        "device {}: SRT port {} is another device's",
+                        d.id, s.port
+                    ));
+                }
             }
             for a in &d.assignments {
                 if self.officer(&a.officer).is_none() {
@@ -481,6 +534,40 @@ until = "2026-06-01T00:00:00Z"
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{rtsp}: {e}");
+        }
+    }
+
+    #[test]
+    fn srt_devices_are_checked_and_their_passphrases_kept_in() {
+        let dev = |id: &str, srt: &str| {
+            format!(
+                "[[device]]\nid=\"{id}\"\nkind=\"video-camera\"\ncustodian=\"c\"\nstatus=\"active\"\n[device.srt]\n{srt}\n"
+            )
+        };
+        let ok = dev("enc-1", "port=9001\npassphrase=\"a-long-passphrase\"");
+        let l = Ledger::parse(&ok, Path::new("l.toml")).unwrap();
+        assert_eq!(l.device("enc-1").unwrap().srt.as_ref().unwrap().port, 9001);
+        assert!(!toml::to_string(&l).unwrap().contains("a-long-passphrase"));
+        assert!(!format!("{:?}", l.device("enc-1")).contains("a-long-passphrase"));
+        let two = format!(
+            "{}{}",
+            dev("enc-1", "port=9001\npassphrase=\"a-long-passphrase\""),
+            dev("enc-2", "port=9001\npassphrase=\"another-passphrase\"")
+        );
+        let both = format!("{ok}[device.rtsp]\nurl=\"rtsp://10.0.0.5/x\"\n");
+        for (text, want) in [
+            (dev("enc-1", "port=9001\npassphrase=\"short\""), "10 to 79"),
+            (
+                dev("enc-1", "port=0\npassphrase=\"a-long-passphrase\""),
+                "not a port",
+            ),
+            (two, "another device's"),
+            (both, "rtsp and srt both given"),
+        ] {
+            let e = Ledger::parse(&text, Path::new("l.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
         }
     }
 

@@ -44,6 +44,7 @@ const PROVIDERS: &[(&str, &str)] = &[
     ("h265parse", "gstreamer1.0-plugins-bad"),
     ("mpegpsdemux", "gstreamer1.0-plugins-bad"),
     ("mpegtsmux", "gstreamer1.0-plugins-bad"),
+    ("srtserversrc", "gstreamer1.0-plugins-bad"),
     ("tsdemux", "gstreamer1.0-plugins-bad"),
     // The recorder's test camera: encoders and the time overlay.
     ("x264enc", "gstreamer1.0-plugins-ugly"),
@@ -235,6 +236,9 @@ mod tests {
         }
         for e in crate::rtsp::ELEMENTS {
             used.push((e.to_string(), "the RTSP puller".into()));
+        }
+        for e in crate::srt::ELEMENTS {
+            used.push((e.to_string(), "the SRT listener".into()));
         }
         let camera = parse_pipeline(&test_source_description(640, 360, 1500)).unwrap();
         for f in factories(&camera) {

@@ -9,11 +9,13 @@ pub mod elements;
 pub mod fmp4;
 pub mod h264;
 pub mod mp4;
+pub mod pull;
 pub mod registry;
 pub mod remux;
 pub mod restamp;
 pub mod rtsp;
 pub mod selfcheck;
+pub mod srt;
 pub mod test_camera;
 pub mod typefind;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use crate::elements;
-use crate::test_camera::{CameraError, pull as pull_pipeline};
+use crate::pull::{CameraError, Limits, pull as pull_pipeline};
 
 /// Every element the puller may make (the element table's test checks
 /// them against the Debian packages).
@@ -29,6 +29,9 @@ pub const ELEMENTS: &[&str] = &[
     "mpegtsmux",
     "appsink",
 ];
+
+/// How long a camera may take from the request to its first media.
+pub const FIRST_MEDIA: Duration = Duration::from_secs(20);
 
 /// Where and how to reach one camera.
 #[derive(Debug, Clone)]
@@ -65,13 +68,14 @@ pub fn chain_for(encoding: &str) -> Option<&'static str> {
 }
 
 /// Pulls the camera until its stream ends or fails, nothing arrives for
-/// `stall`, or `emit` returns `false`. `emit` receives MPEG-TS in whole
+/// `stall` (or within [`FIRST_MEDIA`] of asking), `keep_going` says no or `emit` returns `false`. `emit` receives MPEG-TS in whole
 /// packets; it may block (the camera's connection then waits: memory stays
 /// bounded). An RTP stream of an encoding MPEG-TS cannot carry is
 /// reported to `left_out` and not set up.
 pub fn pull(
     src: &RtspSource,
     stall: Duration,
+    keep_going: &(dyn Fn() -> bool + Sync),
     left_out: impl Fn(String) + Send + Sync + 'static,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> Result<(), CameraError> {
@@ -151,7 +155,16 @@ pub fn pull(
             tracing::warn!(pad = %name, "an RTSP stream could not be linked: {e}");
         }
     });
-    pull_pipeline(&pipeline, None, Some(stall), emit)
+    // A camera prepares its stream once asked (an encoder starting, a
+    // keyframe to wait for): the first media gets longer than a gap in it.
+    let limits = Limits {
+        stall: Some(stall),
+        stall_after_first: true,
+        first: Some(stall.max(FIRST_MEDIA)),
+        keep_going: Some(keep_going),
+        ..Default::default()
+    };
+    pull_pipeline(&pipeline, limits, emit)
 }
 
 /// Makes one stream's depayloader and parser, linked into the muxer.
@@ -210,6 +223,7 @@ mod tests {
                 tcp: true,
             },
             Duration::from_secs(20),
+            &|| true,
             |_| {},
             &mut |_| {
                 n += 1;

@@ -8,29 +8,11 @@ use std::time::Instant;
 
 use gst::prelude::*;
 
-use crate::elements::{self, Missing, ParseError};
+use crate::elements;
 
 pub use crate::elements::test_source_description;
 
-/// Why the camera cannot start or stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum CameraError {
-    /// GStreamer elements the camera needs are not installed.
-    #[error("{0}")]
-    Missing(Missing),
-    /// GStreamer failed: the message names the element and the error.
-    #[error("{0}")]
-    GStreamer(String),
-}
-
-impl From<ParseError> for CameraError {
-    fn from(e: ParseError) -> Self {
-        match e {
-            ParseError::Missing(m) => CameraError::Missing(m),
-            ParseError::Invalid(m) => CameraError::GStreamer(m),
-        }
-    }
-}
+pub use crate::pull::CameraError;
 
 /// Whether the camera can start here: GStreamer and every element it
 /// needs (a missing one is named with its Debian package).
@@ -69,75 +51,14 @@ pub fn run(
         }
         gst::PadProbeReturn::Ok
     });
-    pull(&pipeline, deadline, None, emit)
-}
-
-/// Plays a pipeline whose appsink is named `out` and hands over what it
-/// makes until it ends, `deadline` passes or the receiver goes away. An
-/// error on the pipeline's bus stops it and is returned, naming the
-/// element: a camera that fails must not look like one that had nothing to
-/// say. With `stall`, a pipeline that makes nothing for that long is
-/// stopped with an error too (a network camera that went silent).
-pub(crate) fn pull(
-    pipeline: &gst::Element,
-    deadline: Option<Instant>,
-    stall: Option<std::time::Duration>,
-    emit: &mut dyn FnMut(Vec<u8>) -> bool,
-) -> Result<(), CameraError> {
-    let sink = pipeline
-        .downcast_ref::<gst::Bin>()
-        .and_then(|b| b.by_name("out"))
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or_else(|| CameraError::GStreamer("no appsink named out".into()))?;
-    let bus = pipeline
-        .bus()
-        .ok_or_else(|| CameraError::GStreamer("no bus".into()))?;
-    // Reads the bus dry (nothing else does), keeping the first error.
-    let bus_error = || {
-        let mut first = None;
-        while let Some(msg) = bus.pop() {
-            if let (None, gst::MessageView::Error(e)) = (&first, msg.view()) {
-                first = Some(CameraError::GStreamer(crate::remux::describe_error(
-                    &msg, e,
-                )));
-            }
-        }
-        first
-    };
-    let mut last = Instant::now();
-    let result = match pipeline.set_state(gst::State::Playing) {
-        // The bus says why.
-        Err(e) => Err(bus_error().unwrap_or_else(|| CameraError::GStreamer(e.to_string()))),
-        Ok(_) => loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break Ok(());
-            }
-            if let Some(e) = bus_error() {
-                break Err(e);
-            }
-            if let Some(s) = stall.filter(|s| last.elapsed() >= *s) {
-                break Err(CameraError::GStreamer(format!(
-                    "no media for {} s",
-                    s.as_secs()
-                )));
-            }
-            match sink.try_pull_sample(gst::ClockTime::from_mseconds(200)) {
-                Some(s) => {
-                    last = Instant::now();
-                    let Some(b) = s.buffer() else { continue };
-                    let Ok(m) = b.map_readable() else { continue };
-                    if !emit(m.to_vec()) {
-                        break Ok(());
-                    }
-                }
-                // After the end, an error posted with it still counts.
-                None if sink.is_eos() => break bus_error().map_or(Ok(()), Err),
-                None => {}
-            }
+    crate::pull::pull(
+        &pipeline,
+        crate::pull::Limits {
+            deadline,
+            ..Default::default()
         },
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    result
+        emit,
+    )
 }
 
 /// Draws `value` as 32 blocks, most significant bit first, into the luma
@@ -194,10 +115,12 @@ mod tests {
         crate::init().unwrap();
         let p = elements::parse_pipeline(desc).unwrap();
         let mut n = 0;
-        let r = pull(
+        let r = crate::pull::pull(
             &p,
-            Some(Instant::now() + std::time::Duration::from_secs(60)),
-            None,
+            crate::pull::Limits {
+                deadline: Some(Instant::now() + std::time::Duration::from_secs(60)),
+                ..Default::default()
+            },
             &mut |_| {
                 n += 1;
                 true

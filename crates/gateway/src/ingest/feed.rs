@@ -1,0 +1,364 @@
+//! One device's feed, whatever its protocol: admitted against the ledger
+//! before each session, its bytes written through the spool writer into a
+//! live recording that stays open across lost sessions (each a
+//! `source-restart` gap) until the watchdog closes it, and every outcome in
+//! the device's usage record — once per change, not once per retry.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::Source;
+use crate::live::LiveRecording;
+use crate::metrics::Kind;
+use crate::session::Session;
+use crate::shared::Gateway;
+use crate::spool::writer::{OriginalWriter, SyncPace, WriterItem, run_writer};
+use crate::usage::{Usage, UsageEvent};
+use custody_format::metadata::{RecordingMeta, RecordingMode};
+
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// What the last attempt ended with, so that a device away for hours
+/// leaves one usage record, not one per retry.
+#[derive(Default)]
+pub struct LastOutcome(Option<String>);
+
+impl LastOutcome {
+    pub fn changed(&mut self, now: &str) -> bool {
+        let changed = self.0.as_deref() != Some(now);
+        self.0 = Some(now.to_string());
+        changed
+    }
+}
+
+/// A session's bytes as the protocol's thread makes them. Dropping it
+/// stops the thread (its `keep_going` turns false).
+pub struct Media {
+    pub bytes: mpsc::Receiver<Bytes>,
+    pub end: oneshot::Receiver<String>,
+    /// Who is sending, once known (`host:port`).
+    pub peer: Arc<Mutex<Option<String>>>,
+}
+
+impl Media {
+    /// Runs `work` on a thread of its own, named `name`. It gets the
+    /// sender for its bytes and the peer slot; what it returns is why it
+    /// stopped.
+    pub fn spawn(
+        name: String,
+        work: impl FnOnce(mpsc::Sender<Bytes>, Arc<Mutex<Option<String>>>) -> String + Send + 'static,
+    ) -> Media {
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let (etx, erx) = oneshot::channel();
+        let peer: Arc<Mutex<Option<String>>> = Arc::default();
+        let p2 = peer.clone();
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let _ = etx.send(work(tx, p2));
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start an ingest thread: {e}");
+        }
+        Media {
+            bytes: rx,
+            end: erx,
+            peer,
+        }
+    }
+
+    /// Why the thread stopped (after its bytes ran out).
+    pub async fn ended(&mut self) -> String {
+        (&mut self.end)
+            .await
+            .unwrap_or_else(|_| "the ingest thread stopped".into())
+    }
+
+    fn peer(&self) -> Option<String> {
+        self.peer.lock().expect("peer").clone()
+    }
+}
+
+pub async fn record(
+    gw: &Gateway,
+    device: &str,
+    event: UsageEvent,
+    detail: String,
+    peer: Option<SocketAddr>,
+) {
+    gw.usage
+        .record(Usage {
+            device,
+            officer: None,
+            event,
+            recording_id: None,
+            detail,
+            peer,
+        })
+        .await;
+}
+
+/// One device, for as long as the ledger lists it with this source.
+pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
+    let max_backoff = source.max_backoff(&gw);
+    let mut backoff = FIRST_RETRY;
+    let mut current: Option<Arc<LiveRecording>> = None;
+    // When and why the last session ended.
+    let mut lost: Option<(String, String)> = None;
+    let mut last = LastOutcome::default();
+    let name = source.protocol();
+    loop {
+        let now = custody_format::clock::now();
+        let admission = match gw.ledger.current().admit(&device, now) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let detail = format!(
+                    "{}: {} ({} is not taken)",
+                    refusal.code.name(),
+                    refusal.reason,
+                    source.what()
+                );
+                if last.changed(&detail) {
+                    gw.metrics
+                        .refused(crate::metrics::Refusal::Admission(refusal.code));
+                    record(
+                        &gw,
+                        &device,
+                        UsageEvent::Refused,
+                        detail,
+                        source.known_peer().await,
+                    )
+                    .await;
+                }
+                tokio::time::sleep(max_backoff).await;
+                continue;
+            }
+        };
+        let mut media = source.start(&gw, &device);
+        let Some(first) = media.bytes.recv().await else {
+            let why = media.ended().await;
+            let detail = format!("{} {}: {why}", source.what(), source.cannot());
+            if last.changed(&detail) {
+                tracing::warn!(%device, "{detail}");
+                record(
+                    &gw,
+                    &device,
+                    UsageEvent::UploadFailed,
+                    detail,
+                    source.known_peer().await,
+                )
+                .await;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(max_backoff);
+            continue;
+        };
+        backoff = FIRST_RETRY;
+        last = LastOutcome::default();
+        let peer_text = media.peer();
+        let peer = match &peer_text {
+            Some(p) => p.parse().ok(),
+            None => source.known_peer().await,
+        };
+        let session = Arc::new(Session {
+            gw: gw.clone(),
+            admission,
+            fingerprint: String::new(),
+            peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            ingest: Some(source.ingest(peer_text.as_deref())),
+        });
+        let rec = match recording_for(&session, &device, &source, current.take(), lost.take()).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(%device, "no recording for {}: {e}", source.what());
+                session
+                    .usage(UsageEvent::UploadFailed, None, format!("no recording: {e}"))
+                    .await;
+                drop(media);
+                tokio::time::sleep(max_backoff).await;
+                continue;
+            }
+        };
+        let from = session
+            .ingest
+            .as_ref()
+            .map_or("", |i| i.source.as_str())
+            .to_string();
+        session
+            .usage(
+                UsageEvent::SessionOpened,
+                Some(&rec.id),
+                format!(
+                    "{name} session with {from} into {device}/{} from stream offset {}",
+                    rec.id,
+                    rec.stream_durable()
+                ),
+            )
+            .await;
+        let why = match receive(&session, &rec, first, &mut media).await {
+            Ok(()) => media.ended().await,
+            Err(e) => e,
+        };
+        tracing::warn!(%device, id = %rec.id, "{name} session ended: {why}");
+        session
+            .usage(
+                UsageEvent::SessionClosed,
+                Some(&rec.id),
+                format!("{name} session with {from} ended: {why}"),
+            )
+            .await;
+        lost = Some((custody_format::time_fmt::now(), why));
+        current = Some(rec);
+        tokio::time::sleep(FIRST_RETRY).await;
+    }
+}
+
+/// The recording the device's stream goes on in: the one it was in, if
+/// still open (the time it was away recorded as a gap), or a new one.
+async fn recording_for(
+    s: &Arc<Session>,
+    device: &str,
+    source: &Source,
+    current: Option<Arc<LiveRecording>>,
+    lost: Option<(String, String)>,
+) -> Result<Arc<LiveRecording>, String> {
+    if let Some(rec) = current.filter(|r| r.attach()) {
+        if let Some((since, why)) = lost {
+            let r = rec.clone();
+            let to = rec.stream_durable();
+            let reason = format!(
+                "the {} session with the device was lost ({why}) and made again",
+                source.protocol()
+            );
+            let res = tokio::task::spawn_blocking(move || {
+                r.gap(to, "source-restart", &reason, Some(since))
+            })
+            .await;
+            if !matches!(res, Ok(Ok(()))) {
+                rec.detach();
+                return Err("the gap could not be recorded".into());
+            }
+        }
+        return Ok(rec);
+    }
+    let now = custody_format::clock::now();
+    let meta = RecordingMeta {
+        recording_id: recording_id(source.id_prefix(), now),
+        mode: Some(RecordingMode::Live),
+        ..Default::default()
+    };
+    let rec = crate::session::live::open_live(s, device, &meta, None)
+        .await
+        .map_err(|f| f.message)?;
+    if !rec.attach() {
+        return Err(format!("recording {device}/{} closed as it opened", rec.id));
+    }
+    Ok(rec)
+}
+
+/// A device's recordings are named by their protocol and when they began
+/// (UTC, to the millisecond): `rtsp-20261208T010203.456Z`.
+fn recording_id(prefix: &str, at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{prefix}-{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
+/// Writes the device's bytes into the recording's spool file until the
+/// puller stops; the recording follows what becomes durable. `Err` says
+/// why it stopped when it was the gateway's side.
+async fn receive(
+    s: &Session,
+    rec: &Arc<LiveRecording>,
+    first: Bytes,
+    media: &mut Media,
+) -> Result<(), String> {
+    struct Detach<'a>(&'a LiveRecording);
+    impl Drop for Detach<'_> {
+        fn drop(&mut self) {
+            self.0.detach();
+        }
+    }
+    let _attached = Detach(rec);
+    let gw = &s.gw;
+    let e = rec.entry.clone();
+    let writer = tokio::task::spawn_blocking(move || OriginalWriter::open_unhashed(&e))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the spool cannot be written: {e}"))?;
+    let mut file_end = writer.durable();
+    let (tx, rx) = mpsc::channel::<WriterItem>(8);
+    let (dtx, mut drx) = watch::channel(writer.durable());
+    let pace = SyncPace::live(gw.cfg.gateway.ack_bytes);
+    let space = gw.space.clone();
+    let job = tokio::task::spawn_blocking(move || run_writer(writer, rx, dtx, pace, &space));
+    let received = gw.metrics.received(Kind::Live);
+    let mut next = Some(first);
+    let mut failed = None;
+    loop {
+        let b = match next.take() {
+            Some(b) => b,
+            None => tokio::select! {
+                b = media.bytes.recv() => match b {
+                    Some(b) => b,
+                    None => break,
+                },
+                ch = drx.changed() => {
+                    if ch.is_ok() {
+                        rec.on_durable(*drx.borrow_and_update());
+                    }
+                    continue;
+                }
+            },
+        };
+        received.inc_by(b.len() as u64);
+        file_end += b.len() as u64;
+        if tx.send(WriterItem::Data(b)).await.is_err() {
+            failed = Some("the spool writer stopped".to_string());
+            break;
+        }
+        rec.on_arrival(file_end);
+    }
+    drop(tx);
+    match job.await.map_err(|e| e.to_string())? {
+        Ok((durable, _)) => rec.on_durable(durable),
+        Err(e) => {
+            rec.on_durable(*drx.borrow());
+            return Err(format!("spool write failed: {e}"));
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_are_named_by_their_start_in_utc() {
+        let at = time::macros::datetime!(2026-12-08 09:02:03.456 +08:00);
+        let id = recording_id("rtsp", at);
+        assert_eq!(id, "rtsp-20261208T010203.456Z");
+        assert!(custody_format::metadata::valid_id(&id));
+    }
+
+    #[test]
+    fn an_outcome_is_recorded_once_until_it_changes() {
+        let mut l = LastOutcome::default();
+        assert!(l.changed("refused"));
+        assert!(!l.changed("refused"));
+        assert!(l.changed("unreachable"));
+        assert!(l.changed("refused"));
+    }
+}

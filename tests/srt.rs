@@ -1,0 +1,245 @@
+//! Devices pushing over SRT: ffmpeg encoding live (x264 and AAC in MPEG-TS)
+//! and pushing to the port the ledger gives the device, with its
+//! passphrase and its id as the stream id — twice, the second push a new
+//! session of the same recording; and callers the gateway refuses (a
+//! stream id naming another device, a wrong passphrase, a revoked device).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use custody::manifest::{Manifest, Role};
+use custody::usage::{UsageEntry, UsageEvent};
+
+const PASSPHRASE: &str = "srt-passphrase-1";
+
+fn free_udp_port() -> u16 {
+    free_udp_addr().port()
+}
+
+fn add_srt_device(w: &World, id: &str, status: &str, port: u16) {
+    let path = w.path("ledger.toml");
+    let mut ledger = std::fs::read_to_string(&path).unwrap();
+    ledger.push_str(&format!(
+        r#"
+[[device]]
+id = "{id}"
+kind = "video-camera"
+custodian = "Li Na"
+unit = "market"
+status = "{status}"
+[[device.assignment]]
+officer = "o-1001"
+[device.srt]
+port = {port}
+passphrase = "{PASSPHRASE}"
+"#
+    ));
+    std::fs::write(&path, ledger).unwrap();
+}
+
+/// ffmpeg encoding `secs` of a test picture and tone and pushing them over
+/// SRT to `port` as `stream_id` with `passphrase`, writing what it sent to
+/// `sent` as well (the same muxer output, through ffmpeg's tee; a failing
+/// SRT slave fails the push instead of being dropped). `linger` lets SRT
+/// deliver the last packets before ffmpeg closes.
+fn push(port: u16, stream_id: &str, passphrase: &str, secs: u32, sent: &Path) -> bool {
+    let url = format!(
+        "srt\\://127.0.0.1\\:{port}?streamid={stream_id}&passphrase={passphrase}&pbkeylen=16&linger=5&connect_timeout=2000"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x180:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=sample_rate=48000"])
+        .args(["-t", &secs.to_string()])
+        .args([
+            "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        ])
+        .args(["-map", "0:v", "-map", "1:a", "-f", "tee"])
+        .arg(format!(
+            "[f=mpegts:onfail=abort]{url}|[f=mpegts]{}",
+            sent.display()
+        ))
+        .output()
+        .unwrap();
+    out.status.success()
+}
+
+/// Pushes until a push gets through (the gateway's listener may not be up
+/// yet, or may be between sessions).
+fn push_through(port: u16, id: &str, secs: u32, sent: &Path) {
+    for _ in 0..30 {
+        if push(port, id, PASSPHRASE, secs, sent) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("no SRT push to port {port} got through");
+}
+
+async fn usage_of(w: &World, device: &str) -> Vec<UsageEntry> {
+    let store = w.store().await;
+    let mut out = Vec::new();
+    for o in store.list(&format!("usage/{device}/")).await.unwrap() {
+        out.push(serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap());
+    }
+    out
+}
+
+async fn concat(w: &World, m: &Manifest, roles: &[Role], out: &Path) {
+    let store = w.store().await;
+    let mut all = Vec::new();
+    for o in m.objects.iter().filter(|o| roles.contains(&o.role)) {
+        all.extend_from_slice(&store.get_bytes(&o.key, 1 << 30).await.unwrap());
+    }
+    std::fs::write(out, all).unwrap();
+}
+
+fn cat(parts: &[PathBuf], out: &Path) {
+    let mut all = Vec::new();
+    for p in parts {
+        all.extend_from_slice(&std::fs::read(p).unwrap());
+    }
+    std::fs::write(out, all).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_srt_push_is_kept_byte_for_byte_across_two_sessions() {
+    let w = World::with_config(Backend::Local, |c| {
+        // The second push must come before the recording closes, also on
+        // a loaded machine.
+        c.live.close_after_secs = 30;
+        c.srt.stall_secs = 3;
+        c.srt.address = "127.0.0.1".into();
+    });
+    let port = free_udp_port();
+    add_srt_device(&w, "enc-1", "active", port);
+    let gw = w.gateway();
+    let (sent1, sent2) = (w.path("sent-1.ts"), w.path("sent-2.ts"));
+    push_through(port, "enc-1", 4, &sent1);
+    // A second session: the device pushes again (access-control syntax for
+    // the stream id this time).
+    push_through(port, "#!::r=enc-1,m=publish", 3, &sent2);
+    let store = w.store().await;
+    let key = eventually(90, "the recording closed by timeout", || {
+        let store = store.clone();
+        async move {
+            let l = store.list("index/recordings/enc-1/").await.ok()?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&store.get_bytes(&l.first()?.key, 1 << 20).await.ok()?)
+                    .ok()?;
+            Some(v["manifest_key"].as_str()?.to_string())
+        }
+    })
+    .await;
+    let m: Manifest =
+        serde_json::from_slice(&store.get_bytes(&key, 1 << 26).await.unwrap()).unwrap();
+    let v = w.verify(&key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    // The original is exactly what ffmpeg sent, both sessions in order.
+    let (raw, sent) = (w.path("raw.ts"), w.path("sent.ts"));
+    concat(&w, &m, &[Role::RawChunk], &raw).await;
+    cat(&[sent1, sent2], &sent);
+    assert_eq!(
+        sha256_file(&raw),
+        sha256_file(&sent),
+        "raw chunks differ from what was sent"
+    );
+    let fmp4 = w.path("derived.mp4");
+    concat(&w, &m, &[Role::Init, Role::Segment], &fmp4).await;
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&fmp4)
+        .output()
+        .unwrap();
+    let mut codecs: Vec<String> = stdout(&probe).lines().map(str::to_string).collect();
+    codecs.sort();
+    assert_eq!(codecs, ["aac", "h264"]);
+    let l = m.live.as_ref().unwrap();
+    let kinds: Vec<&str> = l.gaps.iter().map(|g| g.kind.as_str()).collect();
+    assert_eq!(kinds, ["source-restart", "tail"], "{:?}", l.gaps);
+    assert!(
+        l.gaps[0].reason.contains("SRT session"),
+        "{}",
+        l.gaps[0].reason
+    );
+    let header: serde_json::Value =
+        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
+            .unwrap();
+    assert_eq!(header["uploader"]["device"], "enc-1");
+    assert_eq!(header["uploader"]["ingest"]["protocol"], "srt");
+    assert_eq!(
+        header["uploader"]["ingest"]["identified_by"],
+        "srt-stream-id-and-passphrase"
+    );
+    let source = header["uploader"]["ingest"]["source"].as_str().unwrap();
+    assert!(source.starts_with("srt://127.0.0.1:"), "{source}");
+    let usage = eventually(30, "both sessions in the usage record", || async {
+        let u = usage_of(&w, "enc-1").await;
+        (u.iter()
+            .filter(|e| e.event == UsageEvent::SessionOpened)
+            .count()
+            >= 2)
+            .then_some(u)
+    })
+    .await;
+    assert!(usage.iter().all(|e| !e.detail.contains(PASSPHRASE)));
+    assert!(gw.log().contains("taking in the SRT listener on port"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn srt_callers_are_refused_for_another_stream_id_a_wrong_passphrase_or_a_revoked_device() {
+    let w = World::with_config(Backend::Local, |c| {
+        c.srt.address = "127.0.0.1".into();
+    });
+    let (port, revoked_port) = (free_udp_port(), free_udp_port());
+    add_srt_device(&w, "enc-1", "active", port);
+    add_srt_device(&w, "enc-revoked", "revoked", revoked_port);
+    let gw = w.gateway();
+    let sent = w.path("sent.ts");
+    // Another device's id, again and again while the listener comes up.
+    let refused = eventually(60, "the caller with another stream id refused", || {
+        let (sent, w, gw) = (sent.clone(), &w, &gw);
+        async move {
+            assert!(
+                !push(port, "bwc-1", PASSPHRASE, 1, &sent),
+                "taken: {}",
+                gw.log()
+            );
+            usage_of(w, "enc-1")
+                .await
+                .into_iter()
+                .find(|e| e.event == UsageEvent::Refused)
+        }
+    })
+    .await;
+    assert!(
+        refused.detail.contains("stream id \"bwc-1\"")
+            && refused.detail.contains("does not name enc-1"),
+        "{}",
+        refused.detail
+    );
+    // The right stream id without the passphrase: SRT's handshake refuses.
+    assert!(!push(port, "enc-1", "not-the-passphrase", 1, &sent));
+    // A revoked device is not listened for: its refusal is recorded.
+    let r = eventually(30, "the revoked device's refusal", || async {
+        usage_of(&w, "enc-revoked")
+            .await
+            .into_iter()
+            .find(|e| e.event == UsageEvent::Refused)
+    })
+    .await;
+    assert!(r.detail.starts_with("device_revoked:"), "{}", r.detail);
+    assert!(!push(revoked_port, "enc-revoked", PASSPHRASE, 1, &sent));
+    let store = w.store().await;
+    assert!(store.list("records/").await.unwrap().is_empty());
+}
