@@ -8,9 +8,10 @@ mod common;
 
 use std::process::Command;
 
+use common::ingest::*;
 use common::*;
-use custody::manifest::{Manifest, Role};
-use custody::usage::{UsageEntry, UsageEvent};
+use custody::manifest::Role;
+use custody::usage::UsageEvent;
 
 const CAMERA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/media/rtsp_camera.py");
 const PASSWORD: &str = "camera-pass-1";
@@ -64,10 +65,10 @@ fn camera(w: &World, port: u16) -> KillOnDrop {
 
 /// Adds a camera to the world's ledger.
 fn add_camera(w: &World, id: &str, status: &str, port: u16, password: &str) {
-    let path = w.path("ledger.toml");
-    let mut ledger = std::fs::read_to_string(&path).unwrap();
-    ledger.push_str(&format!(
-        r#"
+    add_to_ledger(
+        w,
+        &format!(
+            r#"
 [[device]]
 id = "{id}"
 kind = "surveillance-camera"
@@ -81,17 +82,8 @@ url = "rtsp://127.0.0.1:{port}/cam"
 username = "custody"
 password = "{password}"
 "#
-    ));
-    std::fs::write(&path, ledger).unwrap();
-}
-
-async fn usage_of(w: &World, device: &str) -> Vec<UsageEntry> {
-    let store = w.store().await;
-    let mut out = Vec::new();
-    for o in store.list(&format!("usage/{device}/")).await.unwrap() {
-        out.push(serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap());
-    }
-    out
+        ),
+    );
 }
 
 async fn segments(w: &World) -> usize {
@@ -103,34 +95,6 @@ async fn segments(w: &World) -> usize {
         .iter()
         .filter(|o| o.key.contains("-segment."))
         .count()
-}
-
-async fn concat(w: &World, m: &Manifest, roles: &[Role], out: &std::path::Path) {
-    let store = w.store().await;
-    let mut all = Vec::new();
-    for o in m.objects.iter().filter(|o| roles.contains(&o.role)) {
-        all.extend_from_slice(&store.get_bytes(&o.key, 1 << 30).await.unwrap());
-    }
-    std::fs::write(out, all).unwrap();
-}
-
-/// The codecs of the streams ffprobe finds in `file`.
-fn codecs(file: &std::path::Path) -> Vec<String> {
-    let o = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file)
-        .output()
-        .unwrap();
-    let mut c: Vec<String> = stdout(&o).lines().map(|l| l.trim().to_string()).collect();
-    c.sort();
-    c
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,26 +135,11 @@ async fn an_rtsp_camera_is_recorded_through_its_restart_until_it_goes_away() {
     .await;
     // The camera goes away for good: the recording closes by timeout.
     drop(cam);
-    let store = w.store().await;
-    let locator = eventually(90, "the recording closed by timeout", || {
-        let store = store.clone();
-        async move {
-            let l = store.list("index/recordings/cam-1/").await.ok()?;
-            let key = &l.first()?.key;
-            let v: serde_json::Value =
-                serde_json::from_slice(&store.get_bytes(key, 1 << 20).await.ok()?).ok()?;
-            Some(v["manifest_key"].as_str()?.to_string())
-        }
-    })
-    .await;
-    let m: Manifest =
-        serde_json::from_slice(&store.get_bytes(&locator, 1 << 26).await.unwrap()).unwrap();
+    let (locator, m) = closed_recording(&w, "cam-1").await;
     let v = w.verify(&locator);
     assert!(v.status.success(), "{}", stdout(&v));
     // Who delivered it, and how: the ledger's camera at the ledger's URL.
-    let header: serde_json::Value =
-        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
-            .unwrap();
+    let header = header_of(&w, &m).await;
     assert_eq!(header["uploader"]["device"], "cam-1");
     assert_eq!(header["uploader"]["certificate_sha256"], "");
     assert_eq!(header["uploader"]["ingest"]["protocol"], "rtsp");

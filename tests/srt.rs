@@ -9,9 +9,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::ingest::*;
 use common::*;
-use custody::manifest::{Manifest, Role};
-use custody::usage::{UsageEntry, UsageEvent};
+use custody::manifest::Role;
+use custody::usage::UsageEvent;
 
 const PASSPHRASE: &str = "srt-passphrase-1";
 
@@ -20,10 +21,10 @@ fn free_udp_port() -> u16 {
 }
 
 fn add_srt_device(w: &World, id: &str, status: &str, port: u16) {
-    let path = w.path("ledger.toml");
-    let mut ledger = std::fs::read_to_string(&path).unwrap();
-    ledger.push_str(&format!(
-        r#"
+    add_to_ledger(
+        w,
+        &format!(
+            r#"
 [[device]]
 id = "{id}"
 kind = "video-camera"
@@ -36,8 +37,8 @@ officer = "o-1001"
 port = {port}
 passphrase = "{PASSPHRASE}"
 "#
-    ));
-    std::fs::write(&path, ledger).unwrap();
+        ),
+    );
 }
 
 /// ffmpeg encoding `secs` of a test picture and tone and pushing them over
@@ -79,24 +80,6 @@ fn push_through(port: u16, id: &str, secs: u32, sent: &Path) {
     panic!("no SRT push to port {port} got through");
 }
 
-async fn usage_of(w: &World, device: &str) -> Vec<UsageEntry> {
-    let store = w.store().await;
-    let mut out = Vec::new();
-    for o in store.list(&format!("usage/{device}/")).await.unwrap() {
-        out.push(serde_json::from_slice(&store.get_bytes(&o.key, 1 << 20).await.unwrap()).unwrap());
-    }
-    out
-}
-
-async fn concat(w: &World, m: &Manifest, roles: &[Role], out: &Path) {
-    let store = w.store().await;
-    let mut all = Vec::new();
-    for o in m.objects.iter().filter(|o| roles.contains(&o.role)) {
-        all.extend_from_slice(&store.get_bytes(&o.key, 1 << 30).await.unwrap());
-    }
-    std::fs::write(out, all).unwrap();
-}
-
 fn cat(parts: &[PathBuf], out: &Path) {
     let mut all = Vec::new();
     for p in parts {
@@ -122,20 +105,7 @@ async fn an_srt_push_is_kept_byte_for_byte_across_two_sessions() {
     // A second session: the device pushes again (access-control syntax for
     // the stream id this time).
     push_through(port, "#!::r=enc-1,m=publish", 3, &sent2);
-    let store = w.store().await;
-    let key = eventually(90, "the recording closed by timeout", || {
-        let store = store.clone();
-        async move {
-            let l = store.list("index/recordings/enc-1/").await.ok()?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&store.get_bytes(&l.first()?.key, 1 << 20).await.ok()?)
-                    .ok()?;
-            Some(v["manifest_key"].as_str()?.to_string())
-        }
-    })
-    .await;
-    let m: Manifest =
-        serde_json::from_slice(&store.get_bytes(&key, 1 << 26).await.unwrap()).unwrap();
+    let (key, m) = closed_recording(&w, "enc-1").await;
     let v = w.verify(&key);
     assert!(v.status.success(), "{}", stdout(&v));
     // The original is exactly what ffmpeg sent, both sessions in order.
@@ -149,21 +119,7 @@ async fn an_srt_push_is_kept_byte_for_byte_across_two_sessions() {
     );
     let fmp4 = w.path("derived.mp4");
     concat(&w, &m, &[Role::Init, Role::Segment], &fmp4).await;
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&fmp4)
-        .output()
-        .unwrap();
-    let mut codecs: Vec<String> = stdout(&probe).lines().map(str::to_string).collect();
-    codecs.sort();
-    assert_eq!(codecs, ["aac", "h264"]);
+    assert_eq!(codecs(&fmp4), ["aac", "h264"]);
     let l = m.live.as_ref().unwrap();
     let kinds: Vec<&str> = l.gaps.iter().map(|g| g.kind.as_str()).collect();
     assert_eq!(kinds, ["source-restart", "tail"], "{:?}", l.gaps);
@@ -172,9 +128,7 @@ async fn an_srt_push_is_kept_byte_for_byte_across_two_sessions() {
         "{}",
         l.gaps[0].reason
     );
-    let header: serde_json::Value =
-        serde_json::from_slice(&store.get_bytes(&m.objects[0].key, 1 << 20).await.unwrap())
-            .unwrap();
+    let header = header_of(&w, &m).await;
     assert_eq!(header["uploader"]["device"], "enc-1");
     assert_eq!(header["uploader"]["ingest"]["protocol"], "srt");
     assert_eq!(

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod garage;
+pub mod ingest;
 pub mod ops;
 pub mod postgres;
 pub mod records;
