@@ -50,23 +50,28 @@ impl Garage {
     /// A single node, key and bucket ready.
     pub fn start(root: &Path) -> Garage {
         let mut g = Garage::new(root.join("garage"), None);
-        // A port picked free may be taken by another process before Garage
-        // binds it; a server that exits or never answers is started again
-        // on other ports (nothing is stored yet).
+        g.start_fresh();
+        g
+    }
+
+    /// Picks ports and starts a server that stores nothing yet. A port
+    /// picked free may be taken by another process (another test's Garage
+    /// among them) before this one binds it; a server that exits, never
+    /// answers or does not hold its own ports is started again on others.
+    fn start_fresh(&mut self) {
         for attempt in 1..=3 {
-            g.configure();
-            match g.run() {
-                Ok(()) => return g,
+            self.configure();
+            match self.run() {
+                Ok(()) => return,
                 Err(why) if attempt < 3 => {
                     eprintln!("garage start {attempt}: {why}; trying other ports");
-                    g.stop();
-                    let _ = std::fs::remove_dir_all(g.dir.join("meta"));
-                    let _ = std::fs::remove_dir_all(g.dir.join("data"));
+                    self.stop();
+                    let _ = std::fs::remove_dir_all(self.dir.join("meta"));
+                    let _ = std::fs::remove_dir_all(self.dir.join("data"));
                 }
                 Err(why) => panic!("garage did not start: {why}"),
             }
         }
-        unreachable!()
     }
 
     fn new(dir: PathBuf, cluster: Option<Vec<String>>) -> Garage {
@@ -190,7 +195,9 @@ admin_token = "test-admin-token"
             } else {
                 std::net::TcpStream::connect(&self.admin).is_ok()
             };
-            if up {
+            // Answering is not enough: the port may be another server's
+            // (a test's gateway once talked to another Garage's admin API).
+            if up && self.holds_its_ports(laid_out) {
                 return Ok(());
             }
             let exited = self
@@ -214,6 +221,26 @@ admin_token = "test-admin-token"
                 tail.join("\n")
             ));
         }
+    }
+
+    /// Whether this node's process is the one listening on its admin port
+    /// and, once it serves requests, on its S3 and RPC ports.
+    fn holds_its_ports(&self, serving: bool) -> bool {
+        let Some(pid) = self.pid() else {
+            return false;
+        };
+        let mut ports = vec![&self.admin];
+        if serving {
+            ports.push(&self.rpc);
+        }
+        let s3 = self.endpoint.trim_start_matches("http://").to_string();
+        if serving {
+            ports.push(&s3);
+        }
+        ports.iter().all(|addr| {
+            let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+            port.is_some_and(|port| listens_on(pid, port))
+        })
     }
 
     /// Kills the server (SIGKILL): the store becomes unreachable.
@@ -262,10 +289,7 @@ impl GarageCluster {
             .map(|i| Garage::new(root.join(format!("garage-{i}")), Some(Vec::new())))
             .collect();
         for n in &mut nodes {
-            n.configure();
-            if let Err(why) = n.run() {
-                panic!("garage node did not start: {why}");
-            }
+            n.start_fresh();
         }
         // `<id>@<rpc address>` of each node.
         let ids: Vec<String> = nodes
@@ -316,4 +340,36 @@ impl GarageCluster {
     pub fn store_config(&self) -> StoreConfig {
         self.nodes[0].store_config()
     }
+}
+
+/// Whether process `pid` holds a socket listening on TCP `port` on
+/// 127.0.0.1 (`/proc/net/tcp`: state 0A is LISTEN; the inode names the
+/// socket among the process's file descriptors).
+fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let wanted = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.len() > 9 && cols[1] == wanted && cols[3] == "0A").then(|| cols[9].to_string())
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            inodes
+                .iter()
+                .any(|inode| target == format!("socket:[{inode}]"))
+        })
+    })
 }
