@@ -69,7 +69,15 @@ async fn certificates_from_another_ca_or_revoked_by_crl_fail_the_handshake() {
 
     // A device certificate for a known id, but from a CA the gateway does not trust.
     let rogue = CertDir::new(w.path("rogue"));
-    pki::init(&rogue, "Rogue", &["localhost".into()], 30, false).unwrap();
+    pki::init(
+        &rogue,
+        "Rogue",
+        &["localhost".into()],
+        30,
+        custody::signing::Algorithm::Ed25519,
+        false,
+    )
+    .unwrap();
     pki::issue_device(&rogue, "bwc-1", 30, false).unwrap();
     let out = w
         .client_cmd_with(

@@ -373,7 +373,7 @@ async fn garage_retention_requests_and_marks() {
         &std::fs::read_to_string(w.certs.dir.join("signing.key")).unwrap(),
     )
     .unwrap();
-    assert!(custody::signing::verify(&key.public_raw(), &record, &sig));
+    assert!(custody::signing::verify(&key.public(), &record, &sig));
     let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
     assert_eq!(record["requested_by"], "aud");
     assert_eq!(record["approved_by"], "sup-a");

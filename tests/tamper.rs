@@ -15,6 +15,7 @@ use custody::live::journal::JournalChunk;
 use custody::manifest::{Manifest, Role};
 use custody::protocol::Reply;
 use custody::protocol::frame::{self, Frame};
+use custody::signing::Algorithm;
 use custody::store::Store;
 
 /// Streams a short live recording and returns its manifest key.
@@ -148,7 +149,18 @@ fn assert_reason(fs: &[serde_json::Value], index: Option<u64>, words: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_attack_on_a_stored_recording_is_named() {
+    every_attack_is_named(Algorithm::Ed25519).await;
+}
+
+/// The same attacks on a deployment that signs with SM2 (GB/T 32918).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_attack_on_an_sm2_signed_recording_is_named() {
+    every_attack_is_named(Algorithm::Sm2).await;
+}
+
+async fn every_attack_is_named(signing: Algorithm) {
     let w = World::with_config(Backend::Garage, |c| c.live.close_after_secs = 30);
+    w.sign_with(signing);
     let gw = w.gateway();
     let key = record(&w, &gw, "bwc-1-victim", "9");
     let other = record(&w, &gw, "bwc-1-other", "5");
@@ -157,6 +169,17 @@ async fn every_attack_on_a_stored_recording_is_named() {
     let prefix = m.prefix.clone();
     let (ok, r) = w.verify_json(&key);
     assert!(ok, "{r}");
+    // Signed with the deployment's algorithm: a raw Ed25519 key is 64 hex
+    // digits, an uncompressed SM2 point 130.
+    let key_digits = match signing {
+        Algorithm::Ed25519 => 64,
+        Algorithm::Sm2 => 130,
+    };
+    assert_eq!(
+        r["public_key"].as_str().map(str::len),
+        Some(key_digits),
+        "{r}"
+    );
     let snap = snapshot(&store, &prefix).await;
     let segs: Vec<_> = m
         .objects
@@ -265,7 +288,7 @@ async fn every_attack_on_a_stored_recording_is_named() {
     restore(&store, &prefix, &snap).await;
 
     // 7. A checkpoint signed by another key.
-    let rogue = custody::signing::SigningKey::generate().unwrap();
+    let rogue = custody::signing::SigningKey::generate_for(signing).unwrap();
     let bytes = snap[&last_cp].clone();
     put(
         &store,
@@ -455,7 +478,19 @@ async fn a_hidden_gap_is_named() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed() {
+    bundle_and_annotations(Algorithm::Ed25519).await;
+}
+
+/// The same on a deployment that signs with SM2: OpenSSL checks the
+/// bundle's SM2 signatures.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sm2_signed_bundle_verifies_with_standard_tools_only() {
+    bundle_and_annotations(Algorithm::Sm2).await;
+}
+
+async fn bundle_and_annotations(signing: Algorithm) {
     let w = World::new(Backend::Garage);
+    w.sign_with(signing);
     let gw = w.gateway();
     let media = w.path("media");
     std::fs::create_dir_all(&media).unwrap();
@@ -552,6 +587,11 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
     let o = run(&bundle);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("RECORDING VERIFIED"), "{}", stdout(&o));
+    let named = match signing {
+        Algorithm::Ed25519 => "signature algorithm: Ed25519",
+        Algorithm::Sm2 => "signature algorithm: SM2",
+    };
+    assert!(stdout(&o).contains(named), "{}", stdout(&o));
     // The procedure catches a changed byte, and a checkpoint not signed by the key.
     let obj = std::fs::read_dir(bundle.join("objects"))
         .unwrap()
@@ -608,7 +648,7 @@ async fn the_bundle_verifies_with_standard_tools_only_and_annotations_are_signed
     );
     std::fs::write(&mpath, &mtext).unwrap();
     let sig = bundle.join("checkpoints/000000.sig");
-    let rogue = custody::signing::SigningKey::generate().unwrap();
+    let rogue = custody::signing::SigningKey::generate_for(signing).unwrap();
     std::fs::write(
         &sig,
         rogue.sign(&std::fs::read(bundle.join("checkpoints/000000.json")).unwrap()),

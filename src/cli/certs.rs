@@ -21,7 +21,24 @@ pub enum Command {
         /// Validity of the gateway certificate in days (the CA gets at least ten years).
         #[arg(long, default_value_t = 825)]
         days: i64,
+        /// The signature algorithm of checkpoints, annotations and records:
+        /// ed25519, or sm2 (GB/T 32918).
+        #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "sm2"])]
+        signing: String,
         /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a new checkpoint signing key (signing.key, signing.pub.pem),
+    /// replacing the one `init` made. Recordings signed before keep naming
+    /// the old key: keep its public half to verify them.
+    SigningKey {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        /// ed25519, or sm2 (GB/T 32918).
+        #[arg(long, value_parser = ["ed25519", "sm2"])]
+        algorithm: String,
+        /// Replace an existing key.
         #[arg(long)]
         force: bool,
     },
@@ -64,10 +81,27 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             org,
             names,
             days,
+            signing,
             force,
         } => {
-            let r = pki::init(&CertDir::new(&dir), &org, &names, days, force)?;
+            let r = pki::init(
+                &CertDir::new(&dir),
+                &org,
+                &names,
+                days,
+                algorithm(&signing),
+                force,
+            )?;
             for p in r.written {
+                println!("wrote {}", p.display());
+            }
+        }
+        Command::SigningKey {
+            dir,
+            algorithm: name,
+            force,
+        } => {
+            for p in pki::new_signing_key(&CertDir::new(&dir), algorithm(&name), force)? {
                 println!("wrote {}", p.display());
             }
         }
@@ -117,4 +151,12 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The algorithm clap has already checked the name of.
+fn algorithm(name: &str) -> custody::signing::Algorithm {
+    match name {
+        "sm2" => custody::signing::Algorithm::Sm2,
+        _ => custody::signing::Algorithm::Ed25519,
+    }
 }

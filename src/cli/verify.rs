@@ -75,7 +75,7 @@ pub async fn run(a: Args) -> anyhow::Result<ExitCode> {
 pub fn trusted_key(
     cfg: &custody::config::Config,
     public_key: Option<&std::path::Path>,
-) -> anyhow::Result<Option<[u8; 32]>> {
+) -> anyhow::Result<Option<custody::signing::PublicKey>> {
     Ok(match public_key {
         Some(p) => Some(custody::signing::public_from_pem(
             &std::fs::read_to_string(p)?,
@@ -83,7 +83,7 @@ pub fn trusted_key(
         None => std::fs::read_to_string(&cfg.tls.signing_key)
             .ok()
             .and_then(|pem| custody::signing::SigningKey::from_pem(&pem).ok())
-            .map(|k| k.public_raw()),
+            .map(|k| k.public()),
     })
 }
 

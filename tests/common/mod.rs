@@ -243,6 +243,7 @@ impl World {
             "Test Bureau",
             &["localhost".into(), "127.0.0.1".into()],
             30,
+            custody::signing::Algorithm::Ed25519,
             false,
         )
         .unwrap();
@@ -316,6 +317,27 @@ impl World {
             clock.apply(&mut c);
         }
         c
+    }
+
+    /// Makes the deployment sign with `algorithm`, before any gateway
+    /// starts. An SM2 key is made by OpenSSL (`genpkey -algorithm SM2`), so
+    /// that custody reads keys it did not make.
+    pub fn sign_with(&self, algorithm: custody::signing::Algorithm) {
+        let (key, public) = (self.certs.signing_key(), self.certs.signing_pub());
+        if algorithm == custody::signing::Algorithm::Ed25519 {
+            return;
+        }
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (k, p) = (key.to_str().unwrap(), public.to_str().unwrap());
+        openssl(&["genpkey", "-algorithm", "SM2", "-out", k]);
+        openssl(&["pkey", "-in", k, "-pubout", "-out", p]);
     }
 
     pub fn path(&self, p: &str) -> PathBuf {

@@ -246,7 +246,7 @@ pub async fn repair(
     };
     let signed_manifest = cp.manifest_sha256.as_deref();
     if !cp.is_final
-        || cp.public_key != hex::encode(signer.public_raw())
+        || cp.public_key != signer.public().to_hex()
         || signed_manifest.is_none_or(|h| h == hex::encode(chain::sha256(&mb)))
         || cp.object_count != m.object_count + 1
     {
@@ -318,7 +318,7 @@ pub async fn annotate(
             "the manifest does not match the recording's last signed checkpoint; run custody verify".into(),
         ));
     }
-    if cp.public_key != hex::encode(signer.public_raw()) {
+    if cp.public_key != signer.public().to_hex() {
         return Err(AnnotateError::Refused(
             "the recording was signed with another key than this gateway's".into(),
         ));

@@ -33,7 +33,7 @@ pub fn sign(key: &SigningKey, s: Statement) -> Signed {
         at: custody_format::time_fmt::now(),
         previous: s.previous,
         is_final: s.is_final,
-        public_key: hex::encode(key.public_raw()),
+        public_key: key.public().to_hex(),
     };
     let mut bytes = serde_json::to_vec_pretty(&checkpoint).expect("checkpoint serialises");
     bytes.push(b'\n');
@@ -144,17 +144,17 @@ mod tests {
     fn signed_checkpoints_verify_only_with_their_key() {
         let k = SigningKey::generate().unwrap();
         let s = sign(&k, statement(3));
-        let c = open(&s.bytes, &s.signature, &k.public_raw()).unwrap();
+        let c = open(&s.bytes, &s.signature, &k.public()).unwrap();
         assert_eq!(c.object_count, 3);
         assert!(c.is_final);
         assert_eq!(c.format, CHECKPOINT_FORMAT);
         assert_eq!(c.prefix.as_deref(), Some("records/x/2026/11/30/bwc-1/r"));
         let other = SigningKey::generate().unwrap();
-        assert!(open(&s.bytes, &s.signature, &other.public_raw()).is_err());
+        assert!(open(&s.bytes, &s.signature, &other.public()).is_err());
         let mut forged = s.bytes.clone();
         let i = forged.iter().position(|&b| b == b'3').unwrap();
         forged[i] = b'9';
-        assert!(open(&forged, &s.signature, &k.public_raw()).is_err());
+        assert!(open(&forged, &s.signature, &k.public()).is_err());
         assert!(
             String::from_utf8(s.bytes)
                 .unwrap()

@@ -164,7 +164,7 @@ pub async fn start(cfg: Config) -> Result<Running, GatewayError> {
         )
         .map_err(|e| key_err(e.to_string()))?,
     );
-    tracing::info!(public_key = %hex::encode(signer.public_raw()), "checkpoint signing key loaded");
+    tracing::info!(public_key = %signer.public().to_hex(), "checkpoint signing key loaded");
     let tasks = Arc::new(crate::tasks::Tasks::new());
     let outbox = Outbox::new(spool.outbox_dir());
     tasks.spawn("outbox", outbox.clone().drain(store.clone()));

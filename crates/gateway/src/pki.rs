@@ -18,6 +18,8 @@ use time::{Duration, OffsetDateTime};
 
 use custody_format::metadata::valid_id;
 
+use crate::signing::Algorithm;
+
 pub use custody_transport::identity::{DEVICE_URI_PREFIX, VIEWER_URI_PREFIX};
 
 #[derive(Debug, thiserror::Error)]
@@ -174,11 +176,28 @@ pub struct InitReport {
 
 /// Creates the CA, the gateway certificate for `names` (DNS names or IPs),
 /// and the checkpoint signing key.
+/// Makes the gateway's signing key (`signing.key`) and its public half
+/// (`signing.pub.pem`) for `algorithm`. A deployment's recordings name the
+/// key they are signed with; replacing it leaves them verifiable with the
+/// old public key only.
+pub fn new_signing_key(
+    dirs: &CertDir,
+    algorithm: Algorithm,
+    force: bool,
+) -> Result<Vec<PathBuf>, PkiError> {
+    let signing = crate::signing::SigningKey::generate_for(algorithm)
+        .map_err(|e| PkiError::Other(format!("signing key: {e}")))?;
+    write_private(&dirs.signing_key(), &signing.to_pkcs8_pem(), force)?;
+    write_public(&dirs.signing_pub(), &signing.public_key_pem(), force)?;
+    Ok(vec![dirs.signing_key(), dirs.signing_pub()])
+}
+
 pub fn init(
     dirs: &CertDir,
     org: &str,
     names: &[String],
     days: i64,
+    signing: Algorithm,
     force: bool,
 ) -> Result<InitReport, PkiError> {
     check_days(days)?;
@@ -228,11 +247,7 @@ pub fn init(
     write_public(&dirs.gateway_cert(), &gw_cert.pem(), force)?;
     written.extend([dirs.gateway_cert(), dirs.gateway_key()]);
 
-    let signing = crate::signing::SigningKey::generate()
-        .map_err(|e| PkiError::Other(format!("signing key: {e}")))?;
-    write_private(&dirs.signing_key(), &signing.to_pkcs8_pem(), force)?;
-    write_public(&dirs.signing_pub(), &signing.public_key_pem(), force)?;
-    written.extend([dirs.signing_key(), dirs.signing_pub()]);
+    written.extend(new_signing_key(dirs, signing, force)?);
 
     // An empty CRL, so a gateway configured with it starts cleanly.
     write_crl(dirs, &issuer, &[])?;
@@ -395,11 +410,19 @@ mod tests {
             "Test",
             &["localhost".into(), "127.0.0.1".into()],
             30,
+            Algorithm::Ed25519,
             false,
         )
         .unwrap();
         assert!(matches!(
-            init(&dirs, "Test", &["localhost".into()], 30, false),
+            init(
+                &dirs,
+                "Test",
+                &["localhost".into()],
+                30,
+                Algorithm::Ed25519,
+                false
+            ),
             Err(PkiError::Exists(_))
         ));
         issue_device(&dirs, "bwc-1", 30, false).unwrap();
@@ -436,14 +459,26 @@ mod tests {
         for days in [-1, 0, MAX_VALIDITY_DAYS + 1, i64::MIN, i64::MAX] {
             assert!(
                 matches!(
-                    init(&dirs, "Test", &["localhost".into()], days, false),
+                    init(&dirs, "Test", &["localhost".into()], days, Algorithm::Ed25519, false),
                     Err(PkiError::BadValidity(d)) if d == days
                 ),
                 "init --days {days}"
             );
             assert!(!dirs.ca_cert().exists() && !dirs.ca_key().exists());
         }
-        init(&dirs, "Test", &["localhost".into()], 1, false).unwrap();
+        init(
+            &dirs,
+            "Test",
+            &["localhost".into()],
+            1,
+            Algorithm::Sm2,
+            false,
+        )
+        .unwrap();
+        let signing =
+            crate::signing::SigningKey::from_pem(&fs::read_to_string(dirs.signing_key()).unwrap())
+                .unwrap();
+        assert_eq!(signing.algorithm(), Algorithm::Sm2);
         for days in [-1, 0, MAX_VALIDITY_DAYS + 1, i64::MIN, i64::MAX] {
             assert!(
                 matches!(

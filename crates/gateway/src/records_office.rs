@@ -342,7 +342,7 @@ impl Office<'_> {
     ) -> Result<String, String> {
         // Nothing is given out that does not verify.
         let opts = custody_verify::VerifyOptions {
-            trusted_key: Some(self.signer.public_raw()),
+            trusted_key: Some(self.signer.public()),
         };
         let report = custody_verify::verify_with(self.store, manifest_key, &opts)
             .await

@@ -52,9 +52,9 @@ pub(crate) fn stranger_key() -> Ed25519KeyPair {
     Ed25519KeyPair::from_seed_unchecked(&[9; 32]).expect("seed")
 }
 
-/// The raw 32-byte public half of `key`.
-pub(crate) fn public(key: &Ed25519KeyPair) -> [u8; 32] {
-    key.public_key().as_ref().try_into().expect("32 bytes")
+/// The public half of `key`.
+pub(crate) fn public(key: &Ed25519KeyPair) -> crate::signature::PublicKey {
+    crate::signature::PublicKey::Ed25519(key.public_key().as_ref().try_into().expect("32 bytes"))
 }
 
 /// One object of a recording, in chain order.
@@ -244,7 +244,7 @@ fn header(id: &str) -> HeaderDoc {
         meta,
         declared_size: None,
         discrepancies: Vec::new(),
-        signing_key: hex::encode(public(&gateway_key())),
+        signing_key: public(&gateway_key()).to_hex(),
         retention: None,
         copy_of: None,
     }
@@ -275,7 +275,7 @@ pub(crate) fn final_checkpoint(
         at: FINALIZED_AT.into(),
         previous,
         is_final: true,
-        public_key: hex::encode(public(&gateway_key())),
+        public_key: public(&gateway_key()).to_hex(),
     }
 }
 

@@ -91,7 +91,7 @@ pub struct Report {
 pub struct VerifyOptions {
     /// The gateway public key to trust. Without it, the key named in the
     /// recording's header is used, which proves consistency but not origin.
-    pub trusted_key: Option<[u8; 32]>,
+    pub trusted_key: Option<signature::PublicKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -579,21 +579,21 @@ pub async fn verify_with(
     }
     let key = match (opts.trusted_key, &header) {
         (Some(k), Some(h)) => {
-            if h.signing_key != hex::encode(k) {
+            if h.signing_key != k.to_hex() {
                 c.fail(
                     Some(0),
                     "",
                     format!(
                         "the header names signing key {} but the trusted key is {}",
                         h.signing_key,
-                        hex::encode(k)
+                        k.to_hex()
                     ),
                 );
             }
             Some(k)
         }
         (Some(k), None) => Some(k),
-        (None, Some(h)) => chain::parse_hex(&h.signing_key),
+        (None, Some(h)) => signature::PublicKey::from_hex(&h.signing_key),
         (None, None) => None,
     };
     let is_live = manifest
@@ -978,7 +978,7 @@ pub(crate) fn check_statements(cp: &Checkpoint, st: &Stored, c: &mut Checker, ck
 async fn check_checkpoints(
     store: &Store,
     st: &Stored<'_>,
-    key: Option<[u8; 32]>,
+    key: Option<signature::PublicKey>,
     c: &mut Checker,
 ) -> Result<(), VerifyError> {
     let (prefix, entries) = (st.prefix, st.entries);
@@ -1002,7 +1002,7 @@ async fn check_checkpoints(
         );
         return Ok(());
     };
-    c.report.public_key = Some(hex::encode(key));
+    c.report.public_key = Some(key.to_hex());
     if seqs.is_empty() {
         c.fail(
             None,
@@ -1057,7 +1057,7 @@ async fn check_checkpoints(
                 cp.recorder, cp.recording_id, cp.seq
             ));
         }
-        if cp.public_key != hex::encode(key) {
+        if cp.public_key != key.to_hex() {
             bad("checkpoint names another public key".into());
         }
         if cp.previous != previous {

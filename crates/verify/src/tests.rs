@@ -47,7 +47,7 @@ fn checkpoint_0() -> String {
 }
 
 fn hex_key(key: &ring::signature::Ed25519KeyPair) -> String {
-    hex::encode(public(key))
+    public(key).to_hex()
 }
 
 const NOT_FROM_AN_EARLIER_ORIGINAL: &str =

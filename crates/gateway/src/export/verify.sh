@@ -9,12 +9,23 @@ fail() { echo "FAIL: $*"; status=1; }
 echo "public key fingerprint (compare with the one your unit publishes):"
 openssl pkey -pubin -in public-key.pem -outform DER | sha256sum | cut -c1-64
 
+# The key's algorithm: Ed25519, or SM2 (GB/T 32918: SM3 digest and the
+# standard's default distinguishing identifier, which OpenSSL 3.0 must be
+# given).
+if openssl pkey -pubin -in public-key.pem -noout -text 2>/dev/null | grep -q "ASN1 OID: SM2"; then
+  echo "signature algorithm: SM2"
+  sigopts=(-rawin -digest sm3 -pkeyopt distid:1234567812345678)
+else
+  echo "signature algorithm: Ed25519"
+  sigopts=(-rawin)
+fi
+
 echo "1. checkpoint signatures"
 prev_sum=""
 last=""
 for c in checkpoints/*.json; do
   [ -e "$c" ] || { fail "no checkpoints"; break; }
-  if ! openssl pkeyutl -verify -pubin -inkey public-key.pem -rawin \
+  if ! openssl pkeyutl -verify -pubin -inkey public-key.pem "${sigopts[@]}" \
       -in "$c" -sigfile "${c%.json}.sig" >/dev/null 2>&1; then
     fail "signature of $c does not verify with public-key.pem"
   fi

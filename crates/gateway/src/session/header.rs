@@ -95,6 +95,6 @@ pub fn build_header(
         retention: Some(custody_format::retention::Retention::Standard {
             years: s.gw.cfg.policy.standard_years,
         }),
-        signing_key: hex::encode(s.gw.signer.public_raw()),
+        signing_key: s.gw.signer.public().to_hex(),
     })
 }

@@ -168,7 +168,7 @@ fn open(gw: &Arc<Gateway>, id: &str) -> std::io::Result<Arc<LiveRecording>> {
             retention: Some(custody_format::retention::Retention::Standard {
                 years: gw.cfg.policy.standard_years,
             }),
-            signing_key: hex::encode(gw.signer.public_raw()),
+            signing_key: gw.signer.public().to_hex(),
         };
         let prefix = layout::recording_prefix(
             Some(AUDIT_CATEGORY),

@@ -208,7 +208,7 @@ impl PeerAuth {
             return Err("stale");
         }
         let sig = hex::decode(sig).map_err(|_| "malformed signature")?;
-        let public = self.signer.public_raw();
+        let public = self.signer.public();
         if !crate::signing::verify(&public, &Self::message(id, secs, path), &sig) {
             return Err("not signed by this cluster's key");
         }
