@@ -33,8 +33,8 @@ pub const ELEMENTS: &[&str] = &[
 /// How long a camera may take from the request to its first media.
 pub const FIRST_MEDIA: Duration = Duration::from_secs(20);
 
-/// Where and how to reach one camera.
-#[derive(Debug, Clone)]
+/// Where and how to reach one camera. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct RtspSource<'a> {
     pub url: &'a str,
     pub username: Option<&'a str>,
@@ -42,6 +42,17 @@ pub struct RtspSource<'a> {
     /// RTP interleaved on the RTSP TCP connection (no loss on the way, one
     /// port through firewalls) rather than RTP over UDP.
     pub tcp: bool,
+}
+
+impl std::fmt::Debug for RtspSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspSource")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("tcp", &self.tcp)
+            .finish()
+    }
 }
 
 /// The depayloader and parser for an RTP stream's `encoding-name`; `None`
@@ -182,6 +193,22 @@ fn make_chain(bin: &gst::Bin, mux: &gst::Element, chain: &str) -> Result<gst::Bi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_is_not_in_debug_output() {
+        let s = RtspSource {
+            url: "rtsp://cam-7.example:554/stream1",
+            username: Some("viewer"),
+            password: Some("s3cret-pass"),
+            tcp: true,
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+        assert!(
+            shown.contains("viewer") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn every_carried_encoding_is_depayloaded_and_parsed_only() {
