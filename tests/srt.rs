@@ -147,6 +147,13 @@ async fn an_srt_push_is_kept_byte_for_byte_across_two_sessions() {
     })
     .await;
     assert!(usage.iter().all(|e| !e.detail.contains(PASSPHRASE)));
+    // Callers that finished the handshake are not reported as unfinished
+    // (the recording's close came long after their follow-up).
+    assert!(
+        usage.iter().all(|e| e.event != UsageEvent::Refused),
+        "{usage:?}"
+    );
+    assert!(!gw.log().contains("did not finish"), "{}", gw.log());
     assert!(gw.log().contains("taking in the SRT listener on port"));
 }
 
@@ -182,8 +189,24 @@ async fn srt_callers_are_refused_for_another_stream_id_a_wrong_passphrase_or_a_r
         "{}",
         refused.detail
     );
-    // The right stream id without the passphrase: SRT's handshake refuses.
+    // The right stream id without the passphrase: SRT's handshake refuses,
+    // and the attempt is recorded once it has had its time to finish.
     assert!(!push(port, "enc-1", "not-the-passphrase", 1, &sent));
+    let r = eventually(30, "the wrong passphrase's refusal", || async {
+        usage_of(&w, "enc-1")
+            .await
+            .into_iter()
+            .find(|e| e.event == UsageEvent::Refused && e.detail.contains("handshake"))
+    })
+    .await;
+    assert!(
+        r.detail.contains("stream id \"enc-1\"")
+            && r.detail
+                .contains("did not finish within 5 s: a wrong or missing passphrase"),
+        "{}",
+        r.detail
+    );
+    assert!(!r.detail.contains("not-the-passphrase"), "{}", r.detail);
     // A revoked device is not listened for: its refusal is recorded.
     let r = eventually(30, "the revoked device's refusal", || async {
         usage_of(&w, "enc-revoked")

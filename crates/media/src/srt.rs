@@ -3,6 +3,8 @@
 //! kept as the recording's original. Only a caller that names the expected
 //! stream id (and, in SRT's handshake, knows the passphrase) is taken.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gst::glib;
@@ -14,8 +16,29 @@ use crate::pull::{CameraError, Limits, pull};
 /// Every element the listener makes.
 pub const ELEMENTS: &[&str] = &["srtserversrc", "appsink"];
 
-/// Where to listen and what a caller must know.
-#[derive(Debug, Clone)]
+/// How long a caller that was let in has to finish SRT's handshake (the
+/// passphrase's key exchange included) before it is reported unfinished.
+pub const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// Callers followed up at once; more are let in but not followed up
+/// (anyone can call, and each one followed up holds a thread for a while).
+const FOLLOWED: usize = 16;
+
+/// What the gateway decides and learns about callers.
+pub trait Gate: Send + Sync + 'static {
+    /// Whether a caller `peer` (`host:port`) naming `stream_id` may go on
+    /// with SRT's handshake.
+    fn accept(&self, stream_id: &str, peer: &str) -> bool;
+    /// The caller was taken: the handshake ended, the passphrase matched.
+    fn connected(&self, peer: String);
+    /// A caller let in did not finish the handshake within [`HANDSHAKE`]:
+    /// a wrong or missing passphrase, or it gave up.
+    fn unfinished(&self, stream_id: &str, peer: &str);
+}
+
+/// Where to listen and what a caller must know. Its `Debug` leaves the
+/// passphrase out.
+#[derive(Clone)]
 pub struct SrtListener<'a> {
     /// Address to bind (`0.0.0.0` for all).
     pub address: &'a str,
@@ -25,6 +48,17 @@ pub struct SrtListener<'a> {
     pub passphrase: &'a str,
     /// SRT receive latency (retransmission window), milliseconds.
     pub latency_ms: u32,
+}
+
+impl std::fmt::Debug for SrtListener<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtListener")
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("passphrase", &"<redacted>")
+            .field("latency_ms", &self.latency_ms)
+            .finish()
+    }
 }
 
 /// The device id a caller's stream id names: the id itself, or the `r`
@@ -44,14 +78,13 @@ pub fn device_of_stream_id(stream_id: &str) -> Option<&str> {
 /// Listens for one caller and hands over what it sends until it leaves,
 /// sends nothing for `stall` (counted from its first bytes: waiting for a
 /// caller has no limit), `keep_going` says no or `emit` returns `false`.
-/// `accept(stream_id, peer)` decides on each caller before SRT's handshake
-/// ends; `connected(peer)` is told who was taken.
+/// `gate` decides on each caller before SRT's handshake ends and is told
+/// who was taken and who let in never finished.
 pub fn listen(
     l: &SrtListener,
     stall: Duration,
     keep_going: &(dyn Fn() -> bool + Sync),
-    accept: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
-    connected: impl Fn(String) + Send + Sync + 'static,
+    gate: Arc<dyn Gate>,
     emit: &mut dyn FnMut(Vec<u8>) -> bool,
 ) -> Result<(), CameraError> {
     crate::init().map_err(|e| CameraError::GStreamer(e.to_string()))?;
@@ -72,6 +105,10 @@ pub fn listen(
     src.set_property("passphrase", l.passphrase);
     src.set_property("latency", l.latency_ms as i32);
     src.set_property("authentication", true);
+    // libsrt asks before the key exchange: a caller let in here may still
+    // fail on the passphrase, and then is never added.
+    let awaited: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (g, waiting) = (gate.clone(), awaited.clone());
     src.connect("caller-connecting", false, move |args| {
         let peer = args.get(1).map(address_of).unwrap_or_default();
         let stream_id = args
@@ -79,10 +116,16 @@ pub fn listen(
             .and_then(|v| v.get::<Option<String>>().ok())
             .flatten()
             .unwrap_or_default();
-        Some(accept(&stream_id, &peer).to_value())
+        let taken = g.accept(&stream_id, &peer);
+        if taken {
+            follow_up(&waiting, &g, stream_id, peer);
+        }
+        Some(taken.to_value())
     });
     src.connect("caller-added", false, move |args| {
-        connected(args.get(2).map(address_of).unwrap_or_default());
+        let peer = args.get(2).map(address_of).unwrap_or_default();
+        awaited.lock().expect("awaited callers").remove(&peer);
+        gate.connected(peer);
         None
     });
     let limits = Limits {
@@ -92,6 +135,28 @@ pub fn listen(
         ..Default::default()
     };
     pull(&pipeline, limits, emit)
+}
+
+/// Tells `gate` if `peer`, let in, has not been added after [`HANDSHAKE`].
+fn follow_up(
+    awaited: &Arc<Mutex<HashSet<String>>>,
+    gate: &Arc<dyn Gate>,
+    stream_id: String,
+    peer: String,
+) {
+    {
+        let mut a = awaited.lock().expect("awaited callers");
+        if a.len() >= FOLLOWED || !a.insert(peer.clone()) {
+            return;
+        }
+    }
+    let (awaited, gate) = (awaited.clone(), gate.clone());
+    std::thread::spawn(move || {
+        std::thread::sleep(HANDSHAKE);
+        if awaited.lock().expect("awaited callers").remove(&peer) {
+            gate.unfinished(&stream_id, &peer);
+        }
+    });
 }
 
 /// `host:port` of a `GSocketAddress` signal argument.

@@ -15,7 +15,7 @@ use super::feed::{Media, record};
 use crate::ledger::SrtDevice;
 use crate::shared::Gateway;
 use crate::usage::UsageEvent;
-use custody_media::srt::{SrtListener, device_of_stream_id};
+use custody_media::srt::{Gate, HANDSHAKE, SrtListener, device_of_stream_id};
 
 /// Refused callers recorded one by one per listener; past that, callers
 /// that keep trying are only logged (anyone can send a stream id).
@@ -35,43 +35,77 @@ pub(super) fn start(gw: &Arc<Gateway>, device: &str, dev: &SrtDevice) -> Media {
             passphrase: &dev.passphrase,
             latency_ms: cfg.latency_ms,
         };
-        let recorded = Mutex::new(HashSet::new());
-        let dev_id = device.clone();
-        let accept = move |stream_id: &str, from: &str| {
-            let verdict = verdict(&gw, &dev_id, stream_id);
-            if let Err(why) = &verdict {
-                let cut: String = stream_id.chars().take(80).collect();
-                let shown = custody_format::text::escape(&cut);
-                let detail = format!("SRT caller {from} with stream id \"{shown}\" refused: {why}");
-                tracing::warn!(device = %dev_id, "{detail}");
-                let mut r = recorded.lock().expect("refusals");
-                if r.len() < REFUSALS_RECORDED && r.insert(detail.clone()) {
-                    let (gw, d, at) = (gw.clone(), dev_id.clone(), from.parse().ok());
-                    rt.spawn(async move {
-                        record(&gw, &d, UsageEvent::Refused, detail, at).await;
-                    });
-                }
-            }
-            verdict.is_ok()
-        };
-        let connected = move |p: String| {
-            *peer.lock().expect("peer") = Some(p);
-        };
+        let gate = Arc::new(DeviceGate {
+            gw,
+            device,
+            rt,
+            peer,
+            recorded: Mutex::new(HashSet::new()),
+        });
         let open = tx.clone();
         let stall = Duration::from_secs(cfg.stall_secs.max(1));
-        let r = custody_media::srt::listen(
-            &listener,
-            stall,
-            &|| !open.is_closed(),
-            accept,
-            connected,
-            &mut |b| tx.blocking_send(Bytes::from(b)).is_ok(),
-        );
+        let r =
+            custody_media::srt::listen(&listener, stall, &|| !open.is_closed(), gate, &mut |b| {
+                tx.blocking_send(Bytes::from(b)).is_ok()
+            });
         match r {
             Ok(()) => "the device ended its stream".to_string(),
             Err(e) => e.to_string(),
         }
     })
+}
+
+/// The callers of one device's listener: admitted against the ledger,
+/// refusals recorded (the first [`REFUSALS_RECORDED`] distinct ones).
+struct DeviceGate {
+    gw: Arc<Gateway>,
+    device: String,
+    rt: tokio::runtime::Handle,
+    /// Who the feed is receiving from, once taken.
+    peer: Arc<Mutex<Option<String>>>,
+    recorded: Mutex<HashSet<String>>,
+}
+
+impl DeviceGate {
+    fn refused(&self, from: &str, stream_id: &str, why: &str) {
+        let cut: String = stream_id.chars().take(80).collect();
+        let shown = custody_format::text::escape(&cut);
+        let detail = format!("SRT caller {from} with stream id \"{shown}\" refused: {why}");
+        tracing::warn!(device = %self.device, "{detail}");
+        let mut r = self.recorded.lock().expect("refusals");
+        if r.len() < REFUSALS_RECORDED && r.insert(detail.clone()) {
+            let (gw, d, at) = (self.gw.clone(), self.device.clone(), from.parse().ok());
+            self.rt.spawn(async move {
+                record(&gw, &d, UsageEvent::Refused, detail, at).await;
+            });
+        }
+    }
+}
+
+impl Gate for DeviceGate {
+    fn accept(&self, stream_id: &str, peer: &str) -> bool {
+        let verdict = verdict(&self.gw, &self.device, stream_id);
+        if let Err(why) = &verdict {
+            self.refused(peer, stream_id, why);
+        }
+        verdict.is_ok()
+    }
+
+    fn connected(&self, peer: String) {
+        *self.peer.lock().expect("peer") = Some(peer);
+    }
+
+    fn unfinished(&self, stream_id: &str, peer: &str) {
+        self.refused(
+            peer,
+            stream_id,
+            &format!(
+                "the SRT handshake did not finish within {} s: a wrong or missing passphrase, \
+                 or the caller gave up",
+                HANDSHAKE.as_secs()
+            ),
+        );
+    }
 }
 
 /// Whether a caller naming `stream_id` is taken for `device` now.
