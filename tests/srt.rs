@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::ingest::*;
+use common::postgres::Postgres;
 use common::*;
 use custody::manifest::Role;
 use custody::usage::UsageEvent;
@@ -219,4 +220,91 @@ async fn srt_callers_are_refused_for_another_stream_id_a_wrong_passphrase_or_a_r
     assert!(!push(revoked_port, "enc-revoked", PASSPHRASE, 1, &sent));
     let store = w.store().await;
     assert!(store.list("records/").await.unwrap().is_empty());
+}
+
+/// Cluster mode: two gateways, one SRT device. Only the gateway holding the
+/// device's ingest lease listens for it and records; when that gateway
+/// dies, the other takes the lease over and the device's next push is
+/// recorded there.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_cluster_one_gateway_takes_a_device_in_and_another_takes_over_when_it_dies() {
+    let pg = Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.cluster.lease_secs = 3;
+        c.live.close_after_secs = 5;
+        c.srt.stall_secs = 3;
+        c.srt.address = "127.0.0.1".into();
+    });
+    let port = free_udp_port();
+    add_srt_device(&w, "enc-1", "active", port);
+    let mut a = w.gateway();
+    let mut b = w.another_gateway("gateway-b", |_| {});
+    let holder = || {
+        pg.sql(
+            "postgres",
+            "SELECT holder FROM leases WHERE name = 'ingest enc-1' AND expires_at > now()",
+        )
+        .trim()
+        .to_string()
+    };
+    let first = eventually(60, "the ingest lease taken", || async {
+        Some(holder()).filter(|h| !h.is_empty())
+    })
+    .await;
+    let spooled = |spool: &str| w.path(spool).join("recordings").join("enc-1").exists();
+    let (first_spool, second_spool, second_id) = match first.as_str() {
+        "test-gateway" => ("spool", "spool-gateway-b", "gateway-b"),
+        "gateway-b" => ("spool-gateway-b", "spool", "test-gateway"),
+        other => panic!("ingest lease held by {other:?}"),
+    };
+    push_through(port, "enc-1", 3, &w.path("sent-1.ts"));
+    assert!(spooled(first_spool), "the lease holder records the device");
+    assert!(!spooled(second_spool), "the other gateway keeps nothing");
+    let (holding, waiting) = if first == "test-gateway" {
+        (&mut a, &b)
+    } else {
+        (&mut b, &a)
+    };
+    assert!(
+        waiting
+            .log()
+            .contains("is taken in by another gateway: held by gateway"),
+        "{}",
+        waiting.log()
+    );
+    // Said once, not at every renewal of the holder's lease.
+    assert_eq!(
+        waiting.log().matches("is taken in by another gateway").count(),
+        1,
+        "{}",
+        waiting.log()
+    );
+    holding.kill();
+    eventually(60, "the ingest lease taken over", || async {
+        (holder() == second_id).then_some(())
+    })
+    .await;
+    push_through(port, "enc-1", 3, &w.path("sent-2.ts"));
+    assert!(spooled(second_spool), "the new holder records the device");
+    // Its recording closes and verifies.
+    let id = std::fs::read_dir(w.path(second_spool).join("recordings").join("enc-1"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let store = w.store().await;
+    eventually(60, "the new holder's recording closed", || async {
+        store
+            .exists(&format!("index/recordings/enc-1/{id}.json"))
+            .await
+            .ok()
+            .filter(|e| *e)
+    })
+    .await;
+    let v = w.verify(&format!("enc-1/{id}"));
+    assert!(v.status.success(), "{}", stdout(&v));
 }

@@ -31,6 +31,12 @@ pub fn upload_name(recorder: &str, id: &str) -> String {
     format!("upload {recorder}/{id}")
 }
 
+/// The lease of taking in a device the gateway reaches itself (an RTSP
+/// camera it pulls, an SRT device it listens for): one gateway at a time.
+pub fn ingest_name(device: &str) -> String {
+    format!("ingest {device}")
+}
+
 fn secs(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }

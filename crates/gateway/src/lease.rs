@@ -65,6 +65,18 @@ impl Leases {
         custody_db::leases::upload_name(recorder, id)
     }
 
+    /// The lease of taking in device `device` over RTSP or SRT.
+    pub fn ingest_name(device: &str) -> String {
+        custody_db::leases::ingest_name(device)
+    }
+
+    /// Takes the lease of taking in a device, taking it over from a holder
+    /// that let it expire: it stopped pulling or listening by then, and
+    /// what it received is in its own recording.
+    pub async fn take_ingest(self: &Arc<Self>, name: &str) -> Result<Lease, LeaseError> {
+        self.take_or_take_over(name, "a device ingest's").await
+    }
+
     /// Takes the lease of a docked upload, taking it over from a holder
     /// that let it expire (it died or lost the database): every byte it
     /// acknowledged is staged in storage, so nothing of it is lost.

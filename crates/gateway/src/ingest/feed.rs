@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::Source;
+use crate::lease::{Lease, LeaseError, Leases};
 use crate::live::LiveRecording;
 use crate::metrics::Kind;
 use crate::session::Session;
@@ -109,7 +111,14 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
     let mut lost: Option<(String, String)> = None;
     let mut last = LastOutcome::default();
     let name = source.protocol();
+    // Cluster mode: one gateway takes the device in at a time.
+    let mut held: Option<Lease> = None;
     loop {
+        if held.as_ref().is_some_and(|l| l.lost().is_cancelled()) {
+            // Another gateway may take the device in from now on.
+            held = None;
+            current = None;
+        }
         let now = custody_format::clock::now();
         let admission = match gw.ledger.current().admit(&device, now) {
             Ok(a) => a,
@@ -136,6 +145,31 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 continue;
             }
         };
+        if let (None, Some(leases)) = (&held, &gw.live.leases) {
+            match leases.take_ingest(&Leases::ingest_name(&device)).await {
+                Ok(l) => {
+                    tracing::info!(%device, "this gateway takes in {}", source.what());
+                    held = Some(l);
+                }
+                Err(e) => {
+                    // Named without the lease's expiry, which every renewal
+                    // moves: logged once per holder.
+                    let detail = match e {
+                        LeaseError::HeldBy { holder, .. } => format!(
+                            "{} is taken in by another gateway: held by gateway {holder}",
+                            source.what()
+                        ),
+                        e => format!("{} is not taken in: {e}", source.what()),
+                    };
+                    if last.changed(&detail) {
+                        tracing::info!(%device, "{detail}");
+                    }
+                    tokio::time::sleep(leases.ttl() / 3).await;
+                    continue;
+                }
+            }
+        }
+        let lost_lease = held.as_ref().map(Lease::lost);
         let mut media = source.start(&gw, &device);
         let Some(first) = media.bytes.recv().await else {
             let why = media.ended().await;
@@ -198,10 +232,11 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 ),
             )
             .await;
-        let why = match receive(&session, &rec, first, &mut media).await {
+        let why = match receive(&session, &rec, first, &mut media, lost_lease).await {
             Ok(()) => media.ended().await,
             Err(e) => e,
         };
+
         tracing::warn!(%device, id = %rec.id, "{name} session ended: {why}");
         session
             .usage(
@@ -283,7 +318,9 @@ async fn receive(
     rec: &Arc<LiveRecording>,
     first: Bytes,
     media: &mut Media,
+    lost_lease: Option<CancellationToken>,
 ) -> Result<(), String> {
+    let lost_lease = lost_lease.unwrap_or_default();
     struct Detach<'a>(&'a LiveRecording);
     impl Drop for Detach<'_> {
         fn drop(&mut self) {
@@ -319,6 +356,10 @@ async fn receive(
                         rec.on_durable(*drx.borrow_and_update());
                     }
                     continue;
+                }
+                _ = lost_lease.cancelled() => {
+                    failed = Some("this gateway lost the device's ingest lease".to_string());
+                    break;
                 }
             },
         };
