@@ -48,8 +48,20 @@ passphrase = "{PASSPHRASE}"
 /// SRT slave fails the push instead of being dropped). `linger` lets SRT
 /// deliver the last packets before ffmpeg closes.
 fn push(port: u16, stream_id: &str, passphrase: &str, secs: u32, sent: &Path) -> bool {
+    push_with(port, stream_id, passphrase, secs, sent, "")
+}
+
+/// [`push`] with more SRT options (`&name=value…`) in the URL.
+fn push_with(
+    port: u16,
+    stream_id: &str,
+    passphrase: &str,
+    secs: u32,
+    sent: &Path,
+    options: &str,
+) -> bool {
     let url = format!(
-        "srt\\://127.0.0.1\\:{port}?streamid={stream_id}&passphrase={passphrase}&pbkeylen=16&linger=5&connect_timeout=2000"
+        "srt\\://127.0.0.1\\:{port}?streamid={stream_id}&passphrase={passphrase}&pbkeylen=16&linger=5&connect_timeout=2000{options}"
     );
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
@@ -275,7 +287,10 @@ async fn in_a_cluster_one_gateway_takes_a_device_in_and_another_takes_over_when_
     );
     // Said once, not at every renewal of the holder's lease.
     assert_eq!(
-        waiting.log().matches("is taken in by another gateway").count(),
+        waiting
+            .log()
+            .matches("is taken in by another gateway")
+            .count(),
         1,
         "{}",
         waiting.log()
@@ -307,4 +322,85 @@ async fn in_a_cluster_one_gateway_takes_a_device_in_and_another_takes_over_when_
     .await;
     let v = w.verify(&format!("enc-1/{id}"));
     assert!(v.status.success(), "{}", stdout(&v));
+}
+
+/// Over a lossy link with a latency shorter than the round trip, SRT gives
+/// up on packets and delivers the rest: the holes, found by the MPEG-TS
+/// continuity counters, are recorded as `transport-loss` gaps; the
+/// original is what arrived, short of whole TS packets only.
+#[tokio::test(flavor = "multi_thread")]
+async fn packets_srt_dropped_on_a_lossy_link_are_recorded_as_gaps() {
+    use common::link::{Impairment, LinkEmulator};
+    use std::time::Duration;
+    let w = World::with_config(Backend::Local, |c| {
+        c.live.close_after_secs = 5;
+        c.srt.stall_secs = 3;
+        c.srt.latency_ms = 20;
+        c.srt.address = "127.0.0.1".into();
+    });
+    let port = free_udp_port();
+    add_srt_device(&w, "enc-1", "active", port);
+    let _gw = w.gateway();
+    // 60 ms round trip, 10 % loss each way: a lost packet's retransmission
+    // comes after SRT's 20 ms have passed.
+    let lossy = Impairment::radio(0.10, Duration::from_millis(30), Duration::ZERO, 0);
+    let link = LinkEmulator::with_profile(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        common::link::LinkProfile {
+            up: lossy.clone(),
+            down: lossy,
+            seed: 7,
+        },
+    )
+    .await;
+    let sent = w.path("sent.ts");
+    let through = (0..30).any(|_| {
+        let ok = push_with(
+            link.addr.port(),
+            "enc-1",
+            PASSPHRASE,
+            6,
+            &sent,
+            "&latency=20000",
+        );
+        if !ok {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        ok
+    });
+    assert!(through, "no push through the lossy link got through");
+    let (key, m) = closed_recording(&w, "enc-1").await;
+    let v = w.verify(&key);
+    assert!(v.status.success(), "{}", stdout(&v));
+    let gaps = &m.live.as_ref().unwrap().gaps;
+    let losses: Vec<_> = gaps.iter().filter(|g| g.kind == "transport-loss").collect();
+    assert!(!losses.is_empty(), "{gaps:?}");
+    for g in &losses {
+        assert!(
+            g.reason.contains("MPEG-TS packets missing") && g.reason.contains("latency of 20 ms"),
+            "{}",
+            g.reason
+        );
+        assert!(
+            g.bytes.is_none(),
+            "no byte of the stream's offsets is skipped"
+        );
+    }
+    assert!(
+        !m.live.as_ref().unwrap().complete,
+        "a recording with gaps is not complete"
+    );
+    // What arrived is what was sent less whole TS packets.
+    let raw = w.path("raw.ts");
+    concat(&w, &m, &[Role::RawChunk], &raw).await;
+    let (raw_len, sent_len) = (
+        std::fs::metadata(&raw).unwrap().len(),
+        std::fs::metadata(&sent).unwrap().len(),
+    );
+    assert!(raw_len < sent_len, "{raw_len} of {sent_len} bytes");
+    assert_eq!(
+        (sent_len - raw_len) % 188,
+        0,
+        "{raw_len} of {sent_len} bytes"
+    );
 }

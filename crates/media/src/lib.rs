@@ -17,6 +17,7 @@ pub mod rtsp;
 pub mod selfcheck;
 pub mod srt;
 pub mod test_camera;
+pub mod ts_continuity;
 pub mod typefind;
 
 use std::sync::OnceLock;

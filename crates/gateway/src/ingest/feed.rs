@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Source;
+use super::loss::{self, LossWatch};
 use crate::lease::{Lease, LeaseError, Leases};
 use crate::live::LiveRecording;
 use crate::metrics::Kind;
@@ -232,7 +233,13 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 ),
             )
             .await;
-        let why = match receive(&session, &rec, first, &mut media, lost_lease).await {
+        let mut loss = matches!(source, Source::Srt(_))
+            .then(|| LossWatch::new(rec.stream_durable(), gw.cfg.srt.latency_ms));
+        let received = receive(&session, &rec, first, &mut media, lost_lease, &mut loss).await;
+        if let Some(reason) = loss.as_mut().and_then(LossWatch::flush) {
+            loss_gap(&rec, reason).await;
+        }
+        let why = match received {
             Ok(()) => media.ended().await,
             Err(e) => e,
         };
@@ -294,6 +301,17 @@ async fn recording_for(
     Ok(rec)
 }
 
+/// Records packets the transport lost as a gap where the stream is now.
+async fn loss_gap(rec: &Arc<LiveRecording>, reason: String) {
+    let r = rec.clone();
+    let to = rec.stream_durable();
+    match tokio::task::spawn_blocking(move || r.gap(to, loss::KIND, &reason, None)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(id = %rec.id, "transport loss not recorded as a gap: {e}"),
+        Err(e) => tracing::error!(id = %rec.id, "transport loss not recorded as a gap: {e}"),
+    }
+}
+
 /// A device's recordings are named by their protocol and when they began
 /// (UTC, to the millisecond): `rtsp-20261208T010203.456Z`.
 fn recording_id(prefix: &str, at: time::OffsetDateTime) -> String {
@@ -319,6 +337,7 @@ async fn receive(
     first: Bytes,
     media: &mut Media,
     lost_lease: Option<CancellationToken>,
+    loss: &mut Option<LossWatch>,
 ) -> Result<(), String> {
     let lost_lease = lost_lease.unwrap_or_default();
     struct Detach<'a>(&'a LiveRecording);
@@ -365,6 +384,12 @@ async fn receive(
         };
         received.inc_by(b.len() as u64);
         file_end += b.len() as u64;
+        if let Some(w) = loss.as_mut() {
+            w.feed(&b);
+            if let Some(reason) = w.due(std::time::Instant::now()) {
+                loss_gap(rec, reason).await;
+            }
+        }
         if tx.send(WriterItem::Data(b)).await.is_err() {
             failed = Some("the spool writer stopped".to_string());
             break;

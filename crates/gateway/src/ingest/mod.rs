@@ -7,6 +7,7 @@
 //! one live recording.
 
 mod feed;
+mod loss;
 pub mod rtsp;
 pub mod srt;
 

@@ -1,0 +1,209 @@
+//! Where an MPEG-TS byte stream lost packets on the way, from its own
+//! continuity counters. SRT gives up on packets that miss its latency
+//! window (too-late packet drop) and delivers the rest without saying so;
+//! GStreamer 1.22 does not report those drops either. Each TS packet with a
+//! payload carries a 4-bit counter per PID, so a jump in it is a hole in
+//! what arrived — found at its exact byte offset, without decoding.
+
+use std::collections::HashMap;
+
+/// The size of an MPEG-TS packet.
+const PACKET: usize = 188;
+const SYNC: u8 = 0x47;
+/// The null packets' PID: padding, not counted.
+const NULL_PID: u16 = 0x1fff;
+
+/// A hole found in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hole {
+    /// Stream offset of the first packet after the hole.
+    pub offset: u64,
+    /// The PID whose counter jumped; `None`: the 188-byte packet rhythm
+    /// broke (bytes that are not whole TS packets were lost or came).
+    pub pid: Option<u16>,
+    /// Packets of that PID missing, modulo 16 (the counter's range): at
+    /// least this many.
+    pub missing: u8,
+}
+
+/// Follows one stream's continuity counters, fed in pieces of any size.
+#[derive(Debug)]
+pub struct TsContinuity {
+    /// Bytes of a packet not yet complete.
+    carry: Vec<u8>,
+    /// Stream offset of the next byte fed.
+    offset: u64,
+    /// The last counter seen per PID (at most 8192 PIDs).
+    last: HashMap<u16, u8>,
+    /// Looking for the packet rhythm again after it broke.
+    lost_sync: bool,
+}
+
+impl TsContinuity {
+    /// A stream whose next byte is at `offset`.
+    pub fn new(offset: u64) -> TsContinuity {
+        TsContinuity {
+            carry: Vec::with_capacity(PACKET),
+            offset,
+            last: HashMap::new(),
+            lost_sync: false,
+        }
+    }
+
+    /// Takes the next bytes of the stream; returns the holes they show.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<Hole> {
+        let mut holes = Vec::new();
+        while !bytes.is_empty() {
+            if self.carry.is_empty() && bytes[0] != SYNC {
+                // Skip to the next sync byte; the counters start again.
+                let skip = bytes.iter().position(|&b| b == SYNC).unwrap_or(bytes.len());
+                if !self.lost_sync {
+                    self.lost_sync = true;
+                    holes.push(Hole {
+                        offset: self.offset,
+                        pid: None,
+                        missing: 0,
+                    });
+                }
+                self.last.clear();
+                self.offset += skip as u64;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            let want = PACKET - self.carry.len();
+            let take = want.min(bytes.len());
+            self.carry.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.carry.len() < PACKET {
+                break;
+            }
+            let start = self.offset;
+            self.offset += PACKET as u64;
+            self.lost_sync = false;
+            if let Some(hole) = check(&mut self.last, &self.carry, start) {
+                holes.push(hole);
+            }
+            self.carry.clear();
+        }
+        holes
+    }
+}
+
+/// Checks one whole packet against the counters seen so far.
+fn check(last: &mut HashMap<u16, u8>, p: &[u8], offset: u64) -> Option<Hole> {
+    let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
+    if pid == NULL_PID {
+        return None;
+    }
+    let control = (p[3] >> 4) & 0x3;
+    let cc = p[3] & 0x0f;
+    // An adaptation field's discontinuity indicator: the counter may
+    // start anywhere.
+    if control & 0x2 != 0 && p[4] > 0 && p[5] & 0x80 != 0 {
+        last.insert(pid, cc);
+        return None;
+    }
+    // Only packets with a payload advance the counter.
+    if control & 0x1 == 0 {
+        return None;
+    }
+    let hole = match last.get(&pid) {
+        // A duplicate packet repeats its counter.
+        Some(&last) if last == cc => None,
+        Some(&last) => {
+            let expected = (last + 1) & 0x0f;
+            (cc != expected).then(|| Hole {
+                offset,
+                pid: Some(pid),
+                missing: cc.wrapping_sub(expected) & 0x0f,
+            })
+        }
+        None => None,
+    };
+    last.insert(pid, cc);
+    hole
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TS packet of `pid` with counter `cc` and a payload.
+    fn packet(pid: u16, cc: u8) -> Vec<u8> {
+        let mut p = vec![0xffu8; PACKET];
+        p[0] = SYNC;
+        p[1] = (pid >> 8) as u8 & 0x1f;
+        p[2] = pid as u8;
+        p[3] = 0x10 | (cc & 0x0f);
+        p
+    }
+
+    fn stream(packets: &[(u16, u8)]) -> Vec<u8> {
+        packets
+            .iter()
+            .flat_map(|&(pid, cc)| packet(pid, cc))
+            .collect()
+    }
+
+    #[test]
+    fn an_unbroken_stream_has_no_hole_whatever_the_pieces() {
+        let s = stream(&[(256, 14), (257, 3), (256, 15), (256, 0), (257, 4), (256, 1)]);
+        for piece in [1, 7, 188, 200, 1316] {
+            let mut c = TsContinuity::new(0);
+            let holes: Vec<Hole> = s.chunks(piece).flat_map(|b| c.feed(b)).collect();
+            assert!(holes.is_empty(), "pieces of {piece}: {holes:?}");
+        }
+    }
+
+    #[test]
+    fn missing_packets_are_found_at_their_offset() {
+        // Seven packets (one SRT payload) of PID 256 dropped after cc 2.
+        let s = stream(&[(256, 1), (256, 2), (257, 9), (256, 10), (257, 10)]);
+        let mut c = TsContinuity::new(1000);
+        let holes = c.feed(&s);
+        assert_eq!(
+            holes,
+            [Hole {
+                offset: 1000 + 3 * 188,
+                pid: Some(256),
+                missing: 7,
+            }]
+        );
+    }
+
+    #[test]
+    fn duplicates_null_packets_and_signalled_discontinuities_are_not_holes() {
+        let mut s = stream(&[(256, 5), (256, 5), (NULL_PID, 9), (256, 6)]);
+        // An adaptation field with the discontinuity indicator, then a
+        // counter that starts elsewhere.
+        let mut d = packet(256, 12);
+        d[3] = 0x30 | 12;
+        d[4] = 1;
+        d[5] = 0x80;
+        s.extend(d);
+        s.extend(packet(256, 13));
+        // Adaptation field only: the counter does not advance.
+        let mut a = packet(256, 13);
+        a[3] = 0x20 | 13;
+        a[4] = 0;
+        s.extend(a);
+        s.extend(packet(256, 14));
+        assert!(TsContinuity::new(0).feed(&s).is_empty());
+    }
+
+    #[test]
+    fn broken_packet_rhythm_is_one_hole_and_counting_starts_again() {
+        let mut s = stream(&[(256, 1)]);
+        s.extend_from_slice(&[0u8; 50]);
+        s.extend(stream(&[(256, 9), (256, 10)]));
+        let holes = TsContinuity::new(0).feed(&s);
+        assert_eq!(
+            holes,
+            [Hole {
+                offset: 188,
+                pid: None,
+                missing: 0,
+            }]
+        );
+    }
+}
