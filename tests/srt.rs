@@ -404,3 +404,72 @@ async fn packets_srt_dropped_on_a_lossy_link_are_recorded_as_gaps() {
         "{raw_len} of {sent_len} bytes"
     );
 }
+
+/// A device streaming longer than `max_recording_secs` fills several
+/// recordings, each after the first begun at a video keyframe: together
+/// their originals are exactly what the device sent, and each verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_push_is_recorded_in_recordings_of_the_maximum_length() {
+    let w = World::with_config(Backend::Local, |c| {
+        c.live.close_after_secs = 4;
+        c.srt.stall_secs = 3;
+        c.srt.max_recording_secs = 3;
+        c.srt.address = "127.0.0.1".into();
+    });
+    let port = free_udp_port();
+    add_srt_device(&w, "enc-1", "active", port);
+    let _gw = w.gateway();
+    let sent = w.path("sent.ts");
+    push_through(port, "enc-1", 10, &sent);
+    let store = w.store().await;
+    // Every recording of the device, closed, in the order they began.
+    let manifests = eventually(90, "the recordings closed", || async {
+        let mut keys = Vec::new();
+        for l in store.list("index/recordings/enc-1/").await.ok()? {
+            let b = store.get_bytes(&l.key, 1 << 20).await.ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+            keys.push(v["manifest_key"].as_str()?.to_string());
+        }
+        if keys.len() < 2 {
+            return None;
+        }
+        let mut ms = Vec::new();
+        for k in &keys {
+            let b = store.get_bytes(k, 1 << 26).await.ok()?;
+            let m: custody::manifest::Manifest = serde_json::from_slice(&b).ok()?;
+            ms.push((k.clone(), m));
+        }
+        ms.sort_by(|a, b| a.1.recording_id.cmp(&b.1.recording_id));
+        // The last one closes by timeout once the device has stopped.
+        let last = ms.last()?.1.live.as_ref()?;
+        (last.closed_by == custody::manifest::ClosedBy::Timeout).then_some(ms)
+    })
+    .await;
+    assert!(manifests.len() >= 3, "{} recordings", manifests.len());
+    let mut all = Vec::new();
+    for (i, (key, m)) in manifests.iter().enumerate() {
+        let v = w.verify(key);
+        assert!(v.status.success(), "{key}: {}", stdout(&v));
+        let raw = w.path(&format!("raw-{i}.ts"));
+        concat(&w, m, &[Role::RawChunk], &raw).await;
+        let bytes = std::fs::read(&raw).unwrap();
+        if i > 0 {
+            assert_eq!(
+                custody_media::ts_continuity::first_video_keyframe(&bytes[..188]),
+                Some(0),
+                "{key} begins with a video keyframe"
+            );
+        }
+        let live = m.live.as_ref().unwrap();
+        if i + 1 < manifests.len() {
+            assert_eq!(live.closed_by, custody::manifest::ClosedBy::Device, "{key}");
+            assert!(live.gaps.is_empty(), "{key}: {:?}", live.gaps);
+            assert!(live.complete, "{key}");
+        }
+        all.extend(bytes);
+    }
+    assert!(
+        all == std::fs::read(&sent).unwrap(),
+        "the recordings' originals together are not what was sent"
+    );
+}

@@ -112,7 +112,8 @@ impl Default for ClusterConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RtspConfig {
-    /// Pull them from this gateway (in a cluster, turn it on for one).
+    /// Pull them from this gateway (in a cluster, the one holding a
+    /// camera's ingest lease pulls it).
     pub pull: bool,
     /// A camera that sends nothing for this long is reconnected (its first
     /// media may take up to 20 s, or this if longer).
@@ -120,6 +121,10 @@ pub struct RtspConfig {
     /// Longest wait between attempts to reach a camera (the first retry
     /// comes after 1 s, then twice as long each time).
     pub max_backoff_secs: u64,
+    /// A camera streaming without end is recorded in recordings of about
+    /// this length: past it, the next video keyframe begins a new one
+    /// (0: one recording for as long as the stream goes on).
+    pub max_recording_secs: u64,
 }
 
 impl Default for RtspConfig {
@@ -128,6 +133,7 @@ impl Default for RtspConfig {
             pull: true,
             stall_secs: 10,
             max_backoff_secs: 30,
+            max_recording_secs: 3600,
         }
     }
 }
@@ -136,7 +142,8 @@ impl Default for RtspConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SrtConfig {
-    /// Listen for them on this gateway (in a cluster, turn it on for one).
+    /// Listen for them on this gateway (in a cluster, the one holding a
+    /// device's ingest lease listens for it).
     pub listen: bool,
     /// Address the listeners bind.
     pub address: String,
@@ -145,6 +152,8 @@ pub struct SrtConfig {
     /// A device that sends nothing for this long (after its first bytes)
     /// is let go; its listener waits for it again.
     pub stall_secs: u64,
+    /// As `[rtsp] max_recording_secs`.
+    pub max_recording_secs: u64,
 }
 
 impl Default for SrtConfig {
@@ -154,6 +163,7 @@ impl Default for SrtConfig {
             address: "0.0.0.0".into(),
             latency_ms: 120,
             stall_secs: 10,
+            max_recording_secs: 3600,
         }
     }
 }

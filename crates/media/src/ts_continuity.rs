@@ -124,6 +124,31 @@ fn check(last: &mut HashMap<u16, u8>, p: &[u8], offset: u64) -> Option<Hole> {
     hole
 }
 
+/// Where in `bytes` — whole TS packets, as SRT and the RTSP muxer hand
+/// them over — the first video keyframe begins: a packet that starts a PES
+/// packet of a video stream (stream id 0xE0–0xEF) with the adaptation
+/// field's random access indicator set, as encoders' and GStreamer's
+/// muxers mark keyframes. `None` if there is none, or the bytes are not
+/// whole packets.
+pub fn first_video_keyframe(bytes: &[u8]) -> Option<usize> {
+    if !bytes.len().is_multiple_of(PACKET) {
+        return None;
+    }
+    bytes
+        .chunks_exact(PACKET)
+        .position(|p| {
+            let starts_unit = p[1] & 0x40 != 0;
+            let adaptation = (p[3] >> 4) & 0x2 != 0;
+            if p[0] != SYNC || !starts_unit || !adaptation || p[4] == 0 || p[5] & 0x40 == 0 {
+                return false;
+            }
+            let payload = 5 + usize::from(p[4]);
+            p.get(payload..payload + 4)
+                .is_some_and(|h| h[..3] == [0, 0, 1] && (0xe0..=0xef).contains(&h[3]))
+        })
+        .map(|i| i * PACKET)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +214,29 @@ mod tests {
         s.extend(a);
         s.extend(packet(256, 14));
         assert!(TsContinuity::new(0).feed(&s).is_empty());
+    }
+
+    /// A packet starting a PES packet of `stream_id`, a keyframe or not.
+    fn pes_start(pid: u16, stream_id: u8, keyframe: bool) -> Vec<u8> {
+        let mut p = packet(pid, 0);
+        p[1] |= 0x40;
+        p[3] = 0x30;
+        p[4] = 1;
+        p[5] = if keyframe { 0x40 } else { 0 };
+        p[6..10].copy_from_slice(&[0, 0, 1, stream_id]);
+        p
+    }
+
+    #[test]
+    fn the_first_video_keyframe_is_found_and_audio_ones_are_not() {
+        let mut s = packet(256, 0);
+        s.extend(pes_start(257, 0xc0, true)); // audio: every frame a key
+        s.extend(pes_start(256, 0xe0, false)); // video, not a keyframe
+        s.extend(pes_start(256, 0xe0, true));
+        s.extend(packet(256, 1));
+        assert_eq!(first_video_keyframe(&s), Some(3 * PACKET));
+        assert_eq!(first_video_keyframe(&s[..3 * PACKET]), None);
+        assert_eq!(first_video_keyframe(&s[1..]), None, "not whole packets");
     }
 
     #[test]

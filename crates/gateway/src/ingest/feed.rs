@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -22,6 +22,7 @@ use crate::shared::Gateway;
 use crate::spool::writer::{OriginalWriter, SyncPace, WriterItem, run_writer};
 use crate::usage::{Usage, UsageEvent};
 use custody_format::metadata::{RecordingMeta, RecordingMode};
+use custody_media::ts_continuity::first_video_keyframe;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
@@ -114,6 +115,8 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
     let name = source.protocol();
     // Cluster mode: one gateway takes the device in at a time.
     let mut held: Option<Lease> = None;
+    // When the current recording began (for its maximum length).
+    let mut began = Instant::now();
     loop {
         if held.as_ref().is_some_and(|l| l.lost().is_cancelled()) {
             // Another gateway may take the device in from now on.
@@ -204,19 +207,22 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
             peer: peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
             ingest: Some(source.ingest(peer_text.as_deref())),
         });
-        let rec = match recording_for(&session, &device, &source, current.take(), lost.take()).await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(%device, "no recording for {}: {e}", source.what());
-                session
-                    .usage(UsageEvent::UploadFailed, None, format!("no recording: {e}"))
-                    .await;
-                drop(media);
-                tokio::time::sleep(max_backoff).await;
-                continue;
-            }
-        };
+        let (mut rec, fresh) =
+            match recording_for(&session, &device, &source, current.take(), lost.take()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(%device, "no recording for {}: {e}", source.what());
+                    session
+                        .usage(UsageEvent::UploadFailed, None, format!("no recording: {e}"))
+                        .await;
+                    drop(media);
+                    tokio::time::sleep(max_backoff).await;
+                    continue;
+                }
+            };
+        if fresh {
+            began = Instant::now();
+        }
         let from = session
             .ingest
             .as_ref()
@@ -233,17 +239,45 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 ),
             )
             .await;
-        let mut loss = matches!(source, Source::Srt(_))
-            .then(|| LossWatch::new(rec.stream_durable(), gw.cfg.srt.latency_ms));
-        let received = receive(&session, &rec, first, &mut media, lost_lease, &mut loss).await;
-        if let Some(reason) = loss.as_mut().and_then(LossWatch::flush) {
-            loss_gap(&rec, reason).await;
-        }
+        // One session may fill several recordings of at most
+        // `max_recording_secs`, each begun at a video keyframe.
+        let mut first = first;
+        let received = loop {
+            let mut loss = matches!(source, Source::Srt(_))
+                .then(|| LossWatch::new(rec.stream_durable(), gw.cfg.srt.latency_ms));
+            let cut_at = source.max_recording(&gw).map(|m| began + m);
+            let r = receive(
+                &session,
+                &rec,
+                first,
+                &mut media,
+                lost_lease.clone(),
+                &mut loss,
+                cut_at,
+            )
+            .await;
+            if let Some(reason) = loss.as_mut().and_then(LossWatch::flush) {
+                loss_gap(&rec, reason).await;
+            }
+            match r {
+                Ok(Received::Cut(rest)) => {
+                    match next_recording(&session, &device, &source, &rec).await {
+                        Ok(next) => {
+                            rec = next;
+                            began = Instant::now();
+                            first = rest;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                }
+                Ok(Received::Ended) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
         let why = match received {
             Ok(()) => media.ended().await,
             Err(e) => e,
         };
-
         tracing::warn!(%device, id = %rec.id, "{name} session ended: {why}");
         session
             .usage(
@@ -258,6 +292,35 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
     }
 }
 
+/// Ends `rec` at its maximum length (`closed_by` = `device`: ended on
+/// purpose by the side making the stream, not by timeout) and opens the
+/// recording the stream goes on in.
+async fn next_recording(
+    s: &Arc<Session>,
+    device: &str,
+    source: &Source,
+    rec: &Arc<LiveRecording>,
+) -> Result<Arc<LiveRecording>, String> {
+    let r = rec.clone();
+    tokio::task::spawn_blocking(move || r.close(custody_format::manifest::ClosedBy::Device))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("recording {device}/{} could not be closed: {e}", rec.id))?;
+    let (next, _) = recording_for(s, device, source, None, None).await?;
+    let detail = format!(
+        "{device}/{} reached {} s and was closed at a video keyframe; the {} stream goes on in \
+         {device}/{}",
+        rec.id,
+        source.max_recording(&s.gw).map_or(0, |d| d.as_secs()),
+        source.protocol(),
+        next.id
+    );
+    tracing::info!(%device, "{detail}");
+    s.usage(UsageEvent::SessionOpened, Some(&next.id), detail)
+        .await;
+    Ok(next)
+}
+
 /// The recording the device's stream goes on in: the one it was in, if
 /// still open (the time it was away recorded as a gap), or a new one.
 async fn recording_for(
@@ -266,7 +329,7 @@ async fn recording_for(
     source: &Source,
     current: Option<Arc<LiveRecording>>,
     lost: Option<(String, String)>,
-) -> Result<Arc<LiveRecording>, String> {
+) -> Result<(Arc<LiveRecording>, bool), String> {
     if let Some(rec) = current.filter(|r| r.attach()) {
         if let Some((since, why)) = lost {
             let r = rec.clone();
@@ -284,7 +347,7 @@ async fn recording_for(
                 return Err("the gap could not be recorded".into());
             }
         }
-        return Ok(rec);
+        return Ok((rec, false));
     }
     let now = custody_format::clock::now();
     let meta = RecordingMeta {
@@ -298,8 +361,12 @@ async fn recording_for(
     if !rec.attach() {
         return Err(format!("recording {device}/{} closed as it opened", rec.id));
     }
-    Ok(rec)
+    Ok((rec, true))
 }
+
+/// How long past its maximum length a recording waits for a video
+/// keyframe before it is cut at a packet boundary anyway.
+const CUT_GRACE: Duration = Duration::from_secs(30);
 
 /// Records packets the transport lost as a gap where the stream is now.
 async fn loss_gap(rec: &Arc<LiveRecording>, reason: String) {
@@ -338,7 +405,8 @@ async fn receive(
     media: &mut Media,
     lost_lease: Option<CancellationToken>,
     loss: &mut Option<LossWatch>,
-) -> Result<(), String> {
+    cut_at: Option<Instant>,
+) -> Result<Received, String> {
     let lost_lease = lost_lease.unwrap_or_default();
     struct Detach<'a>(&'a LiveRecording);
     impl Drop for Detach<'_> {
@@ -362,6 +430,7 @@ async fn receive(
     let received = gw.metrics.received(Kind::Live);
     let mut next = Some(first);
     let mut failed = None;
+    let mut cut = None;
     loop {
         let b = match next.take() {
             Some(b) => b,
@@ -382,6 +451,19 @@ async fn receive(
                 }
             },
         };
+        let mut b = b;
+        if let Some(at) = cut_at.filter(|at| Instant::now() >= *at) {
+            // At the next video keyframe; a stream without one (audio
+            // only) at a packet boundary once CUT_GRACE has passed too.
+            let split = first_video_keyframe(&b)
+                .or_else(|| (Instant::now() >= at + CUT_GRACE).then_some(0));
+            if let Some(k) = split {
+                cut = Some(b.split_off(k));
+                if b.is_empty() {
+                    break;
+                }
+            }
+        }
         received.inc_by(b.len() as u64);
         file_end += b.len() as u64;
         if let Some(w) = loss.as_mut() {
@@ -395,6 +477,9 @@ async fn receive(
             break;
         }
         rec.on_arrival(file_end);
+        if cut.is_some() {
+            break;
+        }
     }
     drop(tx);
     match job.await.map_err(|e| e.to_string())? {
@@ -404,7 +489,20 @@ async fn receive(
             return Err(format!("spool write failed: {e}"));
         }
     }
-    failed.map_or(Ok(()), Err)
+    match (failed, cut) {
+        (Some(e), _) => Err(e),
+        (None, Some(rest)) => Ok(Received::Cut(rest)),
+        (None, None) => Ok(Received::Ended),
+    }
+}
+
+/// How [`receive`] stopped without failing.
+enum Received {
+    /// The device's stream ended.
+    Ended,
+    /// The recording reached its maximum length; these bytes (a video
+    /// keyframe's first) begin the next one.
+    Cut(Bytes),
 }
 
 #[cfg(test)]

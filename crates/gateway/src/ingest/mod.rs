@@ -76,6 +76,15 @@ impl Source {
         })
     }
 
+    /// How long one recording of the device may grow; `None`: no limit.
+    fn max_recording(&self, gw: &Gateway) -> Option<Duration> {
+        let secs = match self {
+            Source::Rtsp(_) => gw.cfg.rtsp.max_recording_secs,
+            Source::Srt(_) => gw.cfg.srt.max_recording_secs,
+        };
+        (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
     /// The device's address as far as it is known before a session.
     async fn known_peer(&self) -> Option<SocketAddr> {
         match self {
