@@ -65,6 +65,11 @@ fn camera(w: &World, port: u16) -> KillOnDrop {
 
 /// Adds a camera to the world's ledger.
 fn add_camera(w: &World, id: &str, status: &str, port: u16, password: &str) {
+    add_camera_over(w, id, status, port, password, "tcp");
+}
+
+/// [`add_camera`], its RTP over `transport` (`tcp` or `udp`).
+fn add_camera_over(w: &World, id: &str, status: &str, port: u16, password: &str, transport: &str) {
     add_to_ledger(
         w,
         &format!(
@@ -81,6 +86,7 @@ officer = "o-1001"
 url = "rtsp://127.0.0.1:{port}/cam"
 username = "custody"
 password = "{password}"
+transport = "{transport}"
 "#
         ),
     );
@@ -251,4 +257,68 @@ async fn cameras_refused_by_the_ledger_or_refusing_the_gateway_are_recorded_not_
     assert!(gw.is_running());
     let store = w.store().await;
     assert!(store.list("records/").await.unwrap().is_empty());
+}
+
+/// RTP over UDP (the camera sends to ports the gateway opened; rtspsrc is
+/// told UDP only, so a recording proves UDP worked), and a camera that
+/// streams longer than `max_recording_secs`: its recordings after the
+/// first begin at a video keyframe of the gateway's own MPEG-TS, and each
+/// verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_camera_pulled_over_udp_is_recorded_in_recordings_of_the_maximum_length() {
+    let w = World::with_config(Backend::Local, |c| {
+        c.live.close_after_secs = 5;
+        c.rtsp.stall_secs = 4;
+        c.rtsp.max_backoff_secs = 1;
+        c.rtsp.max_recording_secs = 4;
+    });
+    let port = free_tcp_port();
+    let cam = camera(&w, port);
+    add_camera_over(&w, "cam-1", "active", port, PASSWORD, "udp");
+    let _gw = w.gateway();
+    let store = w.store().await;
+    let locators = |store: custody::store::Store| async move {
+        store
+            .list("index/recordings/cam-1/")
+            .await
+            .map(|l| l.len())
+            .unwrap_or(0)
+    };
+    // Two recordings closed at their maximum length while the camera goes on.
+    eventually(90, "two recordings cut from the camera's stream", || {
+        let store = store.clone();
+        async move { (locators(store).await >= 2).then_some(()) }
+    })
+    .await;
+    drop(cam);
+    let mut manifests = Vec::new();
+    for l in store.list("index/recordings/cam-1/").await.unwrap() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&store.get_bytes(&l.key, 1 << 20).await.unwrap()).unwrap();
+        let key = v["manifest_key"].as_str().unwrap().to_string();
+        let m: custody::manifest::Manifest =
+            serde_json::from_slice(&store.get_bytes(&key, 1 << 26).await.unwrap()).unwrap();
+        manifests.push((key, m));
+    }
+    manifests.sort_by(|a, b| a.1.recording_id.cmp(&b.1.recording_id));
+    for (i, (key, m)) in manifests.iter().enumerate() {
+        let v = w.verify(key);
+        assert!(v.status.success(), "{key}: {}", stdout(&v));
+        let live = m.live.as_ref().unwrap();
+        assert_eq!(live.closed_by, custody::manifest::ClosedBy::Device, "{key}");
+        assert!(live.gaps.is_empty(), "{key}: {:?}", live.gaps);
+        let raw = w.path(&format!("raw-{i}.ts"));
+        concat(&w, m, &[Role::RawChunk], &raw).await;
+        let bytes = std::fs::read(&raw).unwrap();
+        if i > 0 {
+            assert_eq!(
+                custody_media::ts_continuity::first_video_keyframe(&bytes[..188]),
+                Some(0),
+                "{key} begins with a video keyframe"
+            );
+        }
+        let fmp4 = w.path(&format!("derived-{i}.mp4"));
+        concat(&w, m, &[Role::Init, Role::Segment], &fmp4).await;
+        assert_eq!(codecs(&fmp4), ["aac", "h264"], "{key}");
+    }
 }
