@@ -21,23 +21,23 @@ pub enum Command {
         /// Validity of the gateway certificate in days (the CA gets at least ten years).
         #[arg(long, default_value_t = 825)]
         days: i64,
-        /// The signature algorithm of checkpoints, annotations and records:
-        /// ed25519, or sm2 (GB/T 32918).
-        #[arg(long, default_value = "ed25519", value_parser = ["ed25519", "sm2"])]
-        signing: String,
+        /// The signature algorithm of checkpoints, annotations and records.
+        #[arg(long, value_enum, default_value_t = Signing::Ed25519)]
+        signing: Signing,
         /// Replace existing files.
         #[arg(long)]
         force: bool,
     },
     /// Make a new checkpoint signing key (signing.key, signing.pub.pem),
     /// replacing the one `init` made. Recordings signed before keep naming
-    /// the old key: keep its public half to verify them.
+    /// the old key: keep its public half to verify them. Do it with no live
+    /// recording open: its later checkpoints would be signed by a key its
+    /// header does not name.
     SigningKey {
         #[arg(long, default_value = "certs")]
         dir: PathBuf,
-        /// ed25519, or sm2 (GB/T 32918).
-        #[arg(long, value_parser = ["ed25519", "sm2"])]
-        algorithm: String,
+        #[arg(long, value_enum)]
+        algorithm: Signing,
         /// Replace an existing key.
         #[arg(long)]
         force: bool,
@@ -89,7 +89,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
                 &org,
                 &names,
                 days,
-                algorithm(&signing),
+                signing.into(),
                 force,
             )?;
             for p in r.written {
@@ -101,7 +101,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             algorithm: name,
             force,
         } => {
-            for p in pki::new_signing_key(&CertDir::new(&dir), algorithm(&name), force)? {
+            for p in pki::new_signing_key(&CertDir::new(&dir), name.into(), force)? {
                 println!("wrote {}", p.display());
             }
         }
@@ -153,10 +153,19 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The algorithm clap has already checked the name of.
-fn algorithm(name: &str) -> custody::signing::Algorithm {
-    match name {
-        "sm2" => custody::signing::Algorithm::Sm2,
-        _ => custody::signing::Algorithm::Ed25519,
+/// A signature algorithm on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Signing {
+    Ed25519,
+    /// SM2 (GB/T 32918), SM3 digest.
+    Sm2,
+}
+
+impl From<Signing> for custody::signing::Algorithm {
+    fn from(s: Signing) -> Self {
+        match s {
+            Signing::Ed25519 => custody::signing::Algorithm::Ed25519,
+            Signing::Sm2 => custody::signing::Algorithm::Sm2,
+        }
     }
 }

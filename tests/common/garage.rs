@@ -229,14 +229,12 @@ admin_token = "test-admin-token"
         let Some(pid) = self.pid() else {
             return false;
         };
-        let mut ports = vec![&self.admin];
-        if serving {
-            ports.push(&self.rpc);
-        }
-        let s3 = self.endpoint.trim_start_matches("http://").to_string();
-        if serving {
-            ports.push(&s3);
-        }
+        let s3 = &self.endpoint["http://".len()..];
+        let ports: &[&str] = if serving {
+            &[&self.admin, &self.rpc, s3]
+        } else {
+            &[&self.admin]
+        };
         ports.iter().all(|addr| {
             let port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
             port.is_some_and(|port| listens_on(pid, port))
@@ -344,7 +342,9 @@ impl GarageCluster {
 
 /// Whether process `pid` holds a socket listening on TCP `port` on
 /// 127.0.0.1 (`/proc/net/tcp`: state 0A is LISTEN; the inode names the
-/// socket among the process's file descriptors).
+/// socket among the process's file descriptors). Assumes Linux on a
+/// little-endian machine (how the table writes 127.0.0.1) and that `pid` is
+/// Garage itself, not a wrapper script in `GARAGE_BIN`.
 fn listens_on(pid: u32, port: u16) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
         return false;

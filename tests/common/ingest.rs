@@ -82,3 +82,39 @@ pub fn codecs(file: &Path) -> Vec<String> {
     c.sort();
     c
 }
+
+/// Every closed recording of `device` (its locators), with its manifest
+/// key, in the order they began.
+pub async fn recordings_of(w: &World, device: &str) -> Vec<(String, Manifest)> {
+    let store = w.store().await;
+    let mut out = Vec::new();
+    for l in store
+        .list(&format!("index/recordings/{device}/"))
+        .await
+        .unwrap()
+    {
+        let v: serde_json::Value =
+            serde_json::from_slice(&store.get_bytes(&l.key, 1 << 20).await.unwrap()).unwrap();
+        let key = v["manifest_key"].as_str().unwrap().to_string();
+        let m: Manifest =
+            serde_json::from_slice(&store.get_bytes(&key, 1 << 26).await.unwrap()).unwrap();
+        out.push((key, m));
+    }
+    out.sort_by(|a, b| a.1.recording_id.cmp(&b.1.recording_id));
+    out
+}
+
+/// The first entry of `device`'s usage record that `pick` takes, waited
+/// for up to `secs` seconds (`what` names it if it never comes).
+pub async fn usage_entry(
+    w: &World,
+    device: &str,
+    secs: u64,
+    what: &str,
+    pick: impl Fn(&UsageEntry) -> bool,
+) -> UsageEntry {
+    eventually(secs, what, || async {
+        usage_of(w, device).await.into_iter().find(|e| pick(e))
+    })
+    .await
+}

@@ -174,8 +174,6 @@ pub struct InitReport {
     pub written: Vec<PathBuf>,
 }
 
-/// Creates the CA, the gateway certificate for `names` (DNS names or IPs),
-/// and the checkpoint signing key.
 /// Makes the gateway's signing key (`signing.key`) and its public half
 /// (`signing.pub.pem`) for `algorithm`. A deployment's recordings name the
 /// key they are signed with; replacing it leaves them verifiable with the
@@ -192,6 +190,8 @@ pub fn new_signing_key(
     Ok(vec![dirs.signing_key(), dirs.signing_pub()])
 }
 
+/// Creates the CA, the gateway certificate for `names` (DNS names or IPs),
+/// and the checkpoint signing key.
 pub fn init(
     dirs: &CertDir,
     org: &str,

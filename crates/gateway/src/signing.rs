@@ -32,8 +32,9 @@ pub enum Algorithm {
 pub enum SigningKey {
     Ed25519(Box<KeyPair>),
     Sm2 {
-        secret: sm2::SecretKey,
         signer: Box<sm2::dsa::SigningKey>,
+        /// Worked out once: every checkpoint and header names it.
+        public: PublicKey,
     },
 }
 
@@ -65,7 +66,7 @@ impl SigningKey {
         let signer = sm2::dsa::SigningKey::new(SM2_DISTID, &secret)
             .map_err(|e| SigningError::Sm2(e.to_string()))?;
         Ok(SigningKey::Sm2 {
-            secret,
+            public: PublicKey::sm2(&secret.public_key()),
             signer: Box::new(signer),
         })
     }
@@ -93,7 +94,7 @@ impl SigningKey {
     pub fn to_pkcs8_pem(&self) -> String {
         match self {
             SigningKey::Ed25519(k) => k.serialize_pem(),
-            SigningKey::Sm2 { secret, .. } => secret
+            SigningKey::Sm2 { signer, .. } => sm2::SecretKey::from(*signer.as_nonzero_scalar())
                 .to_pkcs8_pem(LineEnding::LF)
                 .expect("an SM2 secret key encodes")
                 .to_string(),
@@ -103,8 +104,8 @@ impl SigningKey {
     pub fn public_key_pem(&self) -> String {
         match self {
             SigningKey::Ed25519(k) => k.public_key_pem(),
-            SigningKey::Sm2 { secret, .. } => secret
-                .public_key()
+            SigningKey::Sm2 { signer, .. } => signer
+                .verifying_key()
                 .to_public_key_pem(LineEnding::LF)
                 .expect("an SM2 public key encodes"),
         }
@@ -117,7 +118,7 @@ impl SigningKey {
                 out.copy_from_slice(k.public_key_raw());
                 PublicKey::Ed25519(out)
             }
-            SigningKey::Sm2 { secret, .. } => PublicKey::sm2(&secret.public_key()),
+            SigningKey::Sm2 { public, .. } => *public,
         }
     }
 

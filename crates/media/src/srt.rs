@@ -150,13 +150,19 @@ fn follow_up(
             return;
         }
     }
-    let (awaited, gate) = (awaited.clone(), gate.clone());
-    std::thread::spawn(move || {
-        std::thread::sleep(HANDSHAKE);
-        if awaited.lock().expect("awaited callers").remove(&peer) {
-            gate.unfinished(&stream_id, &peer);
-        }
-    });
+    let (waiting, gate, p) = (awaited.clone(), gate.clone(), peer.clone());
+    // Run from a GStreamer signal: a panic here would abort the gateway.
+    let spawned = std::thread::Builder::new()
+        .name("srt-handshake".into())
+        .spawn(move || {
+            std::thread::sleep(HANDSHAKE);
+            if waiting.lock().expect("awaited callers").remove(&p) {
+                gate.unfinished(&stream_id, &p);
+            }
+        });
+    if spawned.is_err() {
+        awaited.lock().expect("awaited callers").remove(&peer);
+    }
 }
 
 /// `host:port` of a `GSocketAddress` signal argument.

@@ -5,13 +5,13 @@
 //! payload carries a 4-bit counter per PID, so a jump in it is a hole in
 //! what arrived — found at its exact byte offset, without decoding.
 
-use std::collections::HashMap;
-
 /// The size of an MPEG-TS packet.
 const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
 /// The null packets' PID: padding, not counted.
 const NULL_PID: u16 = 0x1fff;
+/// No counter seen yet for a PID (counters are 0–15).
+const UNSEEN: u8 = 0xff;
 
 /// A hole found in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +33,8 @@ pub struct TsContinuity {
     carry: Vec<u8>,
     /// Stream offset of the next byte fed.
     offset: u64,
-    /// The last counter seen per PID (at most 8192 PIDs).
-    last: HashMap<u16, u8>,
+    /// The last counter seen per PID; [`UNSEEN`] for none.
+    last: Box<[u8; 8192]>,
     /// Looking for the packet rhythm again after it broke.
     lost_sync: bool,
 }
@@ -45,7 +45,7 @@ impl TsContinuity {
         TsContinuity {
             carry: Vec::with_capacity(PACKET),
             offset,
-            last: HashMap::new(),
+            last: Box::new([UNSEEN; 8192]),
             lost_sync: false,
         }
     }
@@ -54,43 +54,74 @@ impl TsContinuity {
     pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<Hole> {
         let mut holes = Vec::new();
         while !bytes.is_empty() {
-            if self.carry.is_empty() && bytes[0] != SYNC {
-                // Skip to the next sync byte; the counters start again.
-                let skip = bytes.iter().position(|&b| b == SYNC).unwrap_or(bytes.len());
-                if !self.lost_sync {
-                    self.lost_sync = true;
-                    holes.push(Hole {
-                        offset: self.offset,
-                        pid: None,
-                        missing: 0,
-                    });
+            if !self.carry.is_empty() {
+                // Complete the packet begun in the last piece.
+                let take = (PACKET - self.carry.len()).min(bytes.len());
+                self.carry.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if self.carry.len() < PACKET {
+                    break;
                 }
-                self.last.clear();
-                self.offset += skip as u64;
-                bytes = &bytes[skip..];
+                let packet = std::mem::take(&mut self.carry);
+                self.packet(&packet, &mut holes);
+                self.carry = packet;
+                self.carry.clear();
                 continue;
             }
-            let want = PACKET - self.carry.len();
-            let take = want.min(bytes.len());
-            self.carry.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.carry.len() < PACKET {
-                break;
+            if bytes[0] != SYNC {
+                self.resync(&mut bytes, &mut holes);
+                continue;
             }
-            let start = self.offset;
-            self.offset += PACKET as u64;
-            self.lost_sync = false;
-            if let Some(hole) = check(&mut self.last, &self.carry, start) {
-                holes.push(hole);
+            // Whole packets in place, as SRT and muxers hand them over.
+            let whole = bytes.len() / PACKET * PACKET;
+            let mut at = 0;
+            while at < whole && bytes[at] == SYNC {
+                self.packet(&bytes[at..at + PACKET], &mut holes);
+                at += PACKET;
             }
-            self.carry.clear();
+            if at < whole {
+                bytes = &bytes[at..];
+                continue;
+            }
+            self.carry.extend_from_slice(&bytes[whole..]);
+            break;
         }
         holes
+    }
+
+    /// The packet rhythm broke: skips to where two sync bytes 188 apart
+    /// (or one at the end of the piece) show it again; one hole, and the
+    /// counters start again.
+    fn resync(&mut self, bytes: &mut &[u8], holes: &mut Vec<Hole>) {
+        if !self.lost_sync {
+            self.lost_sync = true;
+            holes.push(Hole {
+                offset: self.offset,
+                pid: None,
+                missing: 0,
+            });
+        }
+        self.last.fill(UNSEEN);
+        let b = *bytes;
+        let skip = (1..b.len())
+            .find(|&i| b[i] == SYNC && b.get(i + PACKET).is_none_or(|&n| n == SYNC))
+            .unwrap_or(b.len());
+        self.offset += skip as u64;
+        *bytes = &b[skip..];
+    }
+
+    fn packet(&mut self, p: &[u8], holes: &mut Vec<Hole>) {
+        let start = self.offset;
+        self.offset += PACKET as u64;
+        self.lost_sync = false;
+        if let Some(hole) = check(&mut self.last, p, start) {
+            holes.push(hole);
+        }
     }
 }
 
 /// Checks one whole packet against the counters seen so far.
-fn check(last: &mut HashMap<u16, u8>, p: &[u8], offset: u64) -> Option<Hole> {
+fn check(last: &mut [u8; 8192], p: &[u8], offset: u64) -> Option<Hole> {
     let pid = (u16::from(p[1] & 0x1f) << 8) | u16::from(p[2]);
     if pid == NULL_PID {
         return None;
@@ -99,28 +130,29 @@ fn check(last: &mut HashMap<u16, u8>, p: &[u8], offset: u64) -> Option<Hole> {
     let cc = p[3] & 0x0f;
     // An adaptation field's discontinuity indicator: the counter may
     // start anywhere.
+    let seen = &mut last[usize::from(pid)];
     if control & 0x2 != 0 && p[4] > 0 && p[5] & 0x80 != 0 {
-        last.insert(pid, cc);
+        *seen = cc;
         return None;
     }
     // Only packets with a payload advance the counter.
     if control & 0x1 == 0 {
         return None;
     }
-    let hole = match last.get(&pid) {
+    let hole = match *seen {
+        UNSEEN => None,
         // A duplicate packet repeats its counter.
-        Some(&last) if last == cc => None,
-        Some(&last) => {
-            let expected = (last + 1) & 0x0f;
+        before if before == cc => None,
+        before => {
+            let expected = (before + 1) & 0x0f;
             (cc != expected).then(|| Hole {
                 offset,
                 pid: Some(pid),
                 missing: cc.wrapping_sub(expected) & 0x0f,
             })
         }
-        None => None,
     };
-    last.insert(pid, cc);
+    *seen = cc;
     hole
 }
 
@@ -147,6 +179,38 @@ pub fn first_video_keyframe(bytes: &[u8]) -> Option<usize> {
                 .is_some_and(|h| h[..3] == [0, 0, 1] && (0xe0..=0xef).contains(&h[3]))
         })
         .map(|i| i * PACKET)
+}
+
+/// Where to begin a new recording in `bytes`: at the first video keyframe
+/// ([`first_video_keyframe`]), moved back over the PAT and PMT packets
+/// right before it — muxers (ffmpeg's among them) write the tables there,
+/// and a recording that begins with them is demuxed from its first byte.
+pub fn keyframe_cut(bytes: &[u8]) -> Option<usize> {
+    let mut at = first_video_keyframe(bytes)?;
+    while at >= PACKET && is_table_start(&bytes[at - PACKET..at]) {
+        at -= PACKET;
+    }
+    Some(at)
+}
+
+/// Whether packet `p` begins a PAT (table 0x00) or PMT (table 0x02).
+fn is_table_start(p: &[u8]) -> bool {
+    if p[0] != SYNC || p[1] & 0x40 == 0 {
+        return false;
+    }
+    let control = (p[3] >> 4) & 0x3;
+    if control & 0x1 == 0 {
+        return false;
+    }
+    let payload = if control & 0x2 != 0 {
+        5 + usize::from(p[4])
+    } else {
+        4
+    };
+    let Some(&pointer) = p.get(payload) else {
+        return false;
+    };
+    matches!(p.get(payload + 1 + usize::from(pointer)), Some(0x00 | 0x02))
 }
 
 #[cfg(test)]
@@ -237,6 +301,51 @@ mod tests {
         assert_eq!(first_video_keyframe(&s), Some(3 * PACKET));
         assert_eq!(first_video_keyframe(&s[..3 * PACKET]), None);
         assert_eq!(first_video_keyframe(&s[1..]), None, "not whole packets");
+    }
+
+    /// A packet beginning table `table_id` (pointer field 0).
+    fn table(pid: u16, table_id: u8) -> Vec<u8> {
+        let mut p = packet(pid, 0);
+        p[1] |= 0x40;
+        p[4] = 0;
+        p[5] = table_id;
+        p
+    }
+
+    #[test]
+    fn a_cut_takes_the_tables_before_the_keyframe_along() {
+        let mut s = packet(257, 0);
+        s.extend(table(0, 0x00));
+        s.extend(table(4096, 0x02));
+        s.extend(pes_start(256, 0xe0, true));
+        assert_eq!(keyframe_cut(&s), Some(PACKET));
+        // Without tables before it, the keyframe itself.
+        let mut t = packet(257, 0);
+        t.extend(pes_start(256, 0xe0, true));
+        assert_eq!(keyframe_cut(&t), Some(PACKET));
+        // A keyframe at the start of the bytes.
+        assert_eq!(keyframe_cut(&pes_start(256, 0xe0, true)), Some(0));
+    }
+
+    #[test]
+    fn a_sync_byte_inside_a_payload_is_not_taken_for_a_packet() {
+        // Garbage with 0x47 in it between two runs of packets: one hole,
+        // no invented counters.
+        let mut s = stream(&[(256, 1), (256, 2)]);
+        let mut junk = vec![0u8; 100];
+        junk[10] = SYNC;
+        junk[40] = SYNC;
+        s.extend(junk);
+        s.extend(stream(&[(256, 9), (256, 10), (257, 0)]));
+        let holes = TsContinuity::new(0).feed(&s);
+        assert_eq!(
+            holes,
+            [Hole {
+                offset: 2 * 188,
+                pid: None,
+                missing: 0,
+            }]
+        );
     }
 
     #[test]

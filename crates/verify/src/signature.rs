@@ -66,16 +66,9 @@ impl PublicKey {
 
     /// The key a header or checkpoint names; its length says its algorithm.
     pub fn from_hex(s: &str) -> Option<PublicKey> {
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
         match s.len() {
-            64 => {
-                let mut k = [0u8; 32];
-                hex::decode_to_slice(s, &mut k).ok()?;
-                Some(PublicKey::Ed25519(k))
-            }
-            130 => {
+            64 => custody_format::chain::parse_hex(s).map(PublicKey::Ed25519),
+            130 if !s.bytes().any(|b| b.is_ascii_uppercase()) => {
                 let mut k = [0u8; 65];
                 hex::decode_to_slice(s, &mut k).ok()?;
                 sm2::PublicKey::from_sec1_bytes(&k).ok()?;

@@ -1,8 +1,10 @@
 //! One device's feed, whatever its protocol: admitted against the ledger
-//! before each session, its bytes written through the spool writer into a
-//! live recording that stays open across lost sessions (each a
-//! `source-restart` gap) until the watchdog closes it, and every outcome in
-//! the device's usage record — once per change, not once per retry.
+//! (and, in a cluster, holding the device's ingest lease) before each
+//! session, its bytes written through the spool writer into a live
+//! recording that stays open across lost sessions (each a `source-restart`
+//! gap) until the watchdog closes it or it reaches its maximum length (the
+//! stream then goes on in the next), and every outcome in the device's
+//! usage record — once per change, not once per retry.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,10 +21,10 @@ use crate::live::LiveRecording;
 use crate::metrics::Kind;
 use crate::session::Session;
 use crate::shared::Gateway;
-use crate::spool::writer::{OriginalWriter, SyncPace, WriterItem, run_writer};
+use crate::spool::writer::{OriginalWriter, SyncPace, WriterItem, run_writer, sync};
 use crate::usage::{Usage, UsageEvent};
 use custody_format::metadata::{RecordingMeta, RecordingMode};
-use custody_media::ts_continuity::first_video_keyframe;
+use custody_media::ts_continuity::keyframe_cut;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
@@ -173,9 +175,17 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 }
             }
         }
-        let lost_lease = held.as_ref().map(Lease::lost);
+        let lost_lease = held.as_ref().map(Lease::lost).unwrap_or_default();
         let mut media = source.start(&gw, &device);
-        let Some(first) = media.bytes.recv().await else {
+        // A listener may wait long for its caller: the lease can go meanwhile.
+        let first = tokio::select! {
+            b = media.bytes.recv() => b,
+            _ = lost_lease.cancelled() => {
+                tracing::warn!(%device, "this gateway lost the device's ingest lease; it stops taking in {}", source.what());
+                continue;
+            }
+        };
+        let Some(first) = first else {
             let why = media.ended().await;
             let detail = format!("{} {}: {why}", source.what(), source.cannot());
             if last.changed(&detail) {
@@ -193,6 +203,9 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
             backoff = (backoff * 2).min(max_backoff);
             continue;
         };
+        if lost_lease.is_cancelled() {
+            continue;
+        }
         backoff = FIRST_RETRY;
         last = LastOutcome::default();
         let peer_text = media.peer();
@@ -260,8 +273,8 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 loss_gap(&rec, reason).await;
             }
             match r {
-                Ok(Received::Cut(rest)) => {
-                    match next_recording(&session, &device, &source, &rec).await {
+                Ok(Received::Cut { rest, keyframe }) => {
+                    match next_recording(&session, &device, &source, &rec, keyframe).await {
                         Ok(next) => {
                             rec = next;
                             began = Instant::now();
@@ -292,26 +305,38 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
     }
 }
 
-/// Ends `rec` at its maximum length (`closed_by` = `device`: ended on
-/// purpose by the side making the stream, not by timeout) and opens the
-/// recording the stream goes on in.
+/// Opens the recording the stream goes on in once `rec` has reached its
+/// maximum length, and ends `rec` (`closed_by` = `device`: ended on
+/// purpose by the side making the stream, not by timeout) in the
+/// background, so that the device's bytes are taken meanwhile.
 async fn next_recording(
     s: &Arc<Session>,
     device: &str,
     source: &Source,
     rec: &Arc<LiveRecording>,
+    keyframe: bool,
 ) -> Result<Arc<LiveRecording>, String> {
-    let r = rec.clone();
-    tokio::task::spawn_blocking(move || r.close(custody_format::manifest::ClosedBy::Device))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("recording {device}/{} could not be closed: {e}", rec.id))?;
     let (next, _) = recording_for(s, device, source, None, None).await?;
+    let r = rec.clone();
+    tokio::spawn(async move {
+        let id = r.id.clone();
+        let closed = tokio::task::spawn_blocking(move || {
+            r.close(custody_format::manifest::ClosedBy::Device)
+        })
+        .await;
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::error!(%id, "a recording at its maximum length could not be closed: {closed:?}");
+        }
+    });
     let detail = format!(
-        "{device}/{} reached {} s and was closed at a video keyframe; the {} stream goes on in \
-         {device}/{}",
+        "{device}/{} reached {} s and was closed {}; the {} stream goes on in {device}/{}",
         rec.id,
         source.max_recording(&s.gw).map_or(0, |d| d.as_secs()),
+        if keyframe {
+            "at a video keyframe"
+        } else {
+            "at the start of a received chunk (no video keyframe came)"
+        },
         source.protocol(),
         next.id
     );
@@ -372,10 +397,9 @@ const CUT_GRACE: Duration = Duration::from_secs(30);
 async fn loss_gap(rec: &Arc<LiveRecording>, reason: String) {
     let r = rec.clone();
     let to = rec.stream_durable();
-    match tokio::task::spawn_blocking(move || r.gap(to, loss::KIND, &reason, None)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(id = %rec.id, "transport loss not recorded as a gap: {e}"),
-        Err(e) => tracing::error!(id = %rec.id, "transport loss not recorded as a gap: {e}"),
+    let res = tokio::task::spawn_blocking(move || r.gap(to, loss::KIND, &reason, None)).await;
+    if !matches!(res, Ok(Ok(()))) {
+        tracing::error!(id = %rec.id, "transport loss not recorded as a gap: {res:?}");
     }
 }
 
@@ -403,11 +427,10 @@ async fn receive(
     rec: &Arc<LiveRecording>,
     first: Bytes,
     media: &mut Media,
-    lost_lease: Option<CancellationToken>,
+    lost_lease: CancellationToken,
     loss: &mut Option<LossWatch>,
     cut_at: Option<Instant>,
 ) -> Result<Received, String> {
-    let lost_lease = lost_lease.unwrap_or_default();
     struct Detach<'a>(&'a LiveRecording);
     impl Drop for Detach<'_> {
         fn drop(&mut self) {
@@ -452,13 +475,17 @@ async fn receive(
             },
         };
         let mut b = b;
-        if let Some(at) = cut_at.filter(|at| Instant::now() >= *at) {
-            // At the next video keyframe; a stream without one (audio
-            // only) at a packet boundary once CUT_GRACE has passed too.
-            let split = first_video_keyframe(&b)
-                .or_else(|| (Instant::now() >= at + CUT_GRACE).then_some(0));
-            if let Some(k) = split {
-                cut = Some(b.split_off(k));
+        let now = Instant::now();
+        if let Some(at) = cut_at.filter(|at| now >= *at) {
+            // At the next video keyframe (with the tables just before it);
+            // a stream without one (audio only) at the start of a chunk
+            // once CUT_GRACE has passed too.
+            let split = match keyframe_cut(&b) {
+                Some(k) => Some((k, true)),
+                None => (now >= at + CUT_GRACE).then_some((0, false)),
+            };
+            if let Some((k, keyframe)) = split {
+                cut = Some((b.split_off(k), keyframe));
                 if b.is_empty() {
                     break;
                 }
@@ -466,17 +493,24 @@ async fn receive(
         }
         received.inc_by(b.len() as u64);
         file_end += b.len() as u64;
-        if let Some(w) = loss.as_mut() {
+        let due = loss.as_mut().and_then(|w| {
             w.feed(&b);
-            if let Some(reason) = w.due(std::time::Instant::now()) {
-                loss_gap(rec, reason).await;
-            }
-        }
+            w.due(now)
+        });
         if tx.send(WriterItem::Data(b)).await.is_err() {
             failed = Some("the spool writer stopped".to_string());
             break;
         }
         rec.on_arrival(file_end);
+        if let Some(reason) = due {
+            // The gap goes after the bytes with the hole: durable first.
+            let Some(durable) = sync(&tx).await else {
+                failed = Some("the spool writer stopped".to_string());
+                break;
+            };
+            rec.on_durable(durable);
+            loss_gap(rec, reason).await;
+        }
         if cut.is_some() {
             break;
         }
@@ -491,7 +525,7 @@ async fn receive(
     }
     match (failed, cut) {
         (Some(e), _) => Err(e),
-        (None, Some(rest)) => Ok(Received::Cut(rest)),
+        (None, Some((rest, keyframe))) => Ok(Received::Cut { rest, keyframe }),
         (None, None) => Ok(Received::Ended),
     }
 }
@@ -500,9 +534,9 @@ async fn receive(
 enum Received {
     /// The device's stream ended.
     Ended,
-    /// The recording reached its maximum length; these bytes (a video
-    /// keyframe's first) begin the next one.
-    Cut(Bytes),
+    /// The recording reached its maximum length; `rest` begins the next
+    /// one: a video keyframe (and the tables before it) if `keyframe`.
+    Cut { rest: Bytes, keyframe: bool },
 }
 
 #[cfg(test)]

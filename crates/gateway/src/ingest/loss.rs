@@ -84,7 +84,7 @@ impl LossWatch {
         let mut why = format!(
             "SRT delivered the stream with MPEG-TS packets missing: {} hole{} between stream \
              offsets {} and {}, at least {} packet{} of 188 bytes (SRT drops what does not \
-             arrive within its latency of {} ms)",
+             arrive within its latency: at least {} ms, the larger of both sides')",
             l.holes,
             if l.holes == 1 { "" } else { "s" },
             l.first_offset,
@@ -129,7 +129,7 @@ mod tests {
             first.contains("1 hole between stream offsets 188 and 188, at least 2 packets"),
             "{first}"
         );
-        assert!(first.contains("latency of 120 ms"), "{first}");
+        assert!(first.contains("latency: at least 120 ms"), "{first}");
         w.feed(&packet(256, 5));
         w.feed(&packet(256, 9));
         assert_eq!(w.due(t0 + Duration::from_secs(3)), None, "too soon");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use quinn::{RecvStream, SendStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::Session;
 use super::frames::{Failure, fail, next_frame, reply, spool_failure};
@@ -755,14 +755,7 @@ async fn read_live(
                         return failed(&mut recv, fail(StreamError::BadMessage, e.to_string()));
                     }
                     // Everything before the gap must be durable first.
-                    let (otx, orx) = oneshot::channel();
-                    if tx.send(WriterItem::Sync(otx)).await.is_err() {
-                        return failed(
-                            &mut recv,
-                            fail(StreamError::StorageFailure, "the spool writer stopped"),
-                        );
-                    }
-                    let Ok(durable) = orx.await else {
+                    let Some(durable) = crate::spool::writer::sync(&tx).await else {
                         return failed(
                             &mut recv,
                             fail(StreamError::StorageFailure, "the spool writer stopped"),

@@ -237,6 +237,14 @@ pub enum WriterItem {
     Sync(tokio::sync::oneshot::Sender<u64>),
 }
 
+/// Asks the writer behind `tx` to make everything sent so far durable;
+/// the durable length, or `None` if the writer has stopped.
+pub async fn sync(tx: &tokio::sync::mpsc::Sender<WriterItem>) -> Option<u64> {
+    let (otx, orx) = tokio::sync::oneshot::channel();
+    tx.send(WriterItem::Sync(otx)).await.ok()?;
+    orx.await.ok()
+}
+
 impl From<Bytes> for WriterItem {
     fn from(b: Bytes) -> Self {
         WriterItem::Data(b)
@@ -476,10 +484,11 @@ impl SyncShared {
             let mut s = self.lock();
             match synced {
                 Ok(()) => {
+                    // Published before the waiters wake: whoever a sync
+                    // answers finds the watch showing it already.
+                    let _ = durable_tx.send(target);
                     s.durable = target;
                     self.changed.notify_all();
-                    drop(s);
-                    let _ = durable_tx.send(target);
                 }
                 Err(e) => {
                     s.failed = Some(e.to_string());
