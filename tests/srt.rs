@@ -331,10 +331,11 @@ async fn packets_srt_dropped_on_a_lossy_link_are_recorded_as_gaps() {
         c.srt.stall_secs = 3;
         c.srt.latency_ms = 20;
         c.srt.address = "127.0.0.1".into();
+        ops::http(c);
     });
     let port = free_udp_port();
     add_srt_device(&w, "enc-1", "active", port);
-    let _gw = w.gateway();
+    let gw = w.gateway();
     // 60 ms round trip, 10 % loss each way: a lost packet's retransmission
     // comes after SRT's 20 ms have passed.
     let lossy = Impairment::radio(0.10, Duration::from_millis(30), Duration::ZERO, 0);
@@ -398,6 +399,24 @@ async fn packets_srt_dropped_on_a_lossy_link_are_recorded_as_gaps() {
         0,
         "{raw_len} of {sent_len} bytes"
     );
+    // The metrics count what the gaps say, and no session is left open.
+    let in_gaps: u64 = losses
+        .iter()
+        .map(|g| {
+            let n = g.reason.split("at least ").nth(1).unwrap();
+            n.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    let m = ops::scrape(&w, &gw);
+    assert_eq!(
+        m.value("custody_ingest_transport_lost_packets_total{protocol=\"srt\"}"),
+        in_gaps as f64
+    );
+    eventually(30, "the SRT session ended", || async {
+        let open = ops::scrape(&w, &gw).value("custody_ingest_sessions_open{protocol=\"srt\"}");
+        (open == 0.0).then_some(())
+    })
+    .await;
 }
 
 /// A device streaming longer than `max_recording_secs` fills several
@@ -410,10 +429,11 @@ async fn a_long_push_is_recorded_in_recordings_of_the_maximum_length() {
         c.srt.stall_secs = 3;
         c.srt.max_recording_secs = 3;
         c.srt.address = "127.0.0.1".into();
+        ops::http(c);
     });
     let port = free_udp_port();
     add_srt_device(&w, "enc-1", "active", port);
-    let _gw = w.gateway();
+    let gw = w.gateway();
     let sent = w.path("sent.ts");
     push_through(port, "enc-1", 10, &sent);
     // Every recording of the device, closed; the last closes by timeout
@@ -457,5 +477,9 @@ async fn a_long_push_is_recorded_in_recordings_of_the_maximum_length() {
     assert!(
         all == std::fs::read(&sent).unwrap(),
         "the recordings' originals together are not what was sent"
+    );
+    assert_eq!(
+        ops::scrape(&w, &gw).value("custody_ingest_recordings_cut_total{protocol=\"srt\"}"),
+        (manifests.len() - 1) as f64
     );
 }

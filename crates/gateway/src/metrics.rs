@@ -127,6 +127,15 @@ struct KindLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProtocolLabel {
+    protocol: &'static str,
+}
+
+/// The protocols devices are taken in with besides custody's own: the
+/// `protocol` label.
+const INGEST_PROTOCOLS: [&str; 2] = ["rtsp", "srt"];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OpLabel {
     op: &'static str,
 }
@@ -326,6 +335,9 @@ pub struct Metrics {
     lease_takeovers: Counter,
     staged: Counter,
     sent_ahead: Counter,
+    ingest_sessions_open: Family<ProtocolLabel, Gauge>,
+    ingest_cuts: Family<ProtocolLabel, Counter>,
+    ingest_lost_packets: Family<ProtocolLabel, Counter>,
 }
 
 impl Metrics {
@@ -351,6 +363,9 @@ impl Metrics {
             lease_takeovers: Counter::default(),
             staged: Counter::default(),
             sent_ahead: Counter::default(),
+            ingest_sessions_open: Family::default(),
+            ingest_cuts: Family::default(),
+            ingest_lost_packets: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -450,8 +465,51 @@ impl Metrics {
             Unit::Bytes,
             m.sent_ahead.clone(),
         );
+        for protocol in INGEST_PROTOCOLS {
+            let l = ProtocolLabel { protocol };
+            m.ingest_sessions_open.get_or_create_owned(&l);
+            m.ingest_cuts.get_or_create_owned(&l);
+            m.ingest_lost_packets.get_or_create_owned(&l);
+        }
+        r.register(
+            "ingest_sessions_open",
+            "Sessions with RTSP cameras and SRT devices receiving now, by protocol",
+            m.ingest_sessions_open.clone(),
+        );
+        r.register(
+            "ingest_recordings_cut",
+            "Recordings of RTSP cameras and SRT devices ended at max_recording_secs, the stream going on in the next, by protocol",
+            m.ingest_cuts.clone(),
+        );
+        r.register(
+            "ingest_transport_lost_packets",
+            "MPEG-TS packets missing from what the transport delivered (at least this many; SRT's too-late drops), recorded as transport-loss gaps, by protocol",
+            m.ingest_lost_packets.clone(),
+        );
         r.register_collector(Box::new(SpoolCollector(space)));
         m
+    }
+
+    /// Counts an RTSP or SRT session (`protocol` `rtsp` or `srt`) receiving
+    /// until the guard drops.
+    pub fn ingest_session(&self, protocol: &'static str) -> Open {
+        let g = self
+            .ingest_sessions_open
+            .get_or_create_owned(&ProtocolLabel { protocol });
+        g.inc();
+        Open(g)
+    }
+
+    pub fn ingest_cut(&self, protocol: &'static str) {
+        self.ingest_cuts
+            .get_or_create_owned(&ProtocolLabel { protocol })
+            .inc();
+    }
+
+    pub fn ingest_lost_packets(&self, protocol: &'static str, packets: u64) {
+        self.ingest_lost_packets
+            .get_or_create_owned(&ProtocolLabel { protocol })
+            .inc_by(packets);
     }
 
     /// Counts a lease held until the guard drops.
@@ -620,6 +678,9 @@ mod tests {
             "custody_live_segment_close_to_stored_seconds_count",
             "custody_docked_archive_seconds_count",
             "custody_spool_below_reserve",
+            "custody_ingest_sessions_open{protocol=\"rtsp\"}",
+            "custody_ingest_recordings_cut_total{protocol=\"srt\"}",
+            "custody_ingest_transport_lost_packets_total{protocol=\"srt\"}",
         ] {
             assert_eq!(sample(&text, series), Some(0.0), "{series} in\n{text}");
         }

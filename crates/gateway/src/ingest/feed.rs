@@ -252,6 +252,7 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 ),
             )
             .await;
+        let _receiving = gw.metrics.ingest_session(source.id_prefix());
         // One session may fill several recordings of at most
         // `max_recording_secs`, each begun at a video keyframe.
         let mut first = first;
@@ -269,13 +270,14 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 cut_at,
             )
             .await;
-            if let Some(reason) = loss.as_mut().and_then(LossWatch::flush) {
-                loss_gap(&rec, reason).await;
+            if let Some(lost) = loss.as_mut().and_then(LossWatch::flush) {
+                loss_gap(&rec, lost).await;
             }
             match r {
                 Ok(Received::Cut { rest, keyframe }) => {
                     match next_recording(&session, &device, &source, &rec, keyframe).await {
                         Ok(next) => {
+                            gw.metrics.ingest_cut(source.id_prefix());
                             rec = next;
                             began = Instant::now();
                             first = rest;
@@ -394,7 +396,8 @@ async fn recording_for(
 const CUT_GRACE: Duration = Duration::from_secs(30);
 
 /// Records packets the transport lost as a gap where the stream is now.
-async fn loss_gap(rec: &Arc<LiveRecording>, reason: String) {
+async fn loss_gap(rec: &Arc<LiveRecording>, (reason, packets): (String, u64)) {
+    rec.metrics().ingest_lost_packets(loss::PROTOCOL, packets);
     let r = rec.clone();
     let to = rec.stream_durable();
     let res = tokio::task::spawn_blocking(move || r.gap(to, loss::KIND, &reason, None)).await;
@@ -502,14 +505,14 @@ async fn receive(
             break;
         }
         rec.on_arrival(file_end);
-        if let Some(reason) = due {
+        if let Some(lost) = due {
             // The gap goes after the bytes with the hole: durable first.
             let Some(durable) = sync(&tx).await else {
                 failed = Some("the spool writer stopped".to_string());
                 break;
             };
             rec.on_durable(durable);
-            loss_gap(rec, reason).await;
+            loss_gap(rec, lost).await;
         }
         if cut.is_some() {
             break;

@@ -16,6 +16,9 @@ pub const GAP_EVERY: Duration = Duration::from_secs(10);
 /// The gap kind (`docs/manifest.md` §10.6).
 pub const KIND: &str = "transport-loss";
 
+/// The protocol whose losses are followed (the metrics' label).
+pub const PROTOCOL: &str = "srt";
+
 /// Follows one session's stream.
 pub struct LossWatch {
     ts: TsContinuity,
@@ -64,8 +67,9 @@ impl LossWatch {
         }
     }
 
-    /// The reason of a gap to record now, if one is due at `now`.
-    pub fn due(&mut self, now: Instant) -> Option<String> {
+    /// The gap to record now, if one is due at `now`: its reason and how
+    /// many packets (at least) it stands for.
+    pub fn due(&mut self, now: Instant) -> Option<(String, u64)> {
         self.pending.as_ref()?;
         if self
             .last_gap
@@ -77,9 +81,9 @@ impl LossWatch {
         self.flush()
     }
 
-    /// The reason of a gap for every hole not yet recorded (the session
-    /// ends).
-    pub fn flush(&mut self) -> Option<String> {
+    /// The gap for every hole not yet recorded (the session ends): its
+    /// reason and how many packets (at least) it stands for.
+    pub fn flush(&mut self) -> Option<(String, u64)> {
         let l = self.pending.take()?;
         let mut why = format!(
             "SRT delivered the stream with MPEG-TS packets missing: {} hole{} between stream \
@@ -100,7 +104,7 @@ impl LossWatch {
                 if l.resyncs == 1 { "" } else { "s" }
             ));
         }
-        Some(why)
+        Some((why, l.packets))
     }
 }
 
@@ -124,7 +128,8 @@ mod tests {
         w.feed(&packet(256, 0));
         assert_eq!(w.due(t0), None, "no loss, no gap");
         w.feed(&packet(256, 3));
-        let first = w.due(t0).unwrap();
+        let (first, packets) = w.due(t0).unwrap();
+        assert_eq!(packets, 2);
         assert!(
             first.contains("1 hole between stream offsets 188 and 188, at least 2 packets"),
             "{first}"
@@ -133,13 +138,14 @@ mod tests {
         w.feed(&packet(256, 5));
         w.feed(&packet(256, 9));
         assert_eq!(w.due(t0 + Duration::from_secs(3)), None, "too soon");
-        let later = w.due(t0 + GAP_EVERY).unwrap();
+        let (later, packets) = w.due(t0 + GAP_EVERY).unwrap();
+        assert_eq!(packets, 4);
         assert!(
             later.contains("2 holes between stream offsets 376 and 564, at least 4 packets"),
             "{later}"
         );
         assert_eq!(w.flush(), None, "nothing left");
         w.feed(&packet(256, 12));
-        assert!(w.flush().unwrap().contains("1 hole"));
+        assert!(w.flush().unwrap().0.contains("1 hole"));
     }
 }
