@@ -306,3 +306,52 @@ async fn a_camera_pulled_over_udp_is_recorded_in_recordings_of_the_maximum_lengt
         assert_eq!(codecs(&fmp4), ["aac", "h264"], "{key}");
     }
 }
+
+/// Cluster mode: a camera its lease holder cannot reach is handed on — the
+/// holder gives the ingest lease up after a few failed attempts and the
+/// other gateway tries (here neither can reach it: the lease goes back and
+/// forth), each failure recorded once per gateway, not once per attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_cluster_a_camera_the_holder_cannot_reach_is_tried_by_another_gateway() {
+    let pg = common::postgres::Postgres::start();
+    let w = World::with_config(Backend::Garage, |c| {
+        c.cluster.database = Some(pg.url("postgres"));
+        c.cluster.lease_secs = 3;
+        c.rtsp.max_backoff_secs = 1;
+    });
+    // Nothing listens there.
+    add_camera(&w, "cam-away", "active", free_tcp_port(), PASSWORD);
+    let _a = w.gateway();
+    let _b = w.another_gateway("gateway-b", |_| {});
+    let holder = || {
+        pg.sql(
+            "postgres",
+            "SELECT holder FROM leases WHERE name = 'ingest cam-away' AND expires_at > now()",
+        )
+        .trim()
+        .to_string()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    eventually(90, "both gateways trying the camera in turn", || {
+        let h = holder();
+        if !h.is_empty() {
+            seen.insert(h);
+        }
+        let both = seen.len() == 2;
+        async move { both.then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        ["gateway-b", "test-gateway"]
+    );
+    let failures = usage_of(&w, "cam-away")
+        .await
+        .into_iter()
+        .filter(|e| e.event == UsageEvent::UploadFailed)
+        .count();
+    assert!(
+        (1..=4).contains(&failures),
+        "{failures} failures recorded: once per gateway and outcome, not per attempt"
+    );
+}

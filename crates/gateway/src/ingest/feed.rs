@@ -28,6 +28,11 @@ use custody_media::ts_continuity::keyframe_cut;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
+/// Cluster mode: attempts in a row that a holder of a device's ingest
+/// lease may fail to start a session before it gives the lease up, so
+/// that another gateway — which may reach the device — tries.
+const TRIES_PER_LEASE: u32 = 3;
+
 /// What the last attempt ended with, so that a device away for hours
 /// leaves one usage record, not one per retry.
 #[derive(Default)]
@@ -114,6 +119,10 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
     // When and why the last session ended.
     let mut lost: Option<(String, String)> = None;
     let mut last = LastOutcome::default();
+    // Who holds the device's ingest lease, logged once per holder.
+    let mut lease_note = LastOutcome::default();
+    // Sessions that failed to start in a row while holding the lease.
+    let mut failed_tries = 0;
     let name = source.protocol();
     // Cluster mode: one gateway takes the device in at a time.
     let mut held: Option<Lease> = None;
@@ -155,6 +164,7 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
             match leases.take_ingest(&Leases::ingest_name(&device)).await {
                 Ok(l) => {
                     tracing::info!(%device, "this gateway takes in {}", source.what());
+                    lease_note = LastOutcome::default();
                     held = Some(l);
                 }
                 Err(e) => {
@@ -167,7 +177,7 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                         ),
                         e => format!("{} is not taken in: {e}", source.what()),
                     };
-                    if last.changed(&detail) {
+                    if lease_note.changed(&detail) {
                         tracing::info!(%device, "{detail}");
                     }
                     tokio::time::sleep(leases.ttl() / 3).await;
@@ -199,6 +209,17 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
                 )
                 .await;
             }
+            if let (Some(_), Some(leases)) = (&held, &gw.live.leases) {
+                failed_tries += 1;
+                if failed_tries >= TRIES_PER_LEASE {
+                    tracing::info!(%device, "gives the ingest lease up after {failed_tries} failed attempts: another gateway may reach {}", source.what());
+                    held = None;
+                    failed_tries = 0;
+                    // Long enough for the others, which look every third.
+                    tokio::time::sleep(leases.ttl()).await;
+                    continue;
+                }
+            }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(max_backoff);
             continue;
@@ -206,6 +227,7 @@ pub async fn run(gw: Arc<Gateway>, device: String, source: Source) {
         if lost_lease.is_cancelled() {
             continue;
         }
+        failed_tries = 0;
         backoff = FIRST_RETRY;
         last = LastOutcome::default();
         let peer_text = media.peer();
